@@ -1,0 +1,238 @@
+package sync
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Record encodings. ON-DISK FORMAT: every record starts with a version byte
+// (1); fields are uvarints and uvarint-length-prefixed byte strings.
+
+const recordVersion = 1
+
+// decoder reads a record; the first malformed read sticks as err.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = ErrCorrupt
+	}
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) version() {
+	if d.uvarint() != recordVersion {
+		d.fail()
+	}
+}
+
+func (d *decoder) done(what string) error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail()
+	}
+	if d.err != nil {
+		return fmt.Errorf("decode %s: %w", what, d.err)
+	}
+	return nil
+}
+
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// --- results and client records ---
+
+func appendResult(b []byte, r Result) []byte {
+	b = binary.AppendUvarint(b, r.ID)
+	b = binary.AppendUvarint(b, uint64(r.Status))
+	b = appendString(b, r.Reason)
+	return appendString(b, r.Message)
+}
+
+func (d *decoder) result() Result {
+	return Result{
+		ID:      d.uvarint(),
+		Status:  Status(d.uvarint()),
+		Reason:  string(d.bytes()),
+		Message: string(d.bytes()),
+	}
+}
+
+func encodeResult(r Result) []byte {
+	return appendResult([]byte{recordVersion}, r)
+}
+
+func decodeResult(b []byte) (Result, error) {
+	d := decoder{b: b}
+	d.version()
+	r := d.result()
+	return r, d.done("result")
+}
+
+// clientRecord is what the store keeps per client besides its outcomes.
+type clientRecord struct {
+	last   uint64
+	recent []Result
+}
+
+func encodeClient(c clientRecord) []byte {
+	b := []byte{recordVersion}
+	b = binary.AppendUvarint(b, c.last)
+	b = binary.AppendUvarint(b, uint64(len(c.recent)))
+	for _, r := range c.recent {
+		b = appendResult(b, r)
+	}
+	return b
+}
+
+func decodeClient(b []byte) (clientRecord, error) {
+	d := decoder{b: b}
+	d.version()
+	c := clientRecord{last: d.uvarint()}
+	n := d.uvarint()
+	if n > RecentResults {
+		d.fail()
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		c.recent = append(c.recent, d.result())
+	}
+	return c, d.done("client")
+}
+
+// --- entities ---
+
+// placement is where an entity currently stands in one scope's log.
+type placement struct {
+	scope       string
+	seq         uint64
+	tombstoneAt uint64 // unix milli of the tombstone; 0 while visible
+}
+
+// entityRecord is an entity's canonical value and its placements.
+type entityRecord struct {
+	deleted    bool
+	canonical  []byte
+	placements []placement
+}
+
+func encodeEntity(e entityRecord) []byte {
+	b := []byte{recordVersion}
+	var flags uint64
+	if e.deleted {
+		flags = 1
+	}
+	b = binary.AppendUvarint(b, flags)
+	b = appendBytes(b, e.canonical)
+	b = binary.AppendUvarint(b, uint64(len(e.placements)))
+	for _, p := range e.placements {
+		b = appendString(b, p.scope)
+		b = binary.AppendUvarint(b, p.seq)
+		b = binary.AppendUvarint(b, p.tombstoneAt)
+	}
+	return b
+}
+
+func decodeEntity(b []byte) (entityRecord, error) {
+	d := decoder{b: b}
+	d.version()
+	e := entityRecord{deleted: d.uvarint() == 1}
+	e.canonical = d.bytes()
+	n := d.uvarint()
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		e.placements = append(e.placements, placement{
+			scope:       string(d.bytes()),
+			seq:         d.uvarint(),
+			tombstoneAt: d.uvarint(),
+		})
+	}
+	return e, d.done("entity")
+}
+
+// --- log entries ---
+
+// logEntry is one change in a scope's log.
+type logEntry struct {
+	entityID string
+	deleted  bool
+	atMilli  uint64 // commit time
+	value    []byte // the scope's projection; nil for a tombstone
+}
+
+func encodeLogEntry(e logEntry) []byte {
+	b := make([]byte, 0, 16+len(e.entityID)+len(e.value))
+	b = append(b, recordVersion)
+	var flags uint64
+	if e.deleted {
+		flags = 1
+	}
+	b = binary.AppendUvarint(b, flags)
+	b = binary.AppendUvarint(b, e.atMilli)
+	b = appendString(b, e.entityID)
+	return appendBytes(b, e.value)
+}
+
+func decodeLogEntry(b []byte) (logEntry, error) {
+	d := decoder{b: b}
+	d.version()
+	e := logEntry{deleted: d.uvarint() == 1, atMilli: d.uvarint()}
+	e.entityID = string(d.bytes())
+	e.value = d.bytes()
+	return e, d.done("log entry")
+}
+
+// --- heads ---
+
+// scopeHead is a scope's newest seq and its low-water mark: a cursor below
+// lwm may have missed a dropped tombstone and must reset.
+type scopeHead struct {
+	head uint64
+	lwm  uint64
+}
+
+func encodeHead(h scopeHead) []byte {
+	b := make([]byte, 0, 16)
+	b = binary.BigEndian.AppendUint64(b, h.head)
+	return binary.BigEndian.AppendUint64(b, h.lwm)
+}
+
+func decodeHead(b []byte) (scopeHead, error) {
+	if len(b) != 16 {
+		return scopeHead{}, fmt.Errorf("decode head: %w", ErrCorrupt)
+	}
+	return scopeHead{head: binary.BigEndian.Uint64(b), lwm: binary.BigEndian.Uint64(b[8:])}, nil
+}

@@ -1,0 +1,187 @@
+package sync
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Tx is one mutation's view of the store while the writer applies it. It
+// sees everything committed and everything applied earlier in the same
+// group. Its writes take effect only if the mutation is applied; a rejected
+// mutation leaves no trace. A Tx is used by one goroutine and only during
+// Apply.
+type Tx struct {
+	w       *batchState
+	client  ClientID
+	pending map[string]*pendingEntity
+	order   []string // entity ids in first-write order, for determinism
+}
+
+type pendingEntity struct {
+	deleted   bool
+	canonical []byte
+	views     map[string][]byte
+}
+
+// Client is the client whose mutation is being applied.
+func (tx *Tx) Client() ClientID { return tx.client }
+
+// Now is the commit group's clock reading; the same for every mutation in it.
+func (tx *Tx) Now() time.Time { return tx.w.now }
+
+// Get returns an entity's canonical value. ok is false if the entity does
+// not exist or was deleted. The returned slice is the caller's.
+func (tx *Tx) Get(entityID string) (value []byte, ok bool, err error) {
+	if p, found := tx.pending[entityID]; found {
+		return p.canonical, !p.deleted, nil
+	}
+	rec, found, err := tx.w.loadEntity(entityID)
+	if err != nil || !found || rec.deleted {
+		return nil, false, err
+	}
+	return rec.canonical, true, nil
+}
+
+// Put sets an entity's canonical value and its projection in each scope
+// that may see it. Scopes that saw the entity before and are not in views
+// get a tombstone. Returns ErrBadEntityID or ErrBadScope for malformed names.
+func (tx *Tx) Put(entityID string, canonical []byte, views map[string][]byte) error {
+	if !validName(entityID) {
+		return fmt.Errorf("put %q: %w", entityID, ErrBadEntityID)
+	}
+	for sc := range views {
+		if !validName(sc) {
+			return fmt.Errorf("put %q in scope %q: %w", entityID, sc, ErrBadScope)
+		}
+	}
+	tx.stage(entityID, &pendingEntity{canonical: canonical, views: views})
+	return nil
+}
+
+// Delete removes an entity: every scope that saw it gets a tombstone.
+func (tx *Tx) Delete(entityID string) error {
+	if !validName(entityID) {
+		return fmt.Errorf("delete %q: %w", entityID, ErrBadEntityID)
+	}
+	tx.stage(entityID, &pendingEntity{deleted: true})
+	return nil
+}
+
+func (tx *Tx) stage(id string, p *pendingEntity) {
+	if _, ok := tx.pending[id]; !ok {
+		tx.order = append(tx.order, id)
+	}
+	tx.pending[id] = p
+}
+
+// flush writes the staged entities into the batch.
+func (tx *Tx) flush() error {
+	for _, id := range tx.order {
+		p := tx.pending[id]
+		if err := tx.w.publish(id, p.canonical, p.views, p.deleted); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *batchState) loadEntity(id string) (entityRecord, bool, error) {
+	v, ok, err := w.get(entityKey(id))
+	if err != nil || !ok {
+		return entityRecord{}, false, wrapErr("read entity", err)
+	}
+	rec, err := decodeEntity(v)
+	return rec, err == nil, err
+}
+
+// publish writes a new version of an entity: one log entry per scope in
+// views, a tombstone in each scope that saw it before and is not in views,
+// and removes the entries they replace, so each scope holds at most one
+// entry per entity.
+func (w *batchState) publish(id string, canonical []byte, views map[string][]byte, deleted bool) error {
+	rec, _, err := w.loadEntity(id)
+	if err != nil {
+		return err
+	}
+	kept := rec.placements[:0:0]
+	for _, p := range rec.placements {
+		_, republished := views[p.scope]
+		switch {
+		case republished:
+			err = w.removeEntry(p)
+		case p.tombstoneAt == 0:
+			p, err = w.entomb(id, p)
+			kept = append(kept, p)
+		default:
+			kept = append(kept, p) // already a tombstone there
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, sc := range sortedKeys(views) {
+		seq, err := w.appendEntry(sc, logEntry{entityID: id, atMilli: w.nowMilli(), value: views[sc]})
+		if err != nil {
+			return err
+		}
+		kept = append(kept, placement{scope: sc, seq: seq})
+	}
+	rec = entityRecord{deleted: deleted, canonical: canonical, placements: kept}
+	if deleted {
+		rec.canonical = nil
+	}
+	return w.batch.Set(entityKey(id), encodeEntity(rec), nil)
+}
+
+// entomb replaces a visible entry with a tombstone at the scope's next seq.
+func (w *batchState) entomb(id string, p placement) (placement, error) {
+	if err := w.removeEntry(p); err != nil {
+		return p, err
+	}
+	at := w.nowMilli()
+	if at == 0 {
+		at = 1 // 0 means visible
+	}
+	seq, err := w.appendEntry(p.scope, logEntry{entityID: id, deleted: true, atMilli: at})
+	if err != nil {
+		return p, err
+	}
+	if err := w.batch.Set(tombstoneKey(at, p.scope, seq), nil, nil); err != nil {
+		return p, fmt.Errorf("index tombstone: %w", err)
+	}
+	return placement{scope: p.scope, seq: seq, tombstoneAt: at}, nil
+}
+
+// removeEntry deletes the log entry a placement points at.
+func (w *batchState) removeEntry(p placement) error {
+	if err := w.batch.Delete(logKey(p.scope, p.seq), nil); err != nil {
+		return fmt.Errorf("compact %s: %w", p.scope, err)
+	}
+	if p.tombstoneAt != 0 {
+		if err := w.batch.Delete(tombstoneKey(p.tombstoneAt, p.scope, p.seq), nil); err != nil {
+			return fmt.Errorf("compact %s: %w", p.scope, err)
+		}
+	}
+	return nil
+}
+
+func (w *batchState) appendEntry(scope string, e logEntry) (uint64, error) {
+	seq, err := w.nextSeq(scope)
+	if err != nil {
+		return 0, fmt.Errorf("advance %s: %w", scope, err)
+	}
+	if err := w.batch.Set(logKey(scope, seq), encodeLogEntry(e), nil); err != nil {
+		return 0, fmt.Errorf("append to %s: %w", scope, err)
+	}
+	return seq, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

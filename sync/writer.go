@@ -1,0 +1,239 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// request is one unit of work for the writer: a client's push, or a
+// maintenance job run in the writer's order.
+type request struct {
+	client ClientID
+	muts   []Mutation
+	job    func(w *batchState) error // maintenance instead of a push
+	reply  chan reply                // buffered, 1
+}
+
+type reply struct {
+	results []Result
+	last    uint64
+	err     error
+}
+
+// Push applies muts for client in order, exactly once each, and returns
+// after they and all their effects are committed with fsync.
+//
+// REQUIRES: muts non-empty, ids consecutive and ≥ 1; every Apply non-nil.
+//
+// Mutations with id ≤ the client's last processed id are not applied again:
+// their stored outcome is returned (StatusOutcomeExpired once it is older
+// than KeptOutcomes). A mutation Apply rejects consumes its id. Errors:
+// *GapError if the first new id does not follow the last processed one
+// (nothing applied); ErrBadMutationIDs, ErrBadScope for bad arguments;
+// ErrClosed; ctx's error if ctx ends before the writer takes the push;
+// any other error is internal, and the mutation it struck (and those after
+// it) were not applied.
+func (s *Store) Push(ctx context.Context, client ClientID, muts []Mutation) ([]Result, uint64, error) {
+	if err := checkPush(client, muts); err != nil {
+		return nil, 0, err
+	}
+	r, err := s.do(ctx, request{client: client, muts: muts})
+	return r.results, r.last, err
+}
+
+func checkPush(client ClientID, muts []Mutation) error {
+	if !validName(client.User) || !validName(client.Client) {
+		return fmt.Errorf("client %q/%q: %w", client.User, client.Client, ErrBadScope)
+	}
+	if len(muts) == 0 || muts[0].ID == 0 {
+		return ErrBadMutationIDs
+	}
+	for i, m := range muts {
+		if m.ID != muts[0].ID+uint64(i) || m.Apply == nil {
+			return ErrBadMutationIDs
+		}
+	}
+	return nil
+}
+
+// do queues req and waits for the writer's reply. Once the writer has taken
+// a request it is always answered, even if ctx ends meanwhile: the caller
+// waits, because the mutation may be durable.
+func (s *Store) do(ctx context.Context, req request) (reply, error) {
+	req.reply = make(chan reply, 1)
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		return reply{}, ctx.Err()
+	case <-s.done:
+		return reply{}, ErrClosed
+	}
+	select {
+	case r := <-req.reply:
+		return r, r.err
+	case <-s.writerDone:
+		// The writer answers everything it took before it exits.
+		select {
+		case r := <-req.reply:
+			return r, r.err
+		default:
+			return reply{}, ErrClosed
+		}
+	}
+}
+
+// writeLoop is the single writer: it takes queued requests, applies as many
+// as are waiting into one batch, commits with one fsync and answers them.
+func (s *Store) writeLoop(ctx context.Context) {
+	defer s.wg.Done()
+	defer close(s.writerDone)
+	for {
+		var first request
+		select {
+		case first = <-s.queue:
+		case <-ctx.Done():
+			s.drainQueue()
+			return
+		}
+		s.commitGroup(s.gather(first))
+	}
+}
+
+// gather collects the requests already queued behind first, up to the
+// batch bound.
+func (s *Store) gather(first request) []request {
+	group := []request{first}
+	n := len(first.muts)
+	for n < s.opts.MaxBatchMutations {
+		select {
+		case r := <-s.queue:
+			group = append(group, r)
+			n += len(r.muts)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// drainQueue answers requests that were queued but never taken.
+func (s *Store) drainQueue() {
+	for {
+		select {
+		case r := <-s.queue:
+			r.reply <- reply{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
+
+// commitGroup applies the group into one batch and commits it.
+func (s *Store) commitGroup(group []request) {
+	w := s.newBatchState()
+	defer w.batch.Close()
+	replies := make([]reply, len(group))
+	muts := 0
+	for i, req := range group {
+		if req.job != nil {
+			replies[i].err = req.job(w)
+			continue
+		}
+		replies[i] = w.applyPush(req.client, req.muts)
+		muts += len(req.muts)
+	}
+	start := time.Now()
+	if !w.batch.Empty() {
+		if err := w.batch.Commit(pebble.Sync); err != nil {
+			err = fmt.Errorf("commit: %w", err)
+			s.log.Error("commit failed", "err", err, "pushes", len(group))
+			for i := range replies {
+				replies[i] = reply{err: err}
+			}
+			w.changed = nil
+		}
+	}
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(muts, len(group), time.Since(start))
+	}
+	s.publishHeads(w)
+	for i, req := range group {
+		req.reply <- replies[i]
+	}
+}
+
+// publishHeads makes the batch's new heads visible and pokes subscribers.
+func (s *Store) publishHeads(w *batchState) {
+	if len(w.changed) == 0 {
+		return
+	}
+	pokes := make(map[string]uint64, len(w.changed))
+	s.mu.Lock()
+	for sc := range w.changed {
+		h := w.heads[sc]
+		s.heads[sc] = h
+		pokes[sc] = h.head
+	}
+	s.mu.Unlock()
+	s.broker.publish(pokes)
+}
+
+// batchState is the writer's view during one group: the indexed batch and
+// the heads as they will be once it commits.
+type batchState struct {
+	s       *Store
+	batch   *pebble.Batch
+	now     time.Time
+	heads   map[string]scopeHead // overlay over s.heads
+	changed map[string]bool
+}
+
+func (s *Store) newBatchState() *batchState {
+	return &batchState{
+		s: s, batch: s.db.NewIndexedBatch(), now: s.opts.Now(),
+		heads: make(map[string]scopeHead), changed: make(map[string]bool),
+	}
+}
+
+// head returns the scope's head as of this batch.
+func (w *batchState) head(scope string) scopeHead {
+	if h, ok := w.heads[scope]; ok {
+		return h
+	}
+	w.s.mu.RLock()
+	h := w.s.heads[scope]
+	w.s.mu.RUnlock()
+	return h
+}
+
+func (w *batchState) setHead(scope string, h scopeHead) error {
+	w.heads[scope] = h
+	w.changed[scope] = true
+	return w.batch.Set(headKey(scope), encodeHead(h), nil)
+}
+
+// nextSeq assigns the scope's next sequence number.
+func (w *batchState) nextSeq(scope string) (uint64, error) {
+	h := w.head(scope)
+	h.head++
+	return h.head, w.setHead(scope, h)
+}
+
+// get reads key through the batch; ok is false if absent. The value is a copy.
+func (w *batchState) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := w.batch.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	return out, true, closer.Close()
+}
+
+func (w *batchState) nowMilli() uint64 { return uint64(w.now.UnixMilli()) }
