@@ -1,0 +1,60 @@
+// Command linli is the linli server and its tools: serve, admin, bench.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `linli — offline-first sync backend for neighbourhood mutual aid
+
+Usage:
+  linli serve [flags]          run the server (Pebble in ./linli-data by default)
+  linli admin token [flags]    mint an access token with the server's key
+  linli bench [flags]          measure the server against same-run baselines
+
+Run "linli <command> -h" for a command's flags. Every flag can also be set
+through the environment as LINLI_<FLAG> (e.g. LINLI_LISTEN); the flag wins.
+`
+
+// Run runs one linli command and returns the process exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = runServe(ctx, args[1:], stdout, stderr)
+	case "admin":
+		err = runAdmin(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "linli: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err == nil {
+		return 0
+	}
+	if err == errUsage {
+		return 2
+	}
+	fmt.Fprintf(stderr, "linli %s: %v\n", args[0], err)
+	return 1
+}

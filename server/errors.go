@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	"github.com/linli/linli/mutualaid"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// Protocol versions this server speaks.
+const (
+	MinProtocolVersion = 1
+	MaxProtocolVersion = 1
+)
+
+// newError builds a Connect error carrying an ErrorDetail.
+func newError(code connect.Code, msg string, detail *linliv1.ErrorDetail) *connect.Error {
+	err := connect.NewError(code, errors.New(msg))
+	if d, derr := connect.NewErrorDetail(detail); derr == nil {
+		err.AddDetail(d)
+	}
+	return err
+}
+
+func invalid(reason, field, msg string) *connect.Error {
+	return newError(connect.CodeInvalidArgument, msg, &linliv1.ErrorDetail{Reason: reason, Field: field})
+}
+
+// checkVersion refuses requests in a protocol this server does not speak.
+func checkVersion(v uint32) error {
+	if v >= MinProtocolVersion && v <= MaxProtocolVersion {
+		return nil
+	}
+	return newError(connect.CodeFailedPrecondition,
+		"unsupported protocol version: please update the app",
+		&linliv1.ErrorDetail{
+			Reason:             "protocol_version_unsupported",
+			MinProtocolVersion: MinProtocolVersion,
+			MaxProtocolVersion: MaxProtocolVersion,
+		})
+}
+
+// toConnect maps an error from the domain or the engine to a Connect error,
+// once, at the edge. Unknown errors are logged and hidden.
+func toConnect(ctx context.Context, log *slog.Logger, procedure string, err error) error {
+	var (
+		cerr *connect.Error
+		derr *mutualaid.Error
+		gap  *linlisync.GapError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &cerr):
+		return cerr
+	case errors.As(err, &derr):
+		return domainError(derr)
+	case errors.As(err, &gap):
+		return newError(connect.CodeFailedPrecondition,
+			"mutation ids skip ahead: resend from last_mutation_id + 1",
+			&linliv1.ErrorDetail{Reason: "mutation_id_gap", LastMutationId: gap.LastMutationID})
+	case errors.Is(err, linlisync.ErrBadCursor):
+		return invalid("cursor_malformed", "cursor", "malformed cursor: pull again with an empty cursor")
+	case errors.Is(err, linlisync.ErrBadMutationIDs):
+		return invalid("mutation_ids_not_consecutive", "mutations", "mutation ids must start at 1 or more and grow by 1")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeOf(err), err)
+	case errors.Is(err, linlisync.ErrClosed):
+		return newError(connect.CodeUnavailable, "server is shutting down", &linliv1.ErrorDetail{Reason: "shutting_down"})
+	case errors.Is(err, linlisync.ErrCorrupt):
+		log.ErrorContext(ctx, "data loss", "procedure", procedure, "err", err)
+		return newError(connect.CodeDataLoss, "internal error", &linliv1.ErrorDetail{Reason: "data_loss"})
+	}
+	log.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err)
+	return newError(connect.CodeInternal, "internal error", &linliv1.ErrorDetail{Reason: "internal"})
+}
+
+func domainError(e *mutualaid.Error) *connect.Error {
+	code := connect.CodeInternal
+	switch e.Code {
+	case mutualaid.Invalid:
+		code = connect.CodeInvalidArgument
+	case mutualaid.NotFound:
+		code = connect.CodeNotFound
+	case mutualaid.Conflict:
+		code = connect.CodeAborted
+	case mutualaid.Forbidden:
+		code = connect.CodePermissionDenied
+	}
+	return newError(code, e.Message, &linliv1.ErrorDetail{Reason: e.Reason, Field: e.Field})
+}

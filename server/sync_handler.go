@@ -1,0 +1,242 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/linli/linli/mutualaid"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// Pull page limits.
+const (
+	defaultMaxChanges = 1000
+	maxMaxChanges     = 10_000
+	defaultMaxBytes   = 4 << 20
+	maxMaxBytes       = 16 << 20
+)
+
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// syncHandler serves SyncService over the engine.
+type syncHandler struct {
+	store  *linlisync.Store
+	log    *slog.Logger
+	scopes func(Principal) []string
+	now    func() time.Time
+	beat   time.Duration // heartbeat interval
+	warn   time.Duration // token-expiry warning lead
+}
+
+// member is the domain's view of the authenticated caller.
+func member(p Principal) mutualaid.Member {
+	return mutualaid.Member{UserID: p.UserID, CommunityID: p.CommunityID, Role: string(p.Role)}
+}
+
+func caller(ctx context.Context) (Principal, error) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return Principal{}, newError(connect.CodeUnauthenticated, "missing bearer token", &linliv1.ErrorDetail{Reason: "token_missing"})
+	}
+	return p, nil
+}
+
+// Push validates the whole batch first (nothing is applied if any mutation
+// is malformed), then hands it to the engine.
+func (h *syncHandler) Push(ctx context.Context, req *linliv1.PushRequest) (*linliv1.PushResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	muts, err := h.pushMutations(p, req)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "Push", err)
+	}
+	results, last, err := h.store.Push(ctx, linlisync.ClientID{User: p.UserID, Client: req.GetClientId()}, muts)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "Push", err)
+	}
+	out := &linliv1.PushResponse{LastMutationId: last, Results: make([]*linliv1.MutationResult, len(results))}
+	for i, r := range results {
+		out.Results[i] = mutualaid.MutationResult(r)
+	}
+	return out, nil
+}
+
+func (h *syncHandler) pushMutations(p Principal, req *linliv1.PushRequest) ([]linlisync.Mutation, error) {
+	if err := checkVersion(req.GetProtocolVersion()); err != nil {
+		return nil, err
+	}
+	if !clientIDPattern.MatchString(req.GetClientId()) {
+		return nil, invalid("client_id_invalid", "client_id", "client_id must be 1 to 64 of A-Z a-z 0-9 _ -")
+	}
+	n := len(req.GetMutations())
+	if n == 0 || n > mutualaid.MaxMutationsPerPush {
+		return nil, invalid("batch_size_out_of_range", "mutations",
+			fmt.Sprintf("a push carries 1 to %d mutations", mutualaid.MaxMutationsPerPush))
+	}
+	muts := make([]linlisync.Mutation, n)
+	first := req.GetMutations()[0].GetId()
+	for i, m := range req.GetMutations() {
+		field := fmt.Sprintf("mutations[%d]", i)
+		if m.GetId() == 0 || m.GetId() != first+uint64(i) {
+			return nil, invalid("mutation_ids_not_consecutive", field+".id", "mutation ids must start at 1 or more and grow by 1")
+		}
+		mut, err := mutualaid.NewMutation(member(p), m)
+		if err != nil {
+			return nil, prefixField(err, field)
+		}
+		muts[i] = mut
+	}
+	return muts, nil
+}
+
+// prefixField places a domain error's field inside the request.
+func prefixField(err error, prefix string) error {
+	if e, ok := err.(*mutualaid.Error); ok && e.Field != "" {
+		c := *e
+		c.Field = prefix + "." + e.Field
+		return &c
+	}
+	return err
+}
+
+// Pull serves one page of the caller's scopes.
+func (h *syncHandler) Pull(ctx context.Context, req *linliv1.PullRequest) (*linliv1.PullResponse, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVersion(req.GetProtocolVersion()); err != nil {
+		return nil, err
+	}
+	cur, err := linlisync.DecodeCursor(req.GetCursor())
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "Pull", err)
+	}
+	lim, err := pullLimits(req)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.store.Pull(ctx, h.scopes(p), cur, lim)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "Pull", err)
+	}
+	return pageToProto(ctx, h.log, page)
+}
+
+func pullLimits(req *linliv1.PullRequest) (linlisync.Limits, error) {
+	lim := linlisync.Limits{MaxChanges: int(req.GetMaxChanges()), MaxBytes: int(req.GetMaxBytes())}
+	if lim.MaxChanges == 0 {
+		lim.MaxChanges = defaultMaxChanges
+	}
+	if lim.MaxBytes == 0 {
+		lim.MaxBytes = defaultMaxBytes
+	}
+	if lim.MaxChanges > maxMaxChanges {
+		return lim, invalid("max_changes_out_of_range", "max_changes", fmt.Sprintf("max_changes is at most %d", maxMaxChanges))
+	}
+	if lim.MaxBytes > maxMaxBytes {
+		return lim, invalid("max_bytes_out_of_range", "max_bytes", fmt.Sprintf("max_bytes is at most %d", maxMaxBytes))
+	}
+	return lim, nil
+}
+
+func pageToProto(ctx context.Context, log *slog.Logger, page linlisync.Page) (*linliv1.PullResponse, error) {
+	out := &linliv1.PullResponse{
+		Cursor:        page.Cursor.Encode(),
+		HasMore:       page.HasMore,
+		DroppedScopes: page.Dropped,
+		Changes:       make([]*linliv1.Change, len(page.Changes)),
+	}
+	for _, r := range page.Resets {
+		out.Resets = append(out.Resets, &linliv1.ScopeReset{Scope: r.Scope, Reason: linliv1.ResetReason(r.Reason)})
+	}
+	for i, c := range page.Changes {
+		pc := &linliv1.Change{Scope: c.Scope, Seq: c.Seq, EntityId: c.EntityID, Deleted: c.Deleted}
+		if !c.Deleted {
+			pc.Entity = &linliv1.Entity{}
+			if err := proto.Unmarshal(c.Value, pc.Entity); err != nil {
+				return nil, toConnect(ctx, log, "Pull", fmt.Errorf("entity %s in %s at %d: %w: %v", c.EntityID, c.Scope, c.Seq, linlisync.ErrCorrupt, err))
+			}
+		}
+		out.Changes[i] = pc
+	}
+	return out, nil
+}
+
+// Subscribe pokes the caller with the heads of its scopes whenever they
+// move, sends heartbeats, warns before the token expires, and ends the
+// stream when it does.
+func (h *syncHandler) Subscribe(ctx context.Context, req *linliv1.SubscribeRequest, stream *connect.ServerStream[linliv1.SubscribeResponse]) error {
+	p, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkVersion(req.GetProtocolVersion()); err != nil {
+		return err
+	}
+	sub, err := h.store.Subscribe(h.scopes(p))
+	if err != nil {
+		return toConnect(ctx, h.log, "Subscribe", err)
+	}
+	defer sub.Close()
+	return h.stream(ctx, p, sub, stream)
+}
+
+func (h *syncHandler) stream(ctx context.Context, p Principal, sub *linlisync.Subscription, stream *connect.ServerStream[linliv1.SubscribeResponse]) error {
+	beat := time.NewTicker(h.beat)
+	defer beat.Stop()
+	warnAt, expire := h.expiryTimers(p)
+	defer warnAt.Stop()
+	defer expire.Stop()
+	for {
+		var msg *linliv1.SubscribeResponse
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-sub.Ready():
+			heads, open := sub.Take()
+			if !ok || !open {
+				return newError(connect.CodeUnavailable, "server is shutting down", &linliv1.ErrorDetail{Reason: "shutting_down"})
+			}
+			if len(heads) == 0 {
+				continue
+			}
+			msg = pokeMessage(heads)
+		case <-beat.C:
+			msg = &linliv1.SubscribeResponse{Event: &linliv1.SubscribeResponse_Heartbeat{Heartbeat: &linliv1.Heartbeat{Time: timestamppb.New(h.now())}}}
+		case <-warnAt.C:
+			msg = &linliv1.SubscribeResponse{Event: &linliv1.SubscribeResponse_TokenExpiring{TokenExpiring: &linliv1.TokenExpiring{ExpiresAt: timestamppb.New(p.ExpiresAt)}}}
+		case <-expire.C:
+			return newError(connect.CodeUnauthenticated, "token expired", &linliv1.ErrorDetail{Reason: "token_expired"})
+		}
+		if err := stream.Send(msg); err != nil {
+			return nil // the client went away
+		}
+	}
+}
+
+// expiryTimers fire warn before the token expires and expire when it does.
+func (h *syncHandler) expiryTimers(p Principal) (warn, expire *time.Timer) {
+	left := p.ExpiresAt.Sub(h.now())
+	return time.NewTimer(max(left-h.warn, 0)), time.NewTimer(max(left, 0))
+}
+
+func pokeMessage(heads map[string]uint64) *linliv1.SubscribeResponse {
+	poke := &linliv1.Poke{}
+	for _, sc := range slices.Sorted(maps.Keys(heads)) {
+		poke.Heads = append(poke.Heads, &linliv1.ScopeHead{Scope: sc, Seq: heads[sc]})
+	}
+	return &linliv1.SubscribeResponse{Event: &linliv1.SubscribeResponse_Poke{Poke: poke}}
+}
