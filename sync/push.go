@@ -33,22 +33,22 @@ func (w *batchState) applyPush(client ClientID, muts []Mutation) reply {
 			break
 		}
 		if err := w.recordResult(client, &rec, r); err != nil {
-			failure = err
-			break
+			return reply{err: w.poison(err)}
 		}
 		results = append(results, r)
 		applied++
 	}
 	if applied > 0 {
 		if err := w.saveClient(client, rec); err != nil {
-			return reply{err: err}
+			return reply{err: w.poison(err)}
 		}
 	}
 	return reply{results: results, last: rec.last, err: failure}
 }
 
 // applyOne runs one mutation in its own Tx; its writes reach the batch only
-// if it is applied.
+// if it is applied. An error from Apply itself leaves the batch untouched;
+// one while writing its effects poisons the whole group.
 func (w *batchState) applyOne(client ClientID, m Mutation) (Result, error) {
 	tx := &Tx{w: w, client: client, pending: make(map[string]*pendingEntity)}
 	err := m.Apply(tx)
@@ -60,7 +60,7 @@ func (w *batchState) applyOne(client ClientID, m Mutation) (Result, error) {
 		return Result{}, err
 	}
 	if err := tx.flush(); err != nil {
-		return Result{}, err
+		return Result{}, w.poison(err)
 	}
 	return Result{ID: m.ID, Status: StatusApplied}, nil
 }

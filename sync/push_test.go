@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	linlisync "github.com/linli/linli/sync"
 )
 
@@ -105,6 +107,31 @@ func TestPush(t *testing.T) {
 		res = mustPush(t, s, client(1), put(1, "post/p1", "v", "community/c1"), put(2, "post/p2", "v", "community/c1"))
 		if res[1].Status != linlisync.StatusApplied {
 			t.Fatalf("retried id 2 = %+v, want applied", res[1])
+		}
+	})
+
+	t.Run("FailureWhileWritingCommitsNothing", func(t *testing.T) {
+		t.Parallel()
+		s := mustOpen(t, t.TempDir(), linlisync.Options{})
+		// A corrupt entity record makes publishing it fail after p1's
+		// effects are already in the group's batch.
+		if err := s.DB().Set([]byte("Epost/corrupt"), []byte{0xff}, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := s.Push(ctx, client(1), []linlisync.Mutation{
+			put(1, "post/p1", "v", "community/c1"),
+			put(2, "post/corrupt", "v", "community/c1"),
+		})
+		if !errors.Is(err, linlisync.ErrCorrupt) {
+			t.Fatalf("err = %v, want ErrCorrupt", err)
+		}
+		changes, _ := pullAll(t, s, []string{"community/c1", "user/u1"}, linlisync.Cursor{}, bigLimits)
+		if len(changes) != 0 {
+			t.Fatalf("half-applied push left %d changes", len(changes))
+		}
+		res := mustPush(t, s, client(1), put(1, "post/p1", "v", "community/c1"))
+		if res[0].Status != linlisync.StatusApplied {
+			t.Fatalf("retry = %+v, want applied (id 1 not consumed)", res)
 		}
 	})
 

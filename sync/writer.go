@@ -140,14 +140,24 @@ func (s *Store) commitGroup(group []request) {
 	muts := 0
 	for i, req := range group {
 		if req.job != nil {
-			replies[i].err = req.job(w)
+			if err := req.job(w); err != nil {
+				replies[i].err = w.poison(err)
+			}
 			continue
 		}
 		replies[i] = w.applyPush(req.client, req.muts)
 		muts += len(req.muts)
 	}
 	start := time.Now()
-	if !w.batch.Empty() {
+	if w.failed != nil {
+		// A write into the batch failed halfway: commit nothing, so that no
+		// push is half-applied. Every push in the group may be retried.
+		s.log.Error("group abandoned", "err", w.failed, "pushes", len(group))
+		for i := range replies {
+			replies[i] = reply{err: w.failed}
+		}
+		w.changed = nil
+	} else if !w.batch.Empty() {
 		if err := w.batch.Commit(pebble.Sync); err != nil {
 			err = fmt.Errorf("commit: %w", err)
 			s.log.Error("commit failed", "err", err, "pushes", len(group))
@@ -190,6 +200,15 @@ type batchState struct {
 	now     time.Time
 	heads   map[string]scopeHead // overlay over s.heads
 	changed map[string]bool
+	failed  error // set when a write into the batch failed: the group must not commit
+}
+
+// poison marks the group as not committable and returns err.
+func (w *batchState) poison(err error) error {
+	if w.failed == nil {
+		w.failed = err
+	}
+	return err
 }
 
 func (s *Store) newBatchState() *batchState {

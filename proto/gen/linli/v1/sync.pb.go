@@ -675,7 +675,7 @@ type Change struct {
 	Scope string `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
 	// Position in the scope's log; grows in commit order.
 	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
-	// e.g. "post/p1", "client/phone-1".
+	// e.g. "post/c1/p1", "client/u1/phone-1".
 	EntityId string `protobuf:"bytes,3,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
 	// True when the entity is no longer visible in this scope.
 	Deleted bool `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
@@ -1240,7 +1240,7 @@ type ErrorDetail struct {
 	// For "protocol_version_unsupported": the versions this server speaks.
 	MinProtocolVersion uint32 `protobuf:"varint,3,opt,name=min_protocol_version,json=minProtocolVersion,proto3" json:"min_protocol_version,omitempty"`
 	MaxProtocolVersion uint32 `protobuf:"varint,4,opt,name=max_protocol_version,json=maxProtocolVersion,proto3" json:"max_protocol_version,omitempty"`
-	// The offending field, when one is to blame, e.g. "mutations[3].post_offer.post.note".
+	// The offending field, when one is to blame, e.g. "mutations[3].post_offer.draft.note".
 	Field         string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

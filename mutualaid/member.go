@@ -1,0 +1,46 @@
+package mutualaid
+
+// Member is a user's membership of one community, as the server reads it
+// from the store on every request (not only from the caller's token).
+type Member struct {
+	UserID      string
+	CommunityID string
+	// Role is one of RoleResident, RoleVolunteer, RoleStaff, RoleAdmin.
+	Role string
+}
+
+// Roles. Staff and admins see their community's posts unredacted.
+const (
+	RoleResident  = "resident"
+	RoleVolunteer = "volunteer"
+	RoleStaff     = "staff"
+	RoleAdmin     = "admin"
+)
+
+// IsStaff reports whether m works for the community (staff or admin).
+func (m Member) IsStaff() bool { return m.Role == RoleStaff || m.Role == RoleAdmin }
+
+// Scopes returns the sync scopes m may read: the community's redacted scope,
+// m's own user scope, and the community's staff scope for staff and admins.
+// An unknown role gets no more than a resident.
+//
+// REQUIRES: m.UserID and m.CommunityID non-empty.
+func Scopes(m Member) []string {
+	scopes := []string{CommunityScope(m.CommunityID), UserScope(m.UserID)}
+	if m.IsStaff() {
+		scopes = append(scopes, StaffScope(m.CommunityID))
+	}
+	return scopes
+}
+
+// CommunityScope names the scope every member of a community reads:
+// "community/<id>". Entities appear there redacted.
+func CommunityScope(communityID string) string { return "community/" + communityID }
+
+// UserScope names one user's private scope: "user/<id>". It also carries the
+// user's clients' mutation outcomes.
+func UserScope(userID string) string { return "user/" + userID }
+
+// StaffScope names the scope a community's staff and admins read:
+// "staff/<community id>". Entities appear there in full.
+func StaffScope(communityID string) string { return "staff/" + communityID }

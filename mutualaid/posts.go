@@ -1,0 +1,202 @@
+package mutualaid
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// Rejection reasons of post mutations, reported as REJECTED outcomes.
+const (
+	ReasonPostExists      = "post_exists"      // post_offer/post_request: the id is taken in the community
+	ReasonPostNotFound    = "post_not_found"   // edit_post/cancel_post: no such post in the member's community
+	ReasonNotAuthor       = "not_author"       // edit_post/cancel_post: the post is someone else's
+	ReasonPostNotOpen     = "post_not_open"    // edit_post/cancel_post: the post is no longer open
+	ReasonUrgencyRequired = "urgency_required" // edit_post of a request without an urgency
+)
+
+// NewMutation turns a client's mutation, pushed by member, into an engine
+// mutation named "post_offer", "post_request", "edit_post" or "cancel_post"
+// with the client's mutation id.
+//
+// It validates m first: bad input returns the *Error of ValidateMutation and
+// nothing is to be queued. The returned Apply works only in member's
+// community: post ids are resolved there, so a client can never reach
+// another community's posts. Apply rejects (consuming the id, changing
+// nothing) with the Reason* constants; any other error it returns is
+// internal (storage, or a stored entity that is not a post).
+//
+// REQUIRES: member.UserID and member.CommunityID non-empty, and member is
+// the user of the client that pushes the mutation.
+func NewMutation(member Member, m *linliv1.Mutation) (linlisync.Mutation, error) {
+	if member.UserID == "" || member.CommunityID == "" {
+		return linlisync.Mutation{}, errors.New("mutualaid: member without user or community")
+	}
+	if err := ValidateMutation(m); err != nil {
+		return linlisync.Mutation{}, err
+	}
+	mut := linlisync.Mutation{ID: m.GetId()}
+	switch k := m.GetKind().(type) {
+	case *linliv1.Mutation_PostOffer:
+		mut.Name, mut.Apply = "post_offer", createPost(member, linliv1.PostKind_POST_KIND_OFFER, k.PostOffer.GetPostId(), k.PostOffer.GetDraft())
+	case *linliv1.Mutation_PostRequest:
+		mut.Name, mut.Apply = "post_request", createPost(member, linliv1.PostKind_POST_KIND_REQUEST, k.PostRequest.GetPostId(), k.PostRequest.GetDraft())
+	case *linliv1.Mutation_EditPost:
+		mut.Name, mut.Apply = "edit_post", editPost(member, k.EditPost.GetPostId(), k.EditPost.GetDraft())
+	case *linliv1.Mutation_CancelPost:
+		mut.Name, mut.Apply = "cancel_post", cancelPost(member, k.CancelPost.GetPostId(), k.CancelPost.GetReason())
+	}
+	return mut, nil
+}
+
+// PostEntityID names a post's entity in the sync store:
+// "post/<community id>/<post id>".
+func PostEntityID(communityID, postID string) string {
+	return "post/" + communityID + "/" + postID
+}
+
+// createPost publishes a new open post, unless the id is taken.
+func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.PostDraft) func(*linlisync.Tx) error {
+	d = copyDraft(d)
+	return func(tx *linlisync.Tx) error {
+		id := PostEntityID(member.CommunityID, postID)
+		_, exists, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		if exists {
+			return linlisync.Reject(ReasonPostExists, "A post with this id already exists; create it again with a new id.")
+		}
+		p := &linliv1.Post{
+			Id: postID, Kind: kind, CommunityId: member.CommunityID, AuthorId: member.UserID,
+			Status:    linliv1.PostStatus_POST_STATUS_OPEN,
+			CreatedAt: timestamppb.New(tx.Now()), UpdatedAt: timestamppb.New(tx.Now()),
+		}
+		if err := setDraft(p, d); err != nil {
+			return err
+		}
+		return putPost(tx, id, p)
+	}
+}
+
+// editPost replaces the draft of the member's own open post.
+func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisync.Tx) error {
+	d = copyDraft(d)
+	return func(tx *linlisync.Tx) error {
+		id := PostEntityID(member.CommunityID, postID)
+		p, err := ownOpenPost(tx, member, id)
+		if err != nil {
+			return err
+		}
+		if err := setDraft(p, d); err != nil {
+			return err
+		}
+		p.UpdatedAt = timestamppb.New(tx.Now())
+		return putPost(tx, id, p)
+	}
+}
+
+// cancelPost withdraws the member's own open post. It stays published,
+// with status CANCELLED and the reason.
+func cancelPost(member Member, postID, reason string) func(*linlisync.Tx) error {
+	return func(tx *linlisync.Tx) error {
+		id := PostEntityID(member.CommunityID, postID)
+		p, err := ownOpenPost(tx, member, id)
+		if err != nil {
+			return err
+		}
+		p.Status = linliv1.PostStatus_POST_STATUS_CANCELLED
+		p.CancelReason = reason
+		p.UpdatedAt = timestamppb.New(tx.Now())
+		return putPost(tx, id, p)
+	}
+}
+
+// ownOpenPost loads the post with entity id, rejecting unless it exists, is
+// the member's and is open.
+func ownOpenPost(tx *linlisync.Tx, member Member, id string) (*linliv1.Post, error) {
+	p, ok, err := loadPost(tx, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, linlisync.Reject(ReasonPostNotFound, "This post does not exist.")
+	case p.GetAuthorId() != member.UserID:
+		return nil, linlisync.Reject(ReasonNotAuthor, "Only the author can change this post.")
+	case p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN:
+		return nil, linlisync.Reject(ReasonPostNotOpen, "This post is no longer open and cannot be changed.")
+	}
+	return p, nil
+}
+
+// loadPost reads and decodes a post's canonical value.
+func loadPost(tx *linlisync.Tx, id string) (*linliv1.Post, bool, error) {
+	b, ok, err := tx.Get(id)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	var e linliv1.Entity
+	if err := proto.Unmarshal(b, &e); err != nil {
+		return nil, false, fmt.Errorf("mutualaid: decode %s: %w", id, err)
+	}
+	if e.GetPost() == nil {
+		return nil, false, fmt.Errorf("mutualaid: entity %s is not a post", id)
+	}
+	return e.GetPost(), true, nil
+}
+
+// putPost stores p as the canonical value of id and publishes its views.
+func putPost(tx *linlisync.Tx, id string, p *linliv1.Post) error {
+	canonical, err := marshalEntity(p)
+	if err != nil {
+		return err
+	}
+	views, err := PostViews(p)
+	if err != nil {
+		return err
+	}
+	return tx.Put(id, canonical, views)
+}
+
+// setDraft copies the draft's fields into p. An unspecified urgency means
+// routine for an offer; a request must keep stating one.
+func setDraft(p *linliv1.Post, d *linliv1.PostDraft) error {
+	u := d.GetUrgency()
+	if u == linliv1.Urgency_URGENCY_UNSPECIFIED {
+		if p.GetKind() == linliv1.PostKind_POST_KIND_REQUEST {
+			return linlisync.Reject(ReasonUrgencyRequired, "Choose how urgent this request is.")
+		}
+		u = linliv1.Urgency_URGENCY_ROUTINE
+	}
+	p.Items = d.GetItems()
+	p.Urgency = u
+	p.Note = d.GetNote()
+	p.BuildingId = d.GetBuildingId()
+	p.Floor = d.GetFloor()
+	p.Unit = d.GetUnit()
+	p.Phone = d.GetPhone()
+	p.AuthorName = d.GetDisplayName()
+	return nil
+}
+
+// copyDraft copies the known fields of d, so that the queued mutation does
+// not alias the caller's message and unknown fields a client sent are never
+// stored or shown to others.
+func copyDraft(d *linliv1.PostDraft) *linliv1.PostDraft {
+	c := &linliv1.PostDraft{
+		Urgency: d.GetUrgency(), Note: d.GetNote(), BuildingId: d.GetBuildingId(), Floor: d.GetFloor(),
+		Unit: d.GetUnit(), Phone: d.GetPhone(), DisplayName: d.GetDisplayName(),
+	}
+	for _, it := range d.GetItems() {
+		c.Items = append(c.Items, &linliv1.PostItem{
+			ItemCode: it.GetItemCode(), Name: it.GetName(), Quantity: it.GetQuantity(),
+			Unit: it.GetUnit(), ExpiryDate: it.GetExpiryDate(),
+		})
+	}
+	return c
+}
