@@ -1,6 +1,12 @@
 package sync
 
-import "github.com/cockroachdb/pebble/v2"
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+)
 
 // CountLog counts the entries (versions and tombstones) in a scope's log.
 func CountLog(s *Store, scope string) (int, error) {
@@ -14,4 +20,45 @@ func CountLog(s *Store, scope string) (int, error) {
 		n++
 	}
 	return n, it.Close()
+}
+
+// Dump renders the whole keyspace, one record a line, for golden tests.
+func Dump(s *Store) (string, error) {
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for it.First(); it.Valid(); it.Next() {
+		b.WriteString(dumpRecord(it.Key(), it.Value()))
+		b.WriteByte('\n')
+	}
+	return b.String(), it.Close()
+}
+
+func dumpRecord(k, v []byte) string {
+	name := func(b []byte) string { return strings.ReplaceAll(string(b), "\x00", "|") }
+	switch k[0] {
+	case prefixMeta:
+		return "M " + string(k[1:]) + " (16 bytes)"
+	case prefixClient:
+		c, err := decodeClient(v)
+		return fmt.Sprintf("C %s last=%d recent=%v err=%v", name(k[1:]), c.last, c.recent, err)
+	case prefixResult:
+		r, err := decodeResult(v)
+		return fmt.Sprintf("R %s:%d %+v err=%v", name(k[1:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:]), r, err)
+	case prefixEntity:
+		e, err := decodeEntity(v)
+		return fmt.Sprintf("E %s deleted=%v canonical=%q placements=%+v err=%v", k[1:], e.deleted, e.canonical, e.placements, err)
+	case prefixHead:
+		h, err := decodeHead(v)
+		return fmt.Sprintf("H %s head=%d lwm=%d err=%v", k[1:], h.head, h.lwm, err)
+	case prefixLog:
+		e, err := decodeLogEntry(v)
+		return fmt.Sprintf("L %s:%d %s deleted=%v at=%d value=%q err=%v", k[1:len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:]), e.entityID, e.deleted, e.atMilli, e.value, err)
+	case prefixTombstone:
+		at, sc, seq, ok := parseTombstoneKey(k)
+		return fmt.Sprintf("T at=%d %s:%d ok=%v", at, sc, seq, ok)
+	}
+	return fmt.Sprintf("? %q", k)
 }

@@ -116,7 +116,8 @@ func (w *batchState) saveClient(client ClientID, rec clientRecord) error {
 		return fmt.Errorf("encode client state: %w", err)
 	}
 	scope := w.s.opts.ClientScope(client.User)
-	return w.publish("client/"+client.User+"/"+client.Client, v, map[string][]byte{scope: v}, false)
+	// The canonical copy lives in the client record; only the view is kept here.
+	return w.publish("client/"+client.User+"/"+client.Client, nil, map[string][]byte{scope: v}, false)
 }
 
 func wrapErr(what string, err error) error {

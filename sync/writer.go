@@ -149,6 +149,7 @@ func (s *Store) commitGroup(group []request) {
 		muts += len(req.muts)
 	}
 	start := time.Now()
+	_ = w.writeHeads() // a failure poisons the group
 	if w.failed != nil {
 		// A write into the batch failed halfway: commit nothing, so that no
 		// push is half-applied. Every push in the group may be retried.
@@ -229,10 +230,21 @@ func (w *batchState) head(scope string) scopeHead {
 	return h
 }
 
+// setHead records the scope's new head; writeHeads puts it in the batch.
 func (w *batchState) setHead(scope string, h scopeHead) error {
 	w.heads[scope] = h
 	w.changed[scope] = true
-	return w.batch.Set(headKey(scope), encodeHead(h), nil)
+	return nil
+}
+
+// writeHeads writes each changed head once per group.
+func (w *batchState) writeHeads() error {
+	for sc := range w.changed {
+		if err := w.batch.Set(headKey(sc), encodeHead(w.heads[sc]), nil); err != nil {
+			return w.poison(fmt.Errorf("write head of %s: %w", sc, err))
+		}
+	}
+	return nil
 }
 
 // nextSeq assigns the scope's next sequence number.
