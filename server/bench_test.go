@@ -1,0 +1,123 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
+	"github.com/linli/linli/server"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// benchParallelism × GOMAXPROCS callers push at once.
+const benchParallelism = 32
+
+// BenchmarkPushRPC pushes one offer per call over real HTTP (httptest,
+// h2c and HTTP/1.1 as in production, HTTP/1.1 clients, gzip off), each
+// caller a distinct user, through auth, validation and the durable engine.
+// Echo is the same call to a SyncService whose Push answers at once.
+func BenchmarkPushRPC(b *testing.B) {
+	b.Run("Server", func(b *testing.B) {
+		srv, err := server.New(server.Config{
+			DataDir: b.TempDir(),
+			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Store:   linlisync.Options{DropInterval: -1},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { srv.Close() })
+		benchPushRPC(b, srv.Handler(), func(user string) string {
+			tok, err := srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: "c1", Role: server.RoleResident}, time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return tok
+		})
+	})
+	b.Run("Echo", func(b *testing.B) {
+		mux := http.NewServeMux()
+		mux.Handle(linliv1connect.NewSyncServiceHandler(benchEcho{}, connect.WithReadMaxBytes(4<<20), connect.WithCompressMinBytes(1024)))
+		benchPushRPC(b, mux, func(string) string { return "not-checked" })
+	})
+}
+
+// benchPushRPC serves h and pushes b.N single-offer requests to it from
+// benchParallelism × GOMAXPROCS callers.
+func benchPushRPC(b *testing.B, h http.Handler, token func(user string) string) {
+	ts := httptest.NewUnstartedServer(h)
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	ts.Config.Protocols = &protocols
+	ts.Start()
+	tr := &http.Transport{MaxIdleConnsPerHost: 1024}
+	b.Cleanup(func() {
+		tr.CloseIdleConnections()
+		ts.Close()
+	})
+	client := linliv1connect.NewSyncServiceClient(&http.Client{Transport: tr}, ts.URL,
+		connect.WithAcceptCompression("gzip", nil, nil))
+	callers := benchParallelism * runtime.GOMAXPROCS(0)
+	tokens := make([]string, callers)
+	for i := range tokens {
+		tokens[i] = token(fmt.Sprintf("u%d", i))
+	}
+	var next atomic.Int64
+	b.SetParallelism(benchParallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := int(next.Add(1) - 1)
+		for id := uint64(1); pb.Next(); id++ {
+			ctx, call := connect.NewClientContext(context.Background())
+			call.RequestHeader().Set("Authorization", "Bearer "+tokens[w%callers])
+			_, err := client.Push(ctx, &linliv1.PushRequest{ProtocolVersion: 1, ClientId: fmt.Sprintf("bench%d", w), Mutations: []*linliv1.Mutation{
+				benchOffer(id, fmt.Sprintf("w%d-%d", w, id)),
+			}})
+			if err != nil {
+				b.Errorf("push: %v", err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pushes/s")
+}
+
+// benchEcho answers Push with an empty response at once.
+type benchEcho struct {
+	linliv1connect.UnimplementedSyncServiceHandler
+}
+
+func (benchEcho) Push(context.Context, *linliv1.PushRequest) (*linliv1.PushResponse, error) {
+	return &linliv1.PushResponse{}, nil
+}
+
+// benchOffer is a typical offer: a bottle of children's ibuprofen.
+func benchOffer(id uint64, postID string) *linliv1.Mutation {
+	return &linliv1.Mutation{Id: id, Kind: &linliv1.Mutation_PostOffer{PostOffer: &linliv1.PostOfferMutation{
+		PostId: postID,
+		Draft: &linliv1.PostDraft{
+			Items: []*linliv1.PostItem{{
+				ItemCode: "ibuprofen-suspension-child", Name: "美林", Quantity: 1, Unit: "bottle",
+				ExpiryDate: time.Now().AddDate(1, 0, 0).Format(time.DateOnly),
+			}},
+			Note:        "Unopened; left on the 15th-floor elevator windowsill.",
+			BuildingId:  "b3",
+			Floor:       15,
+			Unit:        "1502",
+			Phone:       "138 0013 8000",
+			DisplayName: "王芳",
+		},
+	}}}
+}

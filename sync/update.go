@@ -1,0 +1,52 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Update runs fn in the writer's order as a server-side transaction (one
+// that no client mutation id stands for: a sign-in, a scheduled job) and
+// returns after its effects are committed with fsync. fn sees and writes the
+// store through tx exactly as a mutation does; tx.Client() is the zero
+// ClientID. If fn returns an error (a *Rejection or any other), nothing it
+// wrote takes effect and that error is returned.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	var result error
+	_, err := s.do(ctx, request{job: func(w *batchState) error {
+		tx := &Tx{w: w, pending: make(map[string]*pendingEntity)}
+		if result = fn(tx); result != nil {
+			return nil // nothing staged reached the batch
+		}
+		if err := tx.flush(); err != nil {
+			return w.poison(err)
+		}
+		return nil
+	}})
+	if err != nil {
+		return err
+	}
+	return result
+}
+
+// Get returns the committed canonical value of an entity; ok is false if it
+// does not exist or was deleted. The slice is the caller's.
+func (s *Store) Get(entityID string) (value []byte, ok bool, err error) {
+	v, closer, err := s.db.Get(entityKey(entityID))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read entity %s: %w", entityID, err)
+	}
+	rec, err := decodeEntity(v)
+	closer.Close()
+	if err != nil || rec.deleted {
+		return nil, false, err
+	}
+	return slices.Clone(rec.canonical), true, nil
+}
