@@ -29,7 +29,8 @@ const maxDropPerBatch = 10_000
 
 func (w *batchState) dropTombstones(horizonMilli uint64) (int, error) {
 	upper := binary.BigEndian.AppendUint64([]byte{prefixTombstone}, horizonMilli)
-	it, err := w.batch.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTombstone}, UpperBound: upper})
+	// Committed tombstones only: those of this group are younger than any horizon.
+	it, err := w.s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTombstone}, UpperBound: upper})
 	if err != nil {
 		return 0, fmt.Errorf("scan tombstones: %w", err)
 	}
@@ -65,7 +66,7 @@ func (w *batchState) dropTombstone(indexKey []byte, scope string, seq uint64) er
 	if err != nil {
 		return fmt.Errorf("read tombstone: %w", err)
 	}
-	if err := w.batch.Delete(indexKey, nil); err != nil {
+	if err := w.del(indexKey); err != nil {
 		return fmt.Errorf("drop tombstone: %w", err)
 	}
 	if !ok {
@@ -75,7 +76,7 @@ func (w *batchState) dropTombstone(indexKey []byte, scope string, seq uint64) er
 	if err != nil {
 		return err
 	}
-	if err := w.batch.Delete(logKey(scope, seq), nil); err != nil {
+	if err := w.del(logKey(scope, seq)); err != nil {
 		return fmt.Errorf("drop tombstone: %w", err)
 	}
 	if err := w.forgetPlacement(e.entityID, scope, seq); err != nil {
@@ -97,9 +98,9 @@ func (w *batchState) forgetPlacement(id, scope string, seq uint64) error {
 		return p.scope == scope && p.seq == seq
 	})
 	if rec.deleted && len(rec.placements) == 0 {
-		return w.batch.Delete(entityKey(id), nil)
+		return w.del(entityKey(id))
 	}
-	return w.batch.Set(entityKey(id), encodeEntity(rec), nil)
+	return w.set(entityKey(id), encodeEntity(rec))
 }
 
 // dropLoop drops old tombstones every DropInterval until ctx ends.

@@ -13,9 +13,9 @@ import (
 //
 //	prefix  key                                     value                                        meaning
 //	'M'     M "epoch"                               16 random bytes                              store epoch; new on restore
-//	'C'     C user 0x00 client                      clientRecord                                 client's last id + recent outcomes
+//	'C'     C user 0x00 client                      clientRecord                                 last id, seq of its state in user scope, recent outcomes
 //	'R'     R user 0x00 client 0x00 id:u64          resultRecord                                 one outcome; last KeptOutcomes kept
-//	'E'     E entityID                              entityRecord                                 canonical value + placements per scope
+//	'E'     E entityID                              entityRecord                                 canonical value + placements per scope (not for client states)
 //	'H'     H scope                                 head:u64 lwm:u64                             scope's newest seq and low-water mark
 //	'L'     L scope 0x00 seq:u64                    logEntry                                     the scope's compacted change log
 //	'T'     T unixMilli:u64 scope 0x00 seq:u64      empty                                        tombstones by age, for dropping them

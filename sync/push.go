@@ -93,31 +93,41 @@ func (w *batchState) recordResult(client ClientID, rec *clientRecord, r Result) 
 	if n := len(rec.recent); n > RecentResults {
 		rec.recent = append(rec.recent[:0:0], rec.recent[n-RecentResults:]...)
 	}
-	if err := w.batch.Set(resultKey(client, r.ID), encodeResult(r), nil); err != nil {
+	if err := w.set(resultKey(client, r.ID), encodeResult(r)); err != nil {
 		return fmt.Errorf("write result: %w", err)
 	}
 	if r.ID > KeptOutcomes {
-		if err := w.batch.Delete(resultKey(client, r.ID-KeptOutcomes), nil); err != nil {
+		if err := w.del(resultKey(client, r.ID-KeptOutcomes)); err != nil {
 			return fmt.Errorf("forget result: %w", err)
 		}
 	}
 	return nil
 }
 
-// saveClient writes the client record and publishes the client's state in
-// its user's scope.
+// saveClient publishes the client's state in its user's scope, replacing
+// the previous one there, and writes the client record. The state has no
+// entity record: the client record knows where it stands.
 func (w *batchState) saveClient(client ClientID, rec clientRecord) error {
-	if err := w.batch.Set(clientKey(client), encodeClient(rec), nil); err != nil {
-		return fmt.Errorf("write client: %w", err)
-	}
 	state := ClientState{Client: client.Client, LastMutationID: rec.last, Recent: rec.recent}
 	v, err := w.s.opts.EncodeClientState(state)
 	if err != nil {
 		return fmt.Errorf("encode client state: %w", err)
 	}
 	scope := w.s.opts.ClientScope(client.User)
-	// The canonical copy lives in the client record; only the view is kept here.
-	return w.publish("client/"+client.User+"/"+client.Client, nil, map[string][]byte{scope: v}, false)
+	if rec.stateSeq > 0 {
+		if err := w.removeEntry(placement{scope: scope, seq: rec.stateSeq}); err != nil {
+			return err
+		}
+	}
+	id := "client/" + client.User + "/" + client.Client
+	rec.stateSeq, err = w.appendEntry(scope, logEntry{entityID: id, atMilli: w.nowMilli(), value: v})
+	if err != nil {
+		return err
+	}
+	if err := w.set(clientKey(client), encodeClient(rec)); err != nil {
+		return fmt.Errorf("write client: %w", err)
+	}
+	return nil
 }
 
 func wrapErr(what string, err error) error {

@@ -106,13 +106,15 @@ func decodeResult(b []byte) (Result, error) {
 
 // clientRecord is what the store keeps per client besides its outcomes.
 type clientRecord struct {
-	last   uint64
-	recent []Result
+	last     uint64
+	stateSeq uint64 // where the client's state stands in its user's scope; 0 before the first push
+	recent   []Result
 }
 
 func encodeClient(c clientRecord) []byte {
 	b := []byte{recordVersion}
 	b = binary.AppendUvarint(b, c.last)
+	b = binary.AppendUvarint(b, c.stateSeq)
 	b = binary.AppendUvarint(b, uint64(len(c.recent)))
 	for _, r := range c.recent {
 		b = appendResult(b, r)
@@ -123,7 +125,7 @@ func encodeClient(c clientRecord) []byte {
 func decodeClient(b []byte) (clientRecord, error) {
 	d := decoder{b: b}
 	d.version()
-	c := clientRecord{last: d.uvarint()}
+	c := clientRecord{last: d.uvarint(), stateSeq: d.uvarint()}
 	n := d.uvarint()
 	if n > RecentResults {
 		d.fail()

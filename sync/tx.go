@@ -40,7 +40,7 @@ func (tx *Tx) Get(entityID string) (value []byte, ok bool, err error) {
 	if err != nil || !found || rec.deleted {
 		return nil, false, err
 	}
-	return rec.canonical, true, nil
+	return slices.Clone(rec.canonical), true, nil
 }
 
 // Put sets an entity's canonical value and its projection in each scope
@@ -131,7 +131,7 @@ func (w *batchState) publish(id string, canonical []byte, views map[string][]byt
 	if deleted {
 		rec.canonical = nil
 	}
-	return w.batch.Set(entityKey(id), encodeEntity(rec), nil)
+	return w.set(entityKey(id), encodeEntity(rec))
 }
 
 // entomb replaces a visible entry with a tombstone at the scope's next seq.
@@ -147,7 +147,7 @@ func (w *batchState) entomb(id string, p placement) (placement, error) {
 	if err != nil {
 		return p, err
 	}
-	if err := w.batch.Set(tombstoneKey(at, p.scope, seq), nil, nil); err != nil {
+	if err := w.set(tombstoneKey(at, p.scope, seq), nil); err != nil {
 		return p, fmt.Errorf("index tombstone: %w", err)
 	}
 	return placement{scope: p.scope, seq: seq, tombstoneAt: at}, nil
@@ -155,11 +155,11 @@ func (w *batchState) entomb(id string, p placement) (placement, error) {
 
 // removeEntry deletes the log entry a placement points at.
 func (w *batchState) removeEntry(p placement) error {
-	if err := w.batch.Delete(logKey(p.scope, p.seq), nil); err != nil {
+	if err := w.del(logKey(p.scope, p.seq)); err != nil {
 		return fmt.Errorf("compact %s: %w", p.scope, err)
 	}
 	if p.tombstoneAt != 0 {
-		if err := w.batch.Delete(tombstoneKey(p.tombstoneAt, p.scope, p.seq), nil); err != nil {
+		if err := w.del(tombstoneKey(p.tombstoneAt, p.scope, p.seq)); err != nil {
 			return fmt.Errorf("compact %s: %w", p.scope, err)
 		}
 	}
@@ -171,7 +171,7 @@ func (w *batchState) appendEntry(scope string, e logEntry) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("advance %s: %w", scope, err)
 	}
-	if err := w.batch.Set(logKey(scope, seq), encodeLogEntry(e), nil); err != nil {
+	if err := w.set(logKey(scope, seq), encodeLogEntry(e)); err != nil {
 		return 0, fmt.Errorf("append to %s: %w", scope, err)
 	}
 	return seq, nil

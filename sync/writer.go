@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -193,15 +194,16 @@ func (s *Store) publishHeads(w *batchState) {
 	s.broker.publish(pokes)
 }
 
-// batchState is the writer's view during one group: the indexed batch and
-// the heads as they will be once it commits.
+// batchState is the writer's view during one group: the batch, every key
+// read or written so far, and the heads as they will be once it commits.
 type batchState struct {
 	s       *Store
 	batch   *pebble.Batch
 	now     time.Time
 	heads   map[string]scopeHead // overlay over s.heads
 	changed map[string]bool
-	failed  error // set when a write into the batch failed: the group must not commit
+	cache   map[string]cached // every key read or written in this group
+	failed  error             // set when a write into the batch failed: the group must not commit
 }
 
 // poison marks the group as not committable and returns err.
@@ -214,8 +216,9 @@ func (w *batchState) poison(err error) error {
 
 func (s *Store) newBatchState() *batchState {
 	return &batchState{
-		s: s, batch: s.db.NewIndexedBatch(), now: s.opts.Now(),
+		s: s, batch: s.db.NewBatch(), now: s.opts.Now(),
 		heads: make(map[string]scopeHead), changed: make(map[string]bool),
+		cache: make(map[string]cached),
 	}
 }
 
@@ -240,7 +243,7 @@ func (w *batchState) setHead(scope string, h scopeHead) error {
 // writeHeads writes each changed head once per group.
 func (w *batchState) writeHeads() error {
 	for sc := range w.changed {
-		if err := w.batch.Set(headKey(sc), encodeHead(w.heads[sc]), nil); err != nil {
+		if err := w.set(headKey(sc), encodeHead(w.heads[sc])); err != nil {
 			return w.poison(fmt.Errorf("write head of %s: %w", sc, err))
 		}
 	}
@@ -254,17 +257,42 @@ func (w *batchState) nextSeq(scope string) (uint64, error) {
 	return h.head, w.setHead(scope, h)
 }
 
-// get reads key through the batch; ok is false if absent. The value is a copy.
+// get reads key as of this group: the group's own writes first, then the
+// committed store. Reads are remembered, so a key is read from Pebble at
+// most once per group. ok is false if absent. The value must not be modified.
 func (w *batchState) get(key []byte) ([]byte, bool, error) {
-	v, closer, err := w.batch.Get(key)
+	if c, hit := w.cache[string(key)]; hit {
+		return c.value, c.present, nil
+	}
+	v, closer, err := w.s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
+		w.cache[string(key)] = cached{}
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	out := append([]byte(nil), v...)
+	out := bytes.Clone(v)
+	w.cache[string(key)] = cached{value: out, present: true}
 	return out, true, closer.Close()
+}
+
+// set writes key in the group's batch.
+func (w *batchState) set(key, value []byte) error {
+	w.cache[string(key)] = cached{value: value, present: true}
+	return w.batch.Set(key, value, nil)
+}
+
+// del deletes key in the group's batch.
+func (w *batchState) del(key []byte) error {
+	w.cache[string(key)] = cached{}
+	return w.batch.Delete(key, nil)
+}
+
+// cached is a key's value as of the group.
+type cached struct {
+	value   []byte
+	present bool
 }
 
 func (w *batchState) nowMilli() uint64 { return uint64(w.now.UnixMilli()) }
