@@ -15,6 +15,8 @@ const (
 	NotFound  Code = "not_found" // the thing referred to does not exist
 	Conflict  Code = "conflict"  // the thing is not in a state that allows the change
 	Forbidden Code = "forbidden" // the caller may not make the change
+	// Unauthenticated: the caller's credentials (a refresh token, a session) are not or no longer valid.
+	Unauthenticated Code = "unauthenticated"
 )
 
 // Error is a domain error: a code, a machine-readable Reason (lowercase

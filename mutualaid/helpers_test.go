@@ -174,8 +174,8 @@ func medicineOffer(postID string) *linliv1.Mutation {
 		PostId: postID,
 		Draft: &linliv1.PostDraft{
 			Items: []*linliv1.PostItem{
-				{ItemCode: "ibuprofen-suspension-child", Name: "美林", Quantity: 1, Unit: "bottle", ExpiryDate: "2024-05-31"},
-				{ItemCode: "acetaminophen-suspension-child", Name: "泰诺林", Quantity: 1, Unit: "bottle", ExpiryDate: "2024-09-30"},
+				{ItemCode: "ibuprofen-suspension-child", Name: "美林", Quantity: 1, Unit: "bottle", ExpiryDate: "2027-05-31"},
+				{ItemCode: "acetaminophen-suspension-child", Name: "泰诺林", Quantity: 1, Unit: "bottle", ExpiryDate: "2027-09-30"},
 				{ItemCode: "antigen-test", Name: "antigen test", Quantity: 5, Unit: "kit"},
 			},
 			Note:        "I'll leave it on the windowsill by the 15th-floor elevator. Wear a mask.",

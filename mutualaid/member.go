@@ -7,6 +7,8 @@ type Member struct {
 	CommunityID string
 	// Role is one of RoleResident, RoleVolunteer, RoleStaff, RoleAdmin.
 	Role string
+	// Buildings are the buildings a volunteer serves.
+	Buildings []string
 }
 
 // Roles. Staff and admins see their community's posts unredacted.

@@ -3,6 +3,7 @@ package mutualaid
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -21,8 +22,8 @@ const (
 )
 
 // NewMutation turns a client's mutation, pushed by member, into an engine
-// mutation named "post_offer", "post_request", "edit_post" or "cancel_post"
-// with the client's mutation id.
+// mutation named "post_offer", "post_request", "edit_post" or "cancel_post",
+// or one of the handoff mutations, with the client's mutation id.
 //
 // It validates m first: bad input returns the *Error of ValidateMutation and
 // nothing is to be queued. The returned Apply works only in member's
@@ -34,10 +35,22 @@ const (
 // REQUIRES: member.UserID and member.CommunityID non-empty, and member is
 // the user of the client that pushes the mutation.
 func NewMutation(member Member, m *linliv1.Mutation) (linlisync.Mutation, error) {
+	return NewMutationAt(member, m, time.Now())
+}
+
+// NewMutationAt is NewMutation with the clock reading that decides whether
+// a medicine has expired.
+func NewMutationAt(member Member, m *linliv1.Mutation, now time.Time) (linlisync.Mutation, error) {
 	if member.UserID == "" || member.CommunityID == "" {
 		return linlisync.Mutation{}, errors.New("mutualaid: member without user or community")
 	}
+	if mut, ok, err := handoffMutation(member, m); ok || err != nil {
+		return mut, err
+	}
 	if err := ValidateMutation(m); err != nil {
+		return linlisync.Mutation{}, err
+	}
+	if err := checkPostRules(member, m, now); err != nil {
 		return linlisync.Mutation{}, err
 	}
 	mut := linlisync.Mutation{ID: m.GetId()}
@@ -80,6 +93,7 @@ func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.
 		if err := setDraft(p, d); err != nil {
 			return err
 		}
+		applyTriage(tx, p)
 		return putPost(tx, id, p)
 	}
 }
@@ -93,9 +107,13 @@ func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisyn
 		if err != nil {
 			return err
 		}
+		if reserved(p) {
+			return linlisync.Reject(ReasonPostNotOpen, "Neighbours have reserved items of this post; cancel those handoffs before editing it.")
+		}
 		if err := setDraft(p, d); err != nil {
 			return err
 		}
+		applyTriage(tx, p)
 		p.UpdatedAt = timestamppb.New(tx.Now())
 		return putPost(tx, id, p)
 	}
@@ -160,7 +178,10 @@ func putPost(tx *linlisync.Tx, id string, p *linliv1.Post) error {
 	if err != nil {
 		return err
 	}
-	return tx.Put(id, canonical, views)
+	if err := tx.Put(id, canonical, views); err != nil {
+		return err
+	}
+	return postChanged(tx, p)
 }
 
 // setDraft copies the draft's fields into p. An unspecified urgency means
@@ -181,6 +202,8 @@ func setDraft(p *linliv1.Post, d *linliv1.PostDraft) error {
 	p.Unit = d.GetUnit()
 	p.Phone = d.GetPhone()
 	p.AuthorName = d.GetDisplayName()
+	p.ForWhom = d.GetForWhom()
+	p.OnBehalf = d.GetOnBehalf()
 	return nil
 }
 
@@ -192,6 +215,12 @@ func copyDraft(d *linliv1.PostDraft) *linliv1.PostDraft {
 		Urgency: d.GetUrgency(), Note: d.GetNote(), BuildingId: d.GetBuildingId(), Floor: d.GetFloor(),
 		Unit: d.GetUnit(), Phone: d.GetPhone(), DisplayName: d.GetDisplayName(),
 	}
+	if f := d.GetForWhom(); f != nil {
+		c.ForWhom = &linliv1.ForWhom{Recipient: f.GetRecipient(), AgeMonths: f.GetAgeMonths(), LivesAlone: f.GetLivesAlone()}
+	}
+	if o := d.GetOnBehalf(); o != nil {
+		c.OnBehalf = &linliv1.OnBehalf{ResidentName: o.GetResidentName(), Consent: o.GetConsent(), ConsentNote: o.GetConsentNote()}
+	}
 	for _, it := range d.GetItems() {
 		c.Items = append(c.Items, &linliv1.PostItem{
 			ItemCode: it.GetItemCode(), Name: it.GetName(), Quantity: it.GetQuantity(),
@@ -199,4 +228,14 @@ func copyDraft(d *linliv1.PostDraft) *linliv1.PostDraft {
 		})
 	}
 	return c
+}
+
+// reserved reports whether any item of p is reserved by a live handoff.
+func reserved(p *linliv1.Post) bool {
+	for _, it := range p.GetItems() {
+		if it.GetReserved() > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -101,8 +101,8 @@ func TestPostOffer(t *testing.T) {
 	if p.GetAuthorName() != "L**" || p.GetUnit() != "" || p.GetPhone() != "" {
 		t.Errorf("community scope: got name %q unit %q phone %q; want L**, empty, empty", p.GetAuthorName(), p.GetUnit(), p.GetPhone())
 	}
-	if got := p.GetItems()[1].GetExpiryDate(); got != "2024-09-30" {
-		t.Errorf("泰诺林 expiry: got %q, want 2024-09-30", got)
+	if got := p.GetItems()[1].GetExpiryDate(); got != "2027-09-30" {
+		t.Errorf("泰诺林 expiry: got %q, want 2027-09-30", got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -89,7 +90,7 @@ type Tokens struct {
 	// first use; never change it afterwards.
 	Now func() time.Time
 
-	keys   *KeySet
+	keys   atomic.Pointer[KeySet]
 	parser *jwt.Parser
 }
 
@@ -97,7 +98,8 @@ type Tokens struct {
 //
 // REQUIRES: keys comes from LoadOrCreateKeys or AddKey.
 func NewTokens(keys *KeySet) *Tokens {
-	t := &Tokens{keys: keys}
+	t := &Tokens{}
+	t.keys.Store(keys)
 	t.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(tokenIssuer),
@@ -108,6 +110,10 @@ func NewTokens(keys *KeySet) *Tokens {
 	)
 	return t
 }
+
+// SetKeys replaces the key set: tokens are minted with its current key and
+// verified with any of its keys from now on. Safe for concurrent use.
+func (t *Tokens) SetKeys(keys *KeySet) { t.keys.Store(keys) }
 
 func (t *Tokens) now() time.Time {
 	if t.Now != nil {
@@ -144,7 +150,7 @@ func (t *Tokens) Mint(p Principal, ttl time.Duration) (string, error) {
 		Role:      string(p.Role),
 		Client:    p.ClientID,
 	}
-	kid, key := t.keys.signer()
+	kid, key := t.keys.Load().signer()
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	tok.Header["kid"] = kid
 	s, err := tok.SignedString(key)
@@ -185,7 +191,7 @@ func (t *Tokens) Verify(token string) (Principal, error) {
 // verificationKey is the jwt.Keyfunc: the public key named by "kid".
 func (t *Tokens) verificationKey(tok *jwt.Token) (any, error) {
 	kid, _ := tok.Header["kid"].(string)
-	key, err := t.keys.PublicKey(kid)
+	key, err := t.keys.Load().PublicKey(kid)
 	if err != nil {
 		return nil, err
 	}

@@ -26,19 +26,32 @@ const benchParallelism = 32
 // BenchmarkPushRPC pushes one offer per call over real HTTP (httptest,
 // h2c and HTTP/1.1 as in production, HTTP/1.1 clients, gzip off), each
 // caller a distinct user, through auth, validation and the durable engine.
-// Echo is the same call to a SyncService whose Push answers at once.
+// Echo is the same call to a SyncService whose Push answers at once. The
+// server's callers are members of c1, without rate limits.
 func BenchmarkPushRPC(b *testing.B) {
 	b.Run("Server", func(b *testing.B) {
+		unlimited := server.Limit{Rate: -1}
 		srv, err := server.New(server.Config{
-			DataDir: b.TempDir(),
-			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Store:   linlisync.Options{DropInterval: -1},
+			DataDir:    b.TempDir(),
+			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Store:      linlisync.Options{DropInterval: -1},
+			RateLimits: server.RateLimits{Join: unlimited, Refresh: unlimited, Push: unlimited},
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { srv.Close() })
+		dir := srv.Directory()
+		if _, err := dir.CreateCommunity(b.Context(), &linliv1.Community{Id: "c1", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
+			b.Fatal(err)
+		}
 		benchPushRPC(b, srv.Handler(), func(user string) string {
+			// Only members may call: the server checks the store on every RPC.
+			if _, err := dir.AddMember(b.Context(), &linliv1.Member{
+				UserId: user, CommunityId: "c1", Role: linliv1.Role_ROLE_RESIDENT, DisplayName: "王芳", BuildingId: "b3",
+			}); err != nil {
+				b.Fatal(err)
+			}
 			tok, err := srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: "c1", Role: server.RoleResident}, time.Hour)
 			if err != nil {
 				b.Fatal(err)

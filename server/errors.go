@@ -91,6 +91,8 @@ func domainError(e *mutualaid.Error) *connect.Error {
 		code = connect.CodeAborted
 	case mutualaid.Forbidden:
 		code = connect.CodePermissionDenied
+	case mutualaid.Unauthenticated:
+		code = connect.CodeUnauthenticated
 	}
 	return newError(code, e.Message, &linliv1.ErrorDetail{Reason: e.Reason, Field: e.Field})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -29,6 +31,9 @@ type harness struct {
 func newHarness(t *testing.T, cfg server.Config) *harness {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	}
 	cfg.Store.DropInterval = -1
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -51,9 +56,11 @@ func newHarness(t *testing.T, cfg server.Config) *harness {
 	return &harness{srv: srv, dir: cfg.DataDir, url: ts.URL, http: ts.Client(), h2c: h2c}
 }
 
-// token mints a token for user in community with role.
+// token makes user a member of community with role (creating the
+// community if needed) and mints a token for them.
 func (h *harness) token(t *testing.T, user, community string, role server.Role) string {
 	t.Helper()
+	h.member(t, user, community, role)
 	tok, err := h.srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: community, Role: role}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -168,4 +175,23 @@ func describe(changes []*linliv1.Change) string {
 		fmt.Fprintf(&b, "%s@%d %s deleted=%v; ", c.GetScope(), c.GetSeq(), c.GetEntityId(), c.GetDeleted())
 	}
 	return b.String()
+}
+
+// member creates or replaces a membership in the store.
+func (h *harness) member(t *testing.T, user, community string, role server.Role) *linliv1.Member {
+	t.Helper()
+	dir := h.srv.Directory()
+	if _, found, err := dir.Community(community); err != nil || !found {
+		_, err := dir.CreateCommunity(t.Context(), &linliv1.Community{Id: community, Name: community, District: "通州区", StreetOffice: "玉桥街道"})
+		if err != nil && mutualaid.ErrorReason(err) != "community_exists" {
+			t.Fatalf("create community: %v", err)
+		}
+	}
+	m, err := dir.AddMember(t.Context(), &linliv1.Member{
+		UserId: user, CommunityId: community, Role: server.ProtoRole(role), DisplayName: "王芳", BuildingId: "b3", Unit: "1502",
+	})
+	if err != nil {
+		t.Fatalf("add member %s: %v", user, err)
+	}
+	return m
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -35,6 +36,12 @@ type Config struct {
 	Now func() time.Time
 	// Store tunes the engine; DataDir and Logger above take precedence.
 	Store linlisync.Options
+	// RateLimits bound Join, Refresh and Push; zero fields take defaults.
+	RateLimits RateLimits
+	// KeyReload is how often the signing keys are re-read from the data
+	// folder, so that rotated keys are used and deleted ones refused without
+	// a restart. Default 30 s; negative disables.
+	KeyReload time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -53,6 +60,10 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.KeyReload == 0 {
+		c.KeyReload = 30 * time.Second
+	}
+	c.RateLimits.setDefaults()
 }
 
 // Server is linli's RPC server: the sync engine behind Connect handlers.
@@ -60,8 +71,12 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *linlisync.Store
+	dir     *mutualaid.Directory
 	tokens  *Tokens
 	handler http.Handler
+
+	cancel context.CancelFunc // stops background work
+	wg     sync.WaitGroup
 }
 
 // Public procedures: reachable without a token.
@@ -70,7 +85,9 @@ var publicPaths = map[string]bool{
 	"/" + grpchealth.HealthV1ServiceName + "/Watch":                       true,
 	"/" + grpcreflect.ReflectV1ServiceName + "/ServerReflectionInfo":      true,
 	"/" + grpcreflect.ReflectV1AlphaServiceName + "/ServerReflectionInfo": true,
-	"/healthz": true,
+	"/healthz":                                 true,
+	linliv1connect.AuthServiceJoinProcedure:    true,
+	linliv1connect.AuthServiceRefreshProcedure: true,
 }
 
 // New opens the store and keys in cfg.DataDir and builds the handler.
@@ -96,8 +113,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	tokens := NewTokens(keys)
 	tokens.Now = cfg.Now
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "server"), store: store, tokens: tokens}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger.With("component", "server"), store: store, tokens: tokens,
+		dir: mutualaid.NewDirectory(store, cfg.Now),
+	}
 	s.handler = s.routes()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Go(func() { s.reloadKeys(ctx) })
 	return s, nil
 }
 
@@ -107,13 +130,19 @@ func (s *Server) routes() http.Handler {
 		connect.WithCompressMinBytes(1024),
 	}
 	mux := http.NewServeMux()
-	sh := &syncHandler{
-		store: s.store, log: s.log, now: s.cfg.Now, beat: s.cfg.Heartbeat, warn: s.cfg.TokenWarning,
-		scopes: func(p Principal) []string { return mutualaid.Scopes(member(p)) },
-	}
-	mux.Handle(linliv1connect.NewSyncServiceHandler(sh, opts...))
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(linliv1connect.SyncServiceName), opts...))
-	reflector := grpcreflect.NewStaticReflector(linliv1connect.SyncServiceName)
+	ms := members{dir: s.dir, log: s.log}
+	lim := s.cfg.RateLimits
+	mux.Handle(linliv1connect.NewSyncServiceHandler(&syncHandler{
+		store: s.store, members: ms, pushes: newLimiter(lim.Push, s.cfg.Now),
+		log: s.log, now: s.cfg.Now, beat: s.cfg.Heartbeat, warn: s.cfg.TokenWarning,
+	}, opts...))
+	mux.Handle(linliv1connect.NewAuthServiceHandler(&authHandler{
+		dir: s.dir, members: ms, tokens: s.tokens, log: s.log,
+		joins: newLimiter(lim.Join, s.cfg.Now), refreshs: newLimiter(lim.Refresh, s.cfg.Now),
+	}, opts...))
+	mux.Handle(linliv1connect.NewCommunityServiceHandler(&communityHandler{dir: s.dir, members: ms, log: s.log}, opts...))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(serviceNames...), opts...))
+	reflector := grpcreflect.NewStaticReflector(serviceNames...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -121,6 +150,13 @@ func (s *Server) routes() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	return Authenticate(s.tokens, publicPaths)(mux)
+}
+
+// serviceNames are linli's RPC services, for health and reflection.
+var serviceNames = []string{
+	linliv1connect.SyncServiceName,
+	linliv1connect.AuthServiceName,
+	linliv1connect.CommunityServiceName,
 }
 
 // Handler is the server's HTTP handler: every RPC, health and reflection.
@@ -131,6 +167,9 @@ func (s *Server) Tokens() *Tokens { return s.tokens }
 
 // Store is the server's sync engine.
 func (s *Server) Store() *linlisync.Store { return s.store }
+
+// Directory is the server's communities, members and sessions.
+func (s *Server) Directory() *mutualaid.Directory { return s.dir }
 
 // Serve answers on ln (HTTP/1.1 and h2c) until ctx ends, then shuts down
 // gracefully: it stops accepting, ends streams, and waits up to 10 s for
@@ -164,5 +203,32 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close closes the store. Call it after Serve has returned.
-func (s *Server) Close() error { return s.store.Close() }
+// Close stops background work and closes the store. Call it after Serve
+// has returned.
+func (s *Server) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return s.store.Close()
+}
+
+// reloadKeys re-reads the signing keys every KeyReload until ctx ends.
+func (s *Server) reloadKeys(ctx context.Context) {
+	if s.cfg.KeyReload < 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.KeyReload)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			keys, err := LoadOrCreateKeys(s.cfg.DataDir)
+			if err != nil {
+				s.log.Error("reload keys", "err", err)
+				continue
+			}
+			s.tokens.SetKeys(keys)
+		}
+	}
+}

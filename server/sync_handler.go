@@ -30,39 +30,30 @@ var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // syncHandler serves SyncService over the engine.
 type syncHandler struct {
-	store  *linlisync.Store
-	log    *slog.Logger
-	scopes func(Principal) []string
-	now    func() time.Time
-	beat   time.Duration // heartbeat interval
-	warn   time.Duration // token-expiry warning lead
-}
-
-// member is the domain's view of the authenticated caller.
-func member(p Principal) mutualaid.Member {
-	return mutualaid.Member{UserID: p.UserID, CommunityID: p.CommunityID, Role: string(p.Role)}
-}
-
-func caller(ctx context.Context) (Principal, error) {
-	p, ok := PrincipalFrom(ctx)
-	if !ok {
-		return Principal{}, newError(connect.CodeUnauthenticated, "missing bearer token", &linliv1.ErrorDetail{Reason: "token_missing"})
-	}
-	return p, nil
+	store   *linlisync.Store
+	members members
+	pushes  *limiter // per member
+	log     *slog.Logger
+	now     func() time.Time
+	beat    time.Duration // heartbeat interval
+	warn    time.Duration // token-expiry warning lead
 }
 
 // Push validates the whole batch first (nothing is applied if any mutation
 // is malformed), then hands it to the engine.
 func (h *syncHandler) Push(ctx context.Context, req *linliv1.PushRequest) (*linliv1.PushResponse, error) {
-	p, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	muts, err := h.pushMutations(p, req)
+	c, err := h.members.current(ctx)
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Push", err)
 	}
-	results, last, err := h.store.Push(ctx, linlisync.ClientID{User: p.UserID, Client: req.GetClientId()}, muts)
+	if err := h.pushes.check(c.CommunityID + "/" + c.UserID); err != nil {
+		return nil, err
+	}
+	muts, err := h.pushMutations(c, req)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "Push", err)
+	}
+	results, last, err := h.store.Push(ctx, linlisync.ClientID{User: c.UserID, Client: req.GetClientId()}, muts)
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Push", err)
 	}
@@ -73,12 +64,16 @@ func (h *syncHandler) Push(ctx context.Context, req *linliv1.PushRequest) (*linl
 	return out, nil
 }
 
-func (h *syncHandler) pushMutations(p Principal, req *linliv1.PushRequest) ([]linlisync.Mutation, error) {
+func (h *syncHandler) pushMutations(c caller, req *linliv1.PushRequest) ([]linlisync.Mutation, error) {
 	if err := checkVersion(req.GetProtocolVersion()); err != nil {
 		return nil, err
 	}
 	if !clientIDPattern.MatchString(req.GetClientId()) {
 		return nil, invalid("client_id_invalid", "client_id", "client_id must be 1 to 64 of A-Z a-z 0-9 _ -")
+	}
+	if c.ClientID != "" && c.ClientID != req.GetClientId() {
+		return nil, newError(connect.CodePermissionDenied, "this token belongs to another device",
+			&linliv1.ErrorDetail{Reason: "client_mismatch", Field: "client_id"})
 	}
 	n := len(req.GetMutations())
 	if n == 0 || n > mutualaid.MaxMutationsPerPush {
@@ -92,7 +87,7 @@ func (h *syncHandler) pushMutations(p Principal, req *linliv1.PushRequest) ([]li
 		if m.GetId() == 0 || m.GetId() != first+uint64(i) {
 			return nil, invalid("mutation_ids_not_consecutive", field+".id", "mutation ids must start at 1 or more and grow by 1")
 		}
-		mut, err := mutualaid.NewMutation(member(p), m)
+		mut, err := mutualaid.NewMutationAt(c.domain(), m, h.now())
 		if err != nil {
 			return nil, prefixField(err, field)
 		}
@@ -113,26 +108,36 @@ func prefixField(err error, prefix string) error {
 
 // Pull serves one page of the caller's scopes.
 func (h *syncHandler) Pull(ctx context.Context, req *linliv1.PullRequest) (*linliv1.PullResponse, error) {
-	p, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if err := checkVersion(req.GetProtocolVersion()); err != nil {
 		return nil, err
 	}
-	cur, err := linlisync.DecodeCursor(req.GetCursor())
+	c, err := h.members.current(ctx)
+	cur, cerr := linlisync.DecodeCursor(req.GetCursor())
+	if isRemoved(err) && cerr == nil && len(cur.Seqs) > 0 {
+		return droppedEverything(cur), nil
+	}
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Pull", err)
+	}
+	if cerr != nil {
+		return nil, toConnect(ctx, h.log, "Pull", cerr)
 	}
 	lim, err := pullLimits(req)
 	if err != nil {
 		return nil, err
 	}
-	page, err := h.store.Pull(ctx, h.scopes(p), cur, lim)
+	page, err := h.store.Pull(ctx, c.scopes(), cur, lim)
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Pull", err)
 	}
 	return pageToProto(ctx, h.log, page)
+}
+
+// droppedEverything answers a removed member's Pull: every scope of its
+// cursor is dropped, so the app clears what it held. Later calls are
+// refused with member_removed.
+func droppedEverything(cur linlisync.Cursor) *linliv1.PullResponse {
+	return &linliv1.PullResponse{DroppedScopes: slices.Sorted(maps.Keys(cur.Seqs))}
 }
 
 func pullLimits(req *linliv1.PullRequest) (linlisync.Limits, error) {
@@ -177,27 +182,36 @@ func pageToProto(ctx context.Context, log *slog.Logger, page linlisync.Page) (*l
 
 // Subscribe pokes the caller with the heads of its scopes whenever they
 // move, sends heartbeats, warns before the token expires, and ends the
-// stream when it does.
+// stream when it does. At every heartbeat it re-reads the caller's
+// membership: a removed member's stream ends, and a changed set of scopes
+// is followed (with a poke of all the new heads).
 func (h *syncHandler) Subscribe(ctx context.Context, req *linliv1.SubscribeRequest, stream *connect.ServerStream[linliv1.SubscribeResponse]) error {
-	p, err := caller(ctx)
-	if err != nil {
-		return err
-	}
 	if err := checkVersion(req.GetProtocolVersion()); err != nil {
 		return err
 	}
-	sub, err := h.store.Subscribe(h.scopes(p))
+	c, err := h.members.current(ctx)
 	if err != nil {
 		return toConnect(ctx, h.log, "Subscribe", err)
 	}
-	defer sub.Close()
-	return h.stream(ctx, p, sub, stream)
+	w := &watch{h: h, scopes: c.scopes()}
+	if w.sub, err = h.store.Subscribe(w.scopes); err != nil {
+		return toConnect(ctx, h.log, "Subscribe", err)
+	}
+	defer func() { w.sub.Close() }()
+	return w.run(ctx, c.Principal, stream)
 }
 
-func (h *syncHandler) stream(ctx context.Context, p Principal, sub *linlisync.Subscription, stream *connect.ServerStream[linliv1.SubscribeResponse]) error {
-	beat := time.NewTicker(h.beat)
+// watch is one Subscribe stream's state.
+type watch struct {
+	h      *syncHandler
+	scopes []string
+	sub    *linlisync.Subscription
+}
+
+func (w *watch) run(ctx context.Context, p Principal, stream *connect.ServerStream[linliv1.SubscribeResponse]) error {
+	beat := time.NewTicker(w.h.beat)
 	defer beat.Stop()
-	warnAt, expire := h.expiryTimers(p)
+	warnAt, expire := w.h.expiryTimers(p)
 	defer warnAt.Stop()
 	defer expire.Stop()
 	for {
@@ -205,8 +219,8 @@ func (h *syncHandler) stream(ctx context.Context, p Principal, sub *linlisync.Su
 		select {
 		case <-ctx.Done():
 			return nil
-		case _, ok := <-sub.Ready():
-			heads, open := sub.Take()
+		case _, ok := <-w.sub.Ready():
+			heads, open := w.sub.Take()
 			if !ok || !open {
 				return newError(connect.CodeUnavailable, "server is shutting down", &linliv1.ErrorDetail{Reason: "shutting_down"})
 			}
@@ -215,7 +229,10 @@ func (h *syncHandler) stream(ctx context.Context, p Principal, sub *linlisync.Su
 			}
 			msg = pokeMessage(heads)
 		case <-beat.C:
-			msg = &linliv1.SubscribeResponse{Event: &linliv1.SubscribeResponse_Heartbeat{Heartbeat: &linliv1.Heartbeat{Time: timestamppb.New(h.now())}}}
+			if err := w.recheck(ctx); err != nil {
+				return err
+			}
+			msg = &linliv1.SubscribeResponse{Event: &linliv1.SubscribeResponse_Heartbeat{Heartbeat: &linliv1.Heartbeat{Time: timestamppb.New(w.h.now())}}}
 		case <-warnAt.C:
 			msg = &linliv1.SubscribeResponse{Event: &linliv1.SubscribeResponse_TokenExpiring{TokenExpiring: &linliv1.TokenExpiring{ExpiresAt: timestamppb.New(p.ExpiresAt)}}}
 		case <-expire.C:
@@ -225,6 +242,25 @@ func (h *syncHandler) stream(ctx context.Context, p Principal, sub *linlisync.Su
 			return nil // the client went away
 		}
 	}
+}
+
+// recheck re-reads the membership and follows a change of scopes.
+func (w *watch) recheck(ctx context.Context) error {
+	c, err := w.h.members.current(ctx)
+	if err != nil {
+		return toConnect(ctx, w.h.log, "Subscribe", err)
+	}
+	scopes := c.scopes()
+	if slices.Equal(scopes, w.scopes) {
+		return nil
+	}
+	sub, err := w.h.store.Subscribe(scopes)
+	if err != nil {
+		return toConnect(ctx, w.h.log, "Subscribe", err)
+	}
+	w.sub.Close()
+	w.sub, w.scopes = sub, scopes
+	return nil
 }
 
 // expiryTimers fire warn before the token expires and expire when it does.

@@ -38,8 +38,8 @@ const (
 type Result struct {
 	ID      uint64
 	Status  Status
-	Reason  string // machine-readable, for rejections
-	Message string // safe to show the user, for rejections
+	Reason  string // machine-readable: why it was rejected, or a notice on an applied one
+	Message string // safe to show the user
 }
 
 // ClientState is one client's progress, published in its user's scope as

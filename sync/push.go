@@ -62,7 +62,11 @@ func (w *batchState) applyOne(client ClientID, m Mutation) (Result, error) {
 	if err := tx.flush(); err != nil {
 		return Result{}, w.poison(err)
 	}
-	return Result{ID: m.ID, Status: StatusApplied}, nil
+	r := Result{ID: m.ID, Status: StatusApplied}
+	if tx.notice != nil {
+		r.Reason, r.Message = tx.notice.Reason, tx.notice.Message
+	}
+	return r, nil
 }
 
 func (w *batchState) loadClient(client ClientID) (clientRecord, error) {

@@ -16,6 +16,13 @@ type Tx struct {
 	client  ClientID
 	pending map[string]*pendingEntity
 	order   []string // entity ids in first-write order, for determinism
+	notice  *Rejection
+}
+
+// Notify attaches a notice to an applied mutation's result: a reason and
+// a message for the user (e.g. "call 120 now"). The last call wins.
+func (tx *Tx) Notify(reason, message string) {
+	tx.notice = &Rejection{Reason: reason, Message: message}
 }
 
 type pendingEntity struct {
@@ -126,6 +133,9 @@ func (w *batchState) publish(id string, canonical []byte, views map[string][]byt
 			return err
 		}
 		kept = append(kept, placement{scope: sc, seq: seq})
+	}
+	if deleted && len(kept) == 0 {
+		return w.del(entityKey(id)) // nothing left to remember
 	}
 	rec = entityRecord{deleted: deleted, canonical: canonical, placements: kept}
 	if deleted {

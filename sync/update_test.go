@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	linlisync "github.com/linli/linli/sync"
@@ -43,5 +44,26 @@ func TestUpdate(t *testing.T) {
 	}
 	if _, ok, _ := s.Get("nobody"); ok {
 		t.Fatal("Get of a missing entity found something")
+	}
+}
+
+// TestDeletePrivateEntityLeavesNothing: an entity no scope ever saw is
+// forgotten entirely when deleted.
+func TestDeletePrivateEntityLeavesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := mustOpen(t, t.TempDir(), linlisync.Options{})
+	if err := s.Update(ctx, func(tx *linlisync.Tx) error { return tx.Put("refresh/abc", []byte("secret"), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx *linlisync.Tx) error { return tx.Delete("refresh/abc") }); err != nil {
+		t.Fatal(err)
+	}
+	dump, err := linlisync.Dump(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(dump, "refresh/abc") {
+		t.Fatalf("deleted private entity still stored:\n%s", dump)
 	}
 }

@@ -5,32 +5,235 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/linli/linli/mutualaid"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/server"
+	linlisync "github.com/linli/linli/sync"
 )
+
+const adminUsage = `usage: linli admin <command> [flags]
+
+Commands that change the store open the data folder directly: stop the
+server first (or use CommunityService with a staff or admin token).
+
+  init          create the first community and print a one-time admin join code
+  community     create a community
+  building      create or replace a building with its drop points
+  join-code     make a join code (resident, volunteer, staff or admin)
+  rotate-key    add a new signing key (the running server uses it within 30 s)
+  token         mint an access token for an existing member (for operators)
+`
 
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: linli admin token [flags]")
+		fmt.Fprint(stderr, adminUsage)
 		return errUsage
 	}
-	switch args[0] {
-	case "token":
-		return runAdminToken(args[1:], stdout, stderr)
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"init": runAdminInit, "community": runAdminCommunity, "building": runAdminBuilding,
+		"join-code": runAdminJoinCode, "rotate-key": runAdminRotateKey,
+		"token": func(_ context.Context, a []string, o, e io.Writer) error { return runAdminToken(a, o, e) },
 	}
-	fmt.Fprintf(stderr, "linli admin: unknown command %q (want: token)\n", args[0])
-	return errUsage
+	run, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "linli admin: unknown command %q\n\n%s", args[0], adminUsage)
+		return errUsage
+	}
+	return run(ctx, args[1:], stdout, stderr)
+}
+
+// offline is the store and directory of a data folder, opened by an admin
+// command while the server is stopped.
+type offline struct {
+	store *linlisync.Store
+	dir   *mutualaid.Directory
+}
+
+func openOffline(data string) (*offline, error) {
+	st, err := linlisync.Open(filepath.Join(data, "store"), linlisync.Options{
+		EncodeClientState: mutualaid.EncodeClientState, DropInterval: -1,
+		Logger: discardLogger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open the store in %s (is the server running? stop it first): %w", data, err)
+	}
+	return &offline{store: st, dir: mutualaid.NewDirectory(st, time.Now)}, nil
+}
+
+func (o *offline) Close() error { return o.store.Close() }
+
+type communityFlags struct {
+	data, id, name, district, streetOffice string
+}
+
+func (c *communityFlags) register(fs *flagSet) {
+	fs.StringVar(&c.data, "data", "./linli-data", "data folder")
+	fs.StringVar(&c.id, "community", "", "community id: 1 to 64 of A-Z a-z 0-9 _ - (required)")
+	fs.StringVar(&c.name, "name", "", "community name, e.g. 玉桥社区 (required)")
+	fs.StringVar(&c.district, "district", "", "district the hotline dispatches by, e.g. 通州区 (required)")
+	fs.StringVar(&c.streetOffice, "street-office", "", "street office, e.g. 玉桥街道 (required)")
+}
+
+func (c *communityFlags) community() *linliv1.Community {
+	return &linliv1.Community{Id: c.id, Name: c.name, District: c.district, StreetOffice: c.streetOffice}
+}
+
+// runAdminInit creates the first community and prints a one-time admin code.
+func runAdminInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c communityFlags
+	fs := newFlagSet("linli admin init", stderr)
+	c.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	o, err := openOffline(c.data)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	code, err := bootstrap(ctx, o.dir, c.community())
+	if err != nil {
+		return err
+	}
+	printAdminCode(stdout, c.id, code)
+	return nil
+}
+
+// bootstrap creates the community and a single-use admin join code for it.
+func bootstrap(ctx context.Context, dir *mutualaid.Directory, c *linliv1.Community) (string, error) {
+	if _, err := dir.CreateCommunity(ctx, c); err != nil {
+		return "", fmt.Errorf("create community: %w", err)
+	}
+	code, _, err := dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{
+		CommunityID: c.GetId(), Role: linliv1.Role_ROLE_ADMIN, ValidFor: 7 * 24 * time.Hour, MaxUses: 1, CreatedBy: "linli-admin",
+	})
+	if err != nil {
+		return "", fmt.Errorf("create admin join code: %w", err)
+	}
+	return code, nil
+}
+
+func printAdminCode(w io.Writer, community, code string) {
+	fmt.Fprintf(w, `Community %q is ready. Its first admin joins with this one-time code
+(valid 7 days; it is shown only now):
+
+  %s
+
+`, community, code)
+}
+
+func runAdminCommunity(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c communityFlags
+	fs := newFlagSet("linli admin community", stderr)
+	c.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	o, err := openOffline(c.data)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	out, err := o.dir.CreateCommunity(ctx, c.community())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created community %s (%s, %s %s)\n", out.GetId(), out.GetName(), out.GetDistrict(), out.GetStreetOffice())
+	return nil
+}
+
+// repeated is a flag that may be given many times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ", ") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+func runAdminBuilding(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("linli admin building", stderr)
+	data := fs.String("data", "./linli-data", "data folder")
+	community := fs.String("community", "", "community id (required)")
+	id := fs.String("id", "", "building id (required)")
+	name := fs.String("name", "", "building name, e.g. 3号楼 (required)")
+	var drops repeated
+	fs.Var(&drops, "drop-point", "a drop point, e.g. \"15楼电梯口窗台\" (repeat for more)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	o, err := openOffline(*data)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	b, err := o.dir.PutBuilding(ctx, &linliv1.Building{Id: *id, CommunityId: *community, Name: *name, DropPoints: drops})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "building %s of %s: %s, drop points: %s\n", b.GetId(), b.GetCommunityId(), b.GetName(), strings.Join(b.GetDropPoints(), "; "))
+	return nil
+}
+
+func runAdminJoinCode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("linli admin join-code", stderr)
+	data := fs.String("data", "./linli-data", "data folder")
+	community := fs.String("community", "", "community id (required)")
+	building := fs.String("building", "", "building the newcomers live in (optional)")
+	role := fs.String("role", "resident", "role: resident, volunteer, staff or admin")
+	uses := fs.Uint("uses", 1, "how many people may use the code (1 to 10000)")
+	valid := fs.Duration("valid", 7*24*time.Hour, "how long the code works (1m to 2160h)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	r, err := server.ParseRole(*role)
+	if err != nil {
+		return err
+	}
+	if *uses < 1 || *uses > 10_000 || *valid < time.Minute || *valid > 90*24*time.Hour {
+		return errors.New("--uses must be 1 to 10000 and --valid 1m to 2160h")
+	}
+	o, err := openOffline(*data)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	code, _, err := o.dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{
+		CommunityID: *community, BuildingID: *building, Role: server.ProtoRole(r),
+		ValidFor: *valid, MaxUses: uint32(*uses), CreatedBy: "linli-admin",
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, code)
+	return nil
+}
+
+func runAdminRotateKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("linli admin rotate-key", stderr)
+	data := fs.String("data", "./linli-data", "data folder holding the signing keys")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	keys, err := server.AddKey(*data)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new signing key %s; older keys keep verifying their tokens until you delete their files from %s\n",
+		keys.CurrentID(), filepath.Join(*data, "keys"))
+	return nil
 }
 
 // runAdminToken mints an access token with the data folder's current key
-// and prints it alone on stdout.
+// and prints it alone on stdout. The server accepts it only for a member
+// that exists in the store.
 func runAdminToken(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("linli admin token", stderr)
 	data := fs.String("data", "./linli-data", "data folder holding the signing keys")
 	user := fs.String("user", "", "user id (required)")
 	community := fs.String("community", "", "community id (required)")
-	role := fs.String("role", "resident", "role: resident, volunteer, staff or admin")
+	role := fs.String("role", "resident", "role claim: resident, volunteer, staff or admin (the store's role wins)")
 	client := fs.String("client", "", "client (device) id to bind the token to (optional)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	if err := parseFlags(fs, args); err != nil {

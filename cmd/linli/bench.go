@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/linli/linli/server"
 )
 
 // The bench scenarios, in the order they run.
@@ -21,7 +24,8 @@ type benchFlags struct {
 	duration        time.Duration
 	json            bool
 	addr            string
-	data            string
+	joinCode        string
+	data            string // deprecated, ignored
 	subscribers     int
 	catchupEntities int
 	protocol        string
@@ -31,9 +35,11 @@ type benchFlags struct {
 // the server against baselines taken in the same run on the same machine
 // (a bare Connect echo server, raw Pebble), and prints one row per figure.
 //
-// By default it starts its own server in a temporary folder; with --addr it
-// drives a running server and mints tokens with the keys in --data. The echo
-// baseline server always runs in this process.
+// By default it starts its own server in a temporary folder, without rate
+// limits, and adds its members to the store directly; with --addr it drives
+// a running server whose simulated users join with --join-code (the server
+// must run with --join-rate -1 --push-rate -1). Members are reused across
+// scenarios. The echo baseline server always runs in this process.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f benchFlags
 	fs := newFlagSet("linli bench", stderr)
@@ -41,7 +47,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&f.duration, "duration", 3*time.Second, "how long each scenario (and each of its baselines) runs")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of a table")
 	fs.StringVar(&f.addr, "addr", "", "host:port of a running server to measure (default: start one in-process)")
-	fs.StringVar(&f.data, "data", "", "with --addr: the server's data folder, whose keys sign the bench's tokens (ignored without --addr)")
+	fs.StringVar(&f.joinCode, "join-code", "", "with --addr (required): a resident join code with enough uses for every simulated user, from linli admin join-code --building B --uses 10000")
+	fs.StringVar(&f.data, "data", "", "deprecated and ignored: with --addr, simulated users join with --join-code")
 	fs.IntVar(&f.subscribers, "subscribers", 10_000, "Subscribe streams to hold open in the subscribers scenario")
 	fs.IntVar(&f.catchupEntities, "catchup-entities", 100_000, "entities to load into one community for the catchup scenario")
 	fs.StringVar(&f.protocol, "protocol", "http1", "client protocol for push, push-batch and catchup: http1 or h2c (subscribers always use h2c)")
@@ -56,16 +63,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "data" {
+			progress("--data is deprecated and ignored: with --addr, simulated users join with --join-code")
+		}
+	})
 
-	tgt, err := openTarget(ctx, f, log)
+	tgt, err := openTarget(ctx, f, f.membersNeeded(scenarios), log)
 	if err != nil {
 		return err
 	}
-	echo, err := startEcho(ctx, log)
+	echo, err := startEcho(ctx, log, "community/"+tgt.community)
 	if err != nil {
 		return errors.Join(err, tgt.close())
 	}
-	b := &bench{flags: f, target: tgt, echo: echo, runID: newRunID(), progress: progress}
+	b := &bench{flags: f, target: tgt, echo: echo, runID: newRunID(), progress: progress, pools: map[string][]*pushClient{}}
+	if tgt.first != nil {
+		b.pools[tgt.community] = []*pushClient{tgt.first}
+	}
 	report := benchReport{
 		Target: tgt.name, Protocol: f.protocol, Duration: f.duration.String(),
 		Started: time.Now().UTC().Format(time.RFC3339),
@@ -132,10 +147,31 @@ func (f *benchFlags) validate() ([]string, error) {
 		return nil, errors.New("--catchup-entities must be between 1 and 10,000,000")
 	case f.protocol != "http1" && f.protocol != "h2c":
 		return nil, fmt.Errorf("--protocol %q: want http1 or h2c", f.protocol)
-	case f.addr != "" && f.data == "":
-		return nil, errors.New("--addr needs --data: the folder holding the server's signing keys")
+	case f.addr != "" && f.joinCode == "":
+		return nil, errors.New("--addr needs --join-code: a resident code with enough uses (linli admin join-code --community C --building B --uses 10000), and the server started with --join-rate -1 --push-rate -1")
+	case f.addr == "" && f.joinCode != "":
+		return nil, errors.New("--join-code is only for --addr: the in-process server needs none")
 	}
 	return scenarios, nil
+}
+
+// membersNeeded is how many members of one community the scenarios use at
+// most (members are reused across scenarios).
+func (f *benchFlags) membersNeeded(scenarios []string) int {
+	n := 1
+	for _, sc := range scenarios {
+		switch sc {
+		case "push":
+			n = max(n, pushClients)
+		case "push-batch":
+			n = max(n, batchClients)
+		case "catchup":
+			n = max(n, catchupLoaders+1)
+		case "subscribers":
+			n = max(n, f.subscribers)
+		}
+	}
+	return n
 }
 
 // bench holds what every scenario shares.
@@ -145,7 +181,49 @@ type bench struct {
 	echo     *echoServer
 	runID    string // makes users, clients, posts and communities unique to this run
 	progress func(format string, args ...any)
+	// pools are the members made so far, by community. Scenarios run one
+	// after the other and reuse them: each keeps its token and its next
+	// mutation id.
+	pools map[string][]*pushClient
+	made  int // members made so far, in every community
 }
+
+// members returns the first n members of community, making the missing
+// ones. Every token must outlive the scenario by a margin.
+func (b *bench) members(ctx context.Context, community string, n int) ([]*pushClient, error) {
+	pool := b.pools[community]
+	if k := n - len(pool); k > 0 {
+		if k >= 1000 {
+			b.progress("adding %d members to %s", k, community)
+		}
+		names := make([]string, k) // user ids are global: unique across communities
+		for i := range names {
+			names[i] = b.user("m", b.made+i)
+		}
+		b.made += k
+		start := time.Now()
+		more, err := b.target.newMembers(ctx, community, names)
+		if err != nil {
+			return nil, err
+		}
+		if k >= 1000 {
+			b.progress("added %d members in %s", k, time.Since(start).Round(time.Millisecond))
+		}
+		pool = append(pool, more...)
+		b.pools[community] = pool
+	}
+	margin := 5*time.Minute + 3*b.flags.duration
+	for _, c := range pool[:n] {
+		if left := time.Until(c.expires); left < margin {
+			return nil, fmt.Errorf("the access token of %s expires in %s, before this scenario could end: tokens from Join last %s; use a shorter --duration or fewer --scenarios",
+				c.user, left.Round(time.Second), server.AccessTokenTTL)
+		}
+	}
+	return pool[:n], nil
+}
+
+// benchClientID is the client (device) id of every bench member.
+const benchClientID = "bench"
 
 // newRunID returns 8 random hex characters.
 func newRunID() string {

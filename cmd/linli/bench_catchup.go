@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -24,17 +25,29 @@ const (
 )
 
 // catchup loads --catchup-entities posts into a community of their own
-// (untimed), then times a new member pulling everything from an empty
-// cursor, against a raw Pebble scan of as many keys of the same value size.
+// (untimed), then times a member pulling everything from an empty cursor,
+// against a raw Pebble scan of as many keys of the same value size. With
+// --addr the bench cannot create a community: it loads the join code's,
+// whose feed also holds what was there before.
 func (b *bench) catchup(ctx context.Context) ([]benchResult, error) {
 	n := b.flags.catchupEntities
-	community := "bench-" + b.runID // fresh, so the feed holds exactly the loaded posts
+	// Fresh in process, so that the feed holds little but the loaded posts
+	// (and the community, its building, the reader's own membership).
+	community, err := b.target.newCommunity(ctx, "bench-"+b.runID)
+	if err != nil {
+		return nil, err
+	}
+	members, err := b.members(ctx, community, catchupLoaders+1)
+	if err != nil {
+		return nil, err
+	}
+	loaders, reader := members[:catchupLoaders], members[catchupLoaders]
 	b.progress("catchup: loading %d posts into community/%s (untimed)", n, community)
 	tr := newBenchTransport(b.flags.protocol)
 	defer tr.CloseIdleConnections()
 	sc := newSyncClient(&http.Client{Transport: tr}, b.target.baseURL)
 	start := time.Now()
-	if err := b.loadCommunity(ctx, sc, community, n); err != nil {
+	if err := loadCommunity(ctx, sc, loaders, n); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	load := time.Since(start)
@@ -45,19 +58,14 @@ func (b *bench) catchup(ctx context.Context) ([]benchResult, error) {
 	}
 	b.progress("catchup: compactions settled in %s; pulling for %s", settled.Round(time.Millisecond), b.flags.duration)
 
-	reader := b.user("reader", 0)
-	tok, err := b.target.token(reader, community)
-	if err != nil {
-		return nil, err
-	}
 	var (
 		changes, pages, rounds int
-		value                  []byte // one change's entity, for the baseline
+		value                  []byte // one post as pulled, for the baseline
 		elapsed                time.Duration
 	)
 	for rounds == 0 || elapsed < b.flags.duration {
 		t0 := time.Now()
-		got, p, sample, err := catchupOnce(ctx, sc, tok)
+		got, p, sample, err := catchupOnce(ctx, sc, reader.token)
 		if err != nil {
 			return nil, err
 		}
@@ -75,19 +83,15 @@ func (b *bench) catchup(ctx context.Context) ([]benchResult, error) {
 	}
 	per := elapsed / time.Duration(rounds)
 	r := newResult("catchup", "changes/s", float64(changes)/elapsed.Seconds(), "Pebble keys/s", raw)
-	r.Notes = fmt.Sprintf("%d posts in %d page(s) of ≤%d; one catch-up %s; %d-byte entities", n, pages/rounds, catchupPageLimit, fmtMS(per), len(value))
+	r.Notes = fmt.Sprintf("%d changes (%d posts loaded) in %d page(s) of ≤%d; one catch-up %s; %d-byte entities",
+		changes/rounds, n, pages/rounds, catchupPageLimit, fmtMS(per), len(value))
 	r.Extra["catchup_ms"], r.Extra["rounds"], r.Extra["load_s"], r.Extra["settle_s"] = ms(per), float64(rounds), load.Seconds(), settled.Seconds()
-	r.Extra["value_bytes"] = float64(len(value))
+	r.Extra["value_bytes"], r.Extra["changes"] = float64(len(value)), float64(changes/rounds)
 	return []benchResult{r}, nil
 }
 
-// loadCommunity pushes n offers into community from catchupLoaders users
-// in batches of catchupBatch.
-func (b *bench) loadCommunity(ctx context.Context, sc *syncClient, community string, n int) error {
-	users, err := b.newPushClients("loader", community, catchupLoaders)
-	if err != nil {
-		return err
-	}
+// loadCommunity pushes n offers from loaders in batches of catchupBatch.
+func loadCommunity(ctx context.Context, sc *syncClient, loaders []*pushClient, n int) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
@@ -95,7 +99,7 @@ func (b *bench) loadCommunity(ctx context.Context, sc *syncClient, community str
 		wg   gosync.WaitGroup
 	)
 	left.Store(int64(n))
-	for _, c := range users {
+	for _, c := range loaders {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				k := min(left.Add(-catchupBatch)+catchupBatch, catchupBatch)
@@ -115,8 +119,8 @@ func (b *bench) loadCommunity(ctx context.Context, sc *syncClient, community str
 	return nil
 }
 
-// catchupOnce pulls a new member's feed from an empty cursor to its end.
-// It returns the number of changes and pages, and one entity as stored.
+// catchupOnce pulls a member's feed from an empty cursor to its end.
+// It returns the number of changes and pages, and one post as stored.
 func catchupOnce(ctx context.Context, sc *syncClient, token string) (changes, pages int, sample []byte, err error) {
 	var cursor string
 	for {
@@ -128,9 +132,11 @@ func catchupOnce(ctx context.Context, sc *syncClient, token string) (changes, pa
 		}
 		pages++
 		changes += len(resp.GetChanges())
-		if sample == nil && len(resp.GetChanges()) > 0 {
-			if sample, err = proto.Marshal(resp.GetChanges()[0].GetEntity()); err != nil {
-				return 0, 0, nil, err
+		if sample == nil {
+			if i := slices.IndexFunc(resp.GetChanges(), func(c *linliv1.Change) bool { return c.GetEntity().GetPost() != nil }); i >= 0 {
+				if sample, err = proto.Marshal(resp.GetChanges()[i].GetEntity()); err != nil {
+					return 0, 0, nil, err
+				}
 			}
 		}
 		cursor = resp.GetCursor()

@@ -28,8 +28,9 @@ type echoServer struct {
 	served  chan error
 }
 
-// startEcho serves the echo service on 127.0.0.1:0 until close.
-func startEcho(ctx context.Context, log *slog.Logger) (*echoServer, error) {
+// startEcho serves the echo service on 127.0.0.1:0 until close; its
+// Subscribe pokes with scope's head.
+func startEcho(ctx context.Context, log *slog.Logger, scope string) (*echoServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("echo: listen: %w", err)
@@ -37,7 +38,7 @@ func startEcho(ctx context.Context, log *slog.Logger) (*echoServer, error) {
 	fan := newFanout()
 	mux := http.NewServeMux()
 	// The same handler options as server.Server's routes.
-	mux.Handle(linliv1connect.NewSyncServiceHandler(echoService{fan: fan},
+	mux.Handle(linliv1connect.NewSyncServiceHandler(echoService{fan: fan, scope: scope},
 		connect.WithReadMaxBytes(4<<20),
 		connect.WithCompressMinBytes(1024),
 	))
@@ -72,7 +73,10 @@ func (e *echoServer) close() error {
 	return err
 }
 
-type echoService struct{ fan *fanout }
+type echoService struct {
+	fan   *fanout
+	scope string // the scope Subscribe pokes
+}
 
 func (echoService) Push(context.Context, *linliv1.PushRequest) (*linliv1.PushResponse, error) {
 	return &linliv1.PushResponse{}, nil
@@ -82,15 +86,15 @@ func (echoService) Pull(context.Context, *linliv1.PullRequest) (*linliv1.PullRes
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("the echo server does not pull"))
 }
 
-// Subscribe pokes with the fan-out's generation as the head of
-// community/c1: once at once, then whenever it moves.
+// Subscribe pokes with the fan-out's generation as the head of the
+// service's scope: once at once, then whenever it moves.
 func (s echoService) Subscribe(ctx context.Context, _ *linliv1.SubscribeRequest, stream *connect.ServerStream[linliv1.SubscribeResponse]) error {
 	var sent uint64
 	for first := true; ; first = false {
 		gen, moved := s.fan.current()
 		if first || gen > sent {
 			sent = gen
-			if err := stream.Send(pokeOf("community/c1", gen)); err != nil {
+			if err := stream.Send(pokeOf(s.scope, gen)); err != nil {
 				return nil // the client went away
 			}
 			continue

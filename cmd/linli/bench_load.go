@@ -6,6 +6,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/cockroachdb/pebble/v2"
 
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
@@ -68,30 +69,28 @@ func runLoad(ctx context.Context, workers int, d time.Duration, op func(ctx cont
 	return run, nil
 }
 
-// pushClient is one bench device: a user, its token and its next mutation id.
+// pushClient is one bench member on its device: its user and community,
+// its access token and when it expires, and its next mutation id. It is
+// used by one goroutine at a time.
 type pushClient struct {
-	user  string
-	token string
-	next  uint64
+	user, community string
+	token           string
+	expires         time.Time
+	next            uint64
 }
 
-// newPushClients mints tokens for n users of community, named kind0…
-func (b *bench) newPushClients(kind, community string, n int) ([]*pushClient, error) {
+// echoClients are n users for the echo server, which checks no token.
+func (b *bench) echoClients(n int) []*pushClient {
 	out := make([]*pushClient, n)
 	for i := range out {
-		user := b.user(kind, i)
-		tok, err := b.target.token(user, community)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = &pushClient{user: user, token: tok, next: 1}
+		out[i] = &pushClient{user: b.user("echo", i), next: 1}
 	}
-	return out, nil
+	return out
 }
 
 // request builds the client's next push of n new offers and advances its ids.
 func (c *pushClient) request(n int) *linliv1.PushRequest {
-	req := &linliv1.PushRequest{ProtocolVersion: 1, ClientId: "bench", Mutations: make([]*linliv1.Mutation, n)}
+	req := &linliv1.PushRequest{ProtocolVersion: 1, ClientId: benchClientID, Mutations: make([]*linliv1.Mutation, n)}
 	for i := range n {
 		req.Mutations[i] = offerMutation(c.next, fmt.Sprintf("%s-%d", c.user, c.next))
 		c.next++
@@ -103,6 +102,9 @@ func (c *pushClient) request(n int) *linliv1.PushRequest {
 func (c *pushClient) push(ctx context.Context, sc *syncClient, n int) error {
 	req := c.request(n)
 	resp, err := sc.Push(ctx, c.token, req)
+	if connect.CodeOf(err) == connect.CodeResourceExhausted {
+		return fmt.Errorf("push as %s: %w\nthe server limits pushes per member: start it with --push-rate -1 to bench it", c.user, err)
+	}
 	if err != nil {
 		return fmt.Errorf("push as %s: %w", c.user, err)
 	}

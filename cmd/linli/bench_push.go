@@ -17,19 +17,23 @@ const (
 	pushClients    = 128  // push: concurrent clients, one mutation per Push
 	batchClients   = 8    // push-batch: concurrent clients…
 	batchMutations = 100  // …each pushing this many mutations per Push
-	benchCommunity = "c1" // the community of push, push-batch and subscribers
+	benchCommunity = "c1" // in process, the community of push, push-batch and subscribers
 )
 
-// push measures durable single-mutation pushes from 128 distinct users
+// push measures durable single-mutation pushes from 128 distinct members
 // against a bare Connect echo of the same request, concurrency and
 // server settings.
 func (b *bench) push(ctx context.Context) ([]benchResult, error) {
 	b.progress("push: %d clients, 1 mutation per push, %s against the echo server, then %s against the server", pushClients, b.flags.duration, b.flags.duration)
-	echo, err := b.pushLoad(ctx, b.echo.baseURL, "echo", pushClients, 1, false)
+	members, err := b.members(ctx, b.target.community, pushClients)
+	if err != nil {
+		return nil, err
+	}
+	echo, err := b.pushLoad(ctx, b.echo.baseURL, b.echoClients(pushClients), 1, false)
 	if err != nil {
 		return nil, fmt.Errorf("echo baseline: %w", err)
 	}
-	run, err := b.pushLoad(ctx, b.target.baseURL, "push", pushClients, 1, true)
+	run, err := b.pushLoad(ctx, b.target.baseURL, members, 1, true)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +60,11 @@ func (b *bench) pushBatch(ctx context.Context) ([]benchResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble baseline: %w", err)
 	}
-	run, err := b.pushLoad(ctx, b.target.baseURL, "batch", batchClients, batchMutations, true)
+	members, err := b.members(ctx, b.target.community, batchClients)
+	if err != nil {
+		return nil, err
+	}
+	run, err := b.pushLoad(ctx, b.target.baseURL, members, batchMutations, true)
 	if err != nil {
 		return nil, err
 	}
@@ -76,18 +84,14 @@ func newPushSample(n int) proto.Message {
 	return c.request(n)
 }
 
-// pushLoad runs `clients` fresh users of community c1 pushing n offers per
-// call to baseURL for the scenario's duration. With check, every mutation
-// must come back applied.
-func (b *bench) pushLoad(ctx context.Context, baseURL, kind string, clients, n int, check bool) (loadRun, error) {
-	users, err := b.newPushClients(kind, benchCommunity, clients)
-	if err != nil {
-		return loadRun{}, err
-	}
+// pushLoad runs one worker per client, each pushing n offers per call to
+// baseURL for the scenario's duration. With check, every mutation must
+// come back applied.
+func (b *bench) pushLoad(ctx context.Context, baseURL string, users []*pushClient, n int, check bool) (loadRun, error) {
 	tr := newBenchTransport(b.flags.protocol)
 	defer tr.CloseIdleConnections()
 	sc := newSyncClient(&http.Client{Transport: tr}, baseURL)
-	return runLoad(ctx, clients, b.flags.duration, func(ctx context.Context, w int) error {
+	return runLoad(ctx, len(users), b.flags.duration, func(ctx context.Context, w int) error {
 		c := users[w]
 		if check {
 			return c.push(ctx, sc, n)

@@ -22,27 +22,26 @@ const (
 	maxPokeRounds  = 50
 )
 
-// benchScope is the scope every subscriber shares: a push there pokes them all.
-var benchScope = "community/" + benchCommunity
-
-// subscribe holds --subscribers Subscribe streams of members of c1 open
-// over h2c, and measures the resident memory each costs and how long a
-// push takes to poke all of them, against the echo server's bare streams
-// that block and are poked by a plain fan-out.
+// subscribe holds --subscribers Subscribe streams of members of the
+// bench's community open over h2c, and measures the resident memory each
+// costs and how long a push (by the first of them) takes to poke all of
+// them, against the echo server's bare streams that block and are poked by
+// a plain fan-out.
 func (b *bench) subscribe(ctx context.Context) ([]benchResult, error) {
 	n := b.flags.subscribers
-	b.progress("subscribers: minting %d tokens", n)
-	tokens := make([]string, n)
-	for i := range tokens {
-		tok, err := b.target.token(b.user("sub", i), benchCommunity)
-		if err != nil {
-			return nil, err
-		}
-		tokens[i] = tok
+	b.progress("subscribers: %d members of %s", n, b.target.community)
+	members, err := b.members(ctx, b.target.community, n)
+	if err != nil {
+		return nil, err
 	}
+	tokens := make([]string, n)
+	for i, m := range members {
+		tokens[i] = m.token
+	}
+	scope := "community/" + b.target.community // every subscriber's: a push there pokes them all
 
 	b.progress("subscribers: %d bare streams on the echo server", n)
-	bare, err := b.measureStreams(ctx, b.echo.baseURL, tokens, true, func(context.Context) error {
+	bare, err := b.measureStreams(ctx, b.echo.baseURL, scope, tokens, true, func(context.Context) error {
 		b.echo.fan.fire()
 		return nil
 	})
@@ -51,15 +50,11 @@ func (b *bench) subscribe(ctx context.Context) ([]benchResult, error) {
 	}
 
 	b.progress("subscribers: %d Subscribe streams on the server", n)
-	pokers, err := b.newPushClients("poker", benchCommunity, 1)
-	if err != nil {
-		return nil, err
-	}
 	tr := newBenchTransport(b.flags.protocol)
 	defer tr.CloseIdleConnections()
 	sc := newSyncClient(&http.Client{Transport: tr}, b.target.baseURL)
-	run, err := b.measureStreams(ctx, b.target.baseURL, tokens, b.target.inProcess, func(ctx context.Context) error {
-		return pokers[0].push(ctx, sc, 1)
+	run, err := b.measureStreams(ctx, b.target.baseURL, scope, tokens, b.target.inProcess, func(ctx context.Context) error {
+		return members[0].push(ctx, sc, 1)
 	})
 	if err != nil {
 		return nil, err
@@ -103,12 +98,13 @@ type streamStats struct {
 	missed       int // pokes that did not arrive in time
 }
 
-// measureStreams opens one stream per token at baseURL, reads the process's
+// measureStreams opens one stream per token at baseURL, poked when scope
+// moves, reads the process's
 // RSS before and after (if measureRSS), then runs poke rounds for the
 // scenario's duration (after one untimed round), each calling fire and
 // timing every stream's poke.
 // It closes the streams and waits for their goroutines to end.
-func (b *bench) measureStreams(ctx context.Context, baseURL string, tokens []string, measureRSS bool, fire func(context.Context) error) (st streamStats, err error) {
+func (b *bench) measureStreams(ctx context.Context, baseURL, scope string, tokens []string, measureRSS bool, fire func(context.Context) error) (st streamStats, err error) {
 	goroutines := runtime.NumGoroutine()
 	var rss0 int64
 	if measureRSS {
@@ -116,7 +112,7 @@ func (b *bench) measureStreams(ctx context.Context, baseURL string, tokens []str
 			return st, err
 		}
 	}
-	ss, err := openStreams(ctx, baseURL, tokens)
+	ss, err := openStreams(ctx, baseURL, scope, tokens)
 	if err != nil {
 		return st, err
 	}
@@ -164,11 +160,12 @@ func waitGoroutines(n int, timeout time.Duration) {
 // goroutine that times the pokes of the current round.
 type streamSet struct {
 	n          int
+	scope      string // the scope whose head the pokes are timed by
 	transports []*http.Transport
 	cancel     context.CancelFunc
 	wg         gosync.WaitGroup
 	ready      chan error    // one per stream: nil on its first message, or why it ended before
-	maxHead    atomic.Uint64 // highest head of benchScope any stream has seen
+	maxHead    atomic.Uint64 // highest head of scope any stream has seen
 
 	mu    gosync.Mutex
 	round *pokeRound
@@ -177,7 +174,7 @@ type streamSet struct {
 // pokeRound times one push's pokes.
 type pokeRound struct {
 	start  time.Time
-	minSeq uint64 // a poke of benchScope at or above this is the round's
+	minSeq uint64 // a poke of the set's scope at or above this is the round's
 	seen   []bool
 	lat    latencies
 	done   chan struct{} // closed when every stream has its poke
@@ -185,10 +182,11 @@ type pokeRound struct {
 
 // openStreams opens a Subscribe stream per token, streamsPerConn to an h2c
 // connection, and returns once every stream has received its first poke.
-func openStreams(ctx context.Context, baseURL string, tokens []string) (*streamSet, error) {
+// Pokes are timed by the head of scope.
+func openStreams(ctx context.Context, baseURL, scope string, tokens []string) (*streamSet, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	n := len(tokens)
-	ss := &streamSet{n: n, cancel: cancel, ready: make(chan error, n)}
+	ss := &streamSet{n: n, scope: scope, cancel: cancel, ready: make(chan error, n)}
 	var clients []*syncClient
 	for i := 0; i < n; i += streamsPerConn {
 		tr := newBenchTransport("h2c")
@@ -233,7 +231,7 @@ func (ss *streamSet) receive(i int, stream *connect.ServerStreamForClient[linliv
 			first = false
 			ss.ready <- nil
 		}
-		seq, ok := headOf(stream.Msg(), benchScope)
+		seq, ok := headOf(stream.Msg(), ss.scope)
 		if !ok {
 			continue
 		}
@@ -268,7 +266,7 @@ func headOf(msg *linliv1.SubscribeResponse, scope string) (uint64, bool) {
 	return 0, false
 }
 
-// pokeRound calls fire and waits until every stream has seen benchScope
+// pokeRound calls fire and waits until every stream has seen its scope
 // move past the highest head seen before, or timeout. It returns each
 // stream's delay and how many streams missed the poke.
 func (ss *streamSet) pokeRound(ctx context.Context, fire func(context.Context) error, timeout time.Duration) (latencies, int, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,8 @@ func TestBenchFlags(t *testing.T) {
 		args []string
 	}{
 		{"UnknownScenario", []string{"--scenarios", "push,nope"}},
-		{"AddrWithoutData", []string{"--addr", "127.0.0.1:1"}},
+		{"AddrWithoutJoinCode", []string{"--addr", "127.0.0.1:1"}},
+		{"JoinCodeWithoutAddr", []string{"--join-code", "ABCDEFGHJKLMNPQRSTUV"}},
 		{"BadProtocol", []string{"--protocol", "h3"}},
 		{"NoSubscribers", []string{"--subscribers", "0"}},
 	} {
@@ -93,13 +95,128 @@ func TestBenchFlags(t *testing.T) {
 			t.Errorf("validate() = %v, %v; want %v", got, err, want)
 		}
 	})
-	t.Run("AddrWithoutKeys", func(t *testing.T) {
+	t.Run("DataIsIgnored", func(t *testing.T) {
 		var out, errb bytes.Buffer
-		args := []string{"bench", "--addr", "127.0.0.1:1", "--data", t.TempDir()}
-		if code := Run(t.Context(), args, &out, &errb); code != 1 || !strings.Contains(errb.String(), "no signing keys") {
-			t.Errorf("exit code = %d, want 1 with \"no signing keys\"; stderr:\n%s", code, errb.String())
+		args := []string{"bench", "--addr", "127.0.0.1:1", "--join-code", "ABCDEFGHJKLMNPQRSTUV", "--data", t.TempDir()}
+		if code := Run(t.Context(), args, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--data is deprecated and ignored") {
+			t.Errorf("exit code = %d, want 1 (nothing at the address) with a deprecation note; stderr:\n%s", code, errb.String())
 		}
 	})
+}
+
+// TestBenchAddr drives a running `linli serve` whose community was set up
+// with `linli admin`: members join with the code.
+func TestBenchAddr(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a server and load for a few seconds")
+	}
+	dir, code := benchCommunityFolder(t, 300)
+	addr := benchServe(t, dir, "--join-rate", "-1", "--push-rate", "-1")
+
+	t.Run("Runs", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		args := []string{"bench", "--addr", addr, "--join-code", code, "--duration", "200ms",
+			"--subscribers", "150", "--catchup-entities", "1000", "--json"}
+		if code := Run(t.Context(), args, &out, &errb); code != 0 {
+			t.Fatalf("linli bench --addr exited %d; stderr:\n%s", code, errb.String())
+		}
+		var rep benchReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatalf("stdout is not one JSON report: %v\n%s", err, out.String())
+		}
+		if rep.Target != addr {
+			t.Errorf("target = %q, want %q", rep.Target, addr)
+		}
+		seen := map[string]int{}
+		for _, r := range rep.Results {
+			seen[r.Scenario]++
+			if r.Metric == "KB RSS/stream" {
+				if r.Figure != nil {
+					t.Errorf("subscribers: RSS of a server elsewhere = %v, want n/a", *r.Figure)
+				}
+				continue
+			}
+			if r.Figure == nil || !(*r.Figure > 0) || r.Ratio == nil || !(*r.Ratio > 0) {
+				t.Errorf("%s (%s): figure %v, ratio %v; want > 0", r.Scenario, r.Metric, benchDeref(r.Figure), benchDeref(r.Ratio))
+			}
+			if strings.Contains(r.Notes, "MISSED") {
+				t.Errorf("%s (%s): %s", r.Scenario, r.Metric, r.Notes)
+			}
+		}
+		for _, sc := range benchScenarios {
+			if seen[sc] == 0 {
+				t.Errorf("no result for scenario %q; got %v", sc, seen)
+			}
+		}
+	})
+	t.Run("CodeUsedUp", func(t *testing.T) {
+		// 150 of the 300 uses are gone: 200 subscribers cannot all join.
+		var out, errb bytes.Buffer
+		args := []string{"bench", "--addr", addr, "--join-code", code, "--scenarios", "subscribers", "--subscribers", "200"}
+		if code := Run(t.Context(), args, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--uses 200") {
+			t.Errorf("exit code = %d, want 1 and a hint to make a code with --uses 200; stderr:\n%s", code, errb.String())
+		}
+	})
+	t.Run("BadCode", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		args := []string{"bench", "--addr", addr, "--join-code", "ABCDEFGHJKLMNPQRSTUV"}
+		if code := Run(t.Context(), args, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--join-code is unknown, expired or used up") {
+			t.Errorf("exit code = %d, want 1 saying the code is not valid; stderr:\n%s", code, errb.String())
+		}
+	})
+}
+
+// TestBenchAddrRateLimited: against a server with its default join limit
+// the bench stops at once and says how to start the server.
+func TestBenchAddrRateLimited(t *testing.T) {
+	dir, code := benchCommunityFolder(t, 200)
+	addr := benchServe(t, dir)
+	var out, errb bytes.Buffer
+	args := []string{"bench", "--addr", addr, "--join-code", code, "--scenarios", "push", "--duration", "100ms"}
+	if code := Run(t.Context(), args, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--join-rate -1") {
+		t.Errorf("exit code = %d, want 1 with a hint to start the server with --join-rate -1; stderr:\n%s", code, errb.String())
+	}
+}
+
+// benchCommunityFolder sets up community c1 with building b1 in a new
+// data folder and returns it with a resident join code of uses uses.
+func benchCommunityFolder(t *testing.T, uses int) (dir, code string) {
+	t.Helper()
+	dir = t.TempDir()
+	admin := func(args ...string) string {
+		var out, errb bytes.Buffer
+		if code := Run(t.Context(), append([]string{"admin"}, args...), &out, &errb); code != 0 {
+			t.Fatalf("linli admin %v: exit %d: %s", args, code, errb.String())
+		}
+		return strings.TrimSpace(out.String())
+	}
+	admin("init", "--data", dir, "--community", "c1", "--name", "玉桥社区", "--district", "通州区", "--street-office", "玉桥街道")
+	admin("building", "--data", dir, "--community", "c1", "--id", "b1", "--name", "1号楼", "--drop-point", "15楼电梯口窗台")
+	code = admin("join-code", "--data", dir, "--community", "c1", "--building", "b1", "--uses", strconv.Itoa(uses))
+	return dir, code
+}
+
+// benchServe runs `linli serve` on 127.0.0.1:0 over dir with extra flags
+// until the test ends, and returns its address.
+func benchServe(t *testing.T, dir string, extra ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dir, "--log-format", "json"}, extra...)
+	go func() { done <- Run(ctx, args, &stdout, &stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exited %d: %s", code, stderr.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	return waitFor(t, &stderr, `"addr":"`, `"`)
 }
 
 func benchDeref(v *float64) any {

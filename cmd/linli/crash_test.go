@@ -27,10 +27,11 @@ import (
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
 
-// The crash test's world: one community, sixteen residents each pushing from
-// their phone.
+// The crash test's world: one community with one building, sixteen
+// residents who joined with a code, each pushing from their phone.
 const (
 	crashCommunity   = "c1"
+	crashBuilding    = "b1"
 	crashClientID    = "phone"
 	crashUsers       = 16
 	crashMaxBatch    = 5  // mutations per Push: 1 to crashMaxBatch
@@ -39,11 +40,15 @@ const (
 	crashSmallPage   = 7  // max_changes of the paged Pull compared with one big page
 	crashBigPage     = 10_000
 	crashHealthLimit = 20 * time.Second
+	// crashTokenMargin: a client whose access token has less left than this
+	// before a round refreshes it (tokens last 15 minutes; the test ~30 s).
+	crashTokenMargin = 2 * time.Minute
 )
 
-// TestCrashSafety runs the real binary, kills it with SIGKILL while sixteen
-// clients push, restarts it on the same data folder, and checks the sync
-// protocol's promises against what the clients saw:
+// TestCrashSafety sets a community up with `linli admin`, runs the real
+// binary, lets sixteen residents join with a code, kills the server with
+// SIGKILL while they push, restarts it on the same data folder, and checks
+// the sync protocol's promises against what the clients saw:
 //
 //   - durable ack: every acknowledged mutation's post survives every kill;
 //   - exactly once: a batch whose Push died with the server is re-pushed with
@@ -68,22 +73,33 @@ func TestCrashSafety(t *testing.T) {
 	dataDir := t.TempDir() // the same store every round
 	logDir := t.TempDir()
 
+	// The admin commands open the store: they run before the first start.
+	crashAdmin(t, bin, "init", "--data", dataDir, "--community", crashCommunity,
+		"--name", "玉桥社区", "--district", "通州区", "--street-office", "玉桥街道")
+	crashAdmin(t, bin, "building", "--data", dataDir, "--community", crashCommunity,
+		"--id", crashBuilding, "--name", "1号楼", "--drop-point", "15楼电梯口窗台")
+	code := crashAdmin(t, bin, "join-code", "--data", dataDir, "--community", crashCommunity, "--uses", "100")
+
 	hc := crashHTTPClient(t)
 	srv := crashStartServer(t, bin, dataDir, logDir, 0, hc)
 
-	// admin token only reads the signing keys the first start created, so it
-	// runs beside the live server.
+	// Every resident joins with the code, as the app does on first launch.
+	auth := linliv1connect.NewAuthServiceClient(hc, srv.baseURL)
 	clients := make([]*crashClient, crashUsers)
+	users := make(map[string]bool, crashUsers)
 	for i := range clients {
-		user := fmt.Sprintf("u%d", i)
-		clients[i] = &crashClient{
-			user:  user,
-			token: crashMintToken(t, bin, dataDir, user),
-			rng:   rand.New(rand.NewPCG(seed, uint64(i)+1)),
+		clients[i] = crashJoin(t, auth, code, i, rand.New(rand.NewPCG(seed, uint64(i)+1)))
+		if users[clients[i].user] {
+			t.Fatalf("%s: joined as %s, a user id another resident already has", clients[i].name, clients[i].user)
 		}
+		users[clients[i].user] = true
 	}
 
 	for round := 1; round <= rounds; round++ {
+		auth := linliv1connect.NewAuthServiceClient(hc, srv.baseURL)
+		for _, c := range clients {
+			c.fresh(t, auth)
+		}
 		killAfter := time.Duration(200+rng.IntN(1301)) * time.Millisecond
 		st := crashRunRound(t, srv, hc, clients, killAfter)
 		srv = crashStartServer(t, bin, dataDir, logDir, round, hc)
@@ -109,7 +125,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		n := len(c.inDoubt)
 		if err := c.pushOnce(t.Context(), api, c.inDoubt, true); err != nil {
-			t.Errorf("%s: re-push after the last restart: %v", c.user, err)
+			t.Errorf("%s: re-push after the last restart: %v", c.name, err)
 		}
 		repushed += n
 	}
@@ -119,8 +135,15 @@ func TestCrashSafety(t *testing.T) {
 
 // crashClient is one resident's phone. It is used by one goroutine at a time.
 type crashClient struct {
-	user, token string
-	rng         *rand.Rand
+	// name is the client's index, "c3": its posts are "c3-<mutation id>".
+	name string
+	// user is the id the server gave the resident when they joined.
+	user string
+	// token is the access token, valid until expires; refresh trades for
+	// the next pair.
+	token, refresh string
+	expires        time.Time
+	rng            *rand.Rand
 
 	// acked is the highest acknowledged mutation id: mutations 1..acked were
 	// answered APPLIED (directly or on re-push).
@@ -236,7 +259,7 @@ func (c *crashClient) newBatch() []*linliv1.Mutation {
 			Id:         id,
 			ClientTime: timestamppb.Now(),
 			Kind: &linliv1.Mutation_PostOffer{PostOffer: &linliv1.PostOfferMutation{
-				PostId: crashPostID(c.user, id),
+				PostId: crashPostID(c.name, id),
 				Draft:  crashDraft(),
 			}},
 		}
@@ -250,21 +273,63 @@ func (c *crashClient) authContext(ctx context.Context) context.Context {
 	return ctx
 }
 
-// crashPostID is the post a client's mutation id creates: "u3-17".
-func crashPostID(user string, id uint64) string { return fmt.Sprintf("%s-%d", user, id) }
+// crashPostID is the post the client named name creates with a mutation
+// id: "c3-17".
+func crashPostID(name string, id uint64) string { return fmt.Sprintf("%s-%d", name, id) }
 
-// crashMutationID is the mutation id that created user's post postID, or 0
-// if postID is not one of user's posts.
-func crashMutationID(user, postID string) uint64 {
-	rest, ok := strings.CutPrefix(postID, user+"-")
+// crashMutationID is the mutation id that created the post postID of the
+// client named name, or 0 if postID is not one of its posts.
+func crashMutationID(name, postID string) uint64 {
+	rest, ok := strings.CutPrefix(postID, name+"-")
 	if !ok {
 		return 0
 	}
 	id, err := strconv.ParseUint(rest, 10, 64)
-	if err != nil || crashPostID(user, id) != postID {
+	if err != nil || crashPostID(name, id) != postID {
 		return 0
 	}
 	return id
+}
+
+// crashJoin signs resident i in with the join code from the client
+// "phone", as a resident of building b1.
+func crashJoin(t *testing.T, auth linliv1connect.AuthServiceClient, code string, i int, rng *rand.Rand) *crashClient {
+	t.Helper()
+	name := fmt.Sprintf("c%d", i)
+	resp, err := auth.Join(t.Context(), &linliv1.JoinRequest{
+		ProtocolVersion: 1, Code: code, ClientId: crashClientID,
+		DisplayName: fmt.Sprintf("邻居%d", i), BuildingId: crashBuilding,
+	})
+	if err != nil {
+		t.Fatalf("%s: join: %v (detail %v)", name, err, crashErrorDetail(err))
+	}
+	m, tok := resp.GetMember(), resp.GetTokens()
+	if m.GetUserId() == "" || m.GetCommunityId() != crashCommunity || m.GetBuildingId() != crashBuilding ||
+		m.GetRole() != linliv1.Role_ROLE_RESIDENT || m.GetRemoved() {
+		t.Fatalf("%s: joined as %v, want a resident of %s in %s", name, m, crashBuilding, crashCommunity)
+	}
+	if tok.GetAccessToken() == "" || tok.GetRefreshToken() == "" || tok.GetAccessExpiresAt() == nil {
+		t.Fatalf("%s: join returned tokens %v, want an access and a refresh token", name, tok)
+	}
+	return &crashClient{
+		name: name, user: m.GetUserId(), rng: rng,
+		token: tok.GetAccessToken(), refresh: tok.GetRefreshToken(), expires: tok.GetAccessExpiresAt().AsTime(),
+	}
+}
+
+// fresh refreshes the client's tokens if its access token would expire
+// within crashTokenMargin. A client that failed keeps what it has.
+func (c *crashClient) fresh(t *testing.T, auth linliv1connect.AuthServiceClient) {
+	t.Helper()
+	if c.failed || time.Until(c.expires) > crashTokenMargin {
+		return
+	}
+	resp, err := auth.Refresh(t.Context(), &linliv1.RefreshRequest{ProtocolVersion: 1, RefreshToken: c.refresh})
+	if err != nil {
+		t.Fatalf("%s: refresh: %v", c.name, err)
+	}
+	tok := resp.GetTokens()
+	c.token, c.refresh, c.expires = tok.GetAccessToken(), tok.GetRefreshToken(), tok.GetAccessExpiresAt().AsTime()
 }
 
 // crashDraft is a neighbour offering children's ibuprofen the way residents
@@ -315,7 +380,7 @@ func crashRunRound(t *testing.T, srv *crashServer, hc *http.Client, clients []*c
 	var st crashRoundStats
 	for i, c := range clients {
 		if errs[i] != nil {
-			t.Errorf("%s: %v", c.user, errs[i])
+			t.Errorf("%s (%s): %v", c.name, c.user, errs[i])
 		}
 		st.acked += c.roundAcked
 		st.repushed += c.roundRepushed
@@ -343,13 +408,13 @@ func crashCheckStore(t *testing.T, srv *crashServer, hc *http.Client, clients []
 	for i, c := range clients {
 		byUser[c.user] = c
 		if final && c.inDoubt != nil {
-			t.Errorf("%s: still in doubt after the final re-push", c.user)
+			t.Errorf("%s: still in doubt after the final re-push", c.name)
 		}
 		view := crashPullAll(t, ctx, api, c, crashBigPage)
 		userScope := "user/" + c.user
 		for sc := range view {
 			if sc != community && sc != userScope {
-				t.Errorf("%s: pulled scope %q, want only %q and %q", c.user, sc, community, userScope)
+				t.Errorf("%s: pulled scope %q, want only %q and %q", c.name, sc, community, userScope)
 			}
 		}
 		if i == 0 {
@@ -358,10 +423,20 @@ func crashCheckStore(t *testing.T, srv *crashServer, hc *http.Client, clients []
 		applied[c.user] = crashCheckUserScope(t, c, view[userScope], final)
 	}
 
-	// The community scope holds exactly the posts of the user scopes.
+	// The community scope holds the community, its building, and exactly
+	// the posts of the user scopes.
+	directory := crashDirectoryEntities()
 	seen := make(map[string]int)
 	for id, ch := range communityView[community] {
-		p := ch.GetEntity().GetPost()
+		e := ch.GetEntity()
+		if check, ok := directory[id]; ok {
+			if ch.GetDeleted() || !check(e) {
+				t.Errorf("%s: %s is %v, want the %s as created by linli admin", community, id, ch, id)
+			}
+			delete(directory, id)
+			continue
+		}
+		p := e.GetPost()
 		if ch.GetDeleted() || p == nil {
 			t.Errorf("%s: %s is %v, want a post", community, id, ch)
 			continue
@@ -369,14 +444,14 @@ func crashCheckStore(t *testing.T, srv *crashServer, hc *http.Client, clients []
 		c := byUser[p.GetAuthorId()]
 		var mid uint64
 		if c != nil {
-			mid = crashMutationID(c.user, p.GetId())
+			mid = crashMutationID(c.name, p.GetId())
 		}
 		switch {
-		case c == nil || mid == 0 || id != "post/"+crashCommunity+"/"+crashPostID(c.user, mid):
+		case c == nil || mid == 0 || id != "post/"+crashCommunity+"/"+crashPostID(c.name, mid):
 			t.Errorf("%s: %s (post %q by %q) was never pushed", community, id, p.GetId(), p.GetAuthorId())
 			continue
 		case !applied[c.user][mid]:
-			t.Errorf("%s: %s is there but not in user/%s: mutation %d half-applied", community, id, c.user, mid)
+			t.Errorf("%s: %s is there but not in user/%s: mutation %d of %s half-applied", community, id, c.user, mid, c.name)
 		}
 		seen[c.user]++
 		if p.GetAuthorName() == "王芳" {
@@ -387,10 +462,13 @@ func crashCheckStore(t *testing.T, srv *crashServer, hc *http.Client, clients []
 			t.Errorf("%s: %s = %v, want an offer of %v", community, id, p, crashDraft().GetItems())
 		}
 	}
+	for id := range directory {
+		t.Errorf("%s: no %s", community, id)
+	}
 	total, doubtApplied, doubt := 0, 0, 0
 	for _, c := range clients {
 		if got, want := seen[c.user], len(applied[c.user]); got != want {
-			t.Errorf("%s: %d posts by %s, want %d (those in user/%s): mutations half-applied", community, got, c.user, want, c.user)
+			t.Errorf("%s: %d posts by %s (%s), want %d (those in user/%s): mutations half-applied", community, got, c.name, c.user, want, c.user)
 		}
 		total += len(applied[c.user])
 		doubt += len(c.inDoubt)
@@ -406,12 +484,43 @@ func crashCheckStore(t *testing.T, srv *crashServer, hc *http.Client, clients []
 	}
 }
 
-// crashCheckUserScope checks one user's scope: the client state and exactly the
-// posts of mutations 1..last_mutation_id, each as pushed. It returns the ids
-// of the mutations whose post is there.
+// crashDirectoryEntities are the entities `linli admin` put in the
+// community scope, each with a check of its content.
+func crashDirectoryEntities() map[string]func(*linliv1.Entity) bool {
+	return map[string]func(*linliv1.Entity) bool{
+		"community/" + crashCommunity: func(e *linliv1.Entity) bool {
+			c := e.GetCommunity()
+			return c.GetId() == crashCommunity && c.GetName() == "玉桥社区" && c.GetDistrict() == "通州区" && c.GetStreetOffice() == "玉桥街道"
+		},
+		"building/" + crashCommunity + "/" + crashBuilding: func(e *linliv1.Entity) bool {
+			b := e.GetBuilding()
+			return b.GetId() == crashBuilding && b.GetCommunityId() == crashCommunity && b.GetName() == "1号楼" &&
+				len(b.GetDropPoints()) == 1 && b.GetDropPoints()[0] == "15楼电梯口窗台"
+		},
+	}
+}
+
+// crashCheckUserScope checks one user's scope: the membership and the
+// phone's device from the join, the client state, and exactly the posts of
+// mutations 1..last_mutation_id, each as pushed. It returns the ids of the
+// mutations whose post is there.
 func crashCheckUserScope(t *testing.T, c *crashClient, changes map[string]*linliv1.Change, final bool) map[uint64]bool {
 	t.Helper()
 	scope := "user/" + c.user
+	memberID := "member/" + crashCommunity + "/" + c.user
+	if ch := changes[memberID]; ch == nil || ch.GetDeleted() {
+		t.Errorf("%s: no %s (%v): the membership from the join is missing", scope, memberID, ch)
+	} else if m := ch.GetEntity().GetMember(); m.GetUserId() != c.user || m.GetCommunityId() != crashCommunity ||
+		m.GetBuildingId() != crashBuilding || m.GetRole() != linliv1.Role_ROLE_RESIDENT || m.GetRemoved() {
+		t.Errorf("%s: %s = %v, want %s's membership as a resident of %s", scope, memberID, ch, c.name, crashBuilding)
+	}
+	deviceID := "device/" + c.user + "/" + crashClientID
+	if ch := changes[deviceID]; ch == nil || ch.GetDeleted() {
+		t.Errorf("%s: no %s (%v): the device from the join is missing", scope, deviceID, ch)
+	} else if d := ch.GetEntity().GetDevice(); d.GetClientId() != crashClientID || d.GetRevoked() {
+		t.Errorf("%s: %s = %v, want the signed-in device %q", scope, deviceID, ch, crashClientID)
+	}
+
 	stateID := "client/" + c.user + "/" + crashClientID
 	var last uint64
 	switch ch := changes[stateID]; {
@@ -434,7 +543,7 @@ func crashCheckUserScope(t *testing.T, c *crashClient, changes map[string]*linli
 
 	applied := make(map[uint64]bool)
 	for id := uint64(1); id <= hi; id++ { // posts beyond hi are caught below
-		postID := crashPostID(c.user, id)
+		postID := crashPostID(c.name, id)
 		ch, ok := changes["post/"+crashCommunity+"/"+postID]
 		switch {
 		case !ok && id <= c.acked:
@@ -455,16 +564,16 @@ func crashCheckUserScope(t *testing.T, c *crashClient, changes map[string]*linli
 			p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN || p.GetNote() != want.GetNote() ||
 			p.GetBuildingId() != want.GetBuildingId() || p.GetFloor() != want.GetFloor() ||
 			len(p.GetItems()) != 1 || !proto.Equal(p.GetItems()[0], want.GetItems()[0]) {
-			t.Errorf("%s: post %s = %v, want %s's open offer %v", scope, postID, ch, c.user, want)
+			t.Errorf("%s: post %s = %v, want %s's open offer %v", scope, postID, ch, c.name, want)
 		}
 	}
 	for id := range changes {
-		if id == stateID {
+		if id == stateID || id == memberID || id == deviceID {
 			continue
 		}
-		mid := crashMutationID(c.user, strings.TrimPrefix(id, "post/"+crashCommunity+"/"))
-		if mid == 0 || id != "post/"+crashCommunity+"/"+crashPostID(c.user, mid) || !applied[mid] {
-			t.Errorf("%s: unexpected entity %s (never pushed by %s)", scope, id, c.user)
+		mid := crashMutationID(c.name, strings.TrimPrefix(id, "post/"+crashCommunity+"/"))
+		if mid == 0 || id != "post/"+crashCommunity+"/"+crashPostID(c.name, mid) || !applied[mid] {
+			t.Errorf("%s: unexpected entity %s (never pushed by %s)", scope, id, c.name)
 		}
 	}
 	return applied
@@ -481,32 +590,32 @@ func crashPullAll(t *testing.T, ctx context.Context, api linliv1connect.SyncServ
 	for page := 0; ; page++ {
 		resp, err := api.Pull(c.authContext(ctx), &linliv1.PullRequest{ProtocolVersion: 1, Cursor: cursor, MaxChanges: maxChanges})
 		if err != nil {
-			t.Fatalf("%s: pull page %d (max_changes %d): %v", c.user, page, maxChanges, err)
+			t.Fatalf("%s: pull page %d (max_changes %d): %v", c.name, page, maxChanges, err)
 		}
 		if len(resp.GetDroppedScopes()) > 0 {
-			t.Errorf("%s: pull page %d: dropped scopes %v", c.user, page, resp.GetDroppedScopes())
+			t.Errorf("%s: pull page %d: dropped scopes %v", c.name, page, resp.GetDroppedScopes())
 		}
 		for _, r := range resp.GetResets() {
 			if cursor != "" {
-				t.Errorf("%s: pull page %d: unexpected reset of %s (%v) while paging", c.user, page, r.GetScope(), r.GetReason())
+				t.Errorf("%s: pull page %d: unexpected reset of %s (%v) while paging", c.name, page, r.GetScope(), r.GetReason())
 			}
 			delete(view, r.GetScope())
 			delete(lastSeq, r.GetScope())
 		}
 		if n := len(resp.GetChanges()); n > int(maxChanges) {
-			t.Errorf("%s: pull page %d: %d changes, want at most %d", c.user, page, n, maxChanges)
+			t.Errorf("%s: pull page %d: %d changes, want at most %d", c.name, page, n, maxChanges)
 		}
 		for _, ch := range resp.GetChanges() {
 			sc := ch.GetScope()
 			if ch.GetSeq() <= lastSeq[sc] {
-				t.Errorf("%s: pull page %d: %s seq %d (%s) after seq %d: not increasing", c.user, page, sc, ch.GetSeq(), ch.GetEntityId(), lastSeq[sc])
+				t.Errorf("%s: pull page %d: %s seq %d (%s) after seq %d: not increasing", c.name, page, sc, ch.GetSeq(), ch.GetEntityId(), lastSeq[sc])
 			}
 			lastSeq[sc] = ch.GetSeq()
 			if view[sc] == nil {
 				view[sc] = make(map[string]*linliv1.Change)
 			}
 			if prev, dup := view[sc][ch.GetEntityId()]; dup {
-				t.Errorf("%s: pull page %d: %s has %s twice (seq %d and %d)", c.user, page, sc, ch.GetEntityId(), prev.GetSeq(), ch.GetSeq())
+				t.Errorf("%s: pull page %d: %s has %s twice (seq %d and %d)", c.name, page, sc, ch.GetEntityId(), prev.GetSeq(), ch.GetSeq())
 			}
 			view[sc][ch.GetEntityId()] = ch
 		}
@@ -515,16 +624,16 @@ func crashPullAll(t *testing.T, ctx context.Context, api linliv1connect.SyncServ
 			break
 		}
 		if len(resp.GetChanges()) == 0 {
-			t.Fatalf("%s: pull page %d: has_more with no changes", c.user, page)
+			t.Fatalf("%s: pull page %d: has_more with no changes", c.name, page)
 		}
 	}
 	// Nothing is being written: the cursor is at the head.
 	resp, err := api.Pull(c.authContext(ctx), &linliv1.PullRequest{ProtocolVersion: 1, Cursor: cursor})
 	if err != nil {
-		t.Fatalf("%s: pull at the head: %v", c.user, err)
+		t.Fatalf("%s: pull at the head: %v", c.name, err)
 	}
 	if n := len(resp.GetChanges()); n > 0 || resp.GetHasMore() || len(resp.GetResets()) > 0 {
-		t.Errorf("%s: pull at the head: %d changes, has_more %v, resets %v; want nothing", c.user, n, resp.GetHasMore(), resp.GetResets())
+		t.Errorf("%s: pull at the head: %d changes, has_more %v, resets %v; want nothing", c.name, n, resp.GetHasMore(), resp.GetResets())
 	}
 	return view
 }
@@ -571,7 +680,8 @@ func crashStartServer(t *testing.T, bin, dataDir, logDir string, round int, hc *
 		t.Fatal(err)
 	}
 	defer logFile.Close() // the child keeps its own descriptor
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", dataDir)
+	// Sixteen residents join from one address: no join limit.
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", dataDir, "--join-rate", "-1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start linli serve: %v", err)
@@ -700,22 +810,17 @@ func crashModuleRoot(t *testing.T) string {
 	}
 }
 
-// crashMintToken runs `linli admin token` for a resident of the crash community.
-func crashMintToken(t *testing.T, bin, dataDir, user string) string {
+// crashAdmin runs `linli admin <args>` and returns its stdout, trimmed.
+func crashAdmin(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "admin", "token", "--data", dataDir, "--user", user,
-		"--community", crashCommunity, "--role", "resident", "--ttl", "1h")
+	cmd := exec.Command(bin, append([]string{"admin"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("linli admin token --user %s: %v\n%s", user, err, stderr.Bytes())
+		t.Fatalf("linli admin %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
 	}
-	tok := strings.TrimSpace(string(out))
-	if strings.Count(tok, ".") != 2 || strings.ContainsAny(tok, " \n") {
-		t.Fatalf("linli admin token --user %s printed %q, want only a JWT", user, out)
-	}
-	return tok
+	return strings.TrimSpace(string(out))
 }
 
 // crashErrorDetail returns the ErrorDetail attached to a Connect error, if any.

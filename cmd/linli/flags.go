@@ -11,10 +11,13 @@ import (
 )
 
 // errUsage means the flags were wrong and usage has been printed.
+// flagSet is the standard flag set.
+type flagSet = flag.FlagSet
+
 var errUsage = errors.New("usage")
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+func newFlagSet(name string, stderr io.Writer) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return fs
@@ -68,3 +71,6 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", l.format)
 }
+
+// discardLogger drops everything: for admin commands that open the store.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -16,6 +16,8 @@ type serveFlags struct {
 	listen string
 	data   string
 	log    logFlags
+	first  communityFlags // the community created on first start
+	limits server.RateLimits
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,6 +26,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on (host:port)")
 	fs.StringVar(&f.data, "data", "./linli-data", "data folder: the store and the signing keys")
 	f.log.register(fs)
+	fs.StringVar(&f.first.id, "init-community", "home", "first start only: id of the community to create")
+	fs.StringVar(&f.first.name, "init-name", "Home", "first start only: its name")
+	fs.StringVar(&f.first.district, "init-district", "unset", "first start only: its district")
+	fs.StringVar(&f.first.streetOffice, "init-street-office", "unset", "first start only: its street office")
+	fs.Float64Var(&f.limits.Join.Rate, "join-rate", 0.1, "joins per second allowed from one address (-1: no limit)")
+	fs.IntVar(&f.limits.Join.Burst, "join-burst", 5, "joins one address may make at once")
+	fs.Float64Var(&f.limits.Push.Rate, "push-rate", 50, "pushes per second allowed per member (-1: no limit)")
+	fs.IntVar(&f.limits.Push.Burst, "push-burst", 200, "pushes one member may make at once")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -31,13 +41,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	firstStart := !exists(filepath.Join(f.data, "keys"))
+	firstStart := !exists(filepath.Join(f.data, "store"))
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
-	srv, err := server.New(server.Config{DataDir: f.data, Logger: log})
+	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits})
 	if err != nil {
 		return err
+	}
+	var code string
+	if firstStart {
+		if code, err = bootstrap(ctx, srv.Directory(), f.first.community()); err != nil {
+			return errors.Join(err, srv.Close())
+		}
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
@@ -45,7 +61,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("linli listening", "addr", ln.Addr().String(), "data", f.data)
 	if firstStart {
-		printWelcome(stdout, ln.Addr().String(), f.data)
+		printWelcome(stdout, ln.Addr().String(), f.first.id, code)
 	}
 	err = srv.Serve(ctx, ln)
 	log.Info("linli stopped")
@@ -57,15 +73,17 @@ func exists(path string) bool {
 	return err == nil
 }
 
-func printWelcome(w io.Writer, addr, data string) {
-	fmt.Fprintf(w, `
-linli is running at http://%[1]s with its data in %[2]s.
-Mint a token (it signs with the key just created in %[2]s/keys) and pull your feed:
+func printWelcome(w io.Writer, addr, community, code string) {
+	printAdminCode(w, community, code)
+	fmt.Fprintf(w, `linli is running at http://%[1]s. Join as the admin, then pull your feed:
 
-  TOKEN=$(go run ./cmd/linli admin token --data %[2]s --user u1 --community c1 --role resident)
+  curl -sS http://%[1]s/linli.v1.AuthService/Join -H 'Content-Type: application/json' \
+    -d '{"protocolVersion": 1, "code": "%[2]s", "clientId": "laptop", "displayName": "Admin"}'
+
+  TOKEN=<tokens.accessToken from the answer>
   curl -sS http://%[1]s/linli.v1.SyncService/Pull \
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{"protocolVersion": 1}'
 
-`, addr, data)
+`, addr, code)
 }

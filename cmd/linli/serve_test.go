@@ -3,17 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linli/linli/mutualaid"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	"github.com/linli/linli/server"
 )
 
 // TestServeRunsAndStops: serve on :0 in a temp dir answers health, prints
-// the first-start help, and returns 0 when its context ends.
+// a one-time admin code and how to join with it, lets the admin join and
+// pull over plain HTTP, and returns 0 when its context ends.
 func TestServeRunsAndStops(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx, cancel := context.WithCancel(t.Context())
@@ -23,17 +32,54 @@ func TestServeRunsAndStops(t *testing.T) {
 		done <- Run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data", dir, "--log-format", "json"}, &stdout, &stderr)
 	}()
 	addr := waitFor(t, &stderr, `"addr":"`, `"`)
-	res, err := http.Get("http://" + addr + "/healthz")
+	base := "http://" + addr
+	res, err := http.Get(base + "/healthz")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", res, err)
 	}
 	res.Body.Close()
-	if !strings.Contains(stdout.String(), "admin token --data "+dir) {
-		t.Errorf("first start did not print how to mint a token:\n%s", stdout.String())
+	waitFor(t, &stdout, "/linli.v1.AuthService/Join", "\n")
+	code := codeLine(stdout.String())
+	if code == "" {
+		t.Fatalf("first start did not print a 20-character admin code on a line of its own:\n%s", stdout.String())
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "keys")); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("keys folder: %v %v", fi, err)
 	}
+
+	// Join as the printed curl does, then pull with the access token.
+	join := `{"protocolVersion":1,"code":"` + code + `","clientId":"laptop","displayName":"Admin"}`
+	status, body := postJSON(t, base+"/linli.v1.AuthService/Join", "", join)
+	if status != http.StatusOK {
+		t.Fatalf("join with the printed code: %d %s", status, body)
+	}
+	var joined struct {
+		Member struct{ UserId, CommunityId, Role string }
+		Tokens struct{ AccessToken string }
+	}
+	if err := json.Unmarshal(body, &joined); err != nil {
+		t.Fatalf("join answered %s: %v", body, err)
+	}
+	if m := joined.Member; m.UserId == "" || m.CommunityId != "home" || m.Role != "ROLE_ADMIN" || joined.Tokens.AccessToken == "" {
+		t.Fatalf("join answered %s, want an admin of home with an access token", body)
+	}
+	status, body = postJSON(t, base+"/linli.v1.SyncService/Pull", joined.Tokens.AccessToken, `{"protocolVersion":1}`)
+	if status != http.StatusOK {
+		t.Fatalf("pull as the admin: %d %s", status, body)
+	}
+	type change struct{ Scope, EntityId string }
+	var pulled struct{ Changes []change }
+	if err := json.Unmarshal(body, &pulled); err != nil {
+		t.Fatalf("pull answered %s: %v", body, err)
+	}
+	if !slices.Contains(pulled.Changes, change{"community/home", "community/home"}) {
+		t.Errorf("pull as the admin: no community/home in community/home: %s", body)
+	}
+	// The code was for one person only.
+	if status, body := postJSON(t, base+"/linli.v1.AuthService/Join", "", join); status != http.StatusBadRequest {
+		t.Errorf("second join with the one-time code: %d %s, want 400", status, body)
+	}
+
 	cancel()
 	select {
 	case code := <-done:
@@ -42,6 +88,76 @@ func TestServeRunsAndStops(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestAdminSetsUpCommunity: admin init, building and join-code make a
+// community whose codes work, and refuse bad input with a non-zero exit.
+func TestAdminSetsUpCommunity(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Run(t.Context(), append([]string{"admin"}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	community := []string{"--data", dir, "--community", "c1", "--name", "玉桥社区", "--district", "通州区", "--street-office", "玉桥街道"}
+
+	if code, out, errs := run("init", "--data", dir, "--name", "玉桥社区", "--district", "通州区", "--street-office", "玉桥街道"); code == 0 {
+		t.Errorf("init without --community: exit 0, want an error; stdout:\n%s", out)
+	} else if errs == "" {
+		t.Error("init without --community: nothing on stderr")
+	}
+	code, out, errs := run(append([]string{"init"}, community...)...)
+	if code != 0 {
+		t.Fatalf("init: exit %d: %s", code, errs)
+	}
+	if codeLine(out) == "" {
+		t.Errorf("init printed no 20-character admin code on a line of its own:\n%s", out)
+	}
+	if code, _, _ := run(append([]string{"init"}, community...)...); code == 0 {
+		t.Error("init of an existing community: exit 0")
+	}
+
+	if code, out, _ := run("building", "--data", dir, "--community", "nope", "--id", "b1", "--name", "1号楼"); code == 0 {
+		t.Errorf("building of an unknown community: exit 0; stdout:\n%s", out)
+	}
+	code, out, errs = run("building", "--data", dir, "--community", "c1", "--id", "b1", "--name", "1号楼", "--drop-point", "15楼电梯口窗台", "--drop-point", "1楼信箱")
+	if code != 0 || !strings.Contains(out, "b1") || !strings.Contains(out, "15楼电梯口窗台; 1楼信箱") {
+		t.Fatalf("building: exit %d, stdout %q, stderr %s", code, out, errs)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"BadRole", []string{"--community", "c1", "--role", "mayor"}},
+		{"NoCommunity", []string{}},
+		{"UnknownCommunity", []string{"--community", "nope"}},
+		{"UnknownBuilding", []string{"--community", "c1", "--building", "b9"}},
+		{"TooManyUses", []string{"--community", "c1", "--uses", "10001"}},
+	} {
+		if code, out, _ := run(append([]string{"join-code", "--data", dir}, tc.args...)...); code == 0 {
+			t.Errorf("join-code %s (%q): exit 0; stdout:\n%s", tc.name, tc.args, out)
+		}
+	}
+	code, out, errs = run("join-code", "--data", dir, "--community", "c1", "--building", "b1", "--role", "volunteer", "--uses", "2")
+	volunteerCode := strings.TrimSuffix(out, "\n")
+	if code != 0 || codeLine(out) != volunteerCode {
+		t.Fatalf("join-code: exit %d, stdout %q (want only a 20-character code), stderr %s", code, out, errs)
+	}
+
+	// The printed code is the real one: a newcomer joins with it.
+	srv, err := server.New(server.Config{DataDir: dir, Logger: discardLogger(), KeyReload: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	m, err := srv.Directory().Join(t.Context(), mutualaid.JoinForm{Code: volunteerCode, DisplayName: "李伟"})
+	if err != nil {
+		t.Fatalf("join with the printed code: %v", err)
+	}
+	if m.GetCommunityId() != "c1" || m.GetBuildingId() != "b1" || m.GetRole() != linliv1.Role_ROLE_VOLUNTEER {
+		t.Errorf("joined as %v, want a volunteer of c1 in b1", m)
 	}
 }
 
@@ -61,6 +177,42 @@ func TestAdminTokenValidates(t *testing.T) {
 	if tok := strings.TrimSpace(out.String()); strings.Count(tok, ".") != 2 {
 		t.Fatalf("stdout = %q, want just a JWT", tok)
 	}
+}
+
+// codeLine returns the first line of s that is a join code (20 of the
+// code alphabet, blanks around it allowed), or "".
+func codeLine(s string) string {
+	m := codeLinePattern.FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+var codeLinePattern = regexp.MustCompile(`(?m)^[ \t]*([23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{20})[ \t]*$`)
+
+// postJSON posts body as JSON (with a bearer token unless empty) and
+// returns the status and the answer.
+func postJSON(t *testing.T, url, token, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	return res.StatusCode, b
 }
 
 // waitFor waits until buf holds prefix and returns what follows it up to end.

@@ -187,6 +187,68 @@ func (PostStatus) EnumDescriptor() ([]byte, []int) {
 	return file_linli_v1_post_proto_rawDescGZIP(), []int{2}
 }
 
+// Recipient says whom a request is for; vulnerable people rank first.
+type Recipient int32
+
+const (
+	Recipient_RECIPIENT_UNSPECIFIED     Recipient = 0
+	Recipient_RECIPIENT_SELF            Recipient = 1
+	Recipient_RECIPIENT_CHILD           Recipient = 2
+	Recipient_RECIPIENT_ELDERLY         Recipient = 3
+	Recipient_RECIPIENT_PREGNANT        Recipient = 4
+	Recipient_RECIPIENT_CHRONIC_ILLNESS Recipient = 5
+	Recipient_RECIPIENT_INFANT          Recipient = 6
+)
+
+// Enum value maps for Recipient.
+var (
+	Recipient_name = map[int32]string{
+		0: "RECIPIENT_UNSPECIFIED",
+		1: "RECIPIENT_SELF",
+		2: "RECIPIENT_CHILD",
+		3: "RECIPIENT_ELDERLY",
+		4: "RECIPIENT_PREGNANT",
+		5: "RECIPIENT_CHRONIC_ILLNESS",
+		6: "RECIPIENT_INFANT",
+	}
+	Recipient_value = map[string]int32{
+		"RECIPIENT_UNSPECIFIED":     0,
+		"RECIPIENT_SELF":            1,
+		"RECIPIENT_CHILD":           2,
+		"RECIPIENT_ELDERLY":         3,
+		"RECIPIENT_PREGNANT":        4,
+		"RECIPIENT_CHRONIC_ILLNESS": 5,
+		"RECIPIENT_INFANT":          6,
+	}
+)
+
+func (x Recipient) Enum() *Recipient {
+	p := new(Recipient)
+	*p = x
+	return p
+}
+
+func (x Recipient) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Recipient) Descriptor() protoreflect.EnumDescriptor {
+	return file_linli_v1_post_proto_enumTypes[3].Descriptor()
+}
+
+func (Recipient) Type() protoreflect.EnumType {
+	return &file_linli_v1_post_proto_enumTypes[3]
+}
+
+func (x Recipient) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Recipient.Descriptor instead.
+func (Recipient) EnumDescriptor() ([]byte, []int) {
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{3}
+}
+
 // PostItem is one line of a post: what, how many, until when.
 type PostItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -199,7 +261,9 @@ type PostItem struct {
 	// e.g. "bottle", "box", "kit": at most 16 characters.
 	Unit string `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
 	// Expiry date of medicine, "YYYY-MM-DD"; empty for non-medicines.
-	ExpiryDate    string `protobuf:"bytes,5,opt,name=expiry_date,json=expiryDate,proto3" json:"expiry_date,omitempty"`
+	ExpiryDate string `protobuf:"bytes,5,opt,name=expiry_date,json=expiryDate,proto3" json:"expiry_date,omitempty"`
+	// Set by the server on offers: how many are reserved by open handoffs.
+	Reserved      int32 `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -269,6 +333,212 @@ func (x *PostItem) GetExpiryDate() string {
 	return ""
 }
 
+func (x *PostItem) GetReserved() int32 {
+	if x != nil {
+		return x.Reserved
+	}
+	return 0
+}
+
+// ForWhom is the person a request is for.
+type ForWhom struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Recipient Recipient              `protobuf:"varint,1,opt,name=recipient,proto3,enum=linli.v1.Recipient" json:"recipient,omitempty"`
+	// For a child or infant: age in months (1 to 216).
+	AgeMonths uint32 `protobuf:"varint,2,opt,name=age_months,json=ageMonths,proto3" json:"age_months,omitempty"`
+	// The elderly person lives alone.
+	LivesAlone    bool `protobuf:"varint,3,opt,name=lives_alone,json=livesAlone,proto3" json:"lives_alone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForWhom) Reset() {
+	*x = ForWhom{}
+	mi := &file_linli_v1_post_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForWhom) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForWhom) ProtoMessage() {}
+
+func (x *ForWhom) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_post_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForWhom.ProtoReflect.Descriptor instead.
+func (*ForWhom) Descriptor() ([]byte, []int) {
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ForWhom) GetRecipient() Recipient {
+	if x != nil {
+		return x.Recipient
+	}
+	return Recipient_RECIPIENT_UNSPECIFIED
+}
+
+func (x *ForWhom) GetAgeMonths() uint32 {
+	if x != nil {
+		return x.AgeMonths
+	}
+	return 0
+}
+
+func (x *ForWhom) GetLivesAlone() bool {
+	if x != nil {
+		return x.LivesAlone
+	}
+	return false
+}
+
+// OnBehalf marks a post made by staff or a building volunteer for a
+// resident without the app (an elderly person who phoned).
+type OnBehalf struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resident's name: 1 to 40 characters.
+	ResidentName string `protobuf:"bytes,1,opt,name=resident_name,json=residentName,proto3" json:"resident_name,omitempty"`
+	// The resident agreed to the post; required.
+	Consent bool `protobuf:"varint,2,opt,name=consent,proto3" json:"consent,omitempty"`
+	// How consent was given, e.g. "phoned the community office at 09:10".
+	ConsentNote   string `protobuf:"bytes,3,opt,name=consent_note,json=consentNote,proto3" json:"consent_note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OnBehalf) Reset() {
+	*x = OnBehalf{}
+	mi := &file_linli_v1_post_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OnBehalf) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OnBehalf) ProtoMessage() {}
+
+func (x *OnBehalf) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_post_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OnBehalf.ProtoReflect.Descriptor instead.
+func (*OnBehalf) Descriptor() ([]byte, []int) {
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *OnBehalf) GetResidentName() string {
+	if x != nil {
+		return x.ResidentName
+	}
+	return ""
+}
+
+func (x *OnBehalf) GetConsent() bool {
+	if x != nil {
+		return x.Consent
+	}
+	return false
+}
+
+func (x *OnBehalf) GetConsentNote() string {
+	if x != nil {
+		return x.ConsentNote
+	}
+	return ""
+}
+
+// TriageVerdict is set by the server when a post's text shows emergency signs.
+type TriageVerdict struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Emergency bool                   `protobuf:"varint,1,opt,name=emergency,proto3" json:"emergency,omitempty"`
+	// Machine-readable signs, e.g. "difficulty_breathing", "infant_fever".
+	Signs []string `protobuf:"bytes,2,rep,name=signs,proto3" json:"signs,omitempty"`
+	// "Call 120 now" guidance in Chinese and English.
+	AdviceZh      string `protobuf:"bytes,3,opt,name=advice_zh,json=adviceZh,proto3" json:"advice_zh,omitempty"`
+	AdviceEn      string `protobuf:"bytes,4,opt,name=advice_en,json=adviceEn,proto3" json:"advice_en,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriageVerdict) Reset() {
+	*x = TriageVerdict{}
+	mi := &file_linli_v1_post_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriageVerdict) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriageVerdict) ProtoMessage() {}
+
+func (x *TriageVerdict) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_post_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriageVerdict.ProtoReflect.Descriptor instead.
+func (*TriageVerdict) Descriptor() ([]byte, []int) {
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TriageVerdict) GetEmergency() bool {
+	if x != nil {
+		return x.Emergency
+	}
+	return false
+}
+
+func (x *TriageVerdict) GetSigns() []string {
+	if x != nil {
+		return x.Signs
+	}
+	return nil
+}
+
+func (x *TriageVerdict) GetAdviceZh() string {
+	if x != nil {
+		return x.AdviceZh
+	}
+	return ""
+}
+
+func (x *TriageVerdict) GetAdviceEn() string {
+	if x != nil {
+		return x.AdviceEn
+	}
+	return ""
+}
+
 // PostDraft is what a resident writes when posting or editing.
 type PostDraft struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -287,14 +557,18 @@ type PostDraft struct {
 	// Private, like unit. At most 20 characters of digits, spaces, + and -.
 	Phone string `protobuf:"bytes,7,opt,name=phone,proto3" json:"phone,omitempty"`
 	// The author's display name: at most 40 characters.
-	DisplayName   string `protobuf:"bytes,8,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	DisplayName string `protobuf:"bytes,8,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Whom the post is for (requests).
+	ForWhom *ForWhom `protobuf:"bytes,9,opt,name=for_whom,json=forWhom,proto3" json:"for_whom,omitempty"`
+	// Set when staff or a volunteer posts for a resident without the app.
+	OnBehalf      *OnBehalf `protobuf:"bytes,10,opt,name=on_behalf,json=onBehalf,proto3" json:"on_behalf,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PostDraft) Reset() {
 	*x = PostDraft{}
-	mi := &file_linli_v1_post_proto_msgTypes[1]
+	mi := &file_linli_v1_post_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +580,7 @@ func (x *PostDraft) String() string {
 func (*PostDraft) ProtoMessage() {}
 
 func (x *PostDraft) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_post_proto_msgTypes[1]
+	mi := &file_linli_v1_post_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +593,7 @@ func (x *PostDraft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostDraft.ProtoReflect.Descriptor instead.
 func (*PostDraft) Descriptor() ([]byte, []int) {
-	return file_linli_v1_post_proto_rawDescGZIP(), []int{1}
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PostDraft) GetItems() []*PostItem {
@@ -378,6 +652,20 @@ func (x *PostDraft) GetDisplayName() string {
 	return ""
 }
 
+func (x *PostDraft) GetForWhom() *ForWhom {
+	if x != nil {
+		return x.ForWhom
+	}
+	return nil
+}
+
+func (x *PostDraft) GetOnBehalf() *OnBehalf {
+	if x != nil {
+		return x.OnBehalf
+	}
+	return nil
+}
+
 // PostOfferMutation offers items to neighbours.
 type PostOfferMutation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -391,7 +679,7 @@ type PostOfferMutation struct {
 
 func (x *PostOfferMutation) Reset() {
 	*x = PostOfferMutation{}
-	mi := &file_linli_v1_post_proto_msgTypes[2]
+	mi := &file_linli_v1_post_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +691,7 @@ func (x *PostOfferMutation) String() string {
 func (*PostOfferMutation) ProtoMessage() {}
 
 func (x *PostOfferMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_post_proto_msgTypes[2]
+	mi := &file_linli_v1_post_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +704,7 @@ func (x *PostOfferMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostOfferMutation.ProtoReflect.Descriptor instead.
 func (*PostOfferMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_post_proto_rawDescGZIP(), []int{2}
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PostOfferMutation) GetPostId() string {
@@ -444,7 +732,7 @@ type PostRequestMutation struct {
 
 func (x *PostRequestMutation) Reset() {
 	*x = PostRequestMutation{}
-	mi := &file_linli_v1_post_proto_msgTypes[3]
+	mi := &file_linli_v1_post_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +744,7 @@ func (x *PostRequestMutation) String() string {
 func (*PostRequestMutation) ProtoMessage() {}
 
 func (x *PostRequestMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_post_proto_msgTypes[3]
+	mi := &file_linli_v1_post_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +757,7 @@ func (x *PostRequestMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostRequestMutation.ProtoReflect.Descriptor instead.
 func (*PostRequestMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_post_proto_rawDescGZIP(), []int{3}
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PostRequestMutation) GetPostId() string {
@@ -497,7 +785,7 @@ type EditPostMutation struct {
 
 func (x *EditPostMutation) Reset() {
 	*x = EditPostMutation{}
-	mi := &file_linli_v1_post_proto_msgTypes[4]
+	mi := &file_linli_v1_post_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +797,7 @@ func (x *EditPostMutation) String() string {
 func (*EditPostMutation) ProtoMessage() {}
 
 func (x *EditPostMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_post_proto_msgTypes[4]
+	mi := &file_linli_v1_post_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +810,7 @@ func (x *EditPostMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EditPostMutation.ProtoReflect.Descriptor instead.
 func (*EditPostMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_post_proto_rawDescGZIP(), []int{4}
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EditPostMutation) GetPostId() string {
@@ -551,7 +839,7 @@ type CancelPostMutation struct {
 
 func (x *CancelPostMutation) Reset() {
 	*x = CancelPostMutation{}
-	mi := &file_linli_v1_post_proto_msgTypes[5]
+	mi := &file_linli_v1_post_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +851,7 @@ func (x *CancelPostMutation) String() string {
 func (*CancelPostMutation) ProtoMessage() {}
 
 func (x *CancelPostMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_post_proto_msgTypes[5]
+	mi := &file_linli_v1_post_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +864,7 @@ func (x *CancelPostMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelPostMutation.ProtoReflect.Descriptor instead.
 func (*CancelPostMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_post_proto_rawDescGZIP(), []int{5}
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CancelPostMutation) GetPostId() string {
@@ -617,14 +905,19 @@ type Post struct {
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Why the post was cancelled, if it was.
-	CancelReason  string `protobuf:"bytes,16,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
+	CancelReason string    `protobuf:"bytes,16,opt,name=cancel_reason,json=cancelReason,proto3" json:"cancel_reason,omitempty"`
+	ForWhom      *ForWhom  `protobuf:"bytes,17,opt,name=for_whom,json=forWhom,proto3" json:"for_whom,omitempty"`
+	OnBehalf     *OnBehalf `protobuf:"bytes,18,opt,name=on_behalf,json=onBehalf,proto3" json:"on_behalf,omitempty"`
+	// Set when the text shows emergency signs: the post is critical and the
+	// author is told to call 120.
+	Triage        *TriageVerdict `protobuf:"bytes,19,opt,name=triage,proto3" json:"triage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Post) Reset() {
 	*x = Post{}
-	mi := &file_linli_v1_post_proto_msgTypes[6]
+	mi := &file_linli_v1_post_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +929,7 @@ func (x *Post) String() string {
 func (*Post) ProtoMessage() {}
 
 func (x *Post) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_post_proto_msgTypes[6]
+	mi := &file_linli_v1_post_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +942,7 @@ func (x *Post) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Post.ProtoReflect.Descriptor instead.
 func (*Post) Descriptor() ([]byte, []int) {
-	return file_linli_v1_post_proto_rawDescGZIP(), []int{6}
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Post) GetId() string {
@@ -764,18 +1057,55 @@ func (x *Post) GetCancelReason() string {
 	return ""
 }
 
+func (x *Post) GetForWhom() *ForWhom {
+	if x != nil {
+		return x.ForWhom
+	}
+	return nil
+}
+
+func (x *Post) GetOnBehalf() *OnBehalf {
+	if x != nil {
+		return x.OnBehalf
+	}
+	return nil
+}
+
+func (x *Post) GetTriage() *TriageVerdict {
+	if x != nil {
+		return x.Triage
+	}
+	return nil
+}
+
 var File_linli_v1_post_proto protoreflect.FileDescriptor
 
 const file_linli_v1_post_proto_rawDesc = "" +
 	"\n" +
-	"\x13linli/v1/post.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n" +
+	"\x13linli/v1/post.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n" +
 	"\bPostItem\x12\x1b\n" +
 	"\titem_code\x18\x01 \x01(\tR\bitemCode\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
 	"\bquantity\x18\x03 \x01(\x05R\bquantity\x12\x12\n" +
 	"\x04unit\x18\x04 \x01(\tR\x04unit\x12\x1f\n" +
 	"\vexpiry_date\x18\x05 \x01(\tR\n" +
-	"expiryDate\"\xfa\x01\n" +
+	"expiryDate\x12\x1a\n" +
+	"\breserved\x18\x06 \x01(\x05R\breserved\"|\n" +
+	"\aForWhom\x121\n" +
+	"\trecipient\x18\x01 \x01(\x0e2\x13.linli.v1.RecipientR\trecipient\x12\x1d\n" +
+	"\n" +
+	"age_months\x18\x02 \x01(\rR\tageMonths\x12\x1f\n" +
+	"\vlives_alone\x18\x03 \x01(\bR\n" +
+	"livesAlone\"l\n" +
+	"\bOnBehalf\x12#\n" +
+	"\rresident_name\x18\x01 \x01(\tR\fresidentName\x12\x18\n" +
+	"\aconsent\x18\x02 \x01(\bR\aconsent\x12!\n" +
+	"\fconsent_note\x18\x03 \x01(\tR\vconsentNote\"}\n" +
+	"\rTriageVerdict\x12\x1c\n" +
+	"\temergency\x18\x01 \x01(\bR\temergency\x12\x14\n" +
+	"\x05signs\x18\x02 \x03(\tR\x05signs\x12\x1b\n" +
+	"\tadvice_zh\x18\x03 \x01(\tR\badviceZh\x12\x1b\n" +
+	"\tadvice_en\x18\x04 \x01(\tR\badviceEn\"\xd9\x02\n" +
 	"\tPostDraft\x12(\n" +
 	"\x05items\x18\x01 \x03(\v2\x12.linli.v1.PostItemR\x05items\x12+\n" +
 	"\aurgency\x18\x02 \x01(\x0e2\x11.linli.v1.UrgencyR\aurgency\x12\x12\n" +
@@ -785,7 +1115,10 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\x05floor\x18\x05 \x01(\x05R\x05floor\x12\x12\n" +
 	"\x04unit\x18\x06 \x01(\tR\x04unit\x12\x14\n" +
 	"\x05phone\x18\a \x01(\tR\x05phone\x12!\n" +
-	"\fdisplay_name\x18\b \x01(\tR\vdisplayName\"W\n" +
+	"\fdisplay_name\x18\b \x01(\tR\vdisplayName\x12,\n" +
+	"\bfor_whom\x18\t \x01(\v2\x11.linli.v1.ForWhomR\aforWhom\x12/\n" +
+	"\ton_behalf\x18\n" +
+	" \x01(\v2\x12.linli.v1.OnBehalfR\bonBehalf\"W\n" +
 	"\x11PostOfferMutation\x12\x17\n" +
 	"\apost_id\x18\x01 \x01(\tR\x06postId\x12)\n" +
 	"\x05draft\x18\x02 \x01(\v2\x13.linli.v1.PostDraftR\x05draft\"Y\n" +
@@ -797,7 +1130,7 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\x05draft\x18\x02 \x01(\v2\x13.linli.v1.PostDraftR\x05draft\"E\n" +
 	"\x12CancelPostMutation\x12\x17\n" +
 	"\apost_id\x18\x01 \x01(\tR\x06postId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb4\x04\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc4\x05\n" +
 	"\x04Post\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.linli.v1.PostKindR\x04kind\x12!\n" +
@@ -819,7 +1152,10 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12#\n" +
-	"\rcancel_reason\x18\x10 \x01(\tR\fcancelReason*Q\n" +
+	"\rcancel_reason\x18\x10 \x01(\tR\fcancelReason\x12,\n" +
+	"\bfor_whom\x18\x11 \x01(\v2\x11.linli.v1.ForWhomR\aforWhom\x12/\n" +
+	"\ton_behalf\x18\x12 \x01(\v2\x12.linli.v1.OnBehalfR\bonBehalf\x12/\n" +
+	"\x06triage\x18\x13 \x01(\v2\x17.linli.v1.TriageVerdictR\x06triage*Q\n" +
 	"\bPostKind\x12\x19\n" +
 	"\x15POST_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPOST_KIND_OFFER\x10\x01\x12\x15\n" +
@@ -837,7 +1173,15 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\x15POST_STATUS_FULFILLED\x10\x03\x12\x19\n" +
 	"\x15POST_STATUS_CANCELLED\x10\x04\x12\x19\n" +
 	"\x15POST_STATUS_ESCALATED\x10\x05\x12\x17\n" +
-	"\x13POST_STATUS_EXPIRED\x10\x06B3Z1github.com/linli/linli/proto/gen/linli/v1;linliv1b\x06proto3"
+	"\x13POST_STATUS_EXPIRED\x10\x06*\xb3\x01\n" +
+	"\tRecipient\x12\x19\n" +
+	"\x15RECIPIENT_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eRECIPIENT_SELF\x10\x01\x12\x13\n" +
+	"\x0fRECIPIENT_CHILD\x10\x02\x12\x15\n" +
+	"\x11RECIPIENT_ELDERLY\x10\x03\x12\x16\n" +
+	"\x12RECIPIENT_PREGNANT\x10\x04\x12\x1d\n" +
+	"\x19RECIPIENT_CHRONIC_ILLNESS\x10\x05\x12\x14\n" +
+	"\x10RECIPIENT_INFANT\x10\x06B3Z1github.com/linli/linli/proto/gen/linli/v1;linliv1b\x06proto3"
 
 var (
 	file_linli_v1_post_proto_rawDescOnce sync.Once
@@ -851,38 +1195,48 @@ func file_linli_v1_post_proto_rawDescGZIP() []byte {
 	return file_linli_v1_post_proto_rawDescData
 }
 
-var file_linli_v1_post_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_linli_v1_post_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_linli_v1_post_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_linli_v1_post_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_linli_v1_post_proto_goTypes = []any{
 	(PostKind)(0),                 // 0: linli.v1.PostKind
 	(Urgency)(0),                  // 1: linli.v1.Urgency
 	(PostStatus)(0),               // 2: linli.v1.PostStatus
-	(*PostItem)(nil),              // 3: linli.v1.PostItem
-	(*PostDraft)(nil),             // 4: linli.v1.PostDraft
-	(*PostOfferMutation)(nil),     // 5: linli.v1.PostOfferMutation
-	(*PostRequestMutation)(nil),   // 6: linli.v1.PostRequestMutation
-	(*EditPostMutation)(nil),      // 7: linli.v1.EditPostMutation
-	(*CancelPostMutation)(nil),    // 8: linli.v1.CancelPostMutation
-	(*Post)(nil),                  // 9: linli.v1.Post
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(Recipient)(0),                // 3: linli.v1.Recipient
+	(*PostItem)(nil),              // 4: linli.v1.PostItem
+	(*ForWhom)(nil),               // 5: linli.v1.ForWhom
+	(*OnBehalf)(nil),              // 6: linli.v1.OnBehalf
+	(*TriageVerdict)(nil),         // 7: linli.v1.TriageVerdict
+	(*PostDraft)(nil),             // 8: linli.v1.PostDraft
+	(*PostOfferMutation)(nil),     // 9: linli.v1.PostOfferMutation
+	(*PostRequestMutation)(nil),   // 10: linli.v1.PostRequestMutation
+	(*EditPostMutation)(nil),      // 11: linli.v1.EditPostMutation
+	(*CancelPostMutation)(nil),    // 12: linli.v1.CancelPostMutation
+	(*Post)(nil),                  // 13: linli.v1.Post
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_linli_v1_post_proto_depIdxs = []int32{
-	3,  // 0: linli.v1.PostDraft.items:type_name -> linli.v1.PostItem
-	1,  // 1: linli.v1.PostDraft.urgency:type_name -> linli.v1.Urgency
-	4,  // 2: linli.v1.PostOfferMutation.draft:type_name -> linli.v1.PostDraft
-	4,  // 3: linli.v1.PostRequestMutation.draft:type_name -> linli.v1.PostDraft
-	4,  // 4: linli.v1.EditPostMutation.draft:type_name -> linli.v1.PostDraft
-	0,  // 5: linli.v1.Post.kind:type_name -> linli.v1.PostKind
-	3,  // 6: linli.v1.Post.items:type_name -> linli.v1.PostItem
-	1,  // 7: linli.v1.Post.urgency:type_name -> linli.v1.Urgency
-	2,  // 8: linli.v1.Post.status:type_name -> linli.v1.PostStatus
-	10, // 9: linli.v1.Post.created_at:type_name -> google.protobuf.Timestamp
-	10, // 10: linli.v1.Post.updated_at:type_name -> google.protobuf.Timestamp
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	3,  // 0: linli.v1.ForWhom.recipient:type_name -> linli.v1.Recipient
+	4,  // 1: linli.v1.PostDraft.items:type_name -> linli.v1.PostItem
+	1,  // 2: linli.v1.PostDraft.urgency:type_name -> linli.v1.Urgency
+	5,  // 3: linli.v1.PostDraft.for_whom:type_name -> linli.v1.ForWhom
+	6,  // 4: linli.v1.PostDraft.on_behalf:type_name -> linli.v1.OnBehalf
+	8,  // 5: linli.v1.PostOfferMutation.draft:type_name -> linli.v1.PostDraft
+	8,  // 6: linli.v1.PostRequestMutation.draft:type_name -> linli.v1.PostDraft
+	8,  // 7: linli.v1.EditPostMutation.draft:type_name -> linli.v1.PostDraft
+	0,  // 8: linli.v1.Post.kind:type_name -> linli.v1.PostKind
+	4,  // 9: linli.v1.Post.items:type_name -> linli.v1.PostItem
+	1,  // 10: linli.v1.Post.urgency:type_name -> linli.v1.Urgency
+	2,  // 11: linli.v1.Post.status:type_name -> linli.v1.PostStatus
+	14, // 12: linli.v1.Post.created_at:type_name -> google.protobuf.Timestamp
+	14, // 13: linli.v1.Post.updated_at:type_name -> google.protobuf.Timestamp
+	5,  // 14: linli.v1.Post.for_whom:type_name -> linli.v1.ForWhom
+	6,  // 15: linli.v1.Post.on_behalf:type_name -> linli.v1.OnBehalf
+	7,  // 16: linli.v1.Post.triage:type_name -> linli.v1.TriageVerdict
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_post_proto_init() }
@@ -895,8 +1249,8 @@ func file_linli_v1_post_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linli_v1_post_proto_rawDesc), len(file_linli_v1_post_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   7,
+			NumEnums:      4,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

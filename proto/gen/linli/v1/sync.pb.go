@@ -268,6 +268,13 @@ type Mutation struct {
 	//	*Mutation_PostRequest
 	//	*Mutation_EditPost
 	//	*Mutation_CancelPost
+	//	*Mutation_ProposeHandoff
+	//	*Mutation_AcceptHandoff
+	//	*Mutation_ClaimCourier
+	//	*Mutation_PickUp
+	//	*Mutation_DropOff
+	//	*Mutation_ConfirmReceived
+	//	*Mutation_CancelHandoff
 	Kind          isMutation_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -360,6 +367,69 @@ func (x *Mutation) GetCancelPost() *CancelPostMutation {
 	return nil
 }
 
+func (x *Mutation) GetProposeHandoff() *ProposeHandoffMutation {
+	if x != nil {
+		if x, ok := x.Kind.(*Mutation_ProposeHandoff); ok {
+			return x.ProposeHandoff
+		}
+	}
+	return nil
+}
+
+func (x *Mutation) GetAcceptHandoff() *AcceptHandoffMutation {
+	if x != nil {
+		if x, ok := x.Kind.(*Mutation_AcceptHandoff); ok {
+			return x.AcceptHandoff
+		}
+	}
+	return nil
+}
+
+func (x *Mutation) GetClaimCourier() *ClaimCourierMutation {
+	if x != nil {
+		if x, ok := x.Kind.(*Mutation_ClaimCourier); ok {
+			return x.ClaimCourier
+		}
+	}
+	return nil
+}
+
+func (x *Mutation) GetPickUp() *PickUpMutation {
+	if x != nil {
+		if x, ok := x.Kind.(*Mutation_PickUp); ok {
+			return x.PickUp
+		}
+	}
+	return nil
+}
+
+func (x *Mutation) GetDropOff() *DropOffMutation {
+	if x != nil {
+		if x, ok := x.Kind.(*Mutation_DropOff); ok {
+			return x.DropOff
+		}
+	}
+	return nil
+}
+
+func (x *Mutation) GetConfirmReceived() *ConfirmReceivedMutation {
+	if x != nil {
+		if x, ok := x.Kind.(*Mutation_ConfirmReceived); ok {
+			return x.ConfirmReceived
+		}
+	}
+	return nil
+}
+
+func (x *Mutation) GetCancelHandoff() *CancelHandoffMutation {
+	if x != nil {
+		if x, ok := x.Kind.(*Mutation_CancelHandoff); ok {
+			return x.CancelHandoff
+		}
+	}
+	return nil
+}
+
 type isMutation_Kind interface {
 	isMutation_Kind()
 }
@@ -380,6 +450,34 @@ type Mutation_CancelPost struct {
 	CancelPost *CancelPostMutation `protobuf:"bytes,13,opt,name=cancel_post,json=cancelPost,proto3,oneof"`
 }
 
+type Mutation_ProposeHandoff struct {
+	ProposeHandoff *ProposeHandoffMutation `protobuf:"bytes,14,opt,name=propose_handoff,json=proposeHandoff,proto3,oneof"`
+}
+
+type Mutation_AcceptHandoff struct {
+	AcceptHandoff *AcceptHandoffMutation `protobuf:"bytes,15,opt,name=accept_handoff,json=acceptHandoff,proto3,oneof"`
+}
+
+type Mutation_ClaimCourier struct {
+	ClaimCourier *ClaimCourierMutation `protobuf:"bytes,16,opt,name=claim_courier,json=claimCourier,proto3,oneof"`
+}
+
+type Mutation_PickUp struct {
+	PickUp *PickUpMutation `protobuf:"bytes,17,opt,name=pick_up,json=pickUp,proto3,oneof"`
+}
+
+type Mutation_DropOff struct {
+	DropOff *DropOffMutation `protobuf:"bytes,18,opt,name=drop_off,json=dropOff,proto3,oneof"`
+}
+
+type Mutation_ConfirmReceived struct {
+	ConfirmReceived *ConfirmReceivedMutation `protobuf:"bytes,19,opt,name=confirm_received,json=confirmReceived,proto3,oneof"`
+}
+
+type Mutation_CancelHandoff struct {
+	CancelHandoff *CancelHandoffMutation `protobuf:"bytes,20,opt,name=cancel_handoff,json=cancelHandoff,proto3,oneof"`
+}
+
 func (*Mutation_PostOffer) isMutation_Kind() {}
 
 func (*Mutation_PostRequest) isMutation_Kind() {}
@@ -388,12 +486,27 @@ func (*Mutation_EditPost) isMutation_Kind() {}
 
 func (*Mutation_CancelPost) isMutation_Kind() {}
 
+func (*Mutation_ProposeHandoff) isMutation_Kind() {}
+
+func (*Mutation_AcceptHandoff) isMutation_Kind() {}
+
+func (*Mutation_ClaimCourier) isMutation_Kind() {}
+
+func (*Mutation_PickUp) isMutation_Kind() {}
+
+func (*Mutation_DropOff) isMutation_Kind() {}
+
+func (*Mutation_ConfirmReceived) isMutation_Kind() {}
+
+func (*Mutation_CancelHandoff) isMutation_Kind() {}
+
 // MutationResult is the outcome of one mutation.
 type MutationResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Status MutationStatus         `protobuf:"varint,2,opt,name=status,proto3,enum=linli.v1.MutationStatus" json:"status,omitempty"`
-	// Machine-readable reason for a rejection, e.g. "post_not_found".
+	// Machine-readable reason for a rejection, e.g. "post_not_found", or a
+	// notice on an applied mutation, e.g. "emergency_call_120".
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// A message safe to show the user.
 	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
@@ -757,6 +870,13 @@ type Entity struct {
 	//
 	//	*Entity_Post
 	//	*Entity_ClientState
+	//	*Entity_Community
+	//	*Entity_Building
+	//	*Entity_Member
+	//	*Entity_Device
+	//	*Entity_JoinCode
+	//	*Entity_Match
+	//	*Entity_Handoff
 	Kind          isEntity_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -817,6 +937,69 @@ func (x *Entity) GetClientState() *ClientState {
 	return nil
 }
 
+func (x *Entity) GetCommunity() *Community {
+	if x != nil {
+		if x, ok := x.Kind.(*Entity_Community); ok {
+			return x.Community
+		}
+	}
+	return nil
+}
+
+func (x *Entity) GetBuilding() *Building {
+	if x != nil {
+		if x, ok := x.Kind.(*Entity_Building); ok {
+			return x.Building
+		}
+	}
+	return nil
+}
+
+func (x *Entity) GetMember() *Member {
+	if x != nil {
+		if x, ok := x.Kind.(*Entity_Member); ok {
+			return x.Member
+		}
+	}
+	return nil
+}
+
+func (x *Entity) GetDevice() *Device {
+	if x != nil {
+		if x, ok := x.Kind.(*Entity_Device); ok {
+			return x.Device
+		}
+	}
+	return nil
+}
+
+func (x *Entity) GetJoinCode() *JoinCodeInfo {
+	if x != nil {
+		if x, ok := x.Kind.(*Entity_JoinCode); ok {
+			return x.JoinCode
+		}
+	}
+	return nil
+}
+
+func (x *Entity) GetMatch() *Match {
+	if x != nil {
+		if x, ok := x.Kind.(*Entity_Match); ok {
+			return x.Match
+		}
+	}
+	return nil
+}
+
+func (x *Entity) GetHandoff() *Handoff {
+	if x != nil {
+		if x, ok := x.Kind.(*Entity_Handoff); ok {
+			return x.Handoff
+		}
+	}
+	return nil
+}
+
 type isEntity_Kind interface {
 	isEntity_Kind()
 }
@@ -829,9 +1012,51 @@ type Entity_ClientState struct {
 	ClientState *ClientState `protobuf:"bytes,2,opt,name=client_state,json=clientState,proto3,oneof"`
 }
 
+type Entity_Community struct {
+	Community *Community `protobuf:"bytes,3,opt,name=community,proto3,oneof"`
+}
+
+type Entity_Building struct {
+	Building *Building `protobuf:"bytes,4,opt,name=building,proto3,oneof"`
+}
+
+type Entity_Member struct {
+	Member *Member `protobuf:"bytes,5,opt,name=member,proto3,oneof"`
+}
+
+type Entity_Device struct {
+	Device *Device `protobuf:"bytes,6,opt,name=device,proto3,oneof"`
+}
+
+type Entity_JoinCode struct {
+	JoinCode *JoinCodeInfo `protobuf:"bytes,7,opt,name=join_code,json=joinCode,proto3,oneof"`
+}
+
+type Entity_Match struct {
+	Match *Match `protobuf:"bytes,8,opt,name=match,proto3,oneof"`
+}
+
+type Entity_Handoff struct {
+	Handoff *Handoff `protobuf:"bytes,9,opt,name=handoff,proto3,oneof"`
+}
+
 func (*Entity_Post) isEntity_Kind() {}
 
 func (*Entity_ClientState) isEntity_Kind() {}
+
+func (*Entity_Community) isEntity_Kind() {}
+
+func (*Entity_Building) isEntity_Kind() {}
+
+func (*Entity_Member) isEntity_Kind() {}
+
+func (*Entity_Device) isEntity_Kind() {}
+
+func (*Entity_JoinCode) isEntity_Kind() {}
+
+func (*Entity_Match) isEntity_Kind() {}
+
+func (*Entity_Handoff) isEntity_Kind() {}
 
 // ClientState is one device's mutation progress, synced in its user's scope
 // so that a client whose Push response was lost still learns the outcome.
@@ -1241,9 +1466,11 @@ type ErrorDetail struct {
 	MinProtocolVersion uint32 `protobuf:"varint,3,opt,name=min_protocol_version,json=minProtocolVersion,proto3" json:"min_protocol_version,omitempty"`
 	MaxProtocolVersion uint32 `protobuf:"varint,4,opt,name=max_protocol_version,json=maxProtocolVersion,proto3" json:"max_protocol_version,omitempty"`
 	// The offending field, when one is to blame, e.g. "mutations[3].post_offer.draft.note".
-	Field         string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Field string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
+	// For "rate_limited": how long to wait before trying again.
+	RetryAfterSeconds uint32 `protobuf:"varint,6,opt,name=retry_after_seconds,json=retryAfterSeconds,proto3" json:"retry_after_seconds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ErrorDetail) Reset() {
@@ -1311,18 +1538,25 @@ func (x *ErrorDetail) GetField() string {
 	return ""
 }
 
+func (x *ErrorDetail) GetRetryAfterSeconds() uint32 {
+	if x != nil {
+		return x.RetryAfterSeconds
+	}
+	return 0
+}
+
 var File_linli_v1_sync_proto protoreflect.FileDescriptor
 
 const file_linli_v1_sync_proto_rawDesc = "" +
 	"\n" +
-	"\x13linli/v1/sync.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13linli/v1/post.proto\"\x87\x01\n" +
+	"\x13linli/v1/sync.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16linli/v1/handoff.proto\x1a\x17linli/v1/identity.proto\x1a\x13linli/v1/post.proto\"\x87\x01\n" +
 	"\vPushRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1b\n" +
 	"\tclient_id\x18\x02 \x01(\tR\bclientId\x120\n" +
 	"\tmutations\x18\x03 \x03(\v2\x12.linli.v1.MutationR\tmutations\"l\n" +
 	"\fPushResponse\x12(\n" +
 	"\x10last_mutation_id\x18\x01 \x01(\x04R\x0elastMutationId\x122\n" +
-	"\aresults\x18\x02 \x03(\v2\x18.linli.v1.MutationResultR\aresults\"\xdd\x02\n" +
+	"\aresults\x18\x02 \x03(\v2\x18.linli.v1.MutationResultR\aresults\"\xc2\x06\n" +
 	"\bMutation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12;\n" +
 	"\vclient_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1333,7 +1567,14 @@ const file_linli_v1_sync_proto_rawDesc = "" +
 	"\fpost_request\x18\v \x01(\v2\x1d.linli.v1.PostRequestMutationH\x00R\vpostRequest\x129\n" +
 	"\tedit_post\x18\f \x01(\v2\x1a.linli.v1.EditPostMutationH\x00R\beditPost\x12?\n" +
 	"\vcancel_post\x18\r \x01(\v2\x1c.linli.v1.CancelPostMutationH\x00R\n" +
-	"cancelPostB\x06\n" +
+	"cancelPost\x12K\n" +
+	"\x0fpropose_handoff\x18\x0e \x01(\v2 .linli.v1.ProposeHandoffMutationH\x00R\x0eproposeHandoff\x12H\n" +
+	"\x0eaccept_handoff\x18\x0f \x01(\v2\x1f.linli.v1.AcceptHandoffMutationH\x00R\racceptHandoff\x12E\n" +
+	"\rclaim_courier\x18\x10 \x01(\v2\x1e.linli.v1.ClaimCourierMutationH\x00R\fclaimCourier\x123\n" +
+	"\apick_up\x18\x11 \x01(\v2\x18.linli.v1.PickUpMutationH\x00R\x06pickUp\x126\n" +
+	"\bdrop_off\x18\x12 \x01(\v2\x19.linli.v1.DropOffMutationH\x00R\adropOff\x12N\n" +
+	"\x10confirm_received\x18\x13 \x01(\v2!.linli.v1.ConfirmReceivedMutationH\x00R\x0fconfirmReceived\x12H\n" +
+	"\x0ecancel_handoff\x18\x14 \x01(\v2\x1f.linli.v1.CancelHandoffMutationH\x00R\rcancelHandoffB\x06\n" +
 	"\x04kind\"\x84\x01\n" +
 	"\x0eMutationResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x120\n" +
@@ -1361,10 +1602,17 @@ const file_linli_v1_sync_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1b\n" +
 	"\tentity_id\x18\x03 \x01(\tR\bentityId\x12\x18\n" +
 	"\adeleted\x18\x04 \x01(\bR\adeleted\x12(\n" +
-	"\x06entity\x18\x05 \x01(\v2\x10.linli.v1.EntityR\x06entity\"r\n" +
+	"\x06entity\x18\x05 \x01(\v2\x10.linli.v1.EntityR\x06entity\"\xc0\x03\n" +
 	"\x06Entity\x12$\n" +
 	"\x04post\x18\x01 \x01(\v2\x0e.linli.v1.PostH\x00R\x04post\x12:\n" +
-	"\fclient_state\x18\x02 \x01(\v2\x15.linli.v1.ClientStateH\x00R\vclientStateB\x06\n" +
+	"\fclient_state\x18\x02 \x01(\v2\x15.linli.v1.ClientStateH\x00R\vclientState\x123\n" +
+	"\tcommunity\x18\x03 \x01(\v2\x13.linli.v1.CommunityH\x00R\tcommunity\x120\n" +
+	"\bbuilding\x18\x04 \x01(\v2\x12.linli.v1.BuildingH\x00R\bbuilding\x12*\n" +
+	"\x06member\x18\x05 \x01(\v2\x10.linli.v1.MemberH\x00R\x06member\x12*\n" +
+	"\x06device\x18\x06 \x01(\v2\x10.linli.v1.DeviceH\x00R\x06device\x125\n" +
+	"\tjoin_code\x18\a \x01(\v2\x16.linli.v1.JoinCodeInfoH\x00R\bjoinCode\x12'\n" +
+	"\x05match\x18\b \x01(\v2\x0f.linli.v1.MatchH\x00R\x05match\x12-\n" +
+	"\ahandoff\x18\t \x01(\v2\x11.linli.v1.HandoffH\x00R\ahandoffB\x06\n" +
 	"\x04kind\"\x95\x01\n" +
 	"\vClientState\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12(\n" +
@@ -1386,13 +1634,14 @@ const file_linli_v1_sync_proto_rawDesc = "" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"J\n" +
 	"\rTokenExpiring\x129\n" +
 	"\n" +
-	"expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xc9\x01\n" +
+	"expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xf9\x01\n" +
 	"\vErrorDetail\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12(\n" +
 	"\x10last_mutation_id\x18\x02 \x01(\x04R\x0elastMutationId\x120\n" +
 	"\x14min_protocol_version\x18\x03 \x01(\rR\x12minProtocolVersion\x120\n" +
 	"\x14max_protocol_version\x18\x04 \x01(\rR\x12maxProtocolVersion\x12\x14\n" +
-	"\x05field\x18\x05 \x01(\tR\x05field*\x91\x01\n" +
+	"\x05field\x18\x05 \x01(\tR\x05field\x12.\n" +
+	"\x13retry_after_seconds\x18\x06 \x01(\rR\x11retryAfterSeconds*\x91\x01\n" +
 	"\x0eMutationStatus\x12\x1f\n" +
 	"\x1bMUTATION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MUTATION_STATUS_APPLIED\x10\x01\x12\x1c\n" +
@@ -1423,31 +1672,45 @@ func file_linli_v1_sync_proto_rawDescGZIP() []byte {
 var file_linli_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_linli_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_linli_v1_sync_proto_goTypes = []any{
-	(MutationStatus)(0),           // 0: linli.v1.MutationStatus
-	(ResetReason)(0),              // 1: linli.v1.ResetReason
-	(*PushRequest)(nil),           // 2: linli.v1.PushRequest
-	(*PushResponse)(nil),          // 3: linli.v1.PushResponse
-	(*Mutation)(nil),              // 4: linli.v1.Mutation
-	(*MutationResult)(nil),        // 5: linli.v1.MutationResult
-	(*PullRequest)(nil),           // 6: linli.v1.PullRequest
-	(*PullResponse)(nil),          // 7: linli.v1.PullResponse
-	(*ScopeReset)(nil),            // 8: linli.v1.ScopeReset
-	(*Change)(nil),                // 9: linli.v1.Change
-	(*Entity)(nil),                // 10: linli.v1.Entity
-	(*ClientState)(nil),           // 11: linli.v1.ClientState
-	(*SubscribeRequest)(nil),      // 12: linli.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),     // 13: linli.v1.SubscribeResponse
-	(*Poke)(nil),                  // 14: linli.v1.Poke
-	(*ScopeHead)(nil),             // 15: linli.v1.ScopeHead
-	(*Heartbeat)(nil),             // 16: linli.v1.Heartbeat
-	(*TokenExpiring)(nil),         // 17: linli.v1.TokenExpiring
-	(*ErrorDetail)(nil),           // 18: linli.v1.ErrorDetail
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(*PostOfferMutation)(nil),     // 20: linli.v1.PostOfferMutation
-	(*PostRequestMutation)(nil),   // 21: linli.v1.PostRequestMutation
-	(*EditPostMutation)(nil),      // 22: linli.v1.EditPostMutation
-	(*CancelPostMutation)(nil),    // 23: linli.v1.CancelPostMutation
-	(*Post)(nil),                  // 24: linli.v1.Post
+	(MutationStatus)(0),             // 0: linli.v1.MutationStatus
+	(ResetReason)(0),                // 1: linli.v1.ResetReason
+	(*PushRequest)(nil),             // 2: linli.v1.PushRequest
+	(*PushResponse)(nil),            // 3: linli.v1.PushResponse
+	(*Mutation)(nil),                // 4: linli.v1.Mutation
+	(*MutationResult)(nil),          // 5: linli.v1.MutationResult
+	(*PullRequest)(nil),             // 6: linli.v1.PullRequest
+	(*PullResponse)(nil),            // 7: linli.v1.PullResponse
+	(*ScopeReset)(nil),              // 8: linli.v1.ScopeReset
+	(*Change)(nil),                  // 9: linli.v1.Change
+	(*Entity)(nil),                  // 10: linli.v1.Entity
+	(*ClientState)(nil),             // 11: linli.v1.ClientState
+	(*SubscribeRequest)(nil),        // 12: linli.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),       // 13: linli.v1.SubscribeResponse
+	(*Poke)(nil),                    // 14: linli.v1.Poke
+	(*ScopeHead)(nil),               // 15: linli.v1.ScopeHead
+	(*Heartbeat)(nil),               // 16: linli.v1.Heartbeat
+	(*TokenExpiring)(nil),           // 17: linli.v1.TokenExpiring
+	(*ErrorDetail)(nil),             // 18: linli.v1.ErrorDetail
+	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
+	(*PostOfferMutation)(nil),       // 20: linli.v1.PostOfferMutation
+	(*PostRequestMutation)(nil),     // 21: linli.v1.PostRequestMutation
+	(*EditPostMutation)(nil),        // 22: linli.v1.EditPostMutation
+	(*CancelPostMutation)(nil),      // 23: linli.v1.CancelPostMutation
+	(*ProposeHandoffMutation)(nil),  // 24: linli.v1.ProposeHandoffMutation
+	(*AcceptHandoffMutation)(nil),   // 25: linli.v1.AcceptHandoffMutation
+	(*ClaimCourierMutation)(nil),    // 26: linli.v1.ClaimCourierMutation
+	(*PickUpMutation)(nil),          // 27: linli.v1.PickUpMutation
+	(*DropOffMutation)(nil),         // 28: linli.v1.DropOffMutation
+	(*ConfirmReceivedMutation)(nil), // 29: linli.v1.ConfirmReceivedMutation
+	(*CancelHandoffMutation)(nil),   // 30: linli.v1.CancelHandoffMutation
+	(*Post)(nil),                    // 31: linli.v1.Post
+	(*Community)(nil),               // 32: linli.v1.Community
+	(*Building)(nil),                // 33: linli.v1.Building
+	(*Member)(nil),                  // 34: linli.v1.Member
+	(*Device)(nil),                  // 35: linli.v1.Device
+	(*JoinCodeInfo)(nil),            // 36: linli.v1.JoinCodeInfo
+	(*Match)(nil),                   // 37: linli.v1.Match
+	(*Handoff)(nil),                 // 38: linli.v1.Handoff
 }
 var file_linli_v1_sync_proto_depIdxs = []int32{
 	4,  // 0: linli.v1.PushRequest.mutations:type_name -> linli.v1.Mutation
@@ -1457,31 +1720,45 @@ var file_linli_v1_sync_proto_depIdxs = []int32{
 	21, // 4: linli.v1.Mutation.post_request:type_name -> linli.v1.PostRequestMutation
 	22, // 5: linli.v1.Mutation.edit_post:type_name -> linli.v1.EditPostMutation
 	23, // 6: linli.v1.Mutation.cancel_post:type_name -> linli.v1.CancelPostMutation
-	0,  // 7: linli.v1.MutationResult.status:type_name -> linli.v1.MutationStatus
-	9,  // 8: linli.v1.PullResponse.changes:type_name -> linli.v1.Change
-	8,  // 9: linli.v1.PullResponse.resets:type_name -> linli.v1.ScopeReset
-	1,  // 10: linli.v1.ScopeReset.reason:type_name -> linli.v1.ResetReason
-	10, // 11: linli.v1.Change.entity:type_name -> linli.v1.Entity
-	24, // 12: linli.v1.Entity.post:type_name -> linli.v1.Post
-	11, // 13: linli.v1.Entity.client_state:type_name -> linli.v1.ClientState
-	5,  // 14: linli.v1.ClientState.recent_results:type_name -> linli.v1.MutationResult
-	14, // 15: linli.v1.SubscribeResponse.poke:type_name -> linli.v1.Poke
-	16, // 16: linli.v1.SubscribeResponse.heartbeat:type_name -> linli.v1.Heartbeat
-	17, // 17: linli.v1.SubscribeResponse.token_expiring:type_name -> linli.v1.TokenExpiring
-	15, // 18: linli.v1.Poke.heads:type_name -> linli.v1.ScopeHead
-	19, // 19: linli.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	19, // 20: linli.v1.TokenExpiring.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 21: linli.v1.SyncService.Push:input_type -> linli.v1.PushRequest
-	6,  // 22: linli.v1.SyncService.Pull:input_type -> linli.v1.PullRequest
-	12, // 23: linli.v1.SyncService.Subscribe:input_type -> linli.v1.SubscribeRequest
-	3,  // 24: linli.v1.SyncService.Push:output_type -> linli.v1.PushResponse
-	7,  // 25: linli.v1.SyncService.Pull:output_type -> linli.v1.PullResponse
-	13, // 26: linli.v1.SyncService.Subscribe:output_type -> linli.v1.SubscribeResponse
-	24, // [24:27] is the sub-list for method output_type
-	21, // [21:24] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	24, // 7: linli.v1.Mutation.propose_handoff:type_name -> linli.v1.ProposeHandoffMutation
+	25, // 8: linli.v1.Mutation.accept_handoff:type_name -> linli.v1.AcceptHandoffMutation
+	26, // 9: linli.v1.Mutation.claim_courier:type_name -> linli.v1.ClaimCourierMutation
+	27, // 10: linli.v1.Mutation.pick_up:type_name -> linli.v1.PickUpMutation
+	28, // 11: linli.v1.Mutation.drop_off:type_name -> linli.v1.DropOffMutation
+	29, // 12: linli.v1.Mutation.confirm_received:type_name -> linli.v1.ConfirmReceivedMutation
+	30, // 13: linli.v1.Mutation.cancel_handoff:type_name -> linli.v1.CancelHandoffMutation
+	0,  // 14: linli.v1.MutationResult.status:type_name -> linli.v1.MutationStatus
+	9,  // 15: linli.v1.PullResponse.changes:type_name -> linli.v1.Change
+	8,  // 16: linli.v1.PullResponse.resets:type_name -> linli.v1.ScopeReset
+	1,  // 17: linli.v1.ScopeReset.reason:type_name -> linli.v1.ResetReason
+	10, // 18: linli.v1.Change.entity:type_name -> linli.v1.Entity
+	31, // 19: linli.v1.Entity.post:type_name -> linli.v1.Post
+	11, // 20: linli.v1.Entity.client_state:type_name -> linli.v1.ClientState
+	32, // 21: linli.v1.Entity.community:type_name -> linli.v1.Community
+	33, // 22: linli.v1.Entity.building:type_name -> linli.v1.Building
+	34, // 23: linli.v1.Entity.member:type_name -> linli.v1.Member
+	35, // 24: linli.v1.Entity.device:type_name -> linli.v1.Device
+	36, // 25: linli.v1.Entity.join_code:type_name -> linli.v1.JoinCodeInfo
+	37, // 26: linli.v1.Entity.match:type_name -> linli.v1.Match
+	38, // 27: linli.v1.Entity.handoff:type_name -> linli.v1.Handoff
+	5,  // 28: linli.v1.ClientState.recent_results:type_name -> linli.v1.MutationResult
+	14, // 29: linli.v1.SubscribeResponse.poke:type_name -> linli.v1.Poke
+	16, // 30: linli.v1.SubscribeResponse.heartbeat:type_name -> linli.v1.Heartbeat
+	17, // 31: linli.v1.SubscribeResponse.token_expiring:type_name -> linli.v1.TokenExpiring
+	15, // 32: linli.v1.Poke.heads:type_name -> linli.v1.ScopeHead
+	19, // 33: linli.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	19, // 34: linli.v1.TokenExpiring.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 35: linli.v1.SyncService.Push:input_type -> linli.v1.PushRequest
+	6,  // 36: linli.v1.SyncService.Pull:input_type -> linli.v1.PullRequest
+	12, // 37: linli.v1.SyncService.Subscribe:input_type -> linli.v1.SubscribeRequest
+	3,  // 38: linli.v1.SyncService.Push:output_type -> linli.v1.PushResponse
+	7,  // 39: linli.v1.SyncService.Pull:output_type -> linli.v1.PullResponse
+	13, // 40: linli.v1.SyncService.Subscribe:output_type -> linli.v1.SubscribeResponse
+	38, // [38:41] is the sub-list for method output_type
+	35, // [35:38] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_sync_proto_init() }
@@ -1489,16 +1766,32 @@ func file_linli_v1_sync_proto_init() {
 	if File_linli_v1_sync_proto != nil {
 		return
 	}
+	file_linli_v1_handoff_proto_init()
+	file_linli_v1_identity_proto_init()
 	file_linli_v1_post_proto_init()
 	file_linli_v1_sync_proto_msgTypes[2].OneofWrappers = []any{
 		(*Mutation_PostOffer)(nil),
 		(*Mutation_PostRequest)(nil),
 		(*Mutation_EditPost)(nil),
 		(*Mutation_CancelPost)(nil),
+		(*Mutation_ProposeHandoff)(nil),
+		(*Mutation_AcceptHandoff)(nil),
+		(*Mutation_ClaimCourier)(nil),
+		(*Mutation_PickUp)(nil),
+		(*Mutation_DropOff)(nil),
+		(*Mutation_ConfirmReceived)(nil),
+		(*Mutation_CancelHandoff)(nil),
 	}
 	file_linli_v1_sync_proto_msgTypes[8].OneofWrappers = []any{
 		(*Entity_Post)(nil),
 		(*Entity_ClientState)(nil),
+		(*Entity_Community)(nil),
+		(*Entity_Building)(nil),
+		(*Entity_Member)(nil),
+		(*Entity_Device)(nil),
+		(*Entity_JoinCode)(nil),
+		(*Entity_Match)(nil),
+		(*Entity_Handoff)(nil),
 	}
 	file_linli_v1_sync_proto_msgTypes[11].OneofWrappers = []any{
 		(*SubscribeResponse_Poke)(nil),

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
+	"github.com/linli/linli/server"
+)
+
+// runDemo plays the 23:40 story through the public API: a parent asks for a
+// child's fever reducer, a neighbour's offer is suggested, a volunteer
+// carries it to the 15th-floor elevator windowsill, the parent confirms —
+// and another neighbour sees neither unit nor phone.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("linli demo", stderr)
+	addr := fs.String("addr", "", "a running server (host:port); empty: an in-process one")
+	code := fs.String("admin-code", "", "with --addr: the one-time admin join code the server printed on first start")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	base, adminCode, stop, err := demoServer(ctx, *addr, *code)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	d := &demo{ctx: ctx, out: stdout, base: base, http: &http.Client{Timeout: 30 * time.Second}}
+	return d.run(adminCode)
+}
+
+// demoServer returns the base URL and admin code to use, starting an
+// in-process server (with a fresh data folder) when addr is empty.
+func demoServer(ctx context.Context, addr, code string) (string, string, func(), error) {
+	if addr != "" {
+		if code == "" {
+			return "", "", nil, errors.New("--addr needs --admin-code (printed by the server's first start)")
+		}
+		return "http://" + addr, code, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "linli-demo-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	srv, err := server.New(server.Config{DataDir: dir, Logger: discardLogger()})
+	if err != nil {
+		return "", "", nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	code, err = bootstrap(ctx, srv.Directory(), &linliv1.Community{Id: "yuqiao", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"})
+	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if err = errors.Join(err, lerr); err != nil {
+		return "", "", nil, errors.Join(err, srv.Close(), os.RemoveAll(dir))
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(sctx, ln) }()
+	stop := func() { cancel(); <-done; srv.Close(); os.RemoveAll(dir) }
+	return "http://" + ln.Addr().String(), code, stop, nil
+}
+
+// demo is one run of the story.
+type demo struct {
+	ctx  context.Context
+	out  io.Writer
+	base string
+	http *http.Client
+	step int
+}
+
+// person is a demo character signed in on their own device.
+type person struct {
+	name, user, client string
+	sync               linliv1connect.SyncServiceClient
+	cursor             string
+	nextID             uint64
+}
+
+func (d *demo) say(format string, args ...any) {
+	d.step++
+	fmt.Fprintf(d.out, "\n%2d. %s\n", d.step, fmt.Sprintf(format, args...))
+}
+
+func (d *demo) show(format string, args ...any) {
+	fmt.Fprintf(d.out, "    %s\n", fmt.Sprintf(format, args...))
+}
+
+func (d *demo) run(adminCode string) error {
+	admin, err := d.join(adminCode, "社区 刘敏", "staff-phone", "")
+	if err != nil {
+		return fmt.Errorf("join as admin: %w", err)
+	}
+	community := linliv1connect.NewCommunityServiceClient(d.http, d.base, connect.WithInterceptors(bearerToken(admin.token)))
+	d.say("Staff 刘敏 sets up building 3 with its drop point and invites residents.")
+	if _, err := community.CreateBuilding(d.ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: admin.community,
+		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台", "1楼大堂"}}}); err != nil {
+		return fmt.Errorf("create building: %w", err)
+	}
+	codes, err := d.codes(community, admin.community)
+	if err != nil {
+		return err
+	}
+	return d.story(community, admin.community, codes)
+}
+
+// codes makes the join codes the characters use.
+func (d *demo) codes(cs linliv1connect.CommunityServiceClient, community string) (map[linliv1.Role]string, error) {
+	out := map[linliv1.Role]string{}
+	for _, role := range []linliv1.Role{linliv1.Role_ROLE_RESIDENT, linliv1.Role_ROLE_VOLUNTEER} {
+		res, err := cs.CreateJoinCode(d.ctx, &linliv1.CreateJoinCodeRequest{ProtocolVersion: 1, CommunityId: community, BuildingId: "b3", Role: role, MaxUses: 5})
+		if err != nil {
+			return nil, fmt.Errorf("create join code: %w", err)
+		}
+		out[role] = res.GetCode()
+	}
+	d.show("resident code %s, volunteer code %s", out[linliv1.Role_ROLE_RESIDENT], out[linliv1.Role_ROLE_VOLUNTEER])
+	return out, nil
+}
+
+// signedIn is the result of a Join.
+type signedIn struct {
+	user, community, token string
+}
+
+func (d *demo) join(code, name, client, unit string) (signedIn, error) {
+	auth := linliv1connect.NewAuthServiceClient(d.http, d.base)
+	res, err := auth.Join(d.ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: code, ClientId: client, DisplayName: name,
+		Unit: unit, Phone: demoPhone(unit)})
+	if err != nil {
+		return signedIn{}, err
+	}
+	return signedIn{user: res.GetMember().GetUserId(), community: res.GetMember().GetCommunityId(), token: res.GetTokens().GetAccessToken()}, nil
+}
+
+func demoPhone(unit string) string {
+	if unit == "" {
+		return ""
+	}
+	return "138 0000 " + unit
+}
+
+func (d *demo) person(code, name, client, unit string) (*person, error) {
+	s, err := d.join(code, name, client, unit)
+	if err != nil {
+		return nil, fmt.Errorf("join as %s: %w", name, err)
+	}
+	d.show("%s joined as %s", name, s.user)
+	return &person{name: name, user: s.user, client: client,
+		sync: linliv1connect.NewSyncServiceClient(d.http, d.base, connect.WithInterceptors(bearerToken(s.token)))}, nil
+}
+
+// push sends one mutation as p and returns its result.
+func (d *demo) push(p *person, m *linliv1.Mutation) (*linliv1.MutationResult, error) {
+	p.nextID++
+	m.Id = p.nextID
+	res, err := p.sync.Push(d.ctx, &linliv1.PushRequest{ProtocolVersion: 1, ClientId: p.client, Mutations: []*linliv1.Mutation{m}})
+	if err != nil {
+		return nil, fmt.Errorf("%s push: %w", p.name, err)
+	}
+	r := res.GetResults()[0]
+	if r.GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_APPLIED {
+		return r, fmt.Errorf("%s: %s: %s", p.name, r.GetReason(), r.GetMessage())
+	}
+	return r, nil
+}
+
+// pull brings p up to date and returns the changes.
+func (d *demo) pull(p *person) ([]*linliv1.Change, error) {
+	var all []*linliv1.Change
+	for {
+		res, err := p.sync.Pull(d.ctx, &linliv1.PullRequest{ProtocolVersion: 1, Cursor: p.cursor})
+		if err != nil {
+			return nil, fmt.Errorf("%s pull: %w", p.name, err)
+		}
+		all = append(all, res.GetChanges()...)
+		p.cursor = res.GetCursor()
+		if !res.GetHasMore() {
+			return all, nil
+		}
+	}
+}
+
+// bearerToken adds the access token to every call.
+type bearerToken string
+
+func (b bearerToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", "Bearer "+string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearerToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		return conn
+	}
+}
+
+func (b bearerToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// describePost renders a post as the viewer sees it.
+func describePost(p *linliv1.Post) string {
+	var items []string
+	for _, it := range p.GetItems() {
+		items = append(items, fmt.Sprintf("%s ×%d", it.GetName(), it.GetQuantity()))
+	}
+	who := p.GetAuthorName()
+	where := fmt.Sprintf("building %s, floor %d", p.GetBuildingId(), p.GetFloor())
+	if p.GetUnit() != "" {
+		where += ", unit " + p.GetUnit()
+	}
+	if p.GetPhone() != "" {
+		where += ", phone " + p.GetPhone()
+	}
+	return fmt.Sprintf("%s %s: %s (%s; %s; %s)", strings.ToLower(strings.TrimPrefix(p.GetKind().String(), "POST_KIND_")),
+		p.GetId(), strings.Join(items, ", "), who, where, strings.TrimPrefix(p.GetStatus().String(), "POST_STATUS_"))
+}

@@ -1,0 +1,163 @@
+package mutualaid
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// CreateCommunity stores a new community, stamped with the directory's
+// clock, and publishes it in its community scope. It does not check who
+// asks: that is the caller's (admins only).
+//
+// Errors: *Error Invalid (community_id_required/_too_long/_invalid: 1-64 of
+// [A-Za-z0-9_-]; name_, district_, street_office_ required/too_long/invalid:
+// 1-80 characters); Conflict community_exists; storage errors.
+func (d *Directory) CreateCommunity(ctx context.Context, c *linliv1.Community) (*linliv1.Community, error) {
+	var v validator
+	v.ident("community_id", "community_id", c.GetId(), isIDByte)
+	v.requiredText("name", "name", c.GetName(), maxPlaceNameLen)
+	v.requiredText("district", "district", c.GetDistrict(), maxPlaceNameLen)
+	v.requiredText("street_office", "street_office", c.GetStreetOffice(), maxPlaceNameLen)
+	if err := v.result(); err != nil {
+		return nil, err
+	}
+	out := &linliv1.Community{
+		Id: c.GetId(), Name: c.GetName(), District: c.GetDistrict(), StreetOffice: c.GetStreetOffice(),
+		CreatedAt: timestamppb.New(d.now()),
+	}
+	err := d.update(ctx, "create community", func(tx *linlisync.Tx) error {
+		id := communityEntityID(out.GetId())
+		_, exists, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		if exists {
+			return Errorf(Conflict, "community_exists", "A community with this id already exists.")
+		}
+		return putEntity(tx, id, &linliv1.Entity{Kind: &linliv1.Entity_Community{Community: out}},
+			CommunityScope(out.GetId()))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Community returns the committed community with id; ok is false if there
+// is none. Errors: storage or decoding errors.
+func (d *Directory) Community(id string) (*linliv1.Community, bool, error) {
+	if !validID(id) {
+		return nil, false, nil
+	}
+	return loadCommunity(d.store.Get, id)
+}
+
+// PutBuilding adds or replaces a building of an existing community (named
+// by b.CommunityId) with its drop points, and publishes it in the
+// community's scope. It does not check who asks: that is the caller's.
+//
+// Errors: *Error Invalid (community_id_*, building_id_* as ids; name_*
+// 1-80 characters; too_many_drop_points above 20; drop_point_* each 1-80
+// characters); NotFound community_not_found; storage errors.
+func (d *Directory) PutBuilding(ctx context.Context, b *linliv1.Building) (*linliv1.Building, error) {
+	if err := validateBuilding(b); err != nil {
+		return nil, err
+	}
+	out := &linliv1.Building{
+		Id: b.GetId(), CommunityId: b.GetCommunityId(), Name: b.GetName(),
+		DropPoints: append([]string(nil), b.GetDropPoints()...),
+	}
+	err := d.update(ctx, "put building", func(tx *linlisync.Tx) error {
+		if err := requireCommunity(tx, out.GetCommunityId()); err != nil {
+			return err
+		}
+		return putEntity(tx, buildingEntityID(out.GetCommunityId(), out.GetId()),
+			&linliv1.Entity{Kind: &linliv1.Entity_Building{Building: out}}, CommunityScope(out.GetCommunityId()))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func validateBuilding(b *linliv1.Building) error {
+	var v validator
+	v.ident("community_id", "community_id", b.GetCommunityId(), isIDByte)
+	v.ident("id", "building_id", b.GetId(), isIDByte)
+	v.requiredText("name", "name", b.GetName(), maxPlaceNameLen)
+	if len(b.GetDropPoints()) > maxDropPoints {
+		v.fail("drop_points", "too_many_drop_points", fmt.Sprintf("A building has at most %d drop points.", maxDropPoints))
+	}
+	for i, p := range b.GetDropPoints() {
+		v.requiredText(fmt.Sprintf("drop_points[%d]", i), "drop_point", p, maxPlaceNameLen)
+	}
+	return v.result()
+}
+
+// Building returns the committed building; ok is false if there is none.
+// Errors: storage or decoding errors.
+func (d *Directory) Building(communityID, buildingID string) (*linliv1.Building, bool, error) {
+	if !validID(communityID) || !validID(buildingID) {
+		return nil, false, nil
+	}
+	return loadBuilding(d.store.Get, communityID, buildingID)
+}
+
+func loadCommunity(get func(string) ([]byte, bool, error), id string) (*linliv1.Community, bool, error) {
+	e, ok, err := getEntity(get, communityEntityID(id))
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if e.GetCommunity() == nil {
+		return nil, false, fmt.Errorf("mutualaid: entity %s is not a community", communityEntityID(id))
+	}
+	return e.GetCommunity(), true, nil
+}
+
+func loadBuilding(get func(string) ([]byte, bool, error), c, b string) (*linliv1.Building, bool, error) {
+	id := buildingEntityID(c, b)
+	e, ok, err := getEntity(get, id)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if e.GetBuilding() == nil {
+		return nil, false, fmt.Errorf("mutualaid: entity %s is not a building", id)
+	}
+	return e.GetBuilding(), true, nil
+}
+
+// requireCommunity refuses with NotFound community_not_found unless the
+// community exists.
+func requireCommunity(tx *linlisync.Tx, c string) error {
+	_, ok, err := loadCommunity(tx.Get, c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return Errorf(NotFound, "community_not_found", "This community does not exist.")
+	}
+	return nil
+}
+
+// requireBuildings refuses with Invalid building_unknown unless every
+// building exists in community c. field names the input blamed.
+func requireBuildings(tx *linlisync.Tx, field, c string, buildings ...string) error {
+	for _, b := range buildings {
+		ok := validID(b)
+		if ok {
+			var err error
+			if _, ok, err = loadBuilding(tx.Get, c, b); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			return Invalidf(field, "building_unknown", "This building does not exist in the community.")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package mutualaid
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// maxVolunteerBuildings bounds the buildings one volunteer serves.
+const maxVolunteerBuildings = 20
+
+// Member returns the committed membership of userID in communityID,
+// removed members included (Removed true); ok is false if there is none.
+// Errors: storage or decoding errors.
+func (d *Directory) Member(communityID, userID string) (*linliv1.Member, bool, error) {
+	if !validID(communityID) || !validID(userID) {
+		return nil, false, nil
+	}
+	return loadMember(d.store.Get, communityID, userID)
+}
+
+// MemberScopes returns the sync scopes a member may read now:
+// CommunityScope, UserScope, StaffScope for staff and admins, and
+// BuildingScope for each building a volunteer serves. A removed (or nil)
+// member gets nil: no scope at all.
+func MemberScopes(m *linliv1.Member) []string {
+	if m == nil || m.GetRemoved() || m.GetUserId() == "" || m.GetCommunityId() == "" {
+		return nil
+	}
+	scopes := Scopes(Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: roleString(m.GetRole())})
+	if m.GetRole() == linliv1.Role_ROLE_VOLUNTEER {
+		for _, b := range m.GetVolunteerBuildingIds() {
+			scopes = append(scopes, BuildingScope(m.GetCommunityId(), b))
+		}
+	}
+	return scopes
+}
+
+// BuildingScope names the handoff board of one building, read by the
+// volunteers who serve it: "building/<community id>/<building id>".
+// Building ids are unique only within a community, so the scope names both.
+func BuildingScope(communityID, buildingID string) string {
+	return "building/" + communityID + "/" + buildingID
+}
+
+// SetRole changes a member's role. Volunteers serve buildings (1 to 20,
+// each existing in the community); any other role serves none, whatever
+// buildings says. The member's scopes change on their next call.
+//
+// REQUIRES: actor is the caller's membership as currently stored (not as a
+// token claims it).
+//
+// Errors (*Error): Forbidden not_staff_of_community (actor is neither an
+// admin nor staff of communityID), Forbidden role_not_allowed (only admins
+// make or change admins); Invalid role_invalid, buildings_required,
+// too_many_buildings, building_unknown; NotFound member_not_found (no such
+// member, or removed). Otherwise storage errors.
+func (d *Directory) SetRole(ctx context.Context, actor Member, communityID, userID string, role linliv1.Role, buildings []string) (*linliv1.Member, error) {
+	if err := authorize(actor, communityID); err != nil {
+		return nil, err
+	}
+	name := roleString(role)
+	if name == "" {
+		return nil, Invalidf("role", "role_invalid", "Choose a role: resident, volunteer, staff or admin.")
+	}
+	if name == RoleAdmin && actor.Role != RoleAdmin {
+		return nil, errRoleNotAllowed()
+	}
+	buildings, err := roleBuildings(role, buildings)
+	if err != nil {
+		return nil, err
+	}
+	var out *linliv1.Member
+	err = d.update(ctx, "set role", func(tx *linlisync.Tx) error {
+		m, err := targetMember(tx, actor, communityID, userID)
+		if err != nil {
+			return err
+		}
+		if m.GetRemoved() {
+			return errMemberNotFound()
+		}
+		if err := requireBuildings(tx, "volunteer_building_ids", communityID, buildings...); err != nil {
+			return err
+		}
+		m.Role, m.VolunteerBuildingIds = role, buildings
+		out = m
+		return putMember(tx, m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RemoveMember ends a membership: the record stays (Removed true, visible
+// to staff only; the member's own scope gets a tombstone), every device of
+// the user is revoked so that no refresh token of theirs works again, and
+// MemberScopes of the record is nil. Removing a removed member again
+// succeeds and changes nothing.
+//
+// REQUIRES: actor is the caller's membership as currently stored.
+//
+// Errors (*Error): Forbidden not_staff_of_community, Forbidden
+// role_not_allowed (only admins remove admins); NotFound member_not_found.
+// Otherwise storage errors.
+func (d *Directory) RemoveMember(ctx context.Context, actor Member, communityID, userID string) error {
+	if err := authorize(actor, communityID); err != nil {
+		return err
+	}
+	return d.update(ctx, "remove member", func(tx *linlisync.Tx) error {
+		m, err := targetMember(tx, actor, communityID, userID)
+		if err != nil {
+			return err
+		}
+		if !m.GetRemoved() {
+			m.Removed = true
+			if err := putMember(tx, m); err != nil {
+				return err
+			}
+		}
+		return revokeAllDevices(tx, userID)
+	})
+}
+
+// authorize refuses unless actor is an admin or staff of communityID.
+func authorize(actor Member, communityID string) error {
+	if actor.Role == RoleAdmin || actor.Role == RoleStaff && actor.CommunityID == communityID {
+		return nil
+	}
+	return Errorf(Forbidden, "not_staff_of_community", "Only this community's staff can do this.")
+}
+
+// targetMember loads the member an actor acts on, refusing NotFound if it
+// does not exist and Forbidden if it is an admin and the actor is not.
+func targetMember(tx *linlisync.Tx, actor Member, communityID, userID string) (*linliv1.Member, error) {
+	if !validID(communityID) || !validID(userID) {
+		return nil, errMemberNotFound()
+	}
+	m, ok, err := loadMember(tx.Get, communityID, userID)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, errMemberNotFound()
+	case m.GetRole() == linliv1.Role_ROLE_ADMIN && actor.Role != RoleAdmin:
+		return nil, errRoleNotAllowed()
+	}
+	return m, nil
+}
+
+// roleBuildings checks the buildings a role serves: a volunteer 1 to 20
+// (duplicates dropped), anyone else none.
+func roleBuildings(role linliv1.Role, buildings []string) ([]string, error) {
+	if role != linliv1.Role_ROLE_VOLUNTEER {
+		return nil, nil
+	}
+	out := slices.Compact(slices.Sorted(slices.Values(buildings)))
+	switch {
+	case len(out) == 0:
+		return nil, Invalidf("volunteer_building_ids", "buildings_required", "Choose the buildings this volunteer serves.")
+	case len(out) > maxVolunteerBuildings:
+		return nil, Invalidf("volunteer_building_ids", "too_many_buildings",
+			"A volunteer serves at most %d buildings.", maxVolunteerBuildings)
+	}
+	return out, nil
+}
+
+func errMemberNotFound() error {
+	return Errorf(NotFound, "member_not_found", "This member does not exist or was removed.")
+}
+
+func errRoleNotAllowed() error {
+	return Errorf(Forbidden, "role_not_allowed", "Only an admin can make or change an admin.")
+}
+
+func loadMember(get func(string) ([]byte, bool, error), c, u string) (*linliv1.Member, bool, error) {
+	id := memberEntityID(c, u)
+	e, ok, err := getEntity(get, id)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if e.GetMember() == nil {
+		return nil, false, fmt.Errorf("mutualaid: entity %s is not a member", id)
+	}
+	return e.GetMember(), true, nil
+}
+
+// putMember stores m, published in full in its user's scope and its
+// community's staff scope; once removed, in the staff scope only (so the
+// user scope gets a tombstone). Never in the community scope: unit and
+// phone are private.
+func putMember(tx *linlisync.Tx, m *linliv1.Member) error {
+	scopes := []string{StaffScope(m.GetCommunityId())}
+	if !m.GetRemoved() {
+		scopes = append(scopes, UserScope(m.GetUserId()))
+	}
+	return putEntity(tx, memberEntityID(m.GetCommunityId(), m.GetUserId()),
+		&linliv1.Entity{Kind: &linliv1.Entity_Member{Member: m}}, scopes...)
+}
+
+// roleString returns the Role* name of r, or "" if r is unspecified or
+// unknown.
+func roleString(r linliv1.Role) string {
+	switch r {
+	case linliv1.Role_ROLE_RESIDENT:
+		return RoleResident
+	case linliv1.Role_ROLE_VOLUNTEER:
+		return RoleVolunteer
+	case linliv1.Role_ROLE_STAFF:
+		return RoleStaff
+	case linliv1.Role_ROLE_ADMIN:
+		return RoleAdmin
+	}
+	return ""
+}

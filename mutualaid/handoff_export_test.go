@@ -1,0 +1,7 @@
+package mutualaid
+
+// Handoff internals, exported to the package's external tests.
+var (
+	HandoffMutation = handoffMutation
+	HandoffViews    = handoffViews
+)

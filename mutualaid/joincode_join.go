@@ -1,0 +1,118 @@
+package mutualaid
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// JoinForm is what a newcomer fills in to redeem a join code.
+type JoinForm struct {
+	// Code as the person typed it: case, spaces and dashes do not matter.
+	Code string
+	// DisplayName: 1 to 40 characters.
+	DisplayName string
+	// BuildingID is where they live; the code's building, if it names one,
+	// wins. Residents and volunteers need one; staff and admins may omit it.
+	BuildingID string
+	// Unit (flat number), at most 16 characters, and Phone, at most 20 of
+	// digits, spaces, + and -, are private: only the member and staff see them.
+	Unit, Phone string
+}
+
+// Join redeems a join code: it creates a new member (user id "u_" and 16
+// hex digits) of the code's community with the code's role, and counts the
+// use. A volunteer code makes the member a volunteer for their building.
+// The check and the count are one transaction: concurrent joins never
+// exceed the code's uses.
+//
+// Errors (*Error): Invalid display_name_*, unit_*, phone_*, building_id_*
+// (malformed input); Invalid join_code_invalid (unknown, expired or used up:
+// one reason for all, so codes cannot be probed); Invalid
+// building_id_required, building_unknown. Otherwise storage errors.
+func (d *Directory) Join(ctx context.Context, f JoinForm) (*linliv1.Member, error) {
+	if err := validateJoinForm(f); err != nil {
+		return nil, err
+	}
+	code, ok := normalizeJoinCode(f.Code)
+	if !ok {
+		return nil, errJoinCodeInvalid()
+	}
+	hash, userID, now := secretHash(code), "u_"+randomHex(8), d.now()
+	var out *linliv1.Member
+	err := d.update(ctx, "join", func(tx *linlisync.Tx) error {
+		var rec joinCodeRecord
+		found, err := getJSON(tx.Get, joinCodeEntityID(hash), &rec)
+		if err != nil {
+			return err
+		}
+		if !found || !rec.usable(now) {
+			return errJoinCodeInvalid()
+		}
+		m, err := newMember(tx, &rec, f, userID, now)
+		if err != nil {
+			return err
+		}
+		if err := putMember(tx, m); err != nil {
+			return err
+		}
+		rec.Uses++
+		out = m
+		return putJoinCode(tx, hash, &rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// newMember builds the membership a code admits, checking its building.
+func newMember(tx *linlisync.Tx, rec *joinCodeRecord, f JoinForm, userID string, now time.Time) (*linliv1.Member, error) {
+	role, building := linliv1.Role(rec.Role), rec.Building
+	if building == "" {
+		building = f.BuildingID
+	}
+	switch {
+	case building != "":
+		if err := requireBuildings(tx, "building_id", rec.Community, building); err != nil {
+			return nil, err
+		}
+	case role == linliv1.Role_ROLE_RESIDENT || role == linliv1.Role_ROLE_VOLUNTEER:
+		return nil, Invalidf("building_id", "building_id_required", "Choose the building you live in.")
+	}
+	_, taken, err := tx.Get(memberEntityID(rec.Community, userID))
+	if err != nil {
+		return nil, err
+	}
+	if taken { // 2^-64 per join: a broken random source, not bad luck
+		return nil, errors.New("new user id collides with a member")
+	}
+	m := &linliv1.Member{
+		UserId: userID, CommunityId: rec.Community, Role: role, DisplayName: f.DisplayName,
+		BuildingId: building, Unit: f.Unit, Phone: f.Phone, JoinedAt: timestamppb.New(now),
+	}
+	if role == linliv1.Role_ROLE_VOLUNTEER {
+		m.VolunteerBuildingIds = []string{building}
+	}
+	return m, nil
+}
+
+func validateJoinForm(f JoinForm) error {
+	var v validator
+	v.displayName("display_name", f.DisplayName)
+	if f.BuildingID != "" {
+		v.ident("building_id", "building_id", f.BuildingID, isIDByte)
+	}
+	v.text("unit", "unit", f.Unit, maxUnitLen, false)
+	v.phone("phone", f.Phone)
+	return v.result()
+}
+
+func errJoinCodeInvalid() error {
+	return Invalidf("code", "join_code_invalid", "This join code is not valid: it may be mistyped, expired or used up. Ask your community staff for a new one.")
+}

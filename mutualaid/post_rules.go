@@ -1,0 +1,144 @@
+package mutualaid
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// Limits on whom a post is for and on whose behalf it is made.
+const (
+	maxAgeMonths    = 216 // 18 years
+	maxConsentNote  = 200
+	reasonEmergency = "emergency_call_120"
+	dateLayout      = time.DateOnly
+)
+
+// checkPostRules applies the rules that need the catalog, the clock or the
+// member: known items, medicines with an unexpired expiry date, no
+// prescription drugs offered, a sensible recipient, and on-behalf posts
+// only by staff or the building's volunteers with the resident's consent.
+// It returns nil or an *Error (Invalid or Forbidden) with Field relative to
+// the Mutation.
+func checkPostRules(member Member, m *linliv1.Mutation, now time.Time) error {
+	at, d, offer := draftOf(m)
+	if d == nil {
+		return nil
+	}
+	var v validator
+	for i, it := range d.GetItems() {
+		v.catalogItem(fmt.Sprintf("%s.items[%d]", at, i), it, offer, now)
+	}
+	v.forWhom(at+".for_whom", d.GetForWhom())
+	v.onBehalf(at+".on_behalf", d.GetOnBehalf())
+	if err := v.result(); err != nil {
+		return err
+	}
+	return mayPostOnBehalf(member, at, d)
+}
+
+// draftOf returns a post mutation's draft, its field path and whether it
+// offers (edits count as offers for the stricter checks when unknown).
+func draftOf(m *linliv1.Mutation) (string, *linliv1.PostDraft, bool) {
+	switch k := m.GetKind().(type) {
+	case *linliv1.Mutation_PostOffer:
+		return "post_offer.draft", k.PostOffer.GetDraft(), true
+	case *linliv1.Mutation_PostRequest:
+		return "post_request.draft", k.PostRequest.GetDraft(), false
+	case *linliv1.Mutation_EditPost:
+		return "edit_post.draft", k.EditPost.GetDraft(), false
+	}
+	return "", nil, false
+}
+
+// catalogItem checks an item against the catalog: known code, medicines
+// with an expiry date that has not passed, prescription drugs never offered.
+func (v *validator) catalogItem(at string, it *linliv1.PostItem, offer bool, now time.Time) {
+	item, ok := DefaultCatalog().Item(it.GetItemCode())
+	if !ok {
+		v.fail(at+".item_code", "item_unknown", "This item is not in the catalog; pick it from the list.")
+		return
+	}
+	if offer && item.Prescription {
+		v.fail(at+".item_code", "prescription_not_offerable", "Prescription medicines cannot be offered to neighbours; ask a doctor or pharmacy.")
+	}
+	if !item.Medicine || !offer {
+		return
+	}
+	if it.GetExpiryDate() == "" {
+		v.fail(at+".expiry_date", "expiry_required", "Medicines need their expiry date.")
+		return
+	}
+	exp, err := time.ParseInLocation(dateLayout, it.GetExpiryDate(), now.Location())
+	if err == nil && !exp.AddDate(0, 0, 1).After(now) {
+		v.fail(at+".expiry_date", "item_expired", "This medicine has expired and cannot be offered.")
+	}
+}
+
+func (v *validator) forWhom(at string, f *linliv1.ForWhom) {
+	if f == nil {
+		return
+	}
+	if _, ok := linliv1.Recipient_name[int32(f.GetRecipient())]; !ok {
+		v.fail(at+".recipient", "recipient_invalid", "Choose whom this is for.")
+	}
+	child := f.GetRecipient() == linliv1.Recipient_RECIPIENT_CHILD || f.GetRecipient() == linliv1.Recipient_RECIPIENT_INFANT
+	if child && (f.GetAgeMonths() < 1 || f.GetAgeMonths() > maxAgeMonths) {
+		v.fail(at+".age_months", "age_out_of_range", "Give the child's age in months (1 to 216).")
+	}
+}
+
+func (v *validator) onBehalf(at string, o *linliv1.OnBehalf) {
+	if o == nil {
+		return
+	}
+	v.displayName(at+".resident_name", o.GetResidentName())
+	v.text(at+".consent_note", "consent_note", o.GetConsentNote(), maxConsentNote, false)
+	if !o.GetConsent() {
+		v.fail(at+".consent", "consent_required", "Post for a resident only with their consent.")
+	}
+}
+
+// mayPostOnBehalf: staff anywhere in their community, volunteers for their
+// buildings, nobody else.
+func mayPostOnBehalf(member Member, at string, d *linliv1.PostDraft) error {
+	if d.GetOnBehalf() == nil || member.IsStaff() {
+		return nil
+	}
+	if member.Role == RoleVolunteer && slices.Contains(member.Buildings, d.GetBuildingId()) {
+		return nil
+	}
+	e := Errorf(Forbidden, "not_allowed_on_behalf", "Only staff, or volunteers of this building, may post for another resident.")
+	e.Field = at + ".on_behalf"
+	return e
+}
+
+// applyTriage assesses the post's text for emergency signs. An emergency
+// makes the post critical, records the verdict (staff see it at once in
+// their scope) and tells the author to call 120 in the push result.
+func applyTriage(tx *linlisync.Tx, p *linliv1.Post) {
+	texts := []string{p.GetNote()}
+	for _, it := range p.GetItems() {
+		texts = append(texts, it.GetName())
+	}
+	t := Assess(ageMonths(p.GetForWhom()), texts...)
+	if !t.Emergency {
+		p.Triage = nil
+		return
+	}
+	p.Urgency = linliv1.Urgency_URGENCY_CRITICAL
+	p.Triage = &linliv1.TriageVerdict{Emergency: true, Signs: t.Signs, AdviceZh: t.AdviceZH, AdviceEn: t.AdviceEN}
+	tx.Notify(reasonEmergency, t.AdviceZH+"\n"+t.AdviceEN)
+}
+
+// ageMonths is the age of a child or infant recipient, 0 otherwise.
+func ageMonths(f *linliv1.ForWhom) int {
+	switch f.GetRecipient() {
+	case linliv1.Recipient_RECIPIENT_CHILD, linliv1.Recipient_RECIPIENT_INFANT:
+		return int(f.GetAgeMonths())
+	}
+	return 0
+}

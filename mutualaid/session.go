@@ -1,0 +1,256 @@
+package mutualaid
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// RefreshTokenTTL is how long a refresh token works if not traded; every
+// Refresh issues a new one with a fresh TTL.
+const RefreshTokenTTL = 30 * 24 * time.Hour
+
+// Session is who a refresh token signs in: one device of one member.
+type Session struct {
+	CommunityID, UserID, ClientID string
+}
+
+// StartSession signs a device of a member in: it creates or replaces the
+// device "device/<user>/<client>" (published in the user's scope) with a
+// new token family, and returns its first refresh token, which works once
+// until expires. Tokens of the device's earlier sign-in stop working.
+//
+// Errors (*Error): Invalid client_id_* (1-64 of [A-Za-z0-9_-]); NotFound
+// member_not_found; Unauthenticated member_removed; Conflict
+// too_many_devices. Otherwise storage errors.
+func (d *Directory) StartSession(ctx context.Context, communityID, userID, clientID string) (refresh string, expires time.Time, err error) {
+	var v validator
+	v.ident("client_id", "client_id", clientID, isIDByte)
+	if err := v.result(); err != nil {
+		return "", time.Time{}, err
+	}
+	if !validID(communityID) || !validID(userID) {
+		return "", time.Time{}, errMemberNotFound()
+	}
+	refresh, now := newRefreshToken(), d.now()
+	expires = now.Add(RefreshTokenTTL)
+	dev := &deviceRecord{
+		User: userID, Community: communityID, Client: clientID, SignedInAt: now, RefreshedAt: now,
+		Family: randomHex(16), Current: secretHash(refresh),
+	}
+	err = d.update(ctx, "start session", func(tx *linlisync.Tx) error {
+		if err := requireActiveMember(tx, communityID, userID); err != nil {
+			return err
+		}
+		if err := indexDevice(tx, userID, clientID); err != nil {
+			return err
+		}
+		if err := putDevice(tx, dev); err != nil {
+			return err
+		}
+		return putRefresh(tx, dev.Current, &refreshRecord{
+			User: userID, Community: communityID, Client: clientID, Family: dev.Family, Expires: expires,
+		})
+	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return refresh, expires, nil
+}
+
+// Refresh trades a refresh token for a new one of the same family (the old
+// one is spent) and returns the session it signs in. A member's removal or
+// a device's revocation takes effect on its next Refresh.
+//
+// Presenting a spent token means two parties hold the family (a stolen
+// token): the whole family is revoked, durably, before the error is
+// returned, so the newer token fails too.
+//
+// Errors (*Error, all Unauthenticated): refresh_token_invalid (unknown or
+// expired), refresh_token_reused (spent; the family is now revoked),
+// member_removed, session_revoked (device signed out, revoked, or signed in
+// again since). Otherwise storage errors.
+func (d *Directory) Refresh(ctx context.Context, refresh string) (s Session, newRefresh string, expires time.Time, err error) {
+	if refresh == "" || len(refresh) > maxRefreshTokenLen {
+		return Session{}, "", time.Time{}, errRefreshInvalid()
+	}
+	hash, now := secretHash(refresh), d.now()
+	newRefresh = newRefreshToken()
+	expires = now.Add(RefreshTokenTTL)
+	reused := false
+	err = d.update(ctx, "refresh", func(tx *linlisync.Tx) error {
+		rec, dev, err := liveSession(tx, hash, now)
+		if err != nil {
+			reused = ErrorReason(err) == "refresh_token_reused"
+			return err
+		}
+		rec.Spent = true
+		if err := putRefresh(tx, hash, rec); err != nil {
+			return err
+		}
+		next := *rec
+		next.Spent, next.Expires = false, expires
+		dev.Current, dev.RefreshedAt = secretHash(newRefresh), now
+		if err := putRefresh(tx, dev.Current, &next); err != nil {
+			return err
+		}
+		s = Session{CommunityID: rec.Community, UserID: rec.User, ClientID: rec.Client}
+		return putDevice(tx, dev)
+	})
+	if reused {
+		if rerr := d.revokeFamily(ctx, hash); rerr != nil {
+			return Session{}, "", time.Time{}, rerr
+		}
+	}
+	if err != nil {
+		return Session{}, "", time.Time{}, err
+	}
+	return s, newRefresh, expires, nil
+}
+
+// liveSession loads the token with hash and its device, refusing unless
+// the token may be traded at now.
+func liveSession(tx *linlisync.Tx, hash string, now time.Time) (*refreshRecord, *deviceRecord, error) {
+	rec, ok, err := loadRefresh(tx.Get, hash)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case !ok:
+		return nil, nil, errRefreshInvalid()
+	case rec.Spent:
+		return nil, nil, Errorf(Unauthenticated, "refresh_token_reused",
+			"This sign-in was used from another device and has been ended for safety. Please sign in again.")
+	case !now.Before(rec.Expires):
+		return nil, nil, errRefreshInvalid()
+	}
+	if err := requireActiveMember(tx, rec.Community, rec.User); err != nil {
+		if ErrorCode(err) == NotFound {
+			err = errMemberRemoved()
+		}
+		return nil, nil, err
+	}
+	dev, ok, err := loadDevice(tx.Get, rec.User, rec.Client)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok || dev.Revoked || dev.Family != rec.Family || dev.Current != hash {
+		return nil, nil, Errorf(Unauthenticated, "session_revoked", "This device was signed out. Please sign in again.")
+	}
+	return rec, dev, nil
+}
+
+// revokeFamily revokes the device whose session the token with hash
+// belongs to, if it is still that session. It commits on its own.
+func (d *Directory) revokeFamily(ctx context.Context, hash string) error {
+	return d.update(ctx, "revoke token family", func(tx *linlisync.Tx) error {
+		rec, ok, err := loadRefresh(tx.Get, hash)
+		if err != nil || !ok {
+			return err
+		}
+		dev, ok, err := loadDevice(tx.Get, rec.User, rec.Client)
+		if err != nil || !ok || dev.Family != rec.Family {
+			return err
+		}
+		return revokeDevice(tx, rec.User, rec.Client)
+	})
+}
+
+// SignOut revokes the device: its refresh token stops working. Signing out
+// a device that does not exist or is already revoked succeeds.
+// Errors: storage errors.
+func (d *Directory) SignOut(ctx context.Context, userID, clientID string) error {
+	if !validID(userID) || !validID(clientID) {
+		return nil
+	}
+	return d.update(ctx, "sign out", func(tx *linlisync.Tx) error {
+		return revokeDevice(tx, userID, clientID)
+	})
+}
+
+// RevokeDevice revokes one of the user's devices (already revoked: no
+// change). Errors: *Error NotFound device_not_found; storage errors.
+func (d *Directory) RevokeDevice(ctx context.Context, userID, clientID string) error {
+	if !validID(userID) || !validID(clientID) {
+		return errDeviceNotFound()
+	}
+	return d.update(ctx, "revoke device", func(tx *linlisync.Tx) error {
+		_, ok, err := loadDevice(tx.Get, userID, clientID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errDeviceNotFound()
+		}
+		return revokeDevice(tx, userID, clientID)
+	})
+}
+
+// Device returns one committed device of the user; ok is false if there is
+// none. Errors: storage or decoding errors.
+func (d *Directory) Device(userID, clientID string) (*linliv1.Device, bool, error) {
+	if !validID(userID) || !validID(clientID) {
+		return nil, false, nil
+	}
+	r, ok, err := loadDevice(d.store.Get, userID, clientID)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return r.device(), true, nil
+}
+
+// Devices lists the user's devices, revoked ones included, newest sign-in
+// first. Errors: storage or decoding errors.
+func (d *Directory) Devices(userID string) ([]*linliv1.Device, error) {
+	if !validID(userID) {
+		return nil, nil
+	}
+	ix, err := loadDeviceIndex(d.store.Get, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*linliv1.Device
+	for _, c := range ix.Clients {
+		r, ok, err := loadDevice(d.store.Get, userID, c)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, r.device())
+		}
+	}
+	slices.SortFunc(out, func(a, b *linliv1.Device) int {
+		return cmp.Or(b.GetSignedInAt().AsTime().Compare(a.GetSignedInAt().AsTime()), cmp.Compare(a.GetClientId(), b.GetClientId()))
+	})
+	return out, nil
+}
+
+// requireActiveMember refuses with NotFound member_not_found or
+// Unauthenticated member_removed.
+func requireActiveMember(tx *linlisync.Tx, communityID, userID string) error {
+	m, ok, err := loadMember(tx.Get, communityID, userID)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return errMemberNotFound()
+	case m.GetRemoved():
+		return errMemberRemoved()
+	}
+	return nil
+}
+
+func errRefreshInvalid() error {
+	return Errorf(Unauthenticated, "refresh_token_invalid", "Your sign-in has expired. Please sign in again.")
+}
+
+func errMemberRemoved() error {
+	return Errorf(Unauthenticated, "member_removed", "Your membership of this community has ended.")
+}
+
+func errDeviceNotFound() error {
+	return Errorf(NotFound, "device_not_found", "There is no such device.")
+}

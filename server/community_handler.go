@@ -1,0 +1,148 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/linli/linli/mutualaid"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+)
+
+// Join code bounds.
+const (
+	defaultJoinCodeTTL = 7 * 24 * time.Hour
+	minJoinCodeTTL     = time.Minute
+	maxJoinCodeTTL     = 90 * 24 * time.Hour
+	maxJoinCodeUses    = 10_000
+)
+
+// communityHandler serves CommunityService.
+type communityHandler struct {
+	dir     *mutualaid.Directory
+	members members
+	log     *slog.Logger
+}
+
+// CreateCommunity adds a community; admins only.
+func (h *communityHandler) CreateCommunity(ctx context.Context, req *linliv1.CreateCommunityRequest) (*linliv1.CreateCommunityResponse, error) {
+	c, err := h.members.call(ctx, req.GetProtocolVersion(), "CreateCommunity")
+	if err != nil {
+		return nil, err
+	}
+	if c.member.GetRole() != linliv1.Role_ROLE_ADMIN {
+		return nil, forbidden("admin_only", "only admins create communities")
+	}
+	out, err := h.dir.CreateCommunity(ctx, &linliv1.Community{
+		Id: req.GetCommunityId(), Name: req.GetName(), District: req.GetDistrict(), StreetOffice: req.GetStreetOffice(),
+	})
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "CreateCommunity", err)
+	}
+	return &linliv1.CreateCommunityResponse{Community: out}, nil
+}
+
+// CreateBuilding adds or replaces a building; staff of the community or admins.
+func (h *communityHandler) CreateBuilding(ctx context.Context, req *linliv1.CreateBuildingRequest) (*linliv1.CreateBuildingResponse, error) {
+	if _, err := h.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateBuilding"); err != nil {
+		return nil, err
+	}
+	b := &linliv1.Building{
+		Id: req.GetBuilding().GetId(), CommunityId: req.GetCommunityId(),
+		Name: req.GetBuilding().GetName(), DropPoints: req.GetBuilding().GetDropPoints(),
+	}
+	out, err := h.dir.PutBuilding(ctx, b)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "CreateBuilding", err)
+	}
+	return &linliv1.CreateBuildingResponse{Building: out}, nil
+}
+
+// CreateJoinCode makes a join code; staff of the community or admins.
+func (h *communityHandler) CreateJoinCode(ctx context.Context, req *linliv1.CreateJoinCodeRequest) (*linliv1.CreateJoinCodeResponse, error) {
+	c, err := h.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateJoinCode")
+	if err != nil {
+		return nil, err
+	}
+	spec, err := joinCodeSpec(c, req)
+	if err != nil {
+		return nil, err
+	}
+	code, info, err := h.dir.CreateJoinCode(ctx, spec)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "CreateJoinCode", err)
+	}
+	return &linliv1.CreateJoinCodeResponse{Code: code, Info: info}, nil
+}
+
+func joinCodeSpec(c caller, req *linliv1.CreateJoinCodeRequest) (mutualaid.JoinCodeSpec, error) {
+	spec := mutualaid.JoinCodeSpec{
+		CommunityID: req.GetCommunityId(), BuildingID: req.GetBuildingId(), Role: req.GetRole(),
+		ValidFor: time.Duration(req.GetValidSeconds()) * time.Second, MaxUses: req.GetMaxUses(), CreatedBy: c.UserID,
+	}
+	if spec.Role == linliv1.Role_ROLE_UNSPECIFIED {
+		spec.Role = linliv1.Role_ROLE_RESIDENT
+	}
+	if spec.Role == linliv1.Role_ROLE_ADMIN && c.member.GetRole() != linliv1.Role_ROLE_ADMIN {
+		return spec, forbidden("role_not_allowed", "only admins hand out admin codes")
+	}
+	if spec.ValidFor == 0 {
+		spec.ValidFor = defaultJoinCodeTTL
+	}
+	if spec.ValidFor < minJoinCodeTTL || spec.ValidFor > maxJoinCodeTTL {
+		return spec, invalid("valid_seconds_out_of_range", "valid_seconds", "a join code works from 1 minute to 90 days")
+	}
+	if spec.MaxUses == 0 {
+		spec.MaxUses = 1
+	}
+	if spec.MaxUses > maxJoinCodeUses {
+		return spec, invalid("max_uses_out_of_range", "max_uses", "a join code allows 1 to 10,000 uses")
+	}
+	return spec, nil
+}
+
+// SetRole promotes or demotes a member.
+func (h *communityHandler) SetRole(ctx context.Context, req *linliv1.SetRoleRequest) (*linliv1.SetRoleResponse, error) {
+	c, err := h.members.call(ctx, req.GetProtocolVersion(), "SetRole")
+	if err != nil {
+		return nil, err
+	}
+	m, err := h.dir.SetRole(ctx, c.domain(), req.GetCommunityId(), req.GetUserId(), req.GetRole(), req.GetVolunteerBuildingIds())
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "SetRole", err)
+	}
+	h.log.InfoContext(ctx, "role changed", "community", req.GetCommunityId(), "user", req.GetUserId(), "role", roleName(m.GetRole()), "by", c.UserID)
+	return &linliv1.SetRoleResponse{Member: m}, nil
+}
+
+// RemoveMember removes a member.
+func (h *communityHandler) RemoveMember(ctx context.Context, req *linliv1.RemoveMemberRequest) (*linliv1.RemoveMemberResponse, error) {
+	c, err := h.members.call(ctx, req.GetProtocolVersion(), "RemoveMember")
+	if err != nil {
+		return nil, err
+	}
+	if err := h.dir.RemoveMember(ctx, c.domain(), req.GetCommunityId(), req.GetUserId()); err != nil {
+		return nil, toConnect(ctx, h.log, "RemoveMember", err)
+	}
+	h.log.InfoContext(ctx, "member removed", "community", req.GetCommunityId(), "user", req.GetUserId(), "by", c.UserID)
+	return &linliv1.RemoveMemberResponse{}, nil
+}
+
+// manager is the caller if it is staff of community or an admin.
+func (h *communityHandler) manager(ctx context.Context, version uint32, community, procedure string) (caller, error) {
+	c, err := h.members.call(ctx, version, procedure)
+	if err != nil {
+		return caller{}, err
+	}
+	role := c.member.GetRole()
+	if role == linliv1.Role_ROLE_ADMIN || (role == linliv1.Role_ROLE_STAFF && c.CommunityID == community) {
+		return c, nil
+	}
+	return caller{}, forbidden("not_staff_of_community", "only this community's staff may do that")
+}
+
+func forbidden(reason, msg string) *connect.Error {
+	return newError(connect.CodePermissionDenied, msg, &linliv1.ErrorDetail{Reason: reason})
+}

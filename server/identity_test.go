@@ -1,0 +1,342 @@
+package server_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
+	"github.com/linli/linli/server"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// TestEveryProcedureNeedsAuth enumerates every procedure of every service in
+// the generated descriptors: each must refuse a call without a token,
+// except the explicit allow-list. A new RPC cannot be forgotten.
+func TestEveryProcedureNeedsAuth(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	public := map[string]bool{
+		linliv1connect.AuthServiceJoinProcedure:    true,
+		linliv1connect.AuthServiceRefreshProcedure: true,
+	}
+	files := []protoreflect.FileDescriptor{
+		linliv1.File_linli_v1_sync_proto, linliv1.File_linli_v1_identity_proto, linliv1.File_linli_v1_post_proto,
+	}
+	n := 0
+	for _, f := range files {
+		for i := range f.Services().Len() {
+			svc := f.Services().Get(i)
+			for j := range svc.Methods().Len() {
+				m := svc.Methods().Get(j)
+				path := "/" + string(svc.FullName()) + "/" + string(m.Name())
+				n++
+				refused := refusedWithoutToken(t, h, path, m.IsStreamingServer())
+				if public[path] && refused {
+					t.Errorf("%s is public but refused without a token", path)
+				}
+				if !public[path] && !refused {
+					t.Errorf("%s answered without a token", path)
+				}
+			}
+		}
+	}
+	if n < 13 {
+		t.Fatalf("enumerated only %d procedures", n)
+	}
+}
+
+// refusedWithoutToken calls path with no Authorization header and reports
+// whether the authentication layer refused it (a unary 401, or a stream's
+// end message, carrying reason token_missing).
+func refusedWithoutToken(t *testing.T, h *harness, path string, stream bool) bool {
+	t.Helper()
+	ctype, body := "application/json", `{"protocolVersion": 1}`
+	if stream {
+		ctype, body = "application/connect+json", "\x00\x00\x00\x00\x17"+`{"protocolVersion": 1}`
+	}
+	res, err := h.http.Post(h.url+path, ctype, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	unauthenticated := res.StatusCode == http.StatusUnauthorized || (stream && strings.Contains(string(b), `"code":"unauthenticated"`))
+	return unauthenticated && strings.Contains(string(b), "token_missing")
+}
+
+// TestJoinRefreshSignOut: the whole sign-in life of a device.
+func TestJoinRefreshSignOut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{RateLimits: server.RateLimits{Join: server.Limit{Rate: -1}, Refresh: server.Limit{Rate: -1}}})
+	staff := h.token(t, "staff-li", "yuqiao", server.RoleStaff)
+	code := joinCode(t, h, staff, "yuqiao", linliv1.Role_ROLE_RESIDENT, 2)
+	auth := linliv1connect.NewAuthServiceClient(h.http, h.url)
+	ctx := t.Context()
+
+	joined, err := auth.Join(ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: code, ClientId: "phone", DisplayName: "王芳", BuildingId: "b3", Unit: "1502", Phone: "13800001234"})
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	user := joined.GetMember().GetUserId()
+	if joined.GetMember().GetRole() != linliv1.Role_ROLE_RESIDENT || user == "" {
+		t.Fatalf("member = %v", joined.GetMember())
+	}
+	tok := joined.GetTokens()
+	if exp := tok.GetAccessExpiresAt().AsTime(); time.Until(exp) > 16*time.Minute || time.Until(exp) < 14*time.Minute {
+		t.Fatalf("access token expires at %v, want in 15 minutes", exp)
+	}
+	c := h.client(tok.GetAccessToken())
+	if _, err := push(ctx, c, "phone", offer(1, "p1")); err != nil {
+		t.Fatalf("push with joined token: %v", err)
+	}
+	if _, err := push(ctx, c, "tablet", offer(1, "p2")); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("push as another device: %v, want PermissionDenied client_mismatch", err)
+	}
+
+	t.Run("RefreshRotates", func(t *testing.T) {
+		r1, err := auth.Refresh(ctx, &linliv1.RefreshRequest{ProtocolVersion: 1, RefreshToken: tok.GetRefreshToken()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r1.GetTokens().GetRefreshToken() == tok.GetRefreshToken() {
+			t.Fatal("refresh token not rotated")
+		}
+		// Reusing the spent token: the whole family dies, the new one too.
+		_, err = auth.Refresh(ctx, &linliv1.RefreshRequest{ProtocolVersion: 1, RefreshToken: tok.GetRefreshToken()})
+		wantError(t, err, connect.CodeUnauthenticated, "refresh_token_reused")
+		_, err = auth.Refresh(ctx, &linliv1.RefreshRequest{ProtocolVersion: 1, RefreshToken: r1.GetTokens().GetRefreshToken()})
+		if connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Fatalf("refresh after reuse: %v, want Unauthenticated", err)
+		}
+		// The family's access tokens stop at once too.
+		_, err = h.client(r1.GetTokens().GetAccessToken()).Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1})
+		wantError(t, err, connect.CodeUnauthenticated, "session_revoked")
+	})
+
+	t.Run("SignOutAndDevices", func(t *testing.T) {
+		again, err := auth.Join(ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: code, ClientId: "tablet", DisplayName: "李伟", BuildingId: "b3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		me := linliv1connect.NewAuthServiceClient(h.http, h.url, connect.WithInterceptors(bearer(again.GetTokens().GetAccessToken())))
+		list, err := me.ListDevices(ctx, &linliv1.ListDevicesRequest{ProtocolVersion: 1})
+		if err != nil || len(list.GetDevices()) != 1 || list.GetDevices()[0].GetClientId() != "tablet" {
+			t.Fatalf("devices = %v, %v", list, err)
+		}
+		if _, err := me.SignOut(ctx, &linliv1.SignOutRequest{ProtocolVersion: 1}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = me.ListDevices(ctx, &linliv1.ListDevicesRequest{ProtocolVersion: 1})
+		wantError(t, err, connect.CodeUnauthenticated, "session_revoked")
+		// The code allowed two uses; a third join fails.
+		_, err = auth.Join(ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: code, ClientId: "x", DisplayName: "张三", BuildingId: "b3"})
+		wantError(t, err, connect.CodeInvalidArgument, "join_code_invalid")
+	})
+}
+
+// joinCode asks CommunityService for a code as tok.
+func joinCode(t *testing.T, h *harness, tok, community string, role linliv1.Role, uses uint32) string {
+	t.Helper()
+	cs := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(tok)))
+	_, err := cs.CreateBuilding(t.Context(), &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: community,
+		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}})
+	if err != nil {
+		t.Fatalf("create building: %v", err)
+	}
+	res, err := cs.CreateJoinCode(t.Context(), &linliv1.CreateJoinCodeRequest{ProtocolVersion: 1, CommunityId: community, Role: role, MaxUses: uses})
+	if err != nil {
+		t.Fatalf("create join code: %v", err)
+	}
+	return res.GetCode()
+}
+
+// TestRemovedMemberRefusedAtOnce: a valid token of a removed member is
+// refused on the very next call, streams included.
+func TestRemovedMemberRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond})
+	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	tok := h.token(t, "u-wang", "yuqiao", server.RoleResident)
+	c := h.client(tok)
+	stream, err := c.Subscribe(t.Context(), &linliv1.SubscribeRequest{ProtocolVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() {
+		t.Fatalf("no first poke: %v", stream.Err())
+	}
+	_, cur := pullAll(t, c, "")
+	if _, err := staff.RemoveMember(t.Context(), &linliv1.RemoveMemberRequest{ProtocolVersion: 1, CommunityId: "yuqiao", UserId: "u-wang"}); err != nil {
+		t.Fatal(err)
+	}
+	// The next Pull with a cursor drops every scope it held, and nothing more.
+	res, err := c.Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1, Cursor: cur})
+	if err != nil || !slices.Equal(res.GetDroppedScopes(), []string{"community/yuqiao", "user/u-wang"}) || len(res.GetChanges()) != 0 {
+		t.Fatalf("removed member's pull = %v, %v; want both scopes dropped", res, err)
+	}
+	_, err = c.Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1})
+	wantError(t, err, connect.CodeUnauthenticated, "member_removed")
+	_, err = push(t.Context(), c, "phone", offer(1, "p"))
+	wantError(t, err, connect.CodeUnauthenticated, "member_removed")
+	for stream.Receive() {
+	}
+	wantError(t, stream.Err(), connect.CodeUnauthenticated, "member_removed")
+}
+
+// TestCrossCommunityStaff: staff of one community cannot read, change or act
+// in another through any RPC.
+func TestCrossCommunityStaff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	h.member(t, "u-b", "beiyuan", server.RoleResident)
+	staffA := h.token(t, "staff-a", "yuqiao", server.RoleStaff)
+	cs := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(staffA)))
+	ctx := t.Context()
+	checks := map[string]error{}
+	_, checks["CreateBuilding"] = cs.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "beiyuan", Building: &linliv1.Building{Id: "b1", Name: "1号楼"}})
+	_, checks["CreateJoinCode"] = cs.CreateJoinCode(ctx, &linliv1.CreateJoinCodeRequest{ProtocolVersion: 1, CommunityId: "beiyuan"})
+	_, checks["SetRole"] = cs.SetRole(ctx, &linliv1.SetRoleRequest{ProtocolVersion: 1, CommunityId: "beiyuan", UserId: "u-b", Role: linliv1.Role_ROLE_STAFF})
+	_, checks["RemoveMember"] = cs.RemoveMember(ctx, &linliv1.RemoveMemberRequest{ProtocolVersion: 1, CommunityId: "beiyuan", UserId: "u-b"})
+	_, checks["CreateCommunity"] = cs.CreateCommunity(ctx, &linliv1.CreateCommunityRequest{ProtocolVersion: 1, CommunityId: "x", Name: "x", District: "x", StreetOffice: "x"})
+	for name, err := range checks {
+		if connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Errorf("%s in another community: %v, want PermissionDenied", name, err)
+		}
+	}
+	if m, _, _ := h.srv.Directory().Member("beiyuan", "u-b"); m.GetRole() != linliv1.Role_ROLE_RESIDENT || m.GetRemoved() {
+		t.Fatalf("beiyuan member changed: %v", m)
+	}
+	changes, _ := pullAll(t, h.client(staffA), "")
+	for _, ch := range changes {
+		if strings.Contains(ch.GetScope(), "beiyuan") || ch.GetEntity().GetMember().GetCommunityId() == "beiyuan" {
+			t.Fatalf("staff of yuqiao received %s", describe([]*linliv1.Change{ch}))
+		}
+	}
+}
+
+// TestRoleChangeMovesScopes: promoted to volunteer, a resident gains the
+// building's scope with its whole state on the next Pull; demoted, loses it.
+func TestRoleChangeMovesScopes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	ctx := t.Context()
+	if _, err := staff.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "yuqiao",
+		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := h.client(h.token(t, "u-zhao", "yuqiao", server.RoleResident))
+	_, cur := pullAll(t, c, "")
+	buildingScope := "building/yuqiao/b3"
+
+	if _, err := staff.SetRole(ctx, &linliv1.SetRoleRequest{ProtocolVersion: 1, CommunityId: "yuqiao", UserId: "u-zhao",
+		Role: linliv1.Role_ROLE_VOLUNTEER, VolunteerBuildingIds: []string{"b3"}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1, Cursor: cur})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(res.GetChanges(), func(ch *linliv1.Change) bool {
+		return ch.GetEntity().GetMember().GetRole() == linliv1.Role_ROLE_VOLUNTEER
+	}) {
+		t.Fatalf("promotion not synced to the member: %s", describe(res.GetChanges()))
+	}
+	if !cursorHas(t, res.GetCursor(), buildingScope) {
+		t.Fatalf("cursor after promotion lacks %s", buildingScope)
+	}
+
+	if _, err := staff.SetRole(ctx, &linliv1.SetRoleRequest{ProtocolVersion: 1, CommunityId: "yuqiao", UserId: "u-zhao", Role: linliv1.Role_ROLE_RESIDENT}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1, Cursor: res.GetCursor()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.GetDroppedScopes(), []string{buildingScope}) {
+		t.Fatalf("dropped = %v, want [%s]", res.GetDroppedScopes(), buildingScope)
+	}
+}
+
+// cursorHas decodes a cursor (opaque to clients, not to us) for a scope.
+func cursorHas(t *testing.T, cursor, scope string) bool {
+	t.Helper()
+	c, err := linlisync.DecodeCursor(cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := c.Seqs[scope]
+	return ok
+}
+
+// TestKeyRotation: after rotation old tokens keep working until they
+// expire, new tokens use the new key, and a deleted key's tokens fail.
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{KeyReload: 20 * time.Millisecond})
+	old := h.token(t, "u1", "yuqiao", server.RoleResident)
+	oldKeys, err := server.LoadOrCreateKeys(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKeys, err := server.AddKey(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Tokens().SetKeys(newKeys) // what the reload loop does within KeyReload
+	fresh := h.token(t, "u1", "yuqiao", server.RoleResident)
+	if kid := headerKid(t, fresh); kid != newKeys.CurrentID() || kid == oldKeys.CurrentID() {
+		t.Fatalf("new token kid %q, want the new key %q", kid, newKeys.CurrentID())
+	}
+	for name, tok := range map[string]string{"old": old, "new": fresh} {
+		if _, err := h.client(tok).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
+			t.Fatalf("%s token after rotation: %v", name, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(h.dir, "keys", oldKeys.CurrentID()+".pem")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := h.client(old).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1})
+		if connect.CodeOf(err) == connect.CodeUnauthenticated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deleted key's token still accepted: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := h.client(fresh).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
+		t.Fatalf("new key's token after deleting the old key: %v", err)
+	}
+}
+
+// headerKid reads the kid from a JWT's header.
+func headerKid(t *testing.T, tok string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Kid
+}

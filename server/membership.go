@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	"github.com/linli/linli/mutualaid"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+)
+
+// caller is the authenticated principal and its membership as it stands in
+// the store now: roles, volunteer buildings and removal take effect on the
+// next call, whatever the token says.
+type caller struct {
+	Principal
+	member *linliv1.Member
+}
+
+// domain is the caller as the domain sees it.
+func (c caller) domain() mutualaid.Member {
+	return mutualaid.Member{
+		UserID: c.UserID, CommunityID: c.CommunityID, Role: roleName(c.member.GetRole()),
+		Buildings: c.member.GetVolunteerBuildingIds(),
+	}
+}
+
+// scopes are the scopes the caller may read now.
+func (c caller) scopes() []string { return mutualaid.MemberScopes(c.member) }
+
+// members checks tokens against the store.
+type members struct {
+	dir *mutualaid.Directory
+	log *slog.Logger
+}
+
+// call checks a request's protocol version, then loads the caller as
+// current does, with errors mapped to Connect for procedure.
+func (ms members) call(ctx context.Context, version uint32, procedure string) (caller, error) {
+	if err := checkVersion(version); err != nil {
+		return caller{}, err
+	}
+	c, err := ms.current(ctx)
+	if err != nil {
+		return caller{}, toConnect(ctx, ms.log, procedure, err)
+	}
+	return c, nil
+}
+
+// current loads the caller's membership and device. Errors:
+// Unauthenticated "member_removed" if the member is gone or removed,
+// "session_revoked" if the token's device was signed out.
+func (ms members) current(ctx context.Context) (caller, error) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return caller{}, newError(connect.CodeUnauthenticated, "missing bearer token", &linliv1.ErrorDetail{Reason: "token_missing"})
+	}
+	m, found, err := ms.dir.Member(p.CommunityID, p.UserID)
+	if err != nil {
+		return caller{}, err
+	}
+	if !found || m.GetRemoved() {
+		return caller{}, newError(connect.CodeUnauthenticated, "your membership has ended", &linliv1.ErrorDetail{Reason: reasonMemberRemoved})
+	}
+	if p.ClientID != "" {
+		d, found, err := ms.dir.Device(p.UserID, p.ClientID)
+		if err != nil {
+			return caller{}, err
+		}
+		if found && d.GetRevoked() {
+			return caller{}, newError(connect.CodeUnauthenticated, "this device was signed out", &linliv1.ErrorDetail{Reason: "session_revoked"})
+		}
+	}
+	return caller{Principal: p, member: m}, nil
+}
+
+// isRemoved reports whether err is current's refusal of a removed member.
+func isRemoved(err error) bool {
+	var cerr *connect.Error
+	if !errors.As(err, &cerr) || cerr.Code() != connect.CodeUnauthenticated {
+		return false
+	}
+	for _, d := range cerr.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if detail, ok := v.(*linliv1.ErrorDetail); ok && detail.GetReason() == reasonMemberRemoved {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+const reasonMemberRemoved = "member_removed"
+
+// roleName is a role's name as tokens and the domain spell it.
+func roleName(r linliv1.Role) string { return string(RoleOf(r)) }
+
+// RoleOf is the Role a stored role stands for (resident if unspecified).
+func RoleOf(r linliv1.Role) Role {
+	switch r {
+	case linliv1.Role_ROLE_VOLUNTEER:
+		return RoleVolunteer
+	case linliv1.Role_ROLE_STAFF:
+		return RoleStaff
+	case linliv1.Role_ROLE_ADMIN:
+		return RoleAdmin
+	}
+	return RoleResident
+}
+
+// ProtoRole is the stored form of r.
+func ProtoRole(r Role) linliv1.Role {
+	switch r {
+	case RoleVolunteer:
+		return linliv1.Role_ROLE_VOLUNTEER
+	case RoleStaff:
+		return linliv1.Role_ROLE_STAFF
+	case RoleAdmin:
+		return linliv1.Role_ROLE_ADMIN
+	}
+	return linliv1.Role_ROLE_RESIDENT
+}

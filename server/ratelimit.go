@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	gosync "sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"golang.org/x/time/rate"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+)
+
+// RateLimits bound how often one address or member may call. A zero Rate
+// means the default; a negative one disables that limit.
+type RateLimits struct {
+	// Join: per client address. Default 1 per 10 s, burst 5: a person
+	// mistyping a code is fine; guessing 20-character codes is hopeless.
+	Join Limit
+	// Refresh: per client address. Default 1 per second, burst 20.
+	Refresh Limit
+	// Push: per member. Default 50 per second, burst 200.
+	Push Limit
+}
+
+// Limit is a token bucket: Rate events per second, bursts of Burst.
+type Limit struct {
+	Rate  float64
+	Burst int
+}
+
+func (l *RateLimits) setDefaults() {
+	def := func(l *Limit, r float64, b int) {
+		if l.Rate == 0 {
+			l.Rate, l.Burst = r, b
+		}
+	}
+	def(&l.Join, 0.1, 5)
+	def(&l.Refresh, 1, 20)
+	def(&l.Push, 50, 200)
+}
+
+// limiter keeps one token bucket per key, forgetting idle ones.
+type limiter struct {
+	limit Limit
+	now   func() time.Time
+
+	mu      gosync.Mutex
+	buckets map[string]*rate.Limiter
+	swept   time.Time
+}
+
+func newLimiter(l Limit, now func() time.Time) *limiter {
+	return &limiter{limit: l, now: now, buckets: make(map[string]*rate.Limiter)}
+}
+
+// allow takes one token for key, or returns how long until one is free.
+func (l *limiter) allow(key string) (bool, time.Duration) {
+	if l.limit.Rate < 0 {
+		return true, 0
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(now)
+	b := l.buckets[key]
+	if b == nil {
+		b = rate.NewLimiter(rate.Limit(l.limit.Rate), l.limit.Burst)
+		l.buckets[key] = b
+	}
+	r := b.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// sweep forgets full buckets every minute, bounding memory by the keys
+// active in the last minute.
+func (l *limiter) sweep(now time.Time) {
+	if now.Sub(l.swept) < time.Minute {
+		return
+	}
+	l.swept = now
+	for k, b := range l.buckets {
+		if b.TokensAt(now) >= float64(l.limit.Burst) {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+// check refuses the call with ResourceExhausted if key is over its limit.
+func (l *limiter) check(key string) error {
+	ok, wait := l.allow(key)
+	if ok {
+		return nil
+	}
+	secs := uint32(min(math.Ceil(wait.Seconds()), math.MaxUint32))
+	err := newError(connect.CodeResourceExhausted,
+		fmt.Sprintf("too many requests: try again in %d s", secs),
+		&linliv1.ErrorDetail{Reason: "rate_limited", RetryAfterSeconds: secs})
+	err.Meta().Set("Retry-After", strconv.FormatUint(uint64(secs), 10))
+	return err
+}
+
+// peerHost is the caller's address without the port, for per-address limits.
+func peerHost(ctx context.Context) string {
+	info, ok := connect.CallInfoForHandlerContext(ctx)
+	if !ok {
+		return "unknown"
+	}
+	addr := info.Peer().Addr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
