@@ -39,6 +39,9 @@ func (d *Directory) CreateCommunity(ctx context.Context, c *linliv1.Community) (
 		if exists {
 			return Errorf(Conflict, "community_exists", "A community with this id already exists.")
 		}
+		if err := indexCommunity(tx, out.GetId()); err != nil {
+			return err
+		}
 		return putEntity(tx, id, &linliv1.Entity{Kind: &linliv1.Entity_Community{Community: out}},
 			CommunityScope(out.GetId()))
 	})
@@ -160,4 +163,43 @@ func requireBuildings(tx *linlisync.Tx, field, c string, buildings ...string) er
 		}
 	}
 	return nil
+}
+
+// communitiesIndexID names the private list of every community's id.
+const communitiesIndexID = "index/communities"
+
+func indexCommunity(tx *linlisync.Tx, id string) error {
+	var ids []string
+	if _, err := getJSON(tx.Get, communitiesIndexID, &ids); err != nil {
+		return err
+	}
+	return putJSON(tx, communitiesIndexID, append(ids, id), nil)
+}
+
+// Communities returns the ids of every community, in creation order.
+// Errors: storage or decoding errors.
+func (d *Directory) Communities() ([]string, error) {
+	var ids []string
+	_, err := getJSON(d.store.Get, communitiesIndexID, &ids)
+	return ids, err
+}
+
+// RefreshMatches re-ranks the suggestions of every community whose offers
+// reach an expiry boundary, so expired medicine stops being suggested even
+// when nobody posts. Run it daily (the server does, hourly). It returns how
+// many offers it re-ranked. Errors: ctx's, or storage errors.
+func (d *Directory) RefreshMatches(ctx context.Context) (int, error) {
+	ids, err := d.Communities()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, id := range ids {
+		n, err := RefreshMatches(ctx, d.store, id)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("refresh matches of %s: %w", id, err)
+		}
+	}
+	return total, nil
 }

@@ -203,6 +203,8 @@ type batchState struct {
 	heads   map[string]scopeHead // overlay over s.heads
 	changed map[string]bool
 	cache   map[string]cached // every key read or written in this group
+	// entityWrites are the ids of entities written in this group.
+	entityWrites map[string]struct{}
 	failed  error             // set when a write into the batch failed: the group must not commit
 }
 
@@ -218,7 +220,7 @@ func (s *Store) newBatchState() *batchState {
 	return &batchState{
 		s: s, batch: s.db.NewBatch(), now: s.opts.Now(),
 		heads: make(map[string]scopeHead), changed: make(map[string]bool),
-		cache: make(map[string]cached),
+		cache: make(map[string]cached), entityWrites: make(map[string]struct{}),
 	}
 }
 
@@ -280,13 +282,22 @@ func (w *batchState) get(key []byte) ([]byte, bool, error) {
 // set writes key in the group's batch.
 func (w *batchState) set(key, value []byte) error {
 	w.cache[string(key)] = cached{value: value, present: true}
+	w.noteEntity(key)
 	return w.batch.Set(key, value, nil)
 }
 
 // del deletes key in the group's batch.
 func (w *batchState) del(key []byte) error {
 	w.cache[string(key)] = cached{}
+	w.noteEntity(key)
 	return w.batch.Delete(key, nil)
+}
+
+// noteEntity remembers the entity keys this group wrote, for Tx.Scan.
+func (w *batchState) noteEntity(key []byte) {
+	if len(key) > 0 && key[0] == prefixEntity {
+		w.entityWrites[string(key[1:])] = struct{}{}
+	}
 }
 
 // cached is a key's value as of the group.

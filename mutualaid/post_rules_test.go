@@ -1,0 +1,109 @@
+package mutualaid_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linli/linli/mutualaid"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// today is the clock the catalog rules are checked against.
+var today = time.Date(2026, 11, 25, 23, 40, 0, 0, beijing)
+
+// TestPostRules: catalog, expiry, prescription, recipient and on-behalf
+// rules, each a clear reason with the offending field; nothing queued.
+func TestPostRules(t *testing.T) {
+	t.Parallel()
+	volunteer := mutualaid.Member{UserID: "u-zhang", CommunityID: "yuqiao", Role: mutualaid.RoleVolunteer, Buildings: []string{"bldg-3"}}
+	item := func(edit func(*linliv1.PostItem)) *linliv1.Mutation {
+		m := medicineOffer("o")
+		edit(m.GetPostOffer().GetDraft().GetItems()[0])
+		return m
+	}
+	draft := func(m *linliv1.Mutation, edit func(*linliv1.PostDraft)) *linliv1.Mutation {
+		if r := m.GetPostRequest(); r != nil {
+			edit(r.GetDraft())
+		} else {
+			edit(m.GetPostOffer().GetDraft())
+		}
+		return m
+	}
+	consent := &linliv1.OnBehalf{ResidentName: "孙奶奶", Consent: true, ConsentNote: "phoned the office at 09:10"}
+	tests := []struct {
+		name   string
+		member mutualaid.Member
+		m      *linliv1.Mutation
+		code   mutualaid.Code
+		reason string
+		field  string
+	}{
+		{"UnknownItem", wang, item(func(it *linliv1.PostItem) { it.ItemCode = "unicorn-tears" }), mutualaid.Invalid, "item_unknown", "post_offer.draft.items[0].item_code"},
+		{"MedicineWithoutExpiry", wang, item(func(it *linliv1.PostItem) { it.ExpiryDate = "" }), mutualaid.Invalid, "expiry_required", "post_offer.draft.items[0].expiry_date"},
+		{"ExpiredMedicine", wang, item(func(it *linliv1.PostItem) { it.ExpiryDate = "2026-11-24" }), mutualaid.Invalid, "item_expired", "post_offer.draft.items[0].expiry_date"},
+		{"PrescriptionOffered", wang, item(func(it *linliv1.PostItem) { it.ItemCode = "amoxicillin-capsule" }), mutualaid.Invalid, "prescription_not_offerable", "post_offer.draft.items[0].item_code"},
+		{"ChildWithoutAge", wang, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
+			d.ForWhom = &linliv1.ForWhom{Recipient: linliv1.Recipient_RECIPIENT_CHILD}
+		}), mutualaid.Invalid, "age_out_of_range", "post_request.draft.for_whom.age_months"},
+		{"OnBehalfWithoutConsent", zhao, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
+			d.OnBehalf = &linliv1.OnBehalf{ResidentName: "孙奶奶"}
+		}), mutualaid.Invalid, "consent_required", "post_request.draft.on_behalf.consent"},
+		{"ResidentOnBehalf", wang, draft(feverRequest("r"), func(d *linliv1.PostDraft) { d.OnBehalf = consent }), mutualaid.Forbidden, "not_allowed_on_behalf", "post_request.draft.on_behalf"},
+		{"VolunteerOfAnotherBuilding", volunteer, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
+			d.OnBehalf, d.BuildingId = consent, "bldg-9"
+		}), mutualaid.Forbidden, "not_allowed_on_behalf", "post_request.draft.on_behalf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := mutualaid.NewMutationAt(tt.member, tt.m, today)
+			wantError(t, err, tt.code, tt.reason)
+			if e := err.(*mutualaid.Error); e.Field != tt.field {
+				t.Errorf("field = %q, want %q", e.Field, tt.field)
+			}
+		})
+	}
+	t.Run("Allowed", func(t *testing.T) {
+		t.Parallel()
+		for name, c := range map[string]struct {
+			member mutualaid.Member
+			m      *linliv1.Mutation
+		}{
+			"ExpiresToday":         {wang, item(func(it *linliv1.PostItem) { it.ExpiryDate = "2026-11-25" })},
+			"PrescriptionWanted":   {wang, draft(feverRequest("r"), func(d *linliv1.PostDraft) { d.Items[0].ItemCode = "amoxicillin-capsule" })},
+			"StaffOnBehalf":        {zhao, draft(feverRequest("r"), func(d *linliv1.PostDraft) { d.OnBehalf = consent })},
+			"VolunteerOwnBuilding": {volunteer, draft(feverRequest("r"), func(d *linliv1.PostDraft) { d.OnBehalf = consent })},
+		} {
+			if _, err := mutualaid.NewMutationAt(c.member, c.m, today); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	})
+}
+
+// TestEmergencyTriage: an emergency post turns critical, its author is told
+// to call 120 in the push result, and staff see the verdict at once.
+func TestEmergencyTriage(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t, &clock{now: night})
+	parent := newDevice(t, s, wang)
+	m := feverRequest("infant")
+	d := m.GetPostRequest().GetDraft()
+	d.Note = "宝宝两个月大，发烧38.5度，一直哭"
+	d.ForWhom = &linliv1.ForWhom{Recipient: linliv1.Recipient_RECIPIENT_INFANT, AgeMonths: 2}
+	r := parent.push(m)
+	if r.Status != linlisync.StatusApplied || r.Reason != "emergency_call_120" || !strings.Contains(r.Message, "120") {
+		t.Fatalf("result = %+v, want applied with the 120 notice", r)
+	}
+	staff := newDevice(t, s, zhao).pull()
+	p := staff.post(t, mutualaid.StaffScope("yuqiao"), mutualaid.PostEntityID("yuqiao", "infant"))
+	if p.GetUrgency() != linliv1.Urgency_URGENCY_CRITICAL || !p.GetTriage().GetEmergency() || len(p.GetTriage().GetSigns()) == 0 {
+		t.Fatalf("staff see %v, want a critical post with the triage verdict", p)
+	}
+	ordinary := parent.push(feverRequest("toddler"))
+	if ordinary.Reason != "" {
+		t.Fatalf("an ordinary fever request got notice %q", ordinary.Reason)
+	}
+}
