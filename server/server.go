@@ -42,6 +42,11 @@ type Config struct {
 	// folder, so that rotated keys are used and deleted ones refused without
 	// a restart. Default 30 s; negative disables.
 	KeyReload time.Duration
+	// MetricsToken, if set, is required as "Authorization: Bearer <token>"
+	// by GET /metrics. Without it /metrics is public: in production serve it
+	// on an internal address (see Server.MetricsHandler) or keep it behind a
+	// reverse proxy that does not forward it.
+	MetricsToken string
 }
 
 func (c *Config) setDefaults() {
@@ -74,19 +79,23 @@ type Server struct {
 	dir     *mutualaid.Directory
 	tokens  *Tokens
 	handler http.Handler
+	metrics *metrics
 
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup
 }
 
-// Public procedures: reachable without a token.
+// Public procedures: reachable without a token. (/metrics checks
+// Config.MetricsToken itself.)
 var publicPaths = map[string]bool{
 	"/" + grpchealth.HealthV1ServiceName + "/Check":                       true,
 	"/" + grpchealth.HealthV1ServiceName + "/Watch":                       true,
 	"/" + grpcreflect.ReflectV1ServiceName + "/ServerReflectionInfo":      true,
 	"/" + grpcreflect.ReflectV1AlphaServiceName + "/ServerReflectionInfo": true,
-	"/healthz":                                 true,
-	linliv1connect.AuthServiceJoinProcedure:    true,
+	"/healthz":                              true,
+	"/readyz":                               true,
+	"/metrics":                              true,
+	linliv1connect.AuthServiceJoinProcedure: true,
 	linliv1connect.AuthServiceRefreshProcedure: true,
 }
 
@@ -107,6 +116,8 @@ func New(cfg Config) (*Server, error) {
 	if so.Now == nil {
 		so.Now = cfg.Now
 	}
+	m := newMetrics()
+	so.OnCommit = m.onCommit(so.OnCommit)
 	store, err := linlisync.Open(filepath.Join(cfg.DataDir, "store"), so)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -115,12 +126,14 @@ func New(cfg Config) (*Server, error) {
 	tokens.Now = cfg.Now
 	s := &Server{
 		cfg: cfg, log: cfg.Logger.With("component", "server"), store: store, tokens: tokens,
-		dir: mutualaid.NewDirectory(store, cfg.Now),
+		dir: mutualaid.NewDirectory(store, cfg.Now), metrics: m,
 	}
+	m.watchStore(store)
 	s.handler = s.routes()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.reloadKeys(ctx) })
+	s.wg.Go(func() { s.refreshMatches(ctx) })
 	return s, nil
 }
 
@@ -128,6 +141,7 @@ func (s *Server) routes() http.Handler {
 	opts := []connect.HandlerOption{
 		connect.WithReadMaxBytes(s.cfg.MaxRequestBytes),
 		connect.WithCompressMinBytes(1024),
+		connect.WithInterceptors(s.metrics.interceptor()),
 	}
 	mux := http.NewServeMux()
 	ms := members{dir: s.dir, log: s.log}
@@ -149,6 +163,8 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics.handler(s.cfg.MetricsToken, s.log))
 	return Authenticate(s.tokens, publicPaths)(mux)
 }
 
@@ -229,6 +245,25 @@ func (s *Server) reloadKeys(ctx context.Context) {
 				continue
 			}
 			s.tokens.SetKeys(keys)
+		}
+	}
+}
+
+// refreshMatches re-ranks suggestions hourly, so that medicine that expired
+// meanwhile stops being suggested even in a quiet community.
+func (s *Server) refreshMatches(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.dir.RefreshMatches(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("refresh matches", "err", err)
+			} else if n > 0 {
+				s.log.Info("refreshed matches", "offers", n)
+			}
 		}
 	}
 }

@@ -205,7 +205,7 @@ type batchState struct {
 	cache   map[string]cached // every key read or written in this group
 	// entityWrites are the ids of entities written in this group.
 	entityWrites map[string]struct{}
-	failed  error             // set when a write into the batch failed: the group must not commit
+	failed       error // set when a write into the batch failed: the group must not commit
 }
 
 // poison marks the group as not committable and returns err.

@@ -13,11 +13,12 @@ import (
 )
 
 type serveFlags struct {
-	listen string
-	data   string
-	log    logFlags
-	first  communityFlags // the community created on first start
-	limits server.RateLimits
+	listen       string
+	data         string
+	log          logFlags
+	first        communityFlags // the community created on first start
+	limits       server.RateLimits
+	metricsToken string
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,6 +31,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.first.name, "init-name", "Home", "first start only: its name")
 	fs.StringVar(&f.first.district, "init-district", "unset", "first start only: its district")
 	fs.StringVar(&f.first.streetOffice, "init-street-office", "unset", "first start only: its street office")
+	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, GET /metrics requires this bearer token")
 	fs.Float64Var(&f.limits.Join.Rate, "join-rate", 0.1, "joins per second allowed from one address (-1: no limit)")
 	fs.IntVar(&f.limits.Join.Burst, "join-burst", 5, "joins one address may make at once")
 	fs.Float64Var(&f.limits.Push.Rate, "push-rate", 50, "pushes per second allowed per member (-1: no limit)")
@@ -45,7 +47,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
-	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits})
+	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,33 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	linlisync "github.com/linli/linli/sync"
+)
+
+// readyz answers GET /readyz, the readiness probe: 200 "ready" when the
+// store answers a trivial read and the server is not shutting down, 503
+// otherwise (a load balancer should stop sending traffic). GET /healthz is
+// the liveness probe: it answers 200 as long as the process serves HTTP.
+// gRPC clients use grpc.health.v1.Health instead.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	// Requests' contexts derive from Serve's: it ends when shutdown begins.
+	if r.Context().Err() != nil {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if err := s.store.Ping(); err != nil {
+		if errors.Is(err, linlisync.ErrClosed) {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		s.log.WarnContext(r.Context(), "not ready: store read failed", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}

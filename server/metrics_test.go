@@ -1,0 +1,328 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
+	"github.com/linli/linli/server"
+)
+
+const (
+	pushProc      = linliv1connect.SyncServicePushProcedure
+	pullProc      = linliv1connect.SyncServicePullProcedure
+	subscribeProc = linliv1connect.SyncServiceSubscribeProcedure
+	joinProc      = linliv1connect.AuthServiceJoinProcedure
+)
+
+// TestMetrics: RPCs (unary and streaming, Connect and gRPC), rate-limit
+// refusals, group commits, scope logs, subscribers and Pebble show up at
+// /metrics with the values the calls imply.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{RateLimits: server.RateLimits{
+		Join: server.Limit{Rate: 1e-6, Burst: 1},
+		Push: server.Limit{Rate: 1e-6, Burst: 3},
+	}})
+	ctx := t.Context()
+	tok := h.token(t, "u1", "c1", server.RoleResident)
+	c := h.client(tok)
+
+	for i := range 3 {
+		if _, err := push(ctx, c, "phone", offer(uint64(i+1), fmt.Sprintf("p%d", i))); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	_, err := push(ctx, c, "phone", offer(4, "p3"))
+	wantError(t, err, connect.CodeResourceExhausted, "rate_limited")
+	for range 2 {
+		if _, err := c.Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
+			t.Fatalf("pull: %v", err)
+		}
+	}
+	_, err = c.Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1, Cursor: "not a cursor"})
+	wantError(t, err, connect.CodeInvalidArgument, "cursor_malformed")
+	auth := linliv1connect.NewAuthServiceClient(h.http, h.url)
+	for range 2 {
+		_, err = auth.Join(ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: "GUESS2345678ABCDEFGH", ClientId: "phone", DisplayName: "x"})
+	}
+	wantError(t, err, connect.CodeResourceExhausted, "rate_limited")
+
+	// Two live streams, one over Connect and one over gRPC.
+	streamCtx, endStreams := context.WithCancel(ctx)
+	defer endStreams()
+	oneCtx, endOne := context.WithCancel(streamCtx)
+	defer endOne()
+	for i, sc := range []linliv1connect.SyncServiceClient{c, h.grpcClient(tok)} {
+		sctx := streamCtx
+		if i == 0 {
+			sctx = oneCtx
+		}
+		stream, err := sc.Subscribe(sctx, &linliv1.SubscribeRequest{ProtocolVersion: 1})
+		if err != nil {
+			t.Fatalf("subscribe: %v", err)
+		}
+		defer stream.Close()
+		if !stream.Receive() {
+			t.Fatalf("subscribe %d: no first poke: %v", i, stream.Err())
+		}
+	}
+
+	m := h.scrape(t, "")
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"linli_rpc_requests_total", []string{"procedure", pushProc, "code", "ok"}, 3},
+		{"linli_rpc_requests_total", []string{"procedure", pushProc, "code", "resource_exhausted"}, 1},
+		{"linli_rpc_requests_total", []string{"procedure", pullProc, "code", "ok"}, 2},
+		{"linli_rpc_requests_total", []string{"procedure", pullProc, "code", "invalid_argument"}, 1},
+		{"linli_rpc_requests_total", []string{"procedure", joinProc, "code", "invalid_argument"}, 1},
+		{"linli_rpc_requests_total", []string{"procedure", joinProc, "code", "resource_exhausted"}, 1},
+		{"linli_rate_limited_total", []string{"limit", "push"}, 1},
+		{"linli_rate_limited_total", []string{"limit", "join"}, 1},
+		{"linli_rate_limited_total", []string{"limit", "refresh"}, 0},
+		{"linli_subscribers", nil, 2},
+	} {
+		if got := m.value(t, tc.name, tc.labels...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+	if got := m.histogram(t, "linli_rpc_duration_seconds", "procedure", pushProc).GetSampleCount(); got != 4 {
+		t.Errorf("linli_rpc_duration_seconds{Push} count = %d, want 4", got)
+	}
+	if m.has("linli_rpc_requests_total", "procedure", subscribeProc, "code", "ok") {
+		t.Error("a stream still open was counted")
+	}
+	muts := m.histogram(t, "linli_sync_commit_mutations")
+	if muts.GetSampleCount() < 1 || muts.GetSampleSum() != 3 {
+		t.Errorf("linli_sync_commit_mutations count = %d, sum = %v; want ≥ 1 and 3", muts.GetSampleCount(), muts.GetSampleSum())
+	}
+	if got := m.histogram(t, "linli_sync_commit_pushes").GetSampleSum(); got < 3 {
+		t.Errorf("linli_sync_commit_pushes sum = %v, want ≥ 3", got)
+	}
+	if got, want := m.histogram(t, "linli_sync_commit_seconds").GetSampleCount(), muts.GetSampleCount(); got != want {
+		t.Errorf("linli_sync_commit_seconds count = %d, want %d (one per commit)", got, want)
+	}
+	if got := m.value(t, "linli_sync_scopes"); got < 2 { // community/c1, user/u1, …
+		t.Errorf("linli_sync_scopes = %v, want ≥ 2", got)
+	}
+	// Each push publishes the post in community/c1 and user/u1, and the
+	// client state in user/u1.
+	if got := m.value(t, "linli_sync_log_head_seq_total"); got < 6 {
+		t.Errorf("linli_sync_log_head_seq_total = %v, want ≥ 6", got)
+	}
+	if got := m.value(t, "linli_pebble_disk_bytes"); got <= 0 {
+		t.Errorf("linli_pebble_disk_bytes = %v, want > 0", got)
+	}
+	for _, name := range []string{"linli_pebble_compactions_total", "linli_pebble_l0_files", "linli_sync_log_low_water_seq_total", "go_goroutines"} {
+		m.value(t, name)
+	}
+
+	// A stream counts when it ends.
+	endOne()
+	m = h.waitScrape(t, func(m scrape) bool {
+		return m.value(t, "linli_subscribers") == 1 && m.has("linli_rpc_requests_total", "procedure", subscribeProc, "code", "ok")
+	})
+	if got := m.value(t, "linli_rpc_requests_total", "procedure", subscribeProc, "code", "ok"); got != 1 {
+		t.Errorf("Subscribe ok = %v, want 1", got)
+	}
+	endStreams()
+	h.waitScrape(t, func(m scrape) bool { return m.value(t, "linli_subscribers") == 0 })
+}
+
+// TestMetricsToken: with Config.MetricsToken set, /metrics wants exactly
+// that bearer token; a member's access token is not enough.
+func TestMetricsToken(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{MetricsToken: "s3cret-metrics"})
+	member := h.token(t, "u1", "c1", server.RoleResident)
+	for _, tc := range []struct {
+		name   string
+		header []string
+		want   int
+	}{
+		{"Missing", nil, http.StatusUnauthorized},
+		{"Wrong", []string{"Bearer s3cret-metric"}, http.StatusUnauthorized},
+		{"MemberToken", []string{"Bearer " + member}, http.StatusUnauthorized},
+		{"NotBearer", []string{"Basic s3cret-metrics"}, http.StatusUnauthorized},
+		{"Twice", []string{"Bearer s3cret-metrics", "Bearer s3cret-metrics"}, http.StatusUnauthorized},
+		{"Right", []string{"Bearer s3cret-metrics"}, http.StatusOK},
+		{"SchemeCase", []string{"bearer s3cret-metrics"}, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body, hdr := h.get(t, "/metrics", tc.header...)
+			if code != tc.want {
+				t.Fatalf("status = %d, want %d (%s)", code, tc.want, body)
+			}
+			if code == http.StatusUnauthorized && !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate = %q", hdr.Get("WWW-Authenticate"))
+			}
+			if code == http.StatusOK && !strings.Contains(body, "linli_subscribers") {
+				t.Errorf("body lacks linli metrics:\n%.500s", body)
+			}
+		})
+	}
+	t.Run("MetricsHandler", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		h.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("status = %d, want 401", rec.Code)
+		}
+	})
+}
+
+// TestHealth: /healthz is always 200; /readyz is 200 while the store
+// answers and 503 once the server is closed. /metrics still answers.
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	if code, body, _ := h.get(t, "/readyz"); code != http.StatusOK || body != "ready\n" {
+		t.Fatalf("readyz = %d %q, want 200 ready", code, body)
+	}
+	if err := h.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := h.get(t, "/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz after Close = %d %q, want 503", code, body)
+	}
+	if code, _, _ := h.get(t, "/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz after Close = %d, want 200", code)
+	}
+	m := h.scrape(t, "")
+	if m.has("linli_pebble_disk_bytes") {
+		t.Error("Pebble metrics scraped from a closed store")
+	}
+	m.value(t, "linli_sync_scopes")
+}
+
+// scrape is one parsed /metrics answer.
+type scrape map[string]*dto.MetricFamily
+
+// scrape GETs /metrics (with auth if not empty) and parses it.
+func (h *harness) scrape(t *testing.T, auth string) scrape {
+	t.Helper()
+	var hdr []string
+	if auth != "" {
+		hdr = append(hdr, auth)
+	}
+	code, body, resp := h.get(t, "/metrics", hdr...)
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d: %s", code, body)
+	}
+	if ct := resp.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("Content-Type = %q, want Prometheus text", ct)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// waitScrape scrapes until ok holds, for up to 10 s.
+func (h *harness) waitScrape(t *testing.T, ok func(scrape) bool) scrape {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := h.scrape(t, "")
+		if ok(m) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("metrics never reached the wanted state")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// get GETs path with the given Authorization headers.
+func (h *harness) get(t *testing.T, path string, authorization ...string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range authorization {
+		req.Header.Add("Authorization", a)
+	}
+	resp, err := h.http.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, string(body), resp.Header
+}
+
+// metric finds the sample of family name whose labels include the given
+// name/value pairs.
+func (s scrape) metric(name string, labels ...string) *dto.Metric {
+	fam := s[name]
+	if fam == nil {
+		return nil
+	}
+next:
+	for _, m := range fam.GetMetric() {
+		for i := 0; i+1 < len(labels); i += 2 {
+			found := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		return m
+	}
+	return nil
+}
+
+func (s scrape) has(name string, labels ...string) bool { return s.metric(name, labels...) != nil }
+
+// value returns a counter's, gauge's or untyped sample's value; a missing
+// sample fails the test.
+func (s scrape) value(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	m := s.metric(name, labels...)
+	switch {
+	case m == nil:
+		t.Fatalf("no sample %s%v", name, labels)
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue()
+	}
+	t.Fatalf("%s%v is not a counter or gauge", name, labels)
+	return 0
+}
+
+func (s scrape) histogram(t *testing.T, name string, labels ...string) *dto.Histogram {
+	t.Helper()
+	m := s.metric(name, labels...)
+	if m.GetHistogram() == nil {
+		t.Fatalf("no histogram %s%v", name, labels)
+	}
+	return m.GetHistogram()
+}
