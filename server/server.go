@@ -144,6 +144,7 @@ func (s *Server) routes() http.Handler {
 		connect.WithInterceptors(s.metrics.interceptor()),
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+BackupPath, s.backupHandler)
 	ms := members{dir: s.dir, log: s.log}
 	lim := s.cfg.RateLimits
 	mux.Handle(linliv1connect.NewSyncServiceHandler(&syncHandler{

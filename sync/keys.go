@@ -9,7 +9,9 @@ import (
 // Integers are big-endian fixed width so that keys sort numerically.
 // Names (users, clients, scopes, entity ids) never contain 0x00, which
 // separates them. Every key below is written only by the writer goroutine,
-// except 'M' epoch, written once by Open; every multi-key change is one batch.
+// except 'M' epoch, written by Open (first start) and by Restore (a new epoch,
+// so that cursors from before the backup reset); every multi-key change is
+// one batch.
 //
 //	prefix  key                                     value                                        meaning
 //	'M'     M "epoch"                               16 random bytes                              store epoch; new on restore

@@ -26,6 +26,9 @@ server first (or use CommunityService with a staff or admin token).
   join-code     make a join code (resident, volunteer, staff or admin)
   rotate-key    add a new signing key (the running server uses it within 30 s)
   token         mint an access token for an existing member (for operators)
+  backup        write a consistent backup of the store (--addr: through the running server)
+  restore       put a backup in place of the store (server stopped); clients resync
+  check         verify the store's integrity (server stopped); exit 1 on problems
 `
 
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -34,6 +37,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"backup": runAdminBackup, "restore": runAdminRestore, "check": runAdminCheck,
 		"init": runAdminInit, "community": runAdminCommunity, "building": runAdminBuilding,
 		"join-code": runAdminJoinCode, "rotate-key": runAdminRotateKey,
 		"token": func(_ context.Context, a []string, o, e io.Writer) error { return runAdminToken(a, o, e) },

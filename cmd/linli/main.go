@@ -24,6 +24,7 @@ Usage:
   linli admin token [flags]    mint an access token with the server's key
   linli bench [flags]          measure the server against same-run baselines
   linli demo [flags]           play the 23:40 fever story through the API
+  linli sim [flags]            convergence simulation: residents, bad networks, server kills
 
 Run "linli <command> -h" for a command's flags. Every flag can also be set
 through the environment as LINLI_<FLAG> (e.g. LINLI_LISTEN); the flag wins.
@@ -45,6 +46,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runBench(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "sim":
+		err = runSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,286 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+)
+
+// Sync pushes every queued mutation (in batches of at most MaxPushBatch,
+// retrying with backoff) and then pulls until the feed is exhausted. A
+// mutation leaves the queue only once its outcome is stored; a Push whose
+// response was lost is sent again with the same ids, and the server answers
+// with the stored outcomes, so each mutation applies exactly once.
+//
+// Errors: ErrClosed; *UpgradeError (ErrUpgradeRequired); ErrRemoved (the
+// store was cleared); ErrSignedOut; the last error after Config.MaxAttempts
+// tries; ctx's error; storage errors.
+func (c *Client) Sync(ctx context.Context) error {
+	ctx, done, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	if err := c.pushAll(ctx); err != nil {
+		return err
+	}
+	return c.pullAll(ctx)
+}
+
+// Push pushes the queue without pulling. Errors as Sync.
+func (c *Client) Push(ctx context.Context) error {
+	ctx, done, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	return c.pushAll(ctx)
+}
+
+// Pull pulls until the feed is exhausted, without pushing. Errors as Sync.
+func (c *Client) Pull(ctx context.Context) error {
+	ctx, done, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	return c.pullAll(ctx)
+}
+
+// pushAll pushes the queue batch by batch. REQUIRES: syncMu held.
+func (c *Client) pushAll(ctx context.Context) error {
+	for ctx.Err() == nil {
+		batch, err := c.pending(MaxPushBatch)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		var res *linliv1.PushResponse
+		err = c.call(ctx, "push", func(ctx context.Context) error {
+			var err error
+			res, err = c.api.Push(ctx, &linliv1.PushRequest{ProtocolVersion: ProtocolVersion, ClientId: c.cfg.ClientID, Mutations: batch})
+			return err
+		})
+		if d := detail(err); d.GetReason() == "mutation_id_gap" && connect.CodeOf(err) == connect.CodeFailedPrecondition {
+			if err := c.recoverGap(ctx, d.GetLastMutationId()); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.storeResults(res.GetResults(), res.GetLastMutationId()); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// storeResults removes the mutations with results from the queue, records
+// their outcomes, and raises acked, in one batch.
+func (c *Client) storeResults(results []*linliv1.MutationResult, last uint64) error {
+	b := c.db.NewBatch()
+	defer b.Close()
+	for _, r := range results {
+		if err := c.putOutcome(b, r); err != nil {
+			return err
+		}
+	}
+	if err := c.raiseAcked(b, last); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("client: store push results: %w", err)
+	}
+	return nil
+}
+
+// putOutcome dequeues r's mutation and keeps r unless it is a plain APPLIED.
+func (c *Client) putOutcome(b *pebble.Batch, r *linliv1.MutationResult) error {
+	_ = b.Delete(idKey(prefixQueue, r.GetId()), nil)
+	if r.GetStatus() == linliv1.MutationStatus_MUTATION_STATUS_APPLIED && r.GetReason() == "" {
+		return nil
+	}
+	v, err := proto.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("client: marshal outcome: %w", err)
+	}
+	_ = b.Set(idKey(prefixOutcome, r.GetId()), v, nil)
+	return nil
+}
+
+func (c *Client) raiseAcked(b *pebble.Batch, last uint64) error {
+	acked, err := c.getUint(keyAcked)
+	if err != nil {
+		return err
+	}
+	if last > acked {
+		_ = b.Set([]byte(keyAcked), be64(last), nil)
+	}
+	return nil
+}
+
+// recoverGap handles mutation_id_gap: the server has processed up to last,
+// and the queue starts beyond last+1 (the server lost mutations, e.g. it
+// was restored from a backup). Mutations ≤ last leave the queue (their
+// outcomes come through Pull); the rest are renumbered from last+1, so the
+// queue can flow again. The lost mutations cannot be recovered.
+func (c *Client) recoverGap(ctx context.Context, last uint64) error {
+	c.enqMu.Lock()
+	defer c.enqMu.Unlock()
+	queue, err := c.pending(0)
+	if err != nil {
+		return err
+	}
+	b := c.db.NewBatch()
+	defer b.Close()
+	next := last + 1
+	for _, m := range queue {
+		_ = b.Delete(idKey(prefixQueue, m.GetId()), nil)
+		if m.GetId() <= last {
+			continue
+		}
+		old := m.GetId()
+		m.Id = next
+		v, err := proto.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("client: marshal mutation: %w", err)
+		}
+		_ = b.Set(idKey(prefixQueue, next), v, nil)
+		c.log.WarnContext(ctx, "mutation renumbered after an id gap", "old_id", old, "new_id", next)
+		next++
+	}
+	_ = b.Set([]byte(keyNext), be64(next), nil)
+	_ = b.Set([]byte(keyAcked), be64(last), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("client: recover from id gap: %w", err)
+	}
+	c.next = next
+	return nil
+}
+
+// pullAll pulls pages until has_more is false. REQUIRES: syncMu held.
+func (c *Client) pullAll(ctx context.Context) error {
+	for page := 0; ctx.Err() == nil; page++ {
+		cursor, _, err := c.get(keyCursor)
+		if err != nil {
+			return err
+		}
+		var res *linliv1.PullResponse
+		err = c.call(ctx, "pull", func(ctx context.Context) error {
+			var err error
+			res, err = c.api.Pull(ctx, &linliv1.PullRequest{ProtocolVersion: ProtocolVersion, Cursor: string(cursor), MaxChanges: c.cfg.PageSize})
+			return err
+		})
+		if reason(err) == "cursor_malformed" {
+			c.log.WarnContext(ctx, "server refused the cursor: pulling from zero")
+			if err := c.resetAll(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.applyPage(res); err != nil {
+			return err
+		}
+		if !res.GetHasMore() {
+			return nil
+		}
+		if page > 100_000 {
+			return errors.New("client: pull never ends")
+		}
+	}
+	return ctx.Err()
+}
+
+// resetAll forgets every synced scope and the cursor (the queue stays).
+func (c *Client) resetAll() error {
+	b := c.db.NewBatch()
+	defer b.Close()
+	_ = b.DeleteRange([]byte(prefixEntity), prefixEnd(prefixEntity), nil)
+	_ = b.Delete([]byte(keyCursor), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("client: reset: %w", err)
+	}
+	return nil
+}
+
+// applyPage writes one Pull page and its cursor in one batch: resets and
+// dropped scopes clear the scope first, then the changes apply in order.
+// The caller's own client state dequeues the mutations it covers, with the
+// outcomes it carries.
+func (c *Client) applyPage(res *linliv1.PullResponse) error {
+	b := c.db.NewBatch()
+	defer b.Close()
+	for _, sc := range res.GetDroppedScopes() {
+		lo, hi := scopeBounds(sc)
+		_ = b.DeleteRange(lo, hi, nil)
+	}
+	for _, r := range res.GetResets() {
+		lo, hi := scopeBounds(r.GetScope())
+		_ = b.DeleteRange(lo, hi, nil)
+	}
+	for _, ch := range res.GetChanges() {
+		k := entityKey(ch.GetScope(), ch.GetEntityId())
+		if ch.GetDeleted() || ch.GetEntity() == nil {
+			_ = b.Delete(k, nil)
+			continue
+		}
+		v, err := proto.Marshal(ch.GetEntity())
+		if err != nil {
+			return fmt.Errorf("client: marshal entity: %w", err)
+		}
+		_ = b.Set(k, v, nil)
+		if cs := ch.GetEntity().GetClientState(); cs != nil && cs.GetClientId() == c.cfg.ClientID {
+			if err := c.settleFromState(b, cs); err != nil {
+				return err
+			}
+		}
+	}
+	_ = b.Set([]byte(keyCursor), []byte(res.GetCursor()), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("client: apply pull page: %w", err)
+	}
+	return nil
+}
+
+// settleFromState dequeues the mutations the server reports processed (a
+// Push whose response was lost), keeping their outcomes when known.
+func (c *Client) settleFromState(b *pebble.Batch, cs *linliv1.ClientState) error {
+	last := cs.GetLastMutationId()
+	recent := map[uint64]*linliv1.MutationResult{}
+	for _, r := range cs.GetRecentResults() {
+		recent[r.GetId()] = r
+	}
+	queue, err := c.pending(0)
+	if err != nil {
+		return err
+	}
+	for _, m := range queue {
+		if m.GetId() > last {
+			break
+		}
+		r := recent[m.GetId()]
+		if r == nil {
+			r = &linliv1.MutationResult{Id: m.GetId(), Status: linliv1.MutationStatus_MUTATION_STATUS_OUTCOME_EXPIRED}
+		}
+		if err := c.putOutcome(b, r); err != nil {
+			return err
+		}
+	}
+	return c.raiseAcked(b, last)
+}
