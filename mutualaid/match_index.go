@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -19,58 +21,97 @@ import (
 // Matching keeps, for every active request, its top MatchesPerRequest
 // fitting offers as Match entities (ranked as scoreMatch describes), and
 // maintains them as posts change: postChanged re-ranks only the post that
-// was written against the active counterparts of its community.
+// was written against the active counterparts of its community that share
+// a key with it.
 //
 // Entities (ON-DISK FORMAT: never change or reuse an id layout or a
-// record's JSON field names):
+// record's JSON field names; "index/open-posts/<c>", one list of all open
+// posts, is retired and must not be reused):
 //
-//	entity id                          canonical value           published in
-//	match/<c>/<request id>/<offer id>  linliv1.Entity{Match}     see MatchViews
-//	index/open-posts/<c>               openPostIndex (JSON)      nowhere
-//	index/matches/<c>/<post id>        matchList (JSON)          nowhere
+//	entity id                                    canonical value         published in
+//	match/<c>/<request id>/<offer id>            linliv1.Entity{Match}   see MatchViews
+//	idx/post/<c>/<post id>                       openPost (JSON)         nowhere
+//	idx/open/<c>/<kind>/<key>/<since>/<post id>  openEntry (JSON)        nowhere
+//	idx/refresh/<c>/<day>/<offer id>             "{}"                    nowhere
+//	index/matches/<c>/<post id>                  matchList (JSON)        nowhere
 //
-// index/open-posts lists the community's OPEN and MATCHED posts with what
-// each asks for or has free, so that a post write finds its candidate
-// counterparts without scanning every post. index/matches lists, for a
+// Every active (OPEN or MATCHED) post has its own small index entities,
+// written only when that post or its own match list changes: idx/post
+// (what matching knows of it, and so which other entities it owns), one
+// idx/open entry per key (see openPost.Keys), and for an offer with
+// matches that time will change, one idx/refresh entry. <kind> is "offer"
+// or "request"; <since> is the post's created_at as 16 lower-case hex digits
+// of 2^64−1 − unix milliseconds, so that a scan of one key meets the
+// newest posts first; <day> is openPost.Refresh. A post write finds its
+// candidate counterparts with one bounded Tx.Scan per key of the other
+// kind's entries, never by reading every post. index/matches lists, for a
 // request, the offers it is matched with, and for an offer, the requests
-// it is matched with, each with the match's score, best first. Invariants,
-// after every postChanged:
+// it is matched with, each with the match's score, best first.
+// Invariants, after every postChanged:
 //
-//   - a Match entity exists exactly when its pair is in both posts' lists;
+//   - a post has an idx/post record and an idx/open entry per key exactly
+//     while it is active, and an offer an idx/refresh entry exactly while
+//     it is active, matched and has a Refresh day; every entry agrees with
+//     its post's idx/post record;
+//   - a Match entity exists exactly when its pair is in both posts' lists,
+//     and only between active posts that share a key (so a community with
+//     no indexed request, or no indexed offer, has no matches);
 //   - a request's list holds at most MatchesPerRequest offers; when it
 //     holds fewer, it holds every fitting active offer among the candidates
 //     (so only a full list can hide a better offer, and only full lists are
 //     re-ranked when one of their offers drops out or scores lower);
-//   - a request's index entry holds the last of its list when the list is
-//     full (Floor), so an offer write skips, without loading them, the
-//     requests whose fifth match it could not beat even at best.
+//   - a request's idx/post record and idx/open entries hold the last of
+//     its list when the list is full (Floor), so an offer write skips,
+//     without loading them, the requests whose fifth match it could not
+//     beat even at best.
 //
-// Matches follow the clock too: an offer's index entry names the day its
-// matches change by themselves (an item expires, or its expiry bonus
-// steps), and every postChanged of the community re-ranks up to
-// maxRefreshPerWrite offers whose day has come, as RefreshMatches does for
-// all of them. Until then a match may outlive its medicine by the time it
-// takes for someone in the community to write or for the daily refresh.
+// Cost of one post write: a read of its idx/post record, a write of each
+// of its index entities that changed, one scan (limit 1) of the other
+// kind's entries, and only if that finds one: one scan per key of at most
+// maxMatchCandidates entries, the loading and scoring of those candidates
+// not skipped by their floor, the match lists they touch, and the refresh
+// below. An offer in a community with no open request costs its own index
+// entities and one empty scan.
+//
+// Matches follow the clock too: a matched offer's idx/refresh entry names
+// the day its matches change by themselves (an item expires, or its expiry
+// bonus steps), and every postChanged of a community with posts of both kinds
+// re-ranks up to maxRefreshPerWrite offers whose day has come (earliest
+// day first), as RefreshMatches does for all of them. Until then a match
+// may outlive its medicine by the time it takes for someone in the
+// community to write or for the daily refresh.
 
 // Private entity ids of matching.
-func openPostsIndexID(c string) string    { return "index/open-posts/" + c }
-func matchListID(c, postID string) string { return "index/matches/" + c + "/" + postID }
-
-// openPostIndex is the canonical value of index/open-posts/<c>: the
-// community's active posts, oldest first.
-type openPostIndex struct {
-	Posts []openPost `json:"posts"`
+func postIndexID(c, postID string) string  { return "idx/post/" + c + "/" + postID }
+func openKindPrefix(c, kind string) string { return "idx/open/" + c + "/" + kind + "/" }
+func openKeyPrefix(c, kind, key string) string {
+	return openKindPrefix(c, kind) + key + "/"
 }
+func openEntryID(c, kind, key, since, postID string) string {
+	return openKeyPrefix(c, kind, key) + since + "/" + postID
+}
+func refreshPrefix(c string) string                { return "idx/refresh/" + c + "/" }
+func refreshEntryID(c, day, offerID string) string { return refreshPrefix(c) + day + "/" + offerID }
+func matchListID(c, postID string) string          { return "index/matches/" + c + "/" + postID }
 
-// openPost is one active post as matching needs to know it.
+// refreshEntryValue is the canonical value of every idx/refresh entry:
+// its id says it all.
+var refreshEntryValue = []byte("{}")
+
+// openPost is the canonical value of idx/post/<c>/<post id>: one active
+// post as matching needs to know it.
 type openPost struct {
-	ID       string `json:"id"`
 	Kind     string `json:"kind"` // "offer" or "request"
 	Author   string `json:"author"`
 	Building string `json:"building,omitempty"`
-	// Keys are what the post asks for, or has free: "code:<item code>" for
-	// every item, and "cat:<category>/<group>" for catalog items outside
-	// CategoryOther. Two posts can match only if they share a key.
+	// Since is the <since> of the post's idx/open entries (see above).
+	Since string `json:"since"`
+	// Keys are what the post asks for, or has free, one per item:
+	// "cat:<category>/<group>" for a catalog item outside CategoryOther,
+	// else "code:<item code>". Two posts can match only if they share a
+	// key (a catalog item fits only itself or, by Fits, an item of its
+	// category and group; any other item only its own code). The post has
+	// one idx/open entry per key.
 	Keys []string `json:"keys"`
 	// Requests only: their requestBonus, and the last of their matches
 	// when they have MatchesPerRequest (an offer that cannot beat it need
@@ -79,8 +120,53 @@ type openPost struct {
 	Floor *matchRef `json:"floor,omitempty"`
 	// Offers only: the day ("YYYY-MM-DD") from which the passing of time
 	// changes its matches (an item expires, or its expiry bonus steps up);
-	// empty if never. See nextRefresh and RefreshMatches.
+	// empty if never. See nextRefresh and RefreshMatches. Matched says
+	// whether the offer has matches: only then can time change anything
+	// published, and only then has it an idx/refresh entry (if Refresh is
+	// set). Refresh may be past while the offer has no matches; the first
+	// refresh after it gains one brings it up to date.
 	Refresh string `json:"refresh,omitempty"`
+	Matched bool   `json:"matched,omitempty"`
+}
+
+// refreshDay returns the <day> of o's idx/refresh entry, or "" if it has
+// none.
+func (o *openPost) refreshDay() string {
+	if o == nil || !o.Matched {
+		return ""
+	}
+	return o.Refresh
+}
+
+// entry returns the canonical value of o's idx/open entries.
+func (o *openPost) entry() openEntry {
+	return openEntry{Author: o.Author, Building: o.Building, Bonus: o.Bonus, Floor: o.Floor}
+}
+
+// openEntry is the canonical value of an idx/open entry: what a write of a
+// counterpart needs to know of a post before loading it.
+type openEntry struct {
+	Author   string    `json:"author"`
+	Building string    `json:"building,omitempty"`
+	Bonus    int       `json:"bonus,omitempty"`
+	Floor    *matchRef `json:"floor,omitempty"`
+}
+
+func (e openEntry) equal(f openEntry) bool {
+	return e.Author == f.Author && e.Building == f.Building && e.Bonus == f.Bonus &&
+		(e.Floor == nil) == (f.Floor == nil) && (e.Floor == nil || *e.Floor == *f.Floor)
+}
+
+// candidate is a post of the other kind found in the idx/open entries.
+type candidate struct {
+	id, since string
+	openEntry
+}
+
+// sinceKey is the <since> of a post created at t: newest first in id order.
+func sinceKey(t time.Time) string {
+	ms := max(t.UnixMilli(), 0)
+	return fmt.Sprintf("%016x", ^uint64(ms))
 }
 
 // matchList is the canonical value of index/matches/<c>/<post id>.
@@ -132,21 +218,33 @@ func kindName(k linliv1.PostKind) string {
 	return ""
 }
 
+// otherKind is the kind of the posts that posts of kind k meet.
+func otherKind(k string) string {
+	if k == kindOffer {
+		return kindRequest
+	}
+	return kindOffer
+}
+
 // postChanged keeps matching up to date after p was written (created,
 // edited, cancelled, its reservations or status changed). putPost calls it
 // after every write of a post; it is idempotent.
 //
-// It updates the community's open-posts index, then re-ranks p alone: a
-// request gets its top MatchesPerRequest offers among at most 500
-// candidates; an offer is scored against every candidate request (at most
-// 500) and enters, moves in or leaves each one's top list. Matches that no
-// longer hold (a post closed, an item used up or changed, a better offer
-// pushed it out) are deleted, which tombstones them in the scopes that saw
-// them; a full top list that lost an offer is re-ranked in full to refill
-// it (at most 16 such requests per write: beyond that a request shows
-// fewer suggestions until it is next written). Then it refreshes up to
-// maxRefreshPerWrite offers whose day has come (see RefreshMatches).
-// Unchanged entities are not rewritten.
+// It updates p's own index entities, then, unless the community has no
+// active post of the other kind (then p has no matches and there is
+// nothing more to do), re-ranks p alone: a request gets its top
+// MatchesPerRequest offers among at most 500 candidates; an offer is
+// scored against every candidate request (at most 500) and enters, moves
+// in or leaves each one's top list. Candidates are the newest active posts
+// of the other kind, by other authors, that share a key with p (at most
+// maxMatchCandidates scanned per key). Matches that no longer hold (a post
+// closed, an item used up or changed, a better offer pushed it out) are
+// deleted, which tombstones them in the scopes that saw them; a full top
+// list that lost an offer is re-ranked in full to refill it (at most 16
+// such requests per write: beyond that a request shows fewer suggestions
+// until it is next written). Then it refreshes up to maxRefreshPerWrite
+// offers whose day has come (see RefreshMatches). Unchanged entities are
+// not rewritten. See the entity table above for what it costs.
 //
 // REQUIRES: p is the post as just stored, with its community and id set.
 // Errors are internal: storage, or a stored record that does not decode.
@@ -154,15 +252,19 @@ func postChanged(tx *linlisync.Tx, p *linliv1.Post) error {
 	if p.GetCommunityId() == "" || p.GetId() == "" {
 		return errors.New("mutualaid: match: post without community or id")
 	}
-	if kindName(p.GetKind()) == "" {
+	kind := kindName(p.GetKind())
+	if kind == "" {
 		return nil
 	}
-	m, err := newMatcher(tx, p.GetCommunityId())
-	if err != nil {
+	m := newMatcher(tx, p.GetCommunityId())
+	if err := m.indexPost(p); err != nil {
 		return err
 	}
-	m.indexPost(p)
-	if p.GetKind() == linliv1.PostKind_POST_KIND_REQUEST {
+	if ok, err := m.anyActive(otherKind(kind)); err != nil || !ok {
+		return err
+	}
+	var err error
+	if kind == kindRequest {
 		err = m.rerankRequest(p)
 	} else {
 		err = m.offerChanged(p)
@@ -176,28 +278,33 @@ func postChanged(tx *linlisync.Tx, p *linliv1.Post) error {
 	return m.flush()
 }
 
-// newMatcher loads community c's open-posts index.
-func newMatcher(tx *linlisync.Tx, c string) (*matcher, error) {
-	m := &matcher{tx: tx, c: c, now: tx.Now(), cat: DefaultCatalog(), lists: map[string]*loadedList{}}
+// newMatcher starts the matching work of one transaction in community c.
+func newMatcher(tx *linlisync.Tx, c string) *matcher {
+	m := &matcher{tx: tx, c: c, now: tx.Now(), cat: DefaultCatalog(),
+		posts: map[string]*indexedPost{}, lists: map[string]*loadedList{}}
 	m.today = startOfDay(m.now).Format(dateLayout)
-	if err := m.loadIndex(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return m
 }
 
-// matcher is one postChanged's working state: the index and the match
-// lists it read, changed in memory and written once at the end.
+// matcher is one postChanged's working state: the idx/post records and
+// the match lists it read. Index entities are written as soon as a post
+// is (re)indexed, so that the scans that follow see them; match lists, and
+// the floors that follow from them, are written once at the end (flush).
 type matcher struct {
 	tx      *linlisync.Tx
 	c       string
 	now     time.Time
 	today   string // now's date, "YYYY-MM-DD"
 	cat     *Catalog
-	idx     openPostIndex
-	idxRaw  []byte
-	lists   map[string]*loadedList // post id → its list
+	posts   map[string]*indexedPost // post id → its idx/post record
+	lists   map[string]*loadedList  // post id → its list
 	refills int
+}
+
+// indexedPost is a post's idx/post record as the Tx holds it now.
+type indexedPost struct {
+	rec *openPost // nil if the post is not indexed
+	raw []byte    // rec as stored
 }
 
 type loadedList struct {
@@ -206,40 +313,131 @@ type loadedList struct {
 	dirty bool
 }
 
-func (m *matcher) loadIndex() error {
-	raw, ok, err := m.tx.Get(openPostsIndexID(m.c))
-	if err != nil || !ok {
-		return err
+// indexed returns the idx/post record of post id, loading it on first use.
+func (m *matcher) indexed(id string) (*indexedPost, error) {
+	if ip, ok := m.posts[id]; ok {
+		return ip, nil
 	}
-	m.idxRaw = raw
-	if err := json.Unmarshal(raw, &m.idx); err != nil {
-		return fmt.Errorf("mutualaid: decode %s: %w", openPostsIndexID(m.c), err)
+	ip := &indexedPost{}
+	raw, ok, err := m.tx.Get(postIndexID(m.c, id))
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if ok {
+		ip.raw, ip.rec = raw, &openPost{}
+		if err := json.Unmarshal(raw, ip.rec); err != nil {
+			return nil, fmt.Errorf("mutualaid: decode %s: %w", postIndexID(m.c, id), err)
+		}
+	}
+	m.posts[id] = ip
+	return ip, nil
 }
 
-// indexPost puts p's entry in the index (keeping its place) if p is active,
-// and takes it out otherwise.
-func (m *matcher) indexPost(p *linliv1.Post) {
-	i := slices.IndexFunc(m.idx.Posts, func(e openPost) bool { return e.ID == p.GetId() })
-	if !postActive(p) {
-		if i >= 0 {
-			m.idx.Posts = slices.Delete(m.idx.Posts, i, i+1)
+// indexPost makes p's index entities describe it if p is active (keeping
+// its floor), and deletes them otherwise.
+func (m *matcher) indexPost(p *linliv1.Post) error {
+	ip, err := m.indexed(p.GetId())
+	if err != nil {
+		return err
+	}
+	var next *openPost
+	if postActive(p) {
+		next = &openPost{Kind: kindName(p.GetKind()), Author: p.GetAuthorId(), Building: p.GetBuildingId(),
+			Since: sinceKey(p.GetCreatedAt().AsTime()), Keys: m.keys(p)}
+		if ip.rec != nil {
+			next.Since = ip.rec.Since // entry ids stay put
 		}
-		return
+		if next.Kind == kindRequest {
+			next.Bonus, _ = requestBonus(p)
+			if ip.rec != nil {
+				next.Floor = ip.rec.Floor // until flush updates it
+			}
+		} else {
+			next.Refresh = nextRefresh(p, m.now)
+			if ip.rec != nil {
+				next.Matched = ip.rec.Matched // until flush updates it
+			}
+		}
 	}
-	e := openPost{ID: p.GetId(), Kind: kindName(p.GetKind()), Author: p.GetAuthorId(), Building: p.GetBuildingId(), Keys: m.keys(p)}
-	if p.GetKind() == linliv1.PostKind_POST_KIND_REQUEST {
-		e.Bonus, _ = requestBonus(p)
-	} else {
-		e.Refresh = nextRefresh(p, m.now)
+	return m.setIndexed(p.GetId(), ip, next)
+}
+
+// setIndexed replaces post id's idx/post record ip with next (nil: none),
+// writing, deleting or leaving alone each of its index entities as the
+// change requires.
+func (m *matcher) setIndexed(id string, ip *indexedPost, next *openPost) error {
+	prev := ip.rec
+	entries := func(o *openPost) map[string]openEntry {
+		out := map[string]openEntry{}
+		if o == nil {
+			return out
+		}
+		for _, k := range o.Keys {
+			out[openEntryID(m.c, o.Kind, k, o.Since, id)] = o.entry()
+		}
+		return out
 	}
-	if i >= 0 {
-		e.Floor = m.idx.Posts[i].Floor // until flush updates it
-		m.idx.Posts[i] = e
-	} else {
-		m.idx.Posts = append(m.idx.Posts, e)
+	old, cur := entries(prev), entries(next)
+	for _, eid := range slices.Sorted(maps.Keys(old)) {
+		if _, ok := cur[eid]; !ok {
+			if err := m.tx.Delete(eid); err != nil {
+				return err
+			}
+		}
 	}
+	for _, eid := range slices.Sorted(maps.Keys(cur)) {
+		e := cur[eid]
+		if o, ok := old[eid]; ok && o.equal(e) {
+			continue
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("mutualaid: encode %s: %w", eid, err)
+		}
+		if err := m.tx.Put(eid, b, nil); err != nil {
+			return err
+		}
+	}
+	if was, now := prev.refreshDay(), next.refreshDay(); was != now {
+		if was != "" {
+			if err := m.tx.Delete(refreshEntryID(m.c, was, id)); err != nil {
+				return err
+			}
+		}
+		if now != "" {
+			if err := m.tx.Put(refreshEntryID(m.c, now, id), refreshEntryValue, nil); err != nil {
+				return err
+			}
+		}
+	}
+	ip.rec = next
+	if next == nil {
+		if ip.raw == nil {
+			return nil
+		}
+		ip.raw = nil
+		return m.tx.Delete(postIndexID(m.c, id))
+	}
+	b, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("mutualaid: encode %s: %w", postIndexID(m.c, id), err)
+	}
+	if bytes.Equal(b, ip.raw) {
+		return nil
+	}
+	ip.raw = b
+	return m.tx.Put(postIndexID(m.c, id), b, nil)
+}
+
+// anyActive reports whether the community has an indexed post of kind
+// with at least one key: one scan of at most one entry.
+func (m *matcher) anyActive(kind string) (bool, error) {
+	found := false
+	err := m.tx.Scan(openKindPrefix(m.c, kind), 1, func(string, []byte) error {
+		found = true
+		return nil
+	})
+	return found, err
 }
 
 // keys returns the index keys of p (see openPost.Keys), sorted: of every
@@ -250,49 +448,69 @@ func (m *matcher) keys(p *linliv1.Post) []string {
 		if p.GetKind() == linliv1.PostKind_POST_KIND_OFFER && it.GetQuantity()-it.GetReserved() <= 0 {
 			continue
 		}
-		keys = append(keys, "code:"+it.GetItemCode())
-		if item, ok := m.cat.Item(it.GetItemCode()); ok && item.Category != CategoryOther {
-			keys = append(keys, "cat:"+string(item.Category)+"/"+item.Group)
-		}
+		keys = append(keys, m.key(it.GetItemCode()))
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
 }
 
-// candidateEntries returns the index entries of the active posts of the
-// other kind that share a key with p and are not p's author's: those of
-// p's building first, then the newest, at most maxMatchCandidates,
-// returned in id order.
-func (m *matcher) candidateEntries(p *linliv1.Post) []openPost {
-	want := kindOffer
-	if p.GetKind() == linliv1.PostKind_POST_KIND_OFFER {
-		want = kindRequest
+// key returns the index key of an item code (see openPost.Keys).
+func (m *matcher) key(code string) string {
+	if item, ok := m.cat.Item(code); ok && item.Category != CategoryOther {
+		return "cat:" + string(item.Category) + "/" + item.Group
 	}
-	keys := m.keys(p)
-	var same, other []openPost
-	for i := len(m.idx.Posts) - 1; i >= 0; i-- { // newest first
-		e := m.idx.Posts[i]
-		if e.Kind != want || e.Author == p.GetAuthorId() || !sharesKey(keys, e.Keys) {
-			continue
-		}
-		if e.Building != "" && e.Building == p.GetBuildingId() {
-			same = append(same, e)
-		} else {
-			other = append(other, e)
+	return "code:" + code
+}
+
+// candidateEntries returns the idx/open entries of the active posts of the
+// other kind that share a key with p and are not p's author's: the newest
+// at most maxMatchCandidates of those met by scanning at most
+// maxMatchCandidates entries of each of p's keys, in post id order.
+func (m *matcher) candidateEntries(p *linliv1.Post) ([]candidate, error) {
+	want := otherKind(kindName(p.GetKind()))
+	seen := map[string]bool{}
+	var cs []candidate
+	for _, key := range m.keys(p) {
+		prefix := openKeyPrefix(m.c, want, key)
+		err := m.tx.Scan(prefix, maxMatchCandidates, func(id string, v []byte) error {
+			since, pid, ok := strings.Cut(id[len(prefix):], "/")
+			if !ok || pid == "" {
+				return fmt.Errorf("mutualaid: malformed index entry %s", id)
+			}
+			if seen[pid] {
+				return nil
+			}
+			seen[pid] = true
+			var e openEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("mutualaid: decode %s: %w", id, err)
+			}
+			if e.Author != p.GetAuthorId() {
+				cs = append(cs, candidate{id: pid, since: since, openEntry: e})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
-	es := append(same, other...)
-	es = es[:min(len(es), maxMatchCandidates)]
-	slices.SortFunc(es, func(a, b openPost) int { return cmp.Compare(a.ID, b.ID) })
-	return es
+	if len(cs) > maxMatchCandidates {
+		slices.SortFunc(cs, func(a, b candidate) int { return cmp.Or(cmp.Compare(a.since, b.since), cmp.Compare(a.id, b.id)) })
+		cs = cs[:maxMatchCandidates]
+	}
+	slices.SortFunc(cs, func(a, b candidate) int { return cmp.Compare(a.id, b.id) })
+	return cs, nil
 }
 
 // candidates loads the posts of candidateEntries(p).
 func (m *matcher) candidates(p *linliv1.Post) ([]*linliv1.Post, error) {
-	es := m.candidateEntries(p)
-	posts := make([]*linliv1.Post, 0, len(es))
-	for _, e := range es {
-		q, ok, err := loadPost(m.tx, PostEntityID(m.c, e.ID))
+	cs, err := m.candidateEntries(p)
+	if err != nil {
+		return nil, err
+	}
+	posts := make([]*linliv1.Post, 0, len(cs))
+	for _, c := range cs {
+		q, ok, err := loadPost(m.tx, PostEntityID(m.c, c.id))
 		if err != nil {
 			return nil, err
 		}
@@ -383,12 +601,16 @@ func (m *matcher) offerChanged(offer *linliv1.Post) error {
 		ids = append(ids, ref.ID)
 	}
 	if offerMatchable(offer) {
-		for _, e := range m.candidateEntries(offer) {
-			best := matchRef{ID: offer.GetId(), Score: maxMatchScore(e.Bonus, e.Building != "" && e.Building == offer.GetBuildingId())}
-			if e.Floor != nil && compareRefs(best, *e.Floor) > 0 {
+		cs, err := m.candidateEntries(offer)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			best := matchRef{ID: offer.GetId(), Score: maxMatchScore(c.Bonus, c.Building != "" && c.Building == offer.GetBuildingId())}
+			if c.Floor != nil && compareRefs(best, *c.Floor) > 0 {
 				continue // cannot enter; if it is in the list, ol has it
 			}
-			ids = append(ids, e.ID)
+			ids = append(ids, c.id)
 		}
 	}
 	slices.Sort(ids)
@@ -513,7 +735,9 @@ func (m *matcher) setRefs(rid, oid string, score int32, linked bool) error {
 	return nil
 }
 
-// flush writes the index and the lists that changed.
+// flush writes the match lists that changed, and what follows from them
+// into their posts' index entities: a request's floor, whether an offer is
+// matched (and so has an idx/refresh entry).
 func (m *matcher) flush() error {
 	ids := make([]string, 0, len(m.lists))
 	for id, l := range m.lists {
@@ -527,17 +751,28 @@ func (m *matcher) flush() error {
 		if err := m.save(matchListID(m.c, id), l.raw, &l.matchList, len(l.With) == 0); err != nil {
 			return err
 		}
-		i := slices.IndexFunc(m.idx.Posts, func(e openPost) bool { return e.ID == id && e.Kind == kindRequest })
-		if i < 0 {
+		ip, err := m.indexed(id)
+		if err != nil {
+			return err
+		}
+		if ip.rec == nil {
 			continue
 		}
-		m.idx.Posts[i].Floor = nil
-		if n := len(l.With); n >= MatchesPerRequest {
-			last := l.With[n-1]
-			m.idx.Posts[i].Floor = &last
+		next := *ip.rec
+		if next.Kind == kindOffer {
+			next.Matched = len(l.With) > 0
+		} else {
+			next.Floor = nil
+			if n := len(l.With); n >= MatchesPerRequest {
+				last := l.With[n-1]
+				next.Floor = &last
+			}
+		}
+		if err := m.setIndexed(id, ip, &next); err != nil {
+			return err
 		}
 	}
-	return m.save(openPostsIndexID(m.c), m.idxRaw, &m.idx, len(m.idx.Posts) == 0)
+	return nil
 }
 
 // save stores v as private entity id unless it is unchanged from raw;

@@ -2,7 +2,9 @@ package mutualaid
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
@@ -32,10 +34,8 @@ func RefreshMatches(ctx context.Context, store *linlisync.Store, communityID str
 	for {
 		var n int
 		err := store.Update(ctx, func(tx *linlisync.Tx) error {
-			m, err := newMatcher(tx, communityID)
-			if err != nil {
-				return err
-			}
+			m := newMatcher(tx, communityID)
+			var err error
 			if n, err = m.refresh(refreshBatch); err != nil {
 				return err
 			}
@@ -51,27 +51,54 @@ func RefreshMatches(ctx context.Context, store *linlisync.Store, communityID str
 	}
 }
 
-// refresh re-ranks up to limit offers of the index whose refresh day has
-// come, oldest first, and returns how many it re-ranked.
+// errRefreshDone stops the scan of idx/refresh entries at the first day
+// still to come.
+var errRefreshDone = errors.New("mutualaid: no more offers due")
+
+// refresh re-ranks up to limit offers whose refresh day has come, earliest
+// day first (then by id), and returns how many it re-ranked. It scans the
+// community's idx/refresh entries, which are in day order, and stops at
+// the first day still to come.
 func (m *matcher) refresh(limit int) (int, error) {
-	var due []string
-	for _, e := range m.idx.Posts {
-		if len(due) == limit {
-			break
+	type dueOffer struct{ day, id string }
+	var due []dueOffer
+	prefix := refreshPrefix(m.c)
+	err := m.tx.Scan(prefix, limit, func(id string, _ []byte) error {
+		day, oid, ok := strings.Cut(id[len(prefix):], "/")
+		if !ok || oid == "" {
+			return fmt.Errorf("mutualaid: malformed index entry %s", id)
 		}
-		if e.Kind == kindOffer && e.Refresh != "" && e.Refresh <= m.today {
-			due = append(due, e.ID)
+		if day > m.today {
+			return errRefreshDone
 		}
+		due = append(due, dueOffer{day, oid})
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRefreshDone) {
+		return 0, err
 	}
-	for _, id := range due {
-		p, ok, err := loadPost(m.tx, PostEntityID(m.c, id))
+	for _, d := range due {
+		p, ok, err := loadPost(m.tx, PostEntityID(m.c, d.id))
 		if err != nil {
 			return 0, err
 		}
 		if !ok {
-			p = &linliv1.Post{Id: id, Kind: linliv1.PostKind_POST_KIND_OFFER} // gone: drop it everywhere
+			p = &linliv1.Post{Id: d.id, Kind: linliv1.PostKind_POST_KIND_OFFER} // gone: drop it everywhere
 		}
-		m.indexPost(p)
+		ip, err := m.indexed(d.id)
+		if err != nil {
+			return 0, err
+		}
+		if ip.rec.refreshDay() != d.day {
+			// An entry its idx/post record does not name: indexPost would
+			// leave it, and it would come due forever.
+			if err := m.tx.Delete(refreshEntryID(m.c, d.day, d.id)); err != nil {
+				return 0, err
+			}
+		}
+		if err := m.indexPost(p); err != nil {
+			return 0, err
+		}
 		if err := m.offerChanged(p); err != nil {
 			return 0, err
 		}

@@ -59,15 +59,16 @@ func (tx *Tx) Scan(prefix string, limit int, fn func(id string, canonical []byte
 // overlayIDs are the ids under prefix that the group or this Tx wrote,
 // sorted: their current values may differ from what is committed.
 func (tx *Tx) overlayIDs(prefix string) []string {
-	var ids []string
-	for id := range tx.w.entityWrites {
-		if strings.HasPrefix(id, prefix) {
-			ids = append(ids, id)
-		}
+	written := tx.w.entityWrites
+	lo, _ := slices.BinarySearch(written, prefix)
+	hi := lo
+	for hi < len(written) && strings.HasPrefix(written[hi], prefix) {
+		hi++
 	}
+	ids := slices.Clone(written[lo:hi])
 	for id := range tx.pending {
 		if strings.HasPrefix(id, prefix) {
-			if _, dup := tx.w.entityWrites[id]; !dup {
+			if _, dup := slices.BinarySearch(written[lo:hi], id); !dup {
 				ids = append(ids, id)
 			}
 		}

@@ -43,8 +43,8 @@ func (s *Store) Get(entityID string) (value []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("read entity %s: %w", entityID, err)
 	}
+	defer closer.Close() // v and what decodes from it live until then
 	rec, err := decodeEntity(v)
-	closer.Close()
 	if err != nil || rec.deleted {
 		return nil, false, err
 	}

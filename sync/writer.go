@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -203,8 +204,8 @@ type batchState struct {
 	heads   map[string]scopeHead // overlay over s.heads
 	changed map[string]bool
 	cache   map[string]cached // every key read or written in this group
-	// entityWrites are the ids of entities written in this group.
-	entityWrites map[string]struct{}
+	// entityWrites are the ids of entities written in this group, sorted.
+	entityWrites []string
 	failed       error // set when a write into the batch failed: the group must not commit
 }
 
@@ -220,7 +221,7 @@ func (s *Store) newBatchState() *batchState {
 	return &batchState{
 		s: s, batch: s.db.NewBatch(), now: s.opts.Now(),
 		heads: make(map[string]scopeHead), changed: make(map[string]bool),
-		cache: make(map[string]cached), entityWrites: make(map[string]struct{}),
+		cache: make(map[string]cached),
 	}
 }
 
@@ -293,10 +294,15 @@ func (w *batchState) del(key []byte) error {
 	return w.batch.Delete(key, nil)
 }
 
-// noteEntity remembers the entity keys this group wrote, for Tx.Scan.
+// noteEntity remembers the entity ids this group wrote, in order, for
+// Tx.Scan.
 func (w *batchState) noteEntity(key []byte) {
-	if len(key) > 0 && key[0] == prefixEntity {
-		w.entityWrites[string(key[1:])] = struct{}{}
+	if len(key) == 0 || key[0] != prefixEntity {
+		return
+	}
+	id := string(key[1:])
+	if i, found := slices.BinarySearch(w.entityWrites, id); !found {
+		w.entityWrites = slices.Insert(w.entityWrites, i, id)
 	}
 }
 
