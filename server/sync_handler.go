@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -80,12 +81,23 @@ func (h *syncHandler) pushMutations(c caller, req *linliv1.PushRequest) ([]linli
 		return nil, invalid("batch_size_out_of_range", "mutations",
 			fmt.Sprintf("a push carries 1 to %d mutations", mutualaid.MaxMutationsPerPush))
 	}
+	last, err := h.store.LastMutationID(linlisync.ClientID{User: c.UserID, Client: req.GetClientId()})
+	if err != nil {
+		return nil, err
+	}
 	muts := make([]linlisync.Mutation, n)
 	first := req.GetMutations()[0].GetId()
 	for i, m := range req.GetMutations() {
 		field := fmt.Sprintf("mutations[%d]", i)
 		if m.GetId() == 0 || m.GetId() != first+uint64(i) {
 			return nil, invalid("mutation_ids_not_consecutive", field+".id", "mutation ids must start at 1 or more and grow by 1")
+		}
+		if m.GetId() <= last {
+			// Processed already: the engine answers with the stored outcome
+			// and never applies it, so rules that depend on the clock or the
+			// member's role now must not refuse the resend.
+			muts[i] = alreadyProcessed(m.GetId())
+			continue
 		}
 		mut, err := mutualaid.NewMutationAt(c.domain(), m, h.now())
 		if err != nil {
@@ -94,6 +106,14 @@ func (h *syncHandler) pushMutations(c caller, req *linliv1.PushRequest) ([]linli
 		muts[i] = mut
 	}
 	return muts, nil
+}
+
+// alreadyProcessed stands for a resent mutation the engine will answer
+// from its stored outcome.
+func alreadyProcessed(id uint64) linlisync.Mutation {
+	return linlisync.Mutation{ID: id, Name: "resend", Apply: func(*linlisync.Tx) error {
+		return errors.New("server: a processed mutation reached Apply")
+	}}
 }
 
 // prefixField places a domain error's field inside the request.

@@ -43,7 +43,7 @@ type Result struct {
 }
 
 // ClientState is one client's progress, published in its user's scope as
-// entity "client/<id>" so that Pull tells a client what became of a Push
+// entity "client/<user>/<client>" so that Pull tells a client what became of a Push
 // whose response it never received.
 type ClientState struct {
 	Client         string

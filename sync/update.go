@@ -50,3 +50,21 @@ func (s *Store) Get(entityID string) (value []byte, ok bool, err error) {
 	}
 	return slices.Clone(rec.canonical), true, nil
 }
+
+// LastMutationID returns the highest mutation id processed for client (0
+// if none), as committed. It only grows.
+func (s *Store) LastMutationID(client ClientID) (uint64, error) {
+	if !validName(client.User) || !validName(client.Client) {
+		return 0, fmt.Errorf("client %q/%q: %w", client.User, client.Client, ErrBadScope)
+	}
+	v, closer, err := s.db.Get(clientKey(client))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read client: %w", err)
+	}
+	defer closer.Close()
+	rec, err := decodeClient(v)
+	return rec.last, err
+}

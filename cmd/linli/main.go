@@ -21,7 +21,8 @@ const usage = `linli — offline-first sync backend for neighbourhood mutual aid
 
 Usage:
   linli serve [flags]          run the server (Pebble in ./linli-data by default)
-  linli admin token [flags]    mint an access token with the server's key
+  linli admin <command>        init, community, building, join-code, rotate-key,
+                               backup, restore, check, token ("linli admin" lists them)
   linli bench [flags]          measure the server against same-run baselines
   linli demo [flags]           play the 23:40 fever story through the API
   linli sim [flags]            convergence simulation: residents, bad networks, server kills

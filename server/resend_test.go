@@ -1,0 +1,42 @@
+package server_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	"github.com/linli/linli/server"
+)
+
+// TestResendAfterRulesChanged: a mutation applied yesterday is answered
+// with its stored outcome when resent today, even though the rules would
+// now refuse it (its medicine expired meanwhile): exactly once holds.
+func TestResendAfterRulesChanged(t *testing.T) {
+	t.Parallel()
+	var now atomic.Int64
+	now.Store(time.Date(2026, 11, 25, 23, 40, 0, 0, time.UTC).UnixNano())
+	h := newHarness(t, server.Config{Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	c := h.client(h.token(t, "u1", "yuqiao", server.RoleResident))
+	m := offer(1, "meilin")
+	m.GetPostOffer().GetDraft().GetItems()[0].ExpiryDate = "2026-11-26"
+	first, err := push(t.Context(), c, "phone", m)
+	if err != nil || first.GetResults()[0].GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_APPLIED {
+		t.Fatalf("first push = %v, %v", first, err)
+	}
+	now.Add(int64(72 * time.Hour)) // the medicine has expired
+	c = h.client(h.token(t, "u1", "yuqiao", server.RoleResident))
+	again, err := push(t.Context(), c, "phone", m, offer(2, "other"))
+	if err != nil {
+		t.Fatalf("resend refused: %v", err)
+	}
+	if again.GetResults()[0].GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_APPLIED || again.GetLastMutationId() != 2 {
+		t.Fatalf("resend = %v, want the stored outcome and the new mutation applied", again)
+	}
+	expired := offer(3, "late")
+	expired.GetPostOffer().GetDraft().GetItems()[0].ExpiryDate = "2026-11-26"
+	_, err = push(t.Context(), c, "phone", expired)
+	wantError(t, err, connect.CodeInvalidArgument, "item_expired") // a new expired offer is still refused
+}
