@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	gosync "sync"
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/linli/linli/client"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 )
 
@@ -25,8 +28,11 @@ const (
 )
 
 // catchup loads --catchup-entities posts into a community of their own
-// (untimed), then times a member pulling everything from an empty cursor,
-// against a raw Pebble scan of as many keys of the same value size. With
+// (untimed), then times a member's device catching up from an empty store
+// through package client — Pull until has_more is false, each page written
+// durably into the client's Pebble store — against a raw Pebble scan of as
+// many keys of the same value size. One wire-only catch-up (pages decoded
+// and dropped) is timed too, for the notes. With
 // --addr the bench cannot create a community: it loads the join code's,
 // whose feed also holds what was there before.
 func (b *bench) catchup(ctx context.Context) ([]benchResult, error) {
@@ -58,35 +64,46 @@ func (b *bench) catchup(ctx context.Context) ([]benchResult, error) {
 	}
 	b.progress("catchup: compactions settled in %s; pulling for %s", settled.Round(time.Millisecond), b.flags.duration)
 
+	// One wire-only catch-up: what the server and the wire cost alone. It
+	// also yields a post as stored, for the baseline.
+	t0 := time.Now()
+	wireChanges, wirePages, value, err := catchupOnce(ctx, sc, reader.token)
+	if err != nil {
+		return nil, err
+	}
+	wire := time.Since(t0)
+	if wireChanges < n {
+		return nil, fmt.Errorf("catch-up from an empty cursor returned %d changes, want at least %d", wireChanges, n)
+	}
 	var (
 		changes, pages, rounds int
-		value                  []byte // one post as pulled, for the baseline
 		elapsed                time.Duration
 	)
 	for rounds == 0 || elapsed < b.flags.duration {
-		t0 := time.Now()
-		got, p, sample, err := catchupOnce(ctx, sc, reader.token)
+		got, p, d, err := catchupClient(ctx, &http.Client{Transport: tr}, b.target.baseURL, reader.token)
 		if err != nil {
 			return nil, err
 		}
-		elapsed += time.Since(t0)
-		changes, pages, value = changes+got, pages+p, sample
+		elapsed += d
+		changes, pages = changes+got, pages+p
 		rounds++
 		if got < n {
-			return nil, fmt.Errorf("catch-up from an empty cursor returned %d changes, want at least %d", got, n)
+			return nil, fmt.Errorf("client catch-up from an empty store received %d changes, want at least %d", got, n)
 		}
 	}
-	b.progress("catchup: %d full catch-ups; raw Pebble scan of %d keys × %d bytes for %s", rounds, n, len(value), b.flags.duration)
+	b.progress("catchup: %d full catch-ups through package client; raw Pebble scan of %d keys × %d bytes for %s", rounds, n, len(value), b.flags.duration)
 	raw, err := pebbleScan(ctx, n, value, b.flags.duration)
 	if err != nil {
 		return nil, fmt.Errorf("pebble baseline: %w", err)
 	}
 	per := elapsed / time.Duration(rounds)
 	r := newResult("catchup", "changes/s", float64(changes)/elapsed.Seconds(), "Pebble keys/s", raw)
-	r.Notes = fmt.Sprintf("%d changes (%d posts loaded) in %d page(s) of ≤%d; one catch-up %s; %d-byte entities",
-		changes/rounds, n, pages/rounds, catchupPageLimit, fmtMS(per), len(value))
+	r.Notes = fmt.Sprintf("through package client, pages written to its local store: %d changes (%d posts loaded) in %d page(s) of ≤%d; one catch-up %s; %d-byte entities; wire only (pages decoded, not stored): %d changes in %d page(s), %s, %s changes/s",
+		changes/rounds, n, pages/rounds, catchupPageLimit, fmtMS(per), len(value),
+		wireChanges, wirePages, fmtMS(wire), humanNumber(float64(wireChanges)/wire.Seconds()))
 	r.Extra["catchup_ms"], r.Extra["rounds"], r.Extra["load_s"], r.Extra["settle_s"] = ms(per), float64(rounds), load.Seconds(), settled.Seconds()
 	r.Extra["value_bytes"], r.Extra["changes"] = float64(len(value)), float64(changes/rounds)
+	r.Extra["wire_catchup_ms"], r.Extra["wire_changes_per_s"] = ms(wire), float64(wireChanges)/wire.Seconds()
 	return []benchResult{r}, nil
 }
 
@@ -117,6 +134,57 @@ func loadCommunity(ctx context.Context, sc *syncClient, loaders []*pushClient, n
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// catchupClient opens a client.Client with an empty store in a temporary
+// folder (untimed) and times its Pull: pages until has_more is false, each
+// applied with its cursor in one fsynced batch. It returns the changes and
+// pages received, counted on the wire by an interceptor, and the time.
+func catchupClient(ctx context.Context, hc *http.Client, baseURL, token string) (changes, pages int, took time.Duration, err error) {
+	dir, err := os.MkdirTemp("", "linli-bench-client-")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
+	count := pullCounter{changes: &changes, pages: &pages}
+	c, err := client.Open(filepath.Join(dir, "store"), client.Config{
+		BaseURL: baseURL, HTTPClient: hc, ClientID: benchClientID, Logger: discardLogger(),
+		AccessToken: func(context.Context) (string, error) { return token, nil },
+		PageSize:    catchupPageLimit, MaxAttempts: 1,
+		ClientOptions: append(slices.Clone(benchClientOptions), connect.WithInterceptors(count)),
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer func() { err = errors.Join(err, c.Close()) }()
+	t0 := time.Now()
+	if err := c.Pull(ctx); err != nil {
+		return 0, 0, 0, fmt.Errorf("client pull: %w", err)
+	}
+	return changes, pages, time.Since(t0), nil
+}
+
+// pullCounter counts the pages and changes of the Pull responses a client
+// receives. It is used by one Pull at a time.
+type pullCounter struct{ changes, pages *int }
+
+func (p pullCounter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if r, ok := res.(*connect.Response[linliv1.PullResponse]); ok && err == nil {
+			*p.pages++
+			*p.changes += len(r.Msg.GetChanges())
+		}
+		return res, err
+	}
+}
+
+func (p pullCounter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (p pullCounter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
 
 // catchupOnce pulls a member's feed from an empty cursor to its end.

@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/client"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -21,67 +23,82 @@ import (
 // runDemo plays the 23:40 story through the public API: a parent asks for a
 // child's fever reducer, a neighbour's offer is suggested, a volunteer
 // carries it to the 15th-floor elevator windowsill, the parent confirms —
-// and another neighbour sees neither unit nor phone.
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// and another neighbour sees neither unit nor phone. Each character syncs
+// through package client, with a store of their own under the demo's
+// temporary folder (removed at the end, with the in-process server's data).
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("linli demo", stderr)
 	addr := fs.String("addr", "", "a running server (host:port); empty: an in-process one")
 	code := fs.String("admin-code", "", "with --addr: the one-time admin join code the server printed on first start")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	base, adminCode, stop, err := demoServer(ctx, *addr, *code)
+	dir, err := os.MkdirTemp("", "linli-demo-")
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
+	base, adminCode, stop, err := demoServer(ctx, *addr, *code, filepath.Join(dir, "server"))
 	if err != nil {
 		return err
 	}
 	defer stop()
-	d := &demo{ctx: ctx, out: stdout, base: base, http: &http.Client{Timeout: 30 * time.Second}}
+	d := &demo{ctx: ctx, out: stdout, base: base, dir: filepath.Join(dir, "clients"), http: &http.Client{Timeout: 30 * time.Second}}
+	defer func() { err = errors.Join(err, d.close()) }()
 	return d.run(adminCode)
 }
 
 // demoServer returns the base URL and admin code to use, starting an
-// in-process server (with a fresh data folder) when addr is empty.
-func demoServer(ctx context.Context, addr, code string) (string, string, func(), error) {
+// in-process server with its data in dir when addr is empty. The caller
+// removes dir after calling stop.
+func demoServer(ctx context.Context, addr, code, dir string) (base, adminCode string, stop func(), err error) {
 	if addr != "" {
 		if code == "" {
 			return "", "", nil, errors.New("--addr needs --admin-code (printed by the server's first start)")
 		}
 		return "http://" + addr, code, func() {}, nil
 	}
-	dir, err := os.MkdirTemp("", "linli-demo-")
-	if err != nil {
-		return "", "", nil, err
-	}
 	srv, err := server.New(server.Config{DataDir: dir, Logger: discardLogger()})
 	if err != nil {
-		return "", "", nil, errors.Join(err, os.RemoveAll(dir))
+		return "", "", nil, err
 	}
 	code, err = bootstrap(ctx, srv.Directory(), &linliv1.Community{Id: "yuqiao", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"})
 	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
 	if err = errors.Join(err, lerr); err != nil {
-		return "", "", nil, errors.Join(err, srv.Close(), os.RemoveAll(dir))
+		return "", "", nil, errors.Join(err, srv.Close())
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(sctx, ln) }()
-	stop := func() { cancel(); <-done; srv.Close(); os.RemoveAll(dir) }
+	stop = func() { cancel(); <-done; srv.Close() }
 	return "http://" + ln.Addr().String(), code, stop, nil
 }
 
 // demo is one run of the story.
 type demo struct {
-	ctx  context.Context
-	out  io.Writer
-	base string
-	http *http.Client
-	step int
+	ctx    context.Context
+	out    io.Writer
+	base   string
+	dir    string // the characters' client stores, one folder each
+	http   *http.Client
+	step   int
+	people []*person
 }
 
-// person is a demo character signed in on their own device.
+// person is a demo character signed in on their own device, which syncs
+// through package client.
 type person struct {
-	name, user, client string
-	sync               linliv1connect.SyncServiceClient
-	cursor             string
-	nextID             uint64
+	name, user, device string
+	c                  *client.Client
+}
+
+// close closes every character's client.
+func (d *demo) close() error {
+	var errs []error
+	for _, p := range d.people {
+		errs = append(errs, p.c.Close())
+	}
+	return errors.Join(errs...)
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -147,45 +164,58 @@ func demoPhone(unit string) string {
 	return "138 0000 " + unit
 }
 
-func (d *demo) person(code, name, client, unit string) (*person, error) {
-	s, err := d.join(code, name, client, unit)
+func (d *demo) person(code, name, device, unit string) (*person, error) {
+	s, err := d.join(code, name, device, unit)
 	if err != nil {
 		return nil, fmt.Errorf("join as %s: %w", name, err)
 	}
 	d.show("%s joined as %s", name, s.user)
-	return &person{name: name, user: s.user, client: client,
-		sync: linliv1connect.NewSyncServiceClient(d.http, d.base, connect.WithInterceptors(bearerToken(s.token)))}, nil
+	c, err := client.Open(filepath.Join(d.dir, device), client.Config{
+		BaseURL: d.base, HTTPClient: d.http, ClientID: device, Logger: discardLogger(),
+		AccessToken: func(context.Context) (string, error) { return s.token, nil },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s's client: %w", name, err)
+	}
+	p := &person{name: name, user: s.user, device: device, c: c}
+	d.people = append(d.people, p)
+	return p, nil
 }
 
-// push sends one mutation as p and returns its result.
+// push queues one mutation on p's device, syncs, and returns its outcome.
+// An APPLIED outcome may carry a notice (e.g. emergency_call_120).
 func (d *demo) push(p *person, m *linliv1.Mutation) (*linliv1.MutationResult, error) {
-	p.nextID++
-	m.Id = p.nextID
-	res, err := p.sync.Push(d.ctx, &linliv1.PushRequest{ProtocolVersion: 1, ClientId: p.client, Mutations: []*linliv1.Mutation{m}})
+	id, err := p.c.Enqueue(d.ctx, m)
 	if err != nil {
-		return nil, fmt.Errorf("%s push: %w", p.name, err)
+		return nil, fmt.Errorf("%s enqueue: %w", p.name, err)
 	}
-	r := res.GetResults()[0]
+	if err := p.c.Sync(d.ctx); err != nil {
+		return nil, fmt.Errorf("%s sync: %w", p.name, err)
+	}
+	r, ok, err := p.c.Outcome(id)
+	if err != nil {
+		return nil, fmt.Errorf("%s outcome: %w", p.name, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: mutation %d still pending after a sync", p.name, id)
+	}
 	if r.GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_APPLIED {
 		return r, fmt.Errorf("%s: %s: %s", p.name, r.GetReason(), r.GetMessage())
 	}
 	return r, nil
 }
 
-// pull brings p up to date and returns the changes.
-func (d *demo) pull(p *person) ([]*linliv1.Change, error) {
-	var all []*linliv1.Change
-	for {
-		res, err := p.sync.Pull(d.ctx, &linliv1.PullRequest{ProtocolVersion: 1, Cursor: p.cursor})
-		if err != nil {
-			return nil, fmt.Errorf("%s pull: %w", p.name, err)
-		}
-		all = append(all, res.GetChanges()...)
-		p.cursor = res.GetCursor()
-		if !res.GetHasMore() {
-			return all, nil
-		}
+// synced syncs p's device and returns what it holds: scope → entity id →
+// entity.
+func (d *demo) synced(p *person) (map[string]map[string]*linliv1.Entity, error) {
+	if err := p.c.Sync(d.ctx); err != nil {
+		return nil, fmt.Errorf("%s sync: %w", p.name, err)
 	}
+	all, err := p.c.Synced()
+	if err != nil {
+		return nil, fmt.Errorf("%s synced state: %w", p.name, err)
+	}
+	return all, nil
 }
 
 // bearerToken adds the access token to every call.

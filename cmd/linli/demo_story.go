@@ -1,11 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/linli/linli/client"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
@@ -78,11 +82,11 @@ func (d *demo) request(wang *person) error {
 	if err != nil {
 		return err
 	}
-	changes, err := d.pull(wang)
+	all, err := d.synced(wang)
 	if err != nil {
 		return err
 	}
-	m := latestMatch(changes, "wang-fever")
+	m := bestMatch(client.MergeScopes(all), "wang-fever")
 	if m == nil {
 		return errors.New("no suggestion reached 王芳")
 	}
@@ -90,10 +94,16 @@ func (d *demo) request(wang *person) error {
 	return nil
 }
 
-func latestMatch(changes []*linliv1.Change, request string) *linliv1.Match {
+// bestMatch returns the highest-scoring suggestion for request in state
+// (ties broken by offer id), or nil.
+func bestMatch(state map[string]*linliv1.Entity, request string) *linliv1.Match {
 	var found *linliv1.Match
-	for _, c := range changes {
-		if m := c.GetEntity().GetMatch(); m != nil && m.GetRequestPostId() == request {
+	for _, e := range state {
+		m := e.GetMatch()
+		if m == nil || m.GetRequestPostId() != request {
+			continue
+		}
+		if found == nil || cmp.Or(cmp.Compare(m.GetScore(), found.GetScore()), cmp.Compare(found.GetOfferPostId(), m.GetOfferPostId())) > 0 {
 			found = m
 		}
 	}
@@ -165,16 +175,22 @@ func (d *demo) confirm(wang *person) error {
 
 func (d *demo) privacy(chen *person) error {
 	d.say("陈静, another neighbour, looks at the community board.")
-	changes, err := d.pull(chen)
+	all, err := d.synced(chen)
 	if err != nil {
 		return err
 	}
-	for _, c := range changes {
-		if p := c.GetEntity().GetPost(); p != nil && c.GetScope() != "user/"+chen.user {
-			d.show("%s", describePost(p))
-			if p.GetUnit() != "" || p.GetPhone() != "" || strings.Contains(c.String(), "1502") {
-				return fmt.Errorf("privacy leak: %s sees %s", chen.name, c)
+	delete(all, "user/"+chen.user) // her own scope
+	for sc, entities := range all {
+		for _, e := range entities {
+			if p := e.GetPost(); p != nil && (p.GetUnit() != "" || p.GetPhone() != "" || strings.Contains(e.String(), "1502")) {
+				return fmt.Errorf("privacy leak: %s sees in %s: %s", chen.name, sc, e)
 			}
+		}
+	}
+	state := client.MergeScopes(all)
+	for _, id := range slices.Sorted(maps.Keys(state)) {
+		if p := state[id].GetPost(); p != nil {
+			d.show("%s", describePost(p))
 		}
 	}
 	d.show("no unit number or phone reached 陈静")
@@ -201,15 +217,16 @@ func (d *demo) emergency(chen *person) error {
 	return nil
 }
 
-// handoff pulls p and returns the latest version of the story's handoff.
+// handoff syncs p and returns the story's handoff as p's device holds it
+// (the most revealing projection p may see).
 func (d *demo) handoff(p *person) (*linliv1.Handoff, error) {
-	changes, err := d.pull(p)
+	all, err := d.synced(p)
 	if err != nil {
 		return nil, err
 	}
 	var h *linliv1.Handoff
-	for _, c := range changes {
-		if x := c.GetEntity().GetHandoff(); x != nil && x.GetId() == "h-2340" {
+	for _, e := range client.MergeScopes(all) {
+		if x := e.GetHandoff(); x != nil && x.GetId() == "h-2340" {
 			h = x
 		}
 	}
