@@ -26,6 +26,7 @@ Usage:
   linli bench [flags]          measure the server against same-run baselines
   linli demo [flags]           play the 23:40 fever story through the API
   linli sim [flags]            convergence simulation: residents, bad networks, server kills
+  linli hotline-sim [flags]    Open311 GeoReport v2 hotline simulator (12345) for demos and tests
 
 Run "linli <command> -h" for a command's flags. Every flag can also be set
 through the environment as LINLI_<FLAG> (e.g. LINLI_LISTEN); the flag wins.
@@ -49,6 +50,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "sim":
 		err = runSim(ctx, args[1:], stdout, stderr)
+	case "hotline-sim":
+		err = runHotlineSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -135,7 +135,7 @@ func (c *Client) Status(ctx context.Context, ids ...string) ([]CaseStatus, error
 
 // Lookup returns one case (GET requests/{id}.json).
 //
-// Errors: ErrNotFound (empty array or 404 without an error array), ErrInvalid,
+// Errors: ErrNotFound (empty array or HTTP 404; wraps the *APIError if any), ErrInvalid,
 // *APIError, *HTTPError, ErrMalformed, ErrTooLarge, transport errors.
 func (c *Client) Lookup(ctx context.Context, serviceRequestID string) (CaseStatus, error) {
 	if serviceRequestID == "" {
@@ -144,8 +144,10 @@ func (c *Client) Lookup(ctx context.Context, serviceRequestID string) (CaseStatu
 	body, err := c.do(ctx, http.MethodGet, "requests/"+url.PathEscape(serviceRequestID)+".json", c.query(nil), nil)
 	if err != nil {
 		var he *HTTPError
-		if errors.As(err, &he) && he.StatusCode == http.StatusNotFound {
-			return CaseStatus{}, fmt.Errorf("%w: %s", ErrNotFound, serviceRequestID)
+		var ae *APIError
+		if (errors.As(err, &he) && he.StatusCode == http.StatusNotFound) ||
+			(errors.As(err, &ae) && ae.HTTPStatus == http.StatusNotFound) {
+			return CaseStatus{}, fmt.Errorf("%w: %s: %w", ErrNotFound, serviceRequestID, err)
 		}
 		return CaseStatus{}, err
 	}

@@ -29,13 +29,13 @@ const (
 
 // Service is one entry of services.json.
 type Service struct {
-	ServiceCode string   `json:"service_code"`
-	ServiceName string   `json:"service_name"`
-	Description string   `json:"description,omitempty"`
-	Metadata    bool     `json:"metadata"`
-	Type        string   `json:"type"` // realtime, batch or blackbox
-	Keywords    string   `json:"keywords,omitempty"`
-	Group       string   `json:"group,omitempty"`
+	ServiceCode string `json:"service_code"`
+	ServiceName string `json:"service_name"`
+	Description string `json:"description,omitempty"`
+	Metadata    bool   `json:"metadata"`
+	Type        string `json:"type"` // realtime, batch or blackbox
+	Keywords    string `json:"keywords,omitempty"`
+	Group       string `json:"group,omitempty"`
 }
 
 // CaseRequest is what POST requests.json sends.

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/linli/linli/mutualaid/hotline"
+)
+
+// runHotlineSim is `linli hotline-sim`: a GeoReport v2 endpoint at
+// http://<listen>/open311/v2/ that dispatches cases to street offices and
+// closes them after --resolve-after.
+func runHotlineSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("hotline-sim", stderr)
+	listen := fs.String("listen", "127.0.0.1:8311", "address to listen on")
+	resolveAfter := fs.Duration("resolve-after", 30*time.Second, "close each case this long after it is created")
+	apiKey := fs.String("api-key", "demo", "api_key the simulator requires on POST (empty accepts any)")
+	tokens := fs.Bool("tokens", false, "answer POST requests.json with a token instead of a service_request_id")
+	var lf logFlags
+	lf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *resolveAfter < 0 {
+		return fmt.Errorf("--resolve-after %v: must not be negative", *resolveAfter)
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	log = log.With("component", "hotline-sim")
+	sim := &hotline.Sim{APIKey: *apiKey, ResolveAfter: *resolveAfter, UseTokens: *tokens}
+	mux := http.NewServeMux()
+	mux.Handle("/open311/v2/", http.StripPrefix("/open311/v2", sim))
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	fmt.Fprintf(stdout, "hotline-sim: GeoReport v2 at http://%s/open311/v2/ (jurisdictions yuqiao, beiyuan, majuqiao)\n", ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "resolve_after", *resolveAfter)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,367 @@
+package hotline
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a settable clock for the simulator.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// newSim starts a simulator and a client pointed at it.
+func newSim(t *testing.T, mod func(*Sim)) (*Sim, *Client, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{t: time.Date(2022, 12, 18, 23, 40, 0, 0, time.FixedZone("CST", 8*3600))}
+	sim := &Sim{APIKey: "demo", ResolveAfter: 30 * time.Minute, Now: clk.Now}
+	if mod != nil {
+		mod(sim)
+	}
+	srv := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
+	t.Cleanup(srv.Close)
+	c := NewClient(srv.URL+"/open311/v2", "demo", "yuqiao", &http.Client{Timeout: 300 * time.Millisecond})
+	return sim, c, clk
+}
+
+func feverCase() CaseRequest {
+	return CaseRequest{
+		ServiceCode:   "fever_reducer",
+		AddressString: "玉桥街道 某小区 3号楼",
+		Description:   "3号楼一名婴儿发烧，需要儿童退烧药（美林），邻里未能满足",
+		Attributes:    map[string]string{"linli_post_id": "post-42", "urgency": "urgent"},
+	}
+}
+
+func TestServices(t *testing.T) {
+	t.Parallel()
+	_, c, _ := newSim(t, nil)
+	ss, err := c.Services(context.Background())
+	if err != nil {
+		t.Fatalf("Services: %v", err)
+	}
+	if got, want := len(ss), 12; got != want {
+		t.Fatalf("got %d services, want %d", got, want)
+	}
+	if got, want := ss[0].ServiceName, "退烧药"; ss[0].ServiceCode != "fever_reducer" || got != want {
+		t.Errorf("got %+v, want fever_reducer %s", ss[0], want)
+	}
+}
+
+func TestCreateStatusResolves(t *testing.T) {
+	t.Parallel()
+	sim, c, clk := newSim(t, nil)
+	ctx := context.Background()
+	res, err := c.Create(ctx, feverCase())
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if got, want := res.ServiceRequestID, "12345-000001"; got != want {
+		t.Fatalf("got id %q, want %q", got, want)
+	}
+	held, ok := sim.Case(res.ServiceRequestID)
+	if !ok || held.Attributes["linli_post_id"] != "post-42" || held.Address != "玉桥街道 某小区 3号楼" {
+		t.Fatalf("sim holds %+v (ok=%v), want the attributes and address sent", held, ok)
+	}
+	st, err := c.Status(ctx, res.ServiceRequestID, "12345-999999")
+	if err != nil {
+		t.Fatalf("Status: %v", err)
+	}
+	if len(st) != 1 {
+		t.Fatalf("got %d statuses, want 1 (unknown ids omitted)", len(st))
+	}
+	if got, want := st[0].Status, StatusOpen; got != want {
+		t.Errorf("status: got %q, want %q", got, want)
+	}
+	if got, want := st[0].AgencyResponsible, "玉桥街道办事处"; got != want {
+		t.Errorf("agency: got %q, want %q", got, want)
+	}
+	if !strings.Contains(st[0].StatusNotes, "正在办理") || st[0].ExpectedDatetime == "" {
+		t.Errorf("open case: notes %q expected %q", st[0].StatusNotes, st[0].ExpectedDatetime)
+	}
+	clk.Add(30 * time.Minute)
+	cs, err := c.Lookup(ctx, res.ServiceRequestID)
+	if err != nil {
+		t.Fatalf("Lookup: %v", err)
+	}
+	if got, want := cs.Status, StatusClosed; got != want {
+		t.Errorf("after the delay: got %q, want %q", got, want)
+	}
+	if !strings.Contains(cs.StatusNotes, "已办结") || cs.UpdatedDatetime == cs.RequestedDatetime {
+		t.Errorf("closed case: notes %q updated %q", cs.StatusNotes, cs.UpdatedDatetime)
+	}
+}
+
+func TestTokenFlow(t *testing.T) {
+	t.Parallel()
+	_, c, _ := newSim(t, func(s *Sim) { s.UseTokens = true })
+	ctx := context.Background()
+	res, err := c.Create(ctx, feverCase())
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if res.ServiceRequestID != "" || res.Token == "" {
+		t.Fatalf("got %+v, want only a token", res)
+	}
+	id, err := c.ResolveToken(ctx, res.Token)
+	if err != nil {
+		t.Fatalf("ResolveToken: %v", err)
+	}
+	if got, want := id, "12345-000001"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if _, err := c.ResolveToken(ctx, "tok-nope"); !errors.As(err, new(*APIError)) || IsRetryable(err) {
+		t.Errorf("unknown token: got %v, want a permanent *APIError", err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		client    func(c *Client) *Client
+		req       func(r *CaseRequest)
+		sim       func(s *Sim)
+		wantAPI   int // HTTP status of the *APIError; 0 means none
+		retryable bool
+	}{
+		{name: "BadAPIKey", client: func(c *Client) *Client { c.apiKey = "wrong"; return c }, wantAPI: 403},
+		{name: "UnknownJurisdiction", client: func(c *Client) *Client { c.jurisdiction = "atlantis"; return c }, wantAPI: 404},
+		{name: "UnknownServiceCode", req: func(r *CaseRequest) { r.ServiceCode = "unicorn" }, wantAPI: 400},
+		{name: "ServerError", sim: func(s *Sim) { s.FailNext(1) }, wantAPI: 500, retryable: true},
+		{name: "Timeout", sim: func(s *Sim) { s.TimeoutNext(1, 2*time.Second) }, retryable: true},
+		{name: "LostResponse", sim: func(s *Sim) { s.LoseNext(1) }, retryable: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sim, c, _ := newSim(t, tc.sim)
+			if tc.client != nil {
+				c = tc.client(c)
+			}
+			req := feverCase()
+			if tc.req != nil {
+				tc.req(&req)
+			}
+			_, err := c.Create(ctx, req)
+			if err == nil {
+				t.Fatal("Create: got nil error")
+			}
+			var ae *APIError
+			if got := errors.As(err, &ae); got != (tc.wantAPI != 0) || (got && ae.HTTPStatus != tc.wantAPI) {
+				t.Errorf("got %v, want *APIError with HTTP %d", err, tc.wantAPI)
+			}
+			if got := IsRetryable(err); got != tc.retryable {
+				t.Errorf("IsRetryable(%v): got %v, want %v", err, got, tc.retryable)
+			}
+			// The failure is transient: the next call goes through.
+			if tc.retryable {
+				if _, err := c.Services(ctx); err != nil {
+					t.Errorf("after the failure: %v", err)
+				}
+			}
+			if tc.name == "LostResponse" {
+				ids := sim.FindByAttribute("linli_post_id", "post-42")
+				if len(ids) != 1 {
+					t.Fatalf("sim holds %v, want the one case created before the answer was lost", ids)
+				}
+				cs, err := c.Lookup(ctx, ids[0])
+				if err != nil || cs.Status != StatusOpen {
+					t.Errorf("Lookup(%s): got %+v, %v; want the open case", ids[0], cs, err)
+				}
+			}
+		})
+	}
+}
+
+func TestLookupNotFound(t *testing.T) {
+	t.Parallel()
+	_, c, _ := newSim(t, nil)
+	_, err := c.Lookup(context.Background(), "12345-000404")
+	if !errors.Is(err, ErrNotFound) || IsRetryable(err) {
+		t.Errorf("got %v, want permanent ErrNotFound", err)
+	}
+}
+
+func TestCreateRefusesBeforeSending(t *testing.T) {
+	t.Parallel()
+	var calls int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	c := NewClient(srv.URL, "k", "yuqiao", nil)
+	for _, tc := range []struct {
+		name string
+		req  CaseRequest
+	}{
+		{"DescriptionTooLong", CaseRequest{ServiceCode: "food", Description: strings.Repeat("药", MaxDescription+1)}},
+		{"NoServiceCode", CaseRequest{Description: "x"}},
+		{"NoDescription", CaseRequest{ServiceCode: "food", Description: "  "}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Create(context.Background(), tc.req)
+			if err == nil || IsRetryable(err) {
+				t.Fatalf("got %v, want a permanent error", err)
+			}
+			if tc.name == "DescriptionTooLong" {
+				var tl *DescriptionTooLongError
+				if !errors.As(err, &tl) || tl.Len != MaxDescription+1 {
+					t.Errorf("got %v, want *DescriptionTooLongError{%d}", err, MaxDescription+1)
+				}
+			}
+		})
+	}
+	// Exactly MaxDescription characters is allowed.
+	if _, err := c.Create(context.Background(), CaseRequest{ServiceCode: "food", Description: strings.Repeat("药", MaxDescription)}); errors.As(err, new(*DescriptionTooLongError)) {
+		t.Errorf("4000 characters: got %v, want it sent", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := calls, 1; got != want {
+		t.Errorf("server saw %d requests, want %d", got, want)
+	}
+}
+
+func TestFormEncoding(t *testing.T) {
+	t.Parallel()
+	got := make(chan url.Values, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		got <- r.PostForm
+		w.Write([]byte(`[{"service_request_id":"A-1"}]`))
+	}))
+	t.Cleanup(srv.Close)
+	res, err := NewClient(srv.URL, "key", "yuqiao", nil).Create(context.Background(), feverCase())
+	if err != nil || res.ServiceRequestID != "A-1" {
+		t.Fatalf("Create: got %+v, %v", res, err)
+	}
+	f := <-got
+	for k, want := range map[string]string{
+		"api_key": "key", "jurisdiction_id": "yuqiao", "service_code": "fever_reducer",
+		"address_string": "玉桥街道 某小区 3号楼", "attribute[linli_post_id]": "post-42",
+	} {
+		if f.Get(k) != want {
+			t.Errorf("form %s: got %q, want %q", k, f.Get(k), want)
+		}
+	}
+}
+
+func TestMalformedResponses(t *testing.T) {
+	t.Parallel()
+	huge := `[{"service_request_id":"` + strings.Repeat("x", 5<<20) + `"}]`
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   error // errors.Is target; nil means any non-nil error
+	}{
+		{"BadJSON", 200, `[{"service_request_id":`, ErrMalformed},
+		{"NotJSON", 200, `<html>oops</html>`, ErrMalformed},
+		{"WrongType", 200, `[{"service_request_id":123}]`, ErrMalformed},
+		{"Object", 200, `{"service_request_id":"1"}`, ErrMalformed},
+		{"Null", 200, `null`, ErrMalformed},
+		{"EmptyArray", 200, `[]`, ErrMalformed},
+		{"NoIDNoToken", 200, `[{"service_notice":"hi"}]`, ErrMalformed},
+		{"Huge", 200, huge, ErrTooLarge},
+		{"HugeError", 500, huge, ErrTooLarge},
+		{"Empty", 200, ``, ErrMalformed},
+		{"GatewayHTML", 502, `<html>bad gateway</html>`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				w.Write([]byte(tc.body))
+			}))
+			t.Cleanup(srv.Close)
+			c := NewClient(srv.URL, "k", "", nil)
+			ctx := context.Background()
+			_, err := c.Create(ctx, feverCase())
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Errorf("Create: got %v, want %v", err, tc.want)
+			}
+			if !IsRetryable(err) {
+				t.Errorf("Create: IsRetryable(%v) = false, want true", err)
+			}
+			// The other decoders must fail cleanly too (some bodies are valid for them).
+			_, _ = c.Services(ctx)
+			_, _ = c.Status(ctx, "1")
+			_, _ = c.Lookup(ctx, "1")
+			_, _ = c.ResolveToken(ctx, "t")
+		})
+	}
+}
+
+func TestStatusMalformed(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`[{"service_request_id":"1","status":"pending"}]`,
+		`[{"service_request_id":"1","status":7}]`,
+		`[{"status":"open"}]`,
+		`[{"service_request_id":"1","status":"open","updated_datetime":false}]`,
+	} {
+		if _, err := DecodeStatuses([]byte(body)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("DecodeStatuses(%s): got %v, want ErrMalformed", body, err)
+		}
+	}
+}
+
+func TestCancelledContextNotRetryable(t *testing.T) {
+	t.Parallel()
+	_, c, _ := newSim(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Services(ctx)
+	if err == nil || IsRetryable(err) {
+		t.Errorf("got %v (retryable %v), want a non-retryable error", err, IsRetryable(err))
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`[{"service_request_id":"12345-000001","service_notice":"ok"}]`,
+		`[{"token":"tok-1"}]`,
+		`[{"service_request_id":123}]`,
+		`[]`, `null`, `{}`, `[{"code":400,"description":"bad"}]`,
+		`[{"service_request_id":"1","status":"closed","status_notes":"已办结","agency_responsible":"玉桥街道办事处"}]`,
+		`[{"service_code":"mask","service_name":"口罩","metadata":false,"type":"realtime"}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if r, err := DecodeCreate(b); err == nil && r.ServiceRequestID == "" && r.Token == "" {
+			t.Errorf("DecodeCreate(%q) accepted %+v with no id or token", b, r)
+		}
+		if id, err := DecodeToken(b); err == nil && id == "" {
+			t.Errorf("DecodeToken(%q) accepted an empty id", b)
+		}
+		if cs, err := DecodeStatuses(b); err == nil {
+			for _, c := range cs {
+				if c.Status != StatusOpen && c.Status != StatusClosed {
+					t.Errorf("DecodeStatuses(%q) accepted status %q", b, c.Status)
+				}
+			}
+		}
+		_, _ = DecodeServices(b)
+		_, _ = decodeError(500, b)
+	})
+}

@@ -1,0 +1,397 @@
+package hotline
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Services the simulator offers: one per item category, named in Chinese.
+var simServices = []Service{
+	{ServiceCode: "fever_reducer", ServiceName: "退烧药", Description: "布洛芬、对乙酰氨基酚等退烧药短缺", Group: "药品"},
+	{ServiceCode: "antigen_test", ServiceName: "抗原检测试剂", Description: "新冠抗原检测试剂短缺", Group: "检测"},
+	{ServiceCode: "thermometer", ServiceName: "体温计", Group: "器械"},
+	{ServiceCode: "oximeter", ServiceName: "血氧仪", Group: "器械"},
+	{ServiceCode: "cold_medicine", ServiceName: "感冒药", Group: "药品"},
+	{ServiceCode: "electrolyte", ServiceName: "电解质补液", Group: "药品"},
+	{ServiceCode: "disinfectant", ServiceName: "消毒用品", Group: "防护"},
+	{ServiceCode: "mask", ServiceName: "口罩", Group: "防护"},
+	{ServiceCode: "gloves", ServiceName: "手套", Group: "防护"},
+	{ServiceCode: "baby", ServiceName: "婴幼儿用品", Group: "生活"},
+	{ServiceCode: "food", ServiceName: "食品", Group: "生活"},
+	{ServiceCode: "other", ServiceName: "其他", Group: "其他"},
+}
+
+// DefaultJurisdictions maps jurisdiction_id to the street office (or town
+// government) that cases in it are dispatched to.
+var DefaultJurisdictions = map[string]string{
+	"yuqiao":   "玉桥街道办事处",
+	"beiyuan":  "北苑街道办事处",
+	"majuqiao": "马驹桥镇人民政府",
+}
+
+// SimCase is a case held by the simulator.
+type SimCase struct {
+	ID           string
+	Token        string
+	Jurisdiction string
+	ServiceCode  string
+	Address      string
+	Description  string
+	Attributes   map[string]string
+	Agency       string
+	Requested    time.Time
+}
+
+// Sim is a GeoReport v2 server (an http.Handler, paths relative to its
+// root: services.json, requests.json, requests/{id}.json, tokens/{token}.json).
+// It dispatches each case to the street office of its jurisdiction and
+// closes it ResolveAfter its creation. Failures can be injected at run time
+// with FailNext, TimeoutNext and LoseNext.
+//
+// Configure the exported fields before serving; the methods are safe for
+// concurrent use.
+type Sim struct {
+	APIKey        string            // required api_key on POST; empty accepts any
+	Jurisdictions map[string]string // jurisdiction_id → agency; nil means DefaultJurisdictions
+	ResolveAfter  time.Duration     // open → closed after this long
+	UseTokens     bool              // answer POST with a token instead of an id
+	Now           func() time.Time  // clock; nil means time.Now
+
+	once sync.Once
+	mux  *http.ServeMux
+
+	mu      sync.Mutex
+	seq     int
+	cases   map[string]*SimCase
+	tokens  map[string]string // token → id
+	fail    int               // next calls answered 500
+	timeout int               // next calls that hang
+	hang    time.Duration
+	lose    int // next creates whose answer is lost
+}
+
+// FailNext makes the next n calls answer HTTP 500 with an error array.
+func (s *Sim) FailNext(n int) { s.mu.Lock(); s.fail = n; s.mu.Unlock() }
+
+// TimeoutNext makes the next n calls hang for d (or until the client
+// goes away) without answering.
+func (s *Sim) TimeoutNext(n int, d time.Duration) {
+	s.mu.Lock()
+	s.timeout, s.hang = n, d
+	s.mu.Unlock()
+}
+
+// LoseNext makes the next n POST requests.json create their case and then
+// close the connection without answering.
+func (s *Sim) LoseNext(n int) { s.mu.Lock(); s.lose = n; s.mu.Unlock() }
+
+// Case returns a copy of the case with the given id.
+func (s *Sim) Case(id string) (SimCase, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cases[id]
+	if !ok {
+		return SimCase{}, false
+	}
+	cp := *c
+	cp.Attributes = maps.Clone(c.Attributes)
+	return cp, true
+}
+
+// FindByAttribute returns the ids of cases whose attribute key equals value,
+// oldest first. (Not part of GeoReport v2: for tests and demos.)
+func (s *Sim) FindByAttribute(key, value string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, c := range s.cases {
+		if c.Attributes[key] == value {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Count returns how many cases the simulator holds.
+func (s *Sim) Count() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.cases) }
+
+func (s *Sim) init() {
+	s.once.Do(func() {
+		s.cases = map[string]*SimCase{}
+		s.tokens = map[string]string{}
+		if s.Jurisdictions == nil {
+			s.Jurisdictions = DefaultJurisdictions
+		}
+		m := http.NewServeMux()
+		m.HandleFunc("GET /services.json", s.services)
+		m.HandleFunc("POST /requests.json", s.create)
+		m.HandleFunc("GET /requests.json", s.list)
+		m.HandleFunc("GET /requests/{file}", s.lookup)
+		m.HandleFunc("GET /tokens/{file}", s.token)
+		m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			writeErr(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+		})
+		s.mux = m
+	})
+}
+
+func (s *Sim) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// ServeHTTP serves GeoReport v2, applying injected failures first.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
+	s.mu.Lock()
+	fail, hang := false, time.Duration(0)
+	switch {
+	case s.fail > 0:
+		s.fail--
+		fail = true
+	case s.timeout > 0:
+		s.timeout--
+		hang = s.hang
+	}
+	s.mu.Unlock()
+	if fail {
+		writeErr(w, http.StatusInternalServerError, "服务暂时不可用")
+		return
+	}
+	if hang > 0 {
+		t := time.NewTimer(hang)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		abort(w)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// abort closes the connection without an answer.
+func abort(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, desc string) {
+	writeJSON(w, status, []APIErrorItem{{Code: status, Description: desc}})
+}
+
+func (s *Sim) checkJurisdiction(w http.ResponseWriter, j string) (agency string, ok bool) {
+	if j == "" && len(s.Jurisdictions) == 1 {
+		for _, a := range s.Jurisdictions {
+			return a, true
+		}
+	}
+	a, ok := s.Jurisdictions[j]
+	if !ok {
+		writeErr(w, http.StatusNotFound, fmt.Sprintf("jurisdiction_id %q not found", j))
+		return "", false
+	}
+	return a, true
+}
+
+func (s *Sim) services(w http.ResponseWriter, r *http.Request) {
+	// Every jurisdiction offers the same services; jurisdiction_id is
+	// optional here, but a given one must exist.
+	if j := r.URL.Query().Get("jurisdiction_id"); j != "" {
+		if _, ok := s.checkJurisdiction(w, j); !ok {
+			return
+		}
+	}
+	out := make([]Service, len(simServices))
+	for i, sv := range simServices {
+		sv.Type = "realtime"
+		sv.Keywords = sv.ServiceName
+		out[i] = sv
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeErr(w, http.StatusBadRequest, "bad form: "+err.Error())
+		return
+	}
+	f := r.PostForm
+	if s.APIKey != "" && f.Get("api_key") != s.APIKey {
+		writeErr(w, http.StatusForbidden, "api_key 无效")
+		return
+	}
+	agency, ok := s.checkJurisdiction(w, f.Get("jurisdiction_id"))
+	if !ok {
+		return
+	}
+	code := f.Get("service_code")
+	if !slices.ContainsFunc(simServices, func(sv Service) bool { return sv.ServiceCode == code }) {
+		writeErr(w, http.StatusBadRequest, fmt.Sprintf("service_code %q 不存在", code))
+		return
+	}
+	desc := f.Get("description")
+	if strings.TrimSpace(desc) == "" {
+		writeErr(w, http.StatusBadRequest, "description 不能为空")
+		return
+	}
+	if utf8.RuneCountInString(desc) > MaxDescription {
+		writeErr(w, http.StatusBadRequest, fmt.Sprintf("description 超过 %d 字", MaxDescription))
+		return
+	}
+	attrs := map[string]string{}
+	for k, v := range f {
+		if strings.HasPrefix(k, "attribute[") && strings.HasSuffix(k, "]") && len(v) > 0 {
+			attrs[k[len("attribute["):len(k)-1]] = v[0]
+		}
+	}
+	s.mu.Lock()
+	s.seq++
+	c := &SimCase{
+		ID:           fmt.Sprintf("12345-%06d", s.seq),
+		Jurisdiction: f.Get("jurisdiction_id"),
+		ServiceCode:  code,
+		Address:      f.Get("address_string"),
+		Description:  desc,
+		Attributes:   attrs,
+		Agency:       agency,
+		Requested:    s.now(),
+	}
+	if s.UseTokens {
+		c.Token = fmt.Sprintf("tok-%06d", s.seq)
+		s.tokens[c.Token] = c.ID
+	}
+	s.cases[c.ID] = c
+	lose := s.lose > 0
+	if lose {
+		s.lose--
+	}
+	s.mu.Unlock()
+	if lose {
+		abort(w)
+		return
+	}
+	res := CreateResult{ServiceNotice: "已受理，将派至" + agency + "办理"}
+	if s.UseTokens {
+		res.Token = c.Token
+	} else {
+		res.ServiceRequestID = c.ID
+	}
+	writeJSON(w, http.StatusCreated, []CreateResult{res})
+}
+
+// status renders a case as seen now. REQUIRES: s.mu held.
+func (s *Sim) status(c *SimCase) CaseStatus {
+	now := s.now()
+	done := c.Requested.Add(s.ResolveAfter)
+	cs := CaseStatus{
+		ServiceRequestID:  c.ID,
+		ServiceCode:       c.ServiceCode,
+		Description:       c.Description,
+		Address:           c.Address,
+		AgencyResponsible: c.Agency,
+		ServiceNotice:     "接诉即办",
+		RequestedDatetime: c.Requested.Format(time.RFC3339),
+		ExpectedDatetime:  done.Format(time.RFC3339),
+	}
+	if i := slices.IndexFunc(simServices, func(sv Service) bool { return sv.ServiceCode == c.ServiceCode }); i >= 0 {
+		cs.ServiceName = simServices[i].ServiceName
+	}
+	if !now.Before(done) {
+		cs.Status = StatusClosed
+		cs.StatusNotes = "已办结：" + c.Agency + "已协调社区将物资送达居民"
+		cs.UpdatedDatetime = done.Format(time.RFC3339)
+	} else {
+		cs.Status = StatusOpen
+		cs.StatusNotes = "已派单至" + c.Agency + "，正在办理"
+		cs.UpdatedDatetime = c.Requested.Format(time.RFC3339)
+	}
+	return cs
+}
+
+func (s *Sim) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	want := q.Get("status")
+	s.mu.Lock()
+	var ids []string
+	if v := q.Get("service_request_id"); v != "" {
+		ids = strings.Split(v, ",")
+	} else {
+		for id := range s.cases {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+	}
+	out := []CaseStatus{}
+	for _, id := range ids {
+		c, ok := s.cases[strings.TrimSpace(id)]
+		if !ok {
+			continue
+		}
+		cs := s.status(c)
+		if want == "" || want == cs.Status {
+			out = append(out, cs)
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Sim) lookup(w http.ResponseWriter, r *http.Request) {
+	id, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+	if !ok {
+		writeErr(w, http.StatusNotFound, "want requests/{id}.json")
+		return
+	}
+	s.mu.Lock()
+	c, found := s.cases[id]
+	var cs CaseStatus
+	if found {
+		cs = s.status(c)
+	}
+	s.mu.Unlock()
+	if !found {
+		writeErr(w, http.StatusNotFound, fmt.Sprintf("service_request_id %q 不存在", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, []CaseStatus{cs})
+}
+
+func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
+	tok, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+	if !ok {
+		writeErr(w, http.StatusNotFound, "want tokens/{token}.json")
+		return
+	}
+	s.mu.Lock()
+	id, found := s.tokens[tok]
+	s.mu.Unlock()
+	if !found {
+		writeErr(w, http.StatusNotFound, fmt.Sprintf("token %q 不存在", tok))
+		return
+	}
+	writeJSON(w, http.StatusOK, []map[string]string{{"service_request_id": id, "token": tok}})
+}
