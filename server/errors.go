@@ -68,8 +68,10 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 		return invalid("cursor_malformed", "cursor", "malformed cursor: pull again with an empty cursor")
 	case errors.Is(err, linlisync.ErrBadMutationIDs):
 		return invalid("mutation_ids_not_consecutive", "mutations", "mutation ids must start at 1 or more and grow by 1")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeOf(err), err)
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, errors.New("call cancelled"))
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
 	case errors.Is(err, linlisync.ErrClosed):
 		return newError(connect.CodeUnavailable, "server is shutting down", &linliv1.ErrorDetail{Reason: "shutting_down"})
 	case errors.Is(err, linlisync.ErrCorrupt):

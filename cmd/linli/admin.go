@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -58,6 +59,9 @@ type offline struct {
 }
 
 func openOffline(data string) (*offline, error) {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
 	st, err := linlisync.Open(filepath.Join(data, "store"), linlisync.Options{
 		EncodeClientState: mutualaid.EncodeClientState, DropInterval: -1,
 		Logger: discardLogger(),
