@@ -184,10 +184,12 @@ func (d *Directory) Communities() ([]string, error) {
 	return ids, err
 }
 
-// RefreshMatches re-ranks the suggestions of every community whose offers
-// reach an expiry boundary, so expired medicine stops being suggested even
-// when nobody posts. Run it daily (the server does, hourly). It returns how
-// many offers it re-ranked. Errors: ctx's, or storage errors.
+// RefreshMatches marks EXPIRED the open offers whose medicine has all
+// expired (ExpireOffers) and re-ranks the suggestions of every community
+// whose offers reach an expiry boundary, so expired medicine stops being
+// suggested even when nobody posts. Run it daily (the server does, hourly).
+// It returns how many offers it expired or re-ranked. Errors: ctx's, or
+// storage errors.
 func (d *Directory) RefreshMatches(ctx context.Context) (int, error) {
 	ids, err := d.Communities()
 	if err != nil {
@@ -195,8 +197,12 @@ func (d *Directory) RefreshMatches(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for _, id := range ids {
+		expired, err := ExpireOffers(ctx, d.store, id)
+		if err != nil {
+			return total, fmt.Errorf("expire offers of %s: %w", id, err)
+		}
 		n, err := RefreshMatches(ctx, d.store, id)
-		total += n
+		total += n + expired
 		if err != nil {
 			return total, fmt.Errorf("refresh matches of %s: %w", id, err)
 		}
