@@ -1,0 +1,480 @@
+package hotline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net/url"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	linlisync "github.com/linli/linli/sync"
+)
+
+// AttrPostID is the case attribute that carries the post a case was opened
+// for. The Outbox adds it to every case so that a case whose creation answer
+// was lost can be found again (see OutboxOptions.Find).
+const AttrPostID = "linli_post_id"
+
+// Entity id prefixes, each followed by url.PathEscape(postKey). Entries
+// live under OutboxPrefix; the two indexes hold a marker per entry in the
+// matching states, written in the same transaction as the entry, so that a
+// pass scans only active entries however many are created.
+// ON-DISK FORMAT: never change or reuse.
+const (
+	OutboxPrefix       = "outbox/"
+	outboxActivePrefix = "outbox-active/" // pending or posting
+	outboxStuckPrefix  = "outbox-stuck/"  // stuck
+)
+
+// Outbox entry states. ON-DISK FORMAT: never change or reuse.
+const (
+	// OutboxPending: not yet sent, or sent and refused by the hotline with
+	// an answer (so certainly not created).
+	OutboxPending = "pending"
+	// OutboxPosting: recorded before a POST; if the entry is still in this
+	// state, the outcome of that POST is unknown (the process died, the
+	// response was lost or unreadable) and the case must be looked up
+	// before posting again.
+	OutboxPosting = "posting"
+	// OutboxCreated: the hotline holds the case (ServiceRequestID set).
+	OutboxCreated = "created"
+	// OutboxStuck: given up; kept for staff, never dropped.
+	OutboxStuck = "stuck"
+)
+
+// ErrOutcomeUnknown is recorded when a POST's outcome is unknown and no
+// OutboxOptions.Find is configured to look the case up: rather than risk a
+// second case, the entry is marked stuck for staff to check.
+var ErrOutcomeUnknown = errors.New("hotline: outbox: outcome of an earlier post unknown and no lookup configured")
+
+// OutboxEntry is one case to forward, stored as the private (never
+// published) entity OutboxPrefix+url.PathEscape(PostKey), JSON-encoded.
+// ON-DISK FORMAT: field names never change.
+//
+// Invariants: ServiceRequestID != "" iff State == OutboxCreated (a created
+// entry is never posted again); Request.Attributes[AttrPostID] == PostKey.
+type OutboxEntry struct {
+	PostKey          string       `json:"post_key"`
+	Request          OutboxRecord `json:"request"`
+	State            string       `json:"state"`
+	Attempts         int          `json:"attempts"`
+	NextAttempt      time.Time    `json:"next_attempt"`
+	LastError        string       `json:"last_error,omitempty"`
+	ServiceRequestID string       `json:"service_request_id,omitempty"`
+	Token            string       `json:"token,omitempty"`
+	Enqueued         time.Time    `json:"enqueued"`
+	Updated          time.Time    `json:"updated"`
+}
+
+// OutboxRecord is a CaseRequest as stored. ON-DISK FORMAT.
+type OutboxRecord struct {
+	ServiceCode   string            `json:"service_code"`
+	AddressString string            `json:"address_string,omitempty"`
+	Description   string            `json:"description"`
+	Attributes    map[string]string `json:"attributes,omitempty"`
+}
+
+func (r OutboxRecord) caseRequest() CaseRequest {
+	return CaseRequest{ServiceCode: r.ServiceCode, AddressString: r.AddressString,
+		Description: r.Description, Attributes: maps.Clone(r.Attributes)}
+}
+
+// OutboxOptions configures an Outbox. Zero values take the defaults.
+type OutboxOptions struct {
+	Now        func() time.Time // default time.Now
+	MinBackoff time.Duration    // first retry delay; default 1s
+	MaxBackoff time.Duration    // cap on the delay; default 5 min
+	Jitter     float64          // ± fraction of the delay; default 0.2; negative means none
+	StuckAfter int              // failed attempts before stuck; default 10
+	BatchSize  int              // entries scanned per RunOnce; default 1000
+	Logger     *slog.Logger     // default slog.Default()
+	Rand       *rand.Rand       // jitter source; default math/rand/v2's global source
+	// Find looks up a case the hotline may hold for postKey (carrying
+	// attribute AttrPostID = postKey). GeoReport v2 has no such search: with
+	// a real hotline this is the operator's configured lookup; in tests,
+	// Sim.FindByAttribute. It is called only when an earlier POST's outcome
+	// is unknown. Nil means no lookup: such entries become stuck with
+	// ErrOutcomeUnknown instead of risking a duplicate.
+	Find func(ctx context.Context, postKey string) (id string, found bool, err error)
+}
+
+// Outbox forwards cases to the hotline at most once per post key and
+// retries until each is created or stuck. Its state lives in the store,
+// so it survives restarts; every state change is committed (fsync) before
+// the next network call.
+//
+// Exactly once: before each POST the entry is durably marked OutboxPosting.
+// If the POST fails with an answer from the hotline (an error status), the
+// case was not created and the entry returns to OutboxPending. Any other
+// failure (timeout, lost connection, unreadable 2xx) leaves it OutboxPosting,
+// and the next attempt first looks the case up with Find, posting again only
+// if it is not found.
+//
+// REQUIRES: one Outbox per store runs RunOnce (calls on one Outbox are
+// serialized).
+type Outbox struct {
+	store  *linlisync.Store
+	client *Client
+	opts   OutboxOptions
+	log    *slog.Logger
+
+	mu sync.Mutex // serializes RunOnce; guards opts.Rand
+}
+
+// NewOutbox returns an Outbox forwarding through client and keeping its
+// state in store.
+func NewOutbox(store *linlisync.Store, client *Client, opts OutboxOptions) *Outbox {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = opts.MinBackoff
+	}
+	if opts.Jitter == 0 {
+		opts.Jitter = 0.2
+	}
+	if opts.Jitter < 0 {
+		opts.Jitter = 0
+	}
+	if opts.Jitter > 1 {
+		opts.Jitter = 1
+	}
+	if opts.StuckAfter <= 0 {
+		opts.StuckAfter = 10
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Outbox{store: store, client: client, opts: opts,
+		log: opts.Logger.With("component", "hotline-outbox")}
+}
+
+func outboxID(postKey string) string { return OutboxPrefix + url.PathEscape(postKey) }
+
+// Enqueue durably records a case to forward for postKey (e.g.
+// "yuqiao/req-2340"), adding attribute AttrPostID = postKey. It is
+// idempotent: if postKey is already enqueued, in whatever state, it does
+// nothing and returns nil (the first request wins).
+//
+// Errors: ErrInvalid (empty or over-long postKey, missing service code or
+// description), *DescriptionTooLongError, store errors.
+func (o *Outbox) Enqueue(ctx context.Context, postKey string, req CaseRequest) error {
+	id := outboxID(postKey)
+	if postKey == "" || len(id) > linlisync.MaxNameLen {
+		return fmt.Errorf("%w: post key %q", ErrInvalid, postKey)
+	}
+	if req.ServiceCode == "" || req.Description == "" {
+		return fmt.Errorf("%w: service code and description are required", ErrInvalid)
+	}
+	if n := utf8.RuneCountInString(req.Description); n > MaxDescription {
+		return &DescriptionTooLongError{Len: n}
+	}
+	attrs := maps.Clone(req.Attributes)
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs[AttrPostID] = postKey
+	now := o.opts.Now()
+	e := OutboxEntry{
+		PostKey: postKey,
+		Request: OutboxRecord{ServiceCode: req.ServiceCode, AddressString: req.AddressString,
+			Description: req.Description, Attributes: attrs},
+		State: OutboxPending, NextAttempt: now, Enqueued: now, Updated: now,
+	}
+	err := o.store.Update(ctx, func(tx *linlisync.Tx) error {
+		if _, ok, err := tx.Get(id); err != nil || ok {
+			return err
+		}
+		return putEntry(tx, e)
+	})
+	if err != nil {
+		return fmt.Errorf("hotline: outbox: enqueue %s: %w", postKey, err)
+	}
+	return nil
+}
+
+// putEntry writes e and its index markers (all private: nil views).
+func putEntry(tx *linlisync.Tx, e OutboxEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if err := tx.Put(outboxID(e.PostKey), b, nil); err != nil {
+		return err
+	}
+	esc := url.PathEscape(e.PostKey)
+	for _, ix := range []struct {
+		prefix string
+		member bool
+	}{{outboxActivePrefix, active(e)}, {outboxStuckPrefix, e.State == OutboxStuck}} {
+		if ix.member {
+			err = tx.Put(ix.prefix+esc, []byte{1}, nil)
+		} else {
+			err = tx.Delete(ix.prefix + esc)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *Outbox) save(ctx context.Context, e OutboxEntry) error {
+	e.Updated = o.opts.Now()
+	if err := o.store.Update(ctx, func(tx *linlisync.Tx) error { return putEntry(tx, e) }); err != nil {
+		return fmt.Errorf("hotline: outbox: save %s: %w", e.PostKey, err)
+	}
+	return nil
+}
+
+// entries returns the entries of up to BatchSize markers under index, in
+// post key order, for which keep is true.
+func (o *Outbox) entries(ctx context.Context, index string, keep func(OutboxEntry) bool) ([]OutboxEntry, error) {
+	var out []OutboxEntry
+	err := o.store.Update(ctx, func(tx *linlisync.Tx) error {
+		return tx.Scan(index, o.opts.BatchSize, func(idx string, _ []byte) error {
+			id := OutboxPrefix + idx[len(index):]
+			v, ok, err := tx.Get(id)
+			if err != nil || !ok {
+				return err // a marker without an entry cannot happen: same transaction
+			}
+			var e OutboxEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode %s: %w", id, err)
+			}
+			if keep(e) {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hotline: outbox: scan: %w", err)
+	}
+	return out, nil
+}
+
+func active(e OutboxEntry) bool { return e.State == OutboxPending || e.State == OutboxPosting }
+
+// Pending returns how many entries are waiting to be created (pending or
+// posting), counting at most BatchSize.
+//
+// Errors: store errors.
+func (o *Outbox) Pending(ctx context.Context) (int, error) {
+	es, err := o.entries(ctx, outboxActivePrefix, active)
+	return len(es), err
+}
+
+// Stuck lists the entries given up on (at most BatchSize), for staff,
+// with LastError.
+//
+// Errors: store errors.
+func (o *Outbox) Stuck(ctx context.Context) ([]OutboxEntry, error) {
+	return o.entries(ctx, outboxStuckPrefix, func(e OutboxEntry) bool { return e.State == OutboxStuck })
+}
+
+// Entry returns the stored entry for postKey; ok is false if none.
+//
+// Errors: store errors, a corrupt entry.
+func (o *Outbox) Entry(postKey string) (e OutboxEntry, ok bool, err error) {
+	v, ok, err := o.store.Get(outboxID(postKey))
+	if err != nil || !ok {
+		return OutboxEntry{}, false, err
+	}
+	if err := json.Unmarshal(v, &e); err != nil {
+		return OutboxEntry{}, false, fmt.Errorf("hotline: outbox: decode %s: %w", postKey, err)
+	}
+	return e, true, nil
+}
+
+// Created returns the hotline's service_request_id for postKey once the
+// case is created; ok is false before that.
+//
+// Errors: store errors, a corrupt entry.
+func (o *Outbox) Created(postKey string) (id string, ok bool, err error) {
+	e, found, err := o.Entry(postKey)
+	if err != nil || !found || e.State != OutboxCreated {
+		return "", false, err
+	}
+	return e.ServiceRequestID, true, nil
+}
+
+// RunOnce processes every due entry once (in post key order, among the
+// first BatchSize active ones) and returns how many cases it created. Failures of
+// individual entries are recorded in them (retry or stuck) and returned
+// joined; a store error stops the pass.
+//
+// Errors: store errors, joined per-entry hotline errors, ctx errors.
+func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.opts.Now()
+	due, err := o.entries(ctx, outboxActivePrefix, func(e OutboxEntry) bool { return active(e) && !e.NextAttempt.After(now) })
+	if err != nil {
+		return 0, err
+	}
+	created := 0
+	var errs []error
+	for _, e := range due {
+		if err := ctx.Err(); err != nil {
+			return created, err
+		}
+		ok, ferr, serr := o.forward(ctx, e)
+		if serr != nil {
+			return created, serr
+		}
+		if ok {
+			created++
+		}
+		if ferr != nil {
+			errs = append(errs, fmt.Errorf("hotline: outbox: %s: %w", e.PostKey, ferr))
+		}
+	}
+	return created, errors.Join(errs...)
+}
+
+// forward takes one entry one step towards created. ok reports a case
+// created (or found) now; ferr is the hotline failure recorded in the entry;
+// serr is a store error (the entry's state on disk is then still safe:
+// posting is always recorded before the POST).
+func (o *Outbox) forward(ctx context.Context, e OutboxEntry) (ok bool, ferr, serr error) {
+	switch {
+	case e.ServiceRequestID != "":
+		e.State = OutboxCreated
+		return true, nil, o.save(ctx, e)
+	case e.Token != "":
+		return o.resolve(ctx, e)
+	case e.State == OutboxPosting:
+		if o.opts.Find == nil {
+			return o.fail(ctx, e, ErrOutcomeUnknown, false, true)
+		}
+		id, found, err := o.opts.Find(ctx, e.PostKey)
+		if err != nil {
+			return o.fail(ctx, e, fmt.Errorf("find: %w", err), true, false)
+		}
+		if found && id != "" {
+			o.log.Info("found case created by an earlier attempt", "post", e.PostKey, "service_request_id", id)
+			return o.succeed(ctx, e, id)
+		}
+	}
+	// Record the attempt before sending it.
+	if err := o.markPosting(ctx, &e); err != nil {
+		return false, nil, err
+	}
+	res, err := o.client.Create(ctx, e.Request.caseRequest())
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, nil, ctx.Err() // stays posting: looked up next time
+		}
+		// An answer from the hotline (error status) means nothing was created.
+		var ae *APIError
+		var he *HTTPError
+		answered := errors.As(err, &ae) || errors.As(err, &he) ||
+			errors.Is(err, ErrInvalid) || errors.As(err, new(*DescriptionTooLongError))
+		return o.fail(ctx, e, err, IsRetryable(err), answered)
+	}
+	if res.ServiceRequestID != "" {
+		return o.succeed(ctx, e, res.ServiceRequestID)
+	}
+	e.Token = res.Token
+	if err := o.save(ctx, e); err != nil {
+		return false, nil, err
+	}
+	return o.resolve(ctx, e)
+}
+
+// markPosting durably records that a POST for e is about to be sent.
+func (o *Outbox) markPosting(ctx context.Context, e *OutboxEntry) error {
+	e.State = OutboxPosting
+	return o.save(ctx, *e)
+}
+
+func (o *Outbox) resolve(ctx context.Context, e OutboxEntry) (bool, error, error) {
+	id, err := o.client.ResolveToken(ctx, e.Token)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, nil, ctx.Err()
+		}
+		return o.fail(ctx, e, fmt.Errorf("resolve token: %w", err), IsRetryable(err), false)
+	}
+	return o.succeed(ctx, e, id)
+}
+
+func (o *Outbox) succeed(ctx context.Context, e OutboxEntry, id string) (bool, error, error) {
+	e.State, e.ServiceRequestID, e.LastError = OutboxCreated, id, ""
+	if err := o.save(ctx, e); err != nil {
+		return false, nil, err
+	}
+	o.log.Info("case created", "post", e.PostKey, "service_request_id", id, "attempts", e.Attempts)
+	return true, nil, nil
+}
+
+// fail records a failed attempt: retryable ones are retried after a
+// backoff until StuckAfter attempts, others make the entry stuck at once.
+// notCreated means the hotline certainly holds no case from this attempt,
+// so the next one need not look it up.
+func (o *Outbox) fail(ctx context.Context, e OutboxEntry, err error, retryable, notCreated bool) (bool, error, error) {
+	e.Attempts++
+	e.LastError = err.Error()
+	if notCreated && e.State == OutboxPosting && e.Token == "" {
+		e.State = OutboxPending
+	}
+	if !retryable || e.Attempts >= o.opts.StuckAfter {
+		e.State = OutboxStuck
+		o.log.Warn("case stuck", "post", e.PostKey, "attempts", e.Attempts, "err", err)
+	} else {
+		e.NextAttempt = o.opts.Now().Add(o.backoff(e.Attempts))
+	}
+	return false, err, o.save(ctx, e)
+}
+
+// backoff is MinBackoff·2^(attempts-1), capped at MaxBackoff, ± Jitter.
+// REQUIRES: o.mu held.
+func (o *Outbox) backoff(attempts int) time.Duration {
+	d := o.opts.MinBackoff
+	for i := 1; i < attempts && d < o.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, o.opts.MaxBackoff)
+	if o.opts.Jitter > 0 {
+		r := rand.Float64()
+		if o.opts.Rand != nil {
+			r = o.opts.Rand.Float64()
+		}
+		d = time.Duration(float64(d) * (1 + o.opts.Jitter*(2*r-1)))
+	}
+	return d
+}
+
+// Run calls RunOnce every interval until ctx ends, logging failures (it is
+// the edge). It returns ctx's error.
+func (o *Outbox) Run(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := o.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			o.log.Warn("outbox pass", "created", n, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

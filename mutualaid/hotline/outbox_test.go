@@ -1,0 +1,395 @@
+package hotline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	linlisync "github.com/linli/linli/sync"
+)
+
+// mustOpen opens a real store in dir, closed at the end of the test.
+func mustOpen(tb testing.TB, dir string) *linlisync.Store {
+	tb.Helper()
+	s, err := linlisync.Open(dir, linlisync.Options{DropInterval: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// simFinder finds cases in sim by their AttrPostID attribute.
+func simFinder(sim *Sim) func(context.Context, string) (string, bool, error) {
+	return func(_ context.Context, postKey string) (string, bool, error) {
+		ids := sim.FindByAttribute(AttrPostID, postKey)
+		if len(ids) == 0 {
+			return "", false, nil
+		}
+		return ids[0], true, nil
+	}
+}
+
+func outboxOpts(clk *fakeClock, find func(context.Context, string) (string, bool, error)) OutboxOptions {
+	return OutboxOptions{
+		Now: clk.Now, MinBackoff: time.Second, MaxBackoff: time.Minute,
+		Rand: rand.New(rand.NewPCG(1, 2)), Logger: slog.New(slog.DiscardHandler), Find: find,
+	}
+}
+
+// drain runs passes, advancing clk past any backoff, until nothing is
+// pending or max passes ran; it returns the passes run.
+func drain(t *testing.T, ob *Outbox, clk *fakeClock, max int) int {
+	t.Helper()
+	ctx := context.Background()
+	for i := 1; i <= max; i++ {
+		if _, err := ob.RunOnce(ctx); err != nil {
+			t.Logf("pass %d: %v", i, err)
+		}
+		n, err := ob.Pending(ctx)
+		if err != nil {
+			t.Fatalf("Pending: %v", err)
+		}
+		if n == 0 {
+			return i
+		}
+		clk.Add(2 * time.Minute)
+	}
+	t.Fatalf("still pending after %d passes", max)
+	return max
+}
+
+func assertOnce(t *testing.T, sim *Sim, ob *Outbox, keys ...string) {
+	t.Helper()
+	if got, want := sim.Count(), len(keys); got != want {
+		t.Errorf("sim holds %d cases, want %d", got, want)
+	}
+	for _, k := range keys {
+		ids := sim.FindByAttribute(AttrPostID, k)
+		if len(ids) != 1 {
+			t.Errorf("post %s: sim holds cases %v, want exactly one", k, ids)
+			continue
+		}
+		id, ok, err := ob.Created(k)
+		if err != nil || !ok || id != ids[0] {
+			t.Errorf("Created(%s) = %q, %v, %v; want %q, true, nil", k, id, ok, err, ids[0])
+		}
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("HotlineDown", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, nil)
+		opts := outboxOpts(clk, simFinder(sim))
+		opts.StuckAfter = 30
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, opts)
+		keys := []string{"yuqiao/req-1", "yuqiao/req-2", "yuqiao/req-3"}
+		sim.FailNext(20)
+		sim.TimeoutNext(3, time.Second)
+		for _, k := range keys {
+			if err := ob.Enqueue(ctx, k, feverCase()); err != nil {
+				t.Fatalf("Enqueue %s: %v", k, err)
+			}
+		}
+		if err := ob.Enqueue(ctx, keys[0], feverCase()); err != nil { // idempotent
+			t.Fatalf("Enqueue again: %v", err)
+		}
+		if n, err := ob.Pending(ctx); err != nil || n != 3 {
+			t.Fatalf("Pending = %d, %v; want 3", n, err)
+		}
+		// Not due before its backoff: a pass right after a failure posts nothing.
+		if _, err := ob.RunOnce(ctx); err == nil {
+			t.Fatal("first pass: got no error, want the hotline's 500s")
+		}
+		if _, err := ob.RunOnce(ctx); err != nil {
+			t.Fatalf("pass before backoff: %v, want nothing due", err)
+		}
+		passes := drain(t, ob, clk, 30)
+		if passes < 5 {
+			t.Errorf("drained in %d passes; the outage should have lasted longer", passes)
+		}
+		assertOnce(t, sim, ob, keys...)
+		if _, err := ob.RunOnce(ctx); err != nil || sim.Count() != 3 {
+			t.Errorf("pass after creation: err %v, %d cases; want nil, 3", err, sim.Count())
+		}
+	})
+
+	t.Run("Tokens", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, func(s *Sim) { s.UseTokens = true })
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
+		if err := ob.Enqueue(ctx, "yuqiao/req-7", feverCase()); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := ob.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("RunOnce = %d, %v; want 1, nil", n, err)
+		}
+		assertOnce(t, sim, ob, "yuqiao/req-7")
+	})
+
+	t.Run("BatchSizeSkipsDone", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, nil)
+		opts := outboxOpts(clk, simFinder(sim))
+		opts.BatchSize = 2
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, opts)
+		var keys []string
+		for i := range 5 {
+			keys = append(keys, fmt.Sprintf("yuqiao/req-%d", i))
+			if err := ob.Enqueue(ctx, keys[i], feverCase()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if passes := drain(t, ob, clk, 10); passes != 3 {
+			t.Errorf("drained in %d passes, want 3 (2 per pass)", passes)
+		}
+		assertOnce(t, sim, ob, keys...)
+	})
+
+	t.Run("LostResponse", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, nil)
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
+		if err := ob.Enqueue(ctx, "yuqiao/req-2340", feverCase()); err != nil {
+			t.Fatal(err)
+		}
+		sim.LoseNext(1)
+		if n, err := ob.RunOnce(ctx); err == nil || n != 0 {
+			t.Fatalf("RunOnce = %d, %v; want 0 and the lost response", n, err)
+		}
+		e, _, err := ob.Entry("yuqiao/req-2340")
+		if err != nil || e.State != OutboxPosting || e.Attempts != 1 {
+			t.Fatalf("entry %+v (%v); want posting after 1 attempt", e, err)
+		}
+		clk.Add(time.Hour)
+		if n, err := ob.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("RunOnce = %d, %v; want 1, nil", n, err)
+		}
+		assertOnce(t, sim, ob, "yuqiao/req-2340")
+	})
+
+	t.Run("LostResponseNoFinder", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, nil)
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, nil))
+		if err := ob.Enqueue(ctx, "yuqiao/req-1", feverCase()); err != nil {
+			t.Fatal(err)
+		}
+		sim.LoseNext(1)
+		ob.RunOnce(ctx)
+		clk.Add(time.Hour)
+		if _, err := ob.RunOnce(ctx); !errors.Is(err, ErrOutcomeUnknown) {
+			t.Fatalf("got %v, want ErrOutcomeUnknown", err)
+		}
+		stuck, err := ob.Stuck(ctx)
+		if err != nil || len(stuck) != 1 || sim.Count() != 1 {
+			t.Fatalf("stuck %+v (%v), %d cases; want one stuck, one case", stuck, err, sim.Count())
+		}
+	})
+
+	t.Run("KilledMidForward", func(t *testing.T) {
+		t.Parallel()
+		for _, reached := range []bool{false, true} {
+			t.Run(fmt.Sprintf("PostReachedHotline=%v", reached), func(t *testing.T) {
+				t.Parallel()
+				sim, c, clk := newSim(t, nil)
+				dir := t.TempDir()
+				s1 := mustOpen(t, dir)
+				ob1 := NewOutbox(s1, c, outboxOpts(clk, simFinder(sim)))
+				key := "yuqiao/req-9"
+				if err := ob1.Enqueue(ctx, key, feverCase()); err != nil {
+					t.Fatal(err)
+				}
+				e, _, err := ob1.Entry(key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := ob1.markPosting(ctx, &e); err != nil {
+					t.Fatal(err)
+				}
+				if reached { // the POST got through; the process died before recording it
+					if _, err := c.Create(ctx, e.Request.caseRequest()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := s1.Close(); err != nil {
+					t.Fatal(err)
+				}
+				ob2 := NewOutbox(mustOpen(t, dir), c, outboxOpts(clk, simFinder(sim)))
+				if n, err := ob2.RunOnce(ctx); err != nil || n != 1 {
+					t.Fatalf("RunOnce after restart = %d, %v; want 1, nil", n, err)
+				}
+				assertOnce(t, sim, ob2, key)
+			})
+		}
+	})
+
+	t.Run("StuckPermanent", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, nil)
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
+		req := feverCase()
+		req.ServiceCode = "no_such_service"
+		if err := ob.Enqueue(ctx, "yuqiao/req-5", req); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ob.RunOnce(ctx)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.HTTPStatus != http.StatusBadRequest {
+			t.Fatalf("got %v, want a 400 *APIError", err)
+		}
+		stuck, err := ob.Stuck(ctx)
+		if err != nil || len(stuck) != 1 || stuck[0].Attempts != 1 || !strings.Contains(stuck[0].LastError, "no_such_service") {
+			t.Fatalf("stuck = %+v, %v; want one entry after 1 attempt with the hotline's error", stuck, err)
+		}
+		if n, _ := ob.Pending(ctx); n != 0 || sim.Count() != 0 {
+			t.Errorf("pending %d, %d cases; want 0, 0", n, sim.Count())
+		}
+	})
+
+	t.Run("StuckAfterRetries", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, nil)
+		opts := outboxOpts(clk, simFinder(sim))
+		opts.StuckAfter = 3
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, opts)
+		if err := ob.Enqueue(ctx, "yuqiao/req-6", feverCase()); err != nil {
+			t.Fatal(err)
+		}
+		sim.FailNext(100)
+		for range 5 {
+			ob.RunOnce(ctx)
+			clk.Add(time.Hour)
+		}
+		stuck, err := ob.Stuck(ctx)
+		if err != nil || len(stuck) != 1 || stuck[0].Attempts != 3 || !strings.Contains(stuck[0].LastError, "500") {
+			t.Fatalf("stuck = %+v, %v; want one entry after 3 attempts with HTTP 500", stuck, err)
+		}
+		sim.FailNext(0)
+		ob.RunOnce(ctx)
+		if sim.Count() != 0 {
+			t.Errorf("a stuck entry was posted: %d cases", sim.Count())
+		}
+	})
+
+	t.Run("Malformed", func(t *testing.T) {
+		t.Parallel()
+		bodies := map[string]string{
+			"BadJSON":    `{not json`,
+			"WrongTypes": `[{"service_request_id": 5}]`,
+			"EmptyArray": `[]`,
+			"Null":       `null`,
+			"HugeBody":   `["` + strings.Repeat("x", MaxResponseBytes+10) + `"]`,
+		}
+		for name, body := range bodies {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				var posts atomic.Int32
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					posts.Add(1)
+					w.Header().Set("Content-Type", "application/json")
+					w.Write([]byte(body))
+				}))
+				t.Cleanup(srv.Close)
+				clk := &fakeClock{t: time.Date(2022, 12, 18, 23, 40, 0, 0, time.UTC)}
+				notFound := func(context.Context, string) (string, bool, error) { return "", false, nil }
+				opts := outboxOpts(clk, notFound)
+				opts.StuckAfter = 3
+				ob := NewOutbox(mustOpen(t, t.TempDir()), NewClient(srv.URL, "k", "yuqiao", nil), opts)
+				if err := ob.Enqueue(ctx, "yuqiao/req-8", feverCase()); err != nil {
+					t.Fatal(err)
+				}
+				for range 4 {
+					ob.RunOnce(ctx)
+					clk.Add(time.Hour)
+				}
+				stuck, err := ob.Stuck(ctx)
+				if err != nil || len(stuck) != 1 || stuck[0].Attempts != 3 {
+					t.Fatalf("stuck = %+v, %v; want one entry after 3 attempts", stuck, err)
+				}
+				if got := posts.Load(); got != 3 {
+					t.Errorf("got %d posts, want 3", got)
+				}
+			})
+		}
+	})
+
+	t.Run("EnqueueInvalid", func(t *testing.T) {
+		t.Parallel()
+		_, c, clk := newSim(t, nil)
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, nil))
+		long := feverCase()
+		long.Description = strings.Repeat("药", MaxDescription+1)
+		var dl *DescriptionTooLongError
+		if err := ob.Enqueue(ctx, "k", long); !errors.As(err, &dl) {
+			t.Errorf("long description: got %v, want *DescriptionTooLongError", err)
+		}
+		if err := ob.Enqueue(ctx, "", feverCase()); !errors.Is(err, ErrInvalid) {
+			t.Errorf("empty key: got %v, want ErrInvalid", err)
+		}
+		if err := ob.Enqueue(ctx, "k", CaseRequest{ServiceCode: "food"}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("no description: got %v, want ErrInvalid", err)
+		}
+	})
+}
+
+func TestOutboxBackoff(t *testing.T) {
+	t.Parallel()
+	ob := NewOutbox(nil, nil, OutboxOptions{Jitter: -1, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute})
+	for _, tc := range []struct {
+		attempts int
+		want     time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {4, 8 * time.Second}, {9, 256 * time.Second}, {10, 5 * time.Minute}, {60, 5 * time.Minute}} {
+		if got := ob.backoff(tc.attempts); got != tc.want {
+			t.Errorf("backoff(%d) = %v, want %v", tc.attempts, got, tc.want)
+		}
+	}
+	ob = NewOutbox(nil, nil, OutboxOptions{Rand: rand.New(rand.NewPCG(3, 4))})
+	for range 100 {
+		if got := ob.backoff(3); got < 3200*time.Millisecond || got > 4800*time.Millisecond {
+			t.Fatalf("backoff(3) = %v, want 4s ± 20%%", got)
+		}
+	}
+}
+
+func TestOutboxRun(t *testing.T) {
+	t.Parallel()
+	sim, c, _ := newSim(t, nil)
+	ob := NewOutbox(mustOpen(t, t.TempDir()), c, OutboxOptions{
+		MinBackoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), Find: simFinder(sim),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ob.Run(ctx, 5*time.Millisecond) }()
+	sim.FailNext(2)
+	if err := ob.Enqueue(ctx, "yuqiao/req-11", feverCase()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok, err := ob.Created("yuqiao/req-11"); err != nil || ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("case not created within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v, want context.Canceled", err)
+	}
+	assertOnce(t, sim, ob, "yuqiao/req-11")
+}
