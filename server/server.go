@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/linli/linli/mutualaid"
+	"github.com/linli/linli/mutualaid/hotline"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -47,6 +48,8 @@ type Config struct {
 	// on an internal address (see Server.MetricsHandler) or keep it behind a
 	// reverse proxy that does not forward it.
 	MetricsToken string
+	// Hotline is where the outbox forwards cases; empty: they wait.
+	Hotline HotlineConfig
 }
 
 func (c *Config) setDefaults() {
@@ -80,6 +83,7 @@ type Server struct {
 	tokens  *Tokens
 	handler http.Handler
 	metrics *metrics
+	outbox  *hotline.Outbox
 
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup
@@ -129,11 +133,14 @@ func New(cfg Config) (*Server, error) {
 		dir: mutualaid.NewDirectory(store, cfg.Now), metrics: m,
 	}
 	m.watchStore(store)
+	s.outbox = s.newOutbox()
+	m.reg.MustRegister(newOutboxGauges(s.outbox))
 	s.handler = s.routes()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.reloadKeys(ctx) })
 	s.wg.Go(func() { s.refreshMatches(ctx) })
+	s.wg.Go(func() { s.runOutbox(ctx) })
 	return s, nil
 }
 

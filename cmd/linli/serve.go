@@ -19,6 +19,7 @@ type serveFlags struct {
 	first        communityFlags // the community created on first start
 	limits       server.RateLimits
 	metricsToken string
+	hotline      server.HotlineConfig
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,6 +32,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.first.name, "init-name", "Home", "first start only: its name")
 	fs.StringVar(&f.first.district, "init-district", "unset", "first start only: its district")
 	fs.StringVar(&f.first.streetOffice, "init-street-office", "unset", "first start only: its street office")
+	fs.StringVar(&f.hotline.URL, "hotline-url", "", "Open311 GeoReport v2 base URL of the hotline (empty: cases wait in the outbox)")
+	fs.StringVar(&f.hotline.APIKey, "hotline-api-key", "", "the hotline's api_key")
+	fs.StringVar(&f.hotline.JurisdictionID, "hotline-jurisdiction", "", "the hotline's jurisdiction_id")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, GET /metrics requires this bearer token")
 	fs.Float64Var(&f.limits.Join.Rate, "join-rate", 0.1, "joins per second allowed from one address (-1: no limit)")
 	fs.IntVar(&f.limits.Join.Burst, "join-burst", 5, "joins one address may make at once")
@@ -47,7 +51,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
-	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken})
+	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken, Hotline: f.hotline})
 	if err != nil {
 		return err
 	}
