@@ -35,9 +35,9 @@ func TestOutboxForwardsAndReports(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for sim.Count() == 0 && time.Now().Before(deadline) {
-		if _, err := h.srv.Outbox().RunOnce(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		// The injected failure may strike this pass or the server's own
+		// loop; either way the case is retried after its backoff.
+		_, _ = h.srv.Outbox().RunOnce(t.Context())
 		time.Sleep(50 * time.Millisecond)
 	}
 	for range 2 {
