@@ -11,14 +11,6 @@ import (
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 )
 
-// Join code bounds.
-const (
-	defaultJoinCodeTTL = 7 * 24 * time.Hour
-	minJoinCodeTTL     = time.Minute
-	maxJoinCodeTTL     = 90 * 24 * time.Hour
-	maxJoinCodeUses    = 10_000
-)
-
 // communityHandler serves CommunityService.
 type communityHandler struct {
 	dir     *mutualaid.Directory
@@ -77,30 +69,17 @@ func (h *communityHandler) CreateJoinCode(ctx context.Context, req *linliv1.Crea
 	return &linliv1.CreateJoinCodeResponse{Code: code, Info: info}, nil
 }
 
+// joinCodeSpec is the request as the domain takes it; the domain fills in
+// defaults and checks the bounds. Only who may hand out admin codes is
+// decided here.
 func joinCodeSpec(c caller, req *linliv1.CreateJoinCodeRequest) (mutualaid.JoinCodeSpec, error) {
-	spec := mutualaid.JoinCodeSpec{
+	if req.GetRole() == linliv1.Role_ROLE_ADMIN && c.member.GetRole() != linliv1.Role_ROLE_ADMIN {
+		return mutualaid.JoinCodeSpec{}, forbidden("role_not_allowed", "only admins hand out admin codes")
+	}
+	return mutualaid.JoinCodeSpec{
 		CommunityID: req.GetCommunityId(), BuildingID: req.GetBuildingId(), Role: req.GetRole(),
 		ValidFor: time.Duration(req.GetValidSeconds()) * time.Second, MaxUses: req.GetMaxUses(), CreatedBy: c.UserID,
-	}
-	if spec.Role == linliv1.Role_ROLE_UNSPECIFIED {
-		spec.Role = linliv1.Role_ROLE_RESIDENT
-	}
-	if spec.Role == linliv1.Role_ROLE_ADMIN && c.member.GetRole() != linliv1.Role_ROLE_ADMIN {
-		return spec, forbidden("role_not_allowed", "only admins hand out admin codes")
-	}
-	if spec.ValidFor == 0 {
-		spec.ValidFor = defaultJoinCodeTTL
-	}
-	if spec.ValidFor < minJoinCodeTTL || spec.ValidFor > maxJoinCodeTTL {
-		return spec, invalid("valid_seconds_out_of_range", "valid_seconds", "a join code works from 1 minute to 90 days")
-	}
-	if spec.MaxUses == 0 {
-		spec.MaxUses = 1
-	}
-	if spec.MaxUses > maxJoinCodeUses {
-		return spec, invalid("max_uses_out_of_range", "max_uses", "a join code allows 1 to 10,000 uses")
-	}
-	return spec, nil
+	}, nil
 }
 
 // SetRole promotes or demotes a member.
