@@ -113,7 +113,7 @@ func newJoinCodeRecord(spec JoinCodeSpec, now time.Time) (*joinCodeRecord, error
 	if role == linliv1.Role_ROLE_UNSPECIFIED {
 		role = linliv1.Role_ROLE_RESIDENT
 	}
-	if roleString(role) == "" {
+	if RoleName(role) == "" {
 		v.fail("role", "role_invalid", "Choose a role: resident, volunteer, staff or admin.")
 	}
 	validFor, uses := orDefault(spec.ValidFor, DefaultJoinCodeValidity), spec.MaxUses

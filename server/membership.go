@@ -94,20 +94,13 @@ func isRemoved(err error) bool {
 
 const reasonMemberRemoved = "member_removed"
 
-// roleName is a role's name as tokens and the domain spell it.
-func roleName(r linliv1.Role) string { return string(RoleOf(r)) }
-
-// RoleOf is the Role a stored role stands for (resident if unspecified).
-func RoleOf(r linliv1.Role) Role {
-	switch r {
-	case linliv1.Role_ROLE_VOLUNTEER:
-		return RoleVolunteer
-	case linliv1.Role_ROLE_STAFF:
-		return RoleStaff
-	case linliv1.Role_ROLE_ADMIN:
-		return RoleAdmin
+// roleName is a stored role's name as tokens spell it (resident if
+// unspecified).
+func roleName(r linliv1.Role) string {
+	if name := mutualaid.RoleName(r); name != "" {
+		return name
 	}
-	return RoleResident
+	return string(RoleResident)
 }
 
 // ProtoRole is the stored form of r.
