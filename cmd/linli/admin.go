@@ -92,8 +92,20 @@ func (c *communityFlags) community() *linliv1.Community {
 
 // runAdminInit creates the first community and prints a one-time admin code.
 func runAdminInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return withCommunity("linli admin init", args, stderr, func(o *offline, c *linliv1.Community) error {
+		code, err := bootstrap(ctx, o.dir, c)
+		if err == nil {
+			printAdminCode(stdout, c.GetId(), code)
+		}
+		return err
+	})
+}
+
+// withCommunity parses the community flags, opens the data folder's store
+// and runs fn on them.
+func withCommunity(name string, args []string, stderr io.Writer, fn func(*offline, *linliv1.Community) error) error {
 	var c communityFlags
-	fs := newFlagSet("linli admin init", stderr)
+	fs := newFlagSet(name, stderr)
 	c.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -103,12 +115,7 @@ func runAdminInit(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer o.Close()
-	code, err := bootstrap(ctx, o.dir, c.community())
-	if err != nil {
-		return err
-	}
-	printAdminCode(stdout, c.id, code)
-	return nil
+	return fn(o, c.community())
 }
 
 // bootstrap creates the community and a single-use admin join code for it.
@@ -117,7 +124,7 @@ func bootstrap(ctx context.Context, dir *mutualaid.Directory, c *linliv1.Communi
 		return "", fmt.Errorf("create community: %w", err)
 	}
 	code, _, err := dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{
-		CommunityID: c.GetId(), Role: linliv1.Role_ROLE_ADMIN, ValidFor: 7 * 24 * time.Hour, MaxUses: 1, CreatedBy: "linli-admin",
+		CommunityID: c.GetId(), Role: linliv1.Role_ROLE_ADMIN, ValidFor: mutualaid.DefaultJoinCodeValidity, MaxUses: 1, CreatedBy: "linli-admin",
 	})
 	if err != nil {
 		return "", fmt.Errorf("create admin join code: %w", err)
@@ -135,23 +142,13 @@ func printAdminCode(w io.Writer, community, code string) {
 }
 
 func runAdminCommunity(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var c communityFlags
-	fs := newFlagSet("linli admin community", stderr)
-	c.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	return withCommunity("linli admin community", args, stderr, func(o *offline, c *linliv1.Community) error {
+		out, err := o.dir.CreateCommunity(ctx, c)
+		if err == nil {
+			fmt.Fprintf(stdout, "created community %s (%s, %s %s)\n", out.GetId(), out.GetName(), out.GetDistrict(), out.GetStreetOffice())
+		}
 		return err
-	}
-	o, err := openOffline(c.data)
-	if err != nil {
-		return err
-	}
-	defer o.Close()
-	out, err := o.dir.CreateCommunity(ctx, c.community())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "created community %s (%s, %s %s)\n", out.GetId(), out.GetName(), out.GetDistrict(), out.GetStreetOffice())
-	return nil
+	})
 }
 
 // repeated is a flag that may be given many times.
