@@ -240,38 +240,38 @@ func (s *Server) reloadKeys(ctx context.Context) {
 	if s.cfg.KeyReload < 0 {
 		return
 	}
-	t := time.NewTicker(s.cfg.KeyReload)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	every(ctx, s.cfg.KeyReload, func() {
+		keys, err := LoadOrCreateKeys(s.cfg.DataDir)
+		if err != nil {
+			s.log.Error("reload keys", "err", err)
 			return
-		case <-t.C:
-			keys, err := LoadOrCreateKeys(s.cfg.DataDir)
-			if err != nil {
-				s.log.Error("reload keys", "err", err)
-				continue
-			}
-			s.tokens.SetKeys(keys)
 		}
-	}
+		s.tokens.SetKeys(keys)
+	})
 }
 
-// refreshMatches re-ranks suggestions hourly, so that medicine that expired
-// meanwhile stops being suggested even in a quiet community.
+// refreshMatches expires offers whose medicine expired and re-ranks
+// suggestions hourly, so that quiet communities stay true too.
 func (s *Server) refreshMatches(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
+	every(ctx, time.Hour, func() {
+		if n, err := s.dir.RefreshMatches(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("refresh matches", "err", err)
+		} else if n > 0 {
+			s.log.Info("refreshed matches", "offers", n)
+		}
+	})
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := s.dir.RefreshMatches(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("refresh matches", "err", err)
-			} else if n > 0 {
-				s.log.Info("refreshed matches", "offers", n)
-			}
+			fn()
 		}
 	}
 }
