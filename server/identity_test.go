@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -339,4 +340,35 @@ func headerKid(t *testing.T, tok string) string {
 		t.Fatal(err)
 	}
 	return h.Kid
+}
+
+// TestSubscribeFollowsRoleChange: a stream open across a promotion starts
+// poking the new building scope (at the next heartbeat), with no reconnect.
+func TestSubscribeFollowsRoleChange(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond})
+	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := staff.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "yuqiao",
+		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := h.client(h.token(t, "u-zhao", "yuqiao", server.RoleResident)).Subscribe(ctx, &linliv1.SubscribeRequest{ProtocolVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if _, err := staff.SetRole(ctx, &linliv1.SetRoleRequest{ProtocolVersion: 1, CommunityId: "yuqiao", UserId: "u-zhao",
+		Role: linliv1.Role_ROLE_VOLUNTEER, VolunteerBuildingIds: []string{"b3"}}); err != nil {
+		t.Fatal(err)
+	}
+	for stream.Receive() {
+		for _, head := range stream.Msg().GetPoke().GetHeads() {
+			if head.GetScope() == "building/yuqiao/b3" {
+				return
+			}
+		}
+	}
+	t.Fatalf("stream never poked the new building scope: %v", stream.Err())
 }
