@@ -116,15 +116,21 @@ func mayPostOnBehalf(member Member, at string, d *linliv1.PostDraft) error {
 	return e
 }
 
-// applyTriage assesses the post's text for emergency signs. An emergency
-// makes the post critical, records the verdict (staff see it at once in
-// their scope) and tells the author to call 120 in the push result.
-func applyTriage(tx *linlisync.Tx, p *linliv1.Post) {
-	texts := []string{p.GetNote()}
-	for _, it := range p.GetItems() {
+// assessDraft triages a draft's text for emergency signs. It runs when the
+// mutation is built, outside the single writer: the verdict depends only on
+// the draft.
+func assessDraft(d *linliv1.PostDraft) Triage {
+	texts := []string{d.GetNote()}
+	for _, it := range d.GetItems() {
 		texts = append(texts, it.GetName())
 	}
-	t := Assess(ageMonths(p.GetForWhom()), texts...)
+	return Assess(ageMonths(d.GetForWhom()), texts...)
+}
+
+// applyTriage records the verdict on the post. An emergency makes the post
+// critical, records the verdict (staff see it at once in their scope) and
+// tells the author to call 120 in the push result.
+func applyTriage(tx *linlisync.Tx, p *linliv1.Post, t Triage) {
 	if !t.Emergency {
 		p.Triage = nil
 		return

@@ -76,6 +76,7 @@ func PostEntityID(communityID, postID string) string {
 // createPost publishes a new open post, unless the id is taken.
 func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.PostDraft) func(*linlisync.Tx) error {
 	d = copyDraft(d)
+	verdict := assessDraft(d)
 	return func(tx *linlisync.Tx) error {
 		id := PostEntityID(member.CommunityID, postID)
 		_, exists, err := tx.Get(id)
@@ -93,7 +94,7 @@ func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.
 		if err := setDraft(p, d); err != nil {
 			return err
 		}
-		applyTriage(tx, p)
+		applyTriage(tx, p, verdict)
 		return putPost(tx, id, p)
 	}
 }
@@ -101,6 +102,7 @@ func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.
 // editPost replaces the draft of the member's own open post.
 func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisync.Tx) error {
 	d = copyDraft(d)
+	verdict := assessDraft(d)
 	return func(tx *linlisync.Tx) error {
 		id := PostEntityID(member.CommunityID, postID)
 		p, err := ownOpenPost(tx, member, id)
@@ -113,7 +115,7 @@ func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisyn
 		if err := setDraft(p, d); err != nil {
 			return err
 		}
-		applyTriage(tx, p)
+		applyTriage(tx, p, verdict)
 		p.UpdatedAt = timestamppb.New(tx.Now())
 		return putPost(tx, id, p)
 	}
