@@ -88,9 +88,11 @@ type Community struct {
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The jurisdiction the hotline dispatches by.
-	District      string                 `protobuf:"bytes,3,opt,name=district,proto3" json:"district,omitempty"`
-	StreetOffice  string                 `protobuf:"bytes,4,opt,name=street_office,json=streetOffice,proto3" json:"street_office,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	District     string                 `protobuf:"bytes,3,opt,name=district,proto3" json:"district,omitempty"`
+	StreetOffice string                 `protobuf:"bytes,4,opt,name=street_office,json=streetOffice,proto3" json:"street_office,omitempty"`
+	CreatedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Deadlines and hotline forwarding; unset means the defaults.
+	Escalation    *EscalationPolicy `protobuf:"bytes,6,opt,name=escalation,proto3" json:"escalation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,6 +158,13 @@ func (x *Community) GetStreetOffice() string {
 func (x *Community) GetCreatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Community) GetEscalation() *EscalationPolicy {
+	if x != nil {
+		return x.Escalation
 	}
 	return nil
 }
@@ -1694,14 +1703,17 @@ var File_linli_v1_identity_proto protoreflect.FileDescriptor
 
 const file_linli_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"\x17linli/v1/identity.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x01\n" +
+	"\x17linli/v1/identity.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19linli/v1/escalation.proto\"\xe7\x01\n" +
 	"\tCommunity\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
 	"\bdistrict\x18\x03 \x01(\tR\bdistrict\x12#\n" +
 	"\rstreet_office\x18\x04 \x01(\tR\fstreetOffice\x129\n" +
 	"\n" +
-	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"r\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12:\n" +
+	"\n" +
+	"escalation\x18\x06 \x01(\v2\x1a.linli.v1.EscalationPolicyR\n" +
+	"escalation\"r\n" +
 	"\bBuilding\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fcommunity_id\x18\x02 \x01(\tR\vcommunityId\x12\x12\n" +
@@ -1872,53 +1884,55 @@ var file_linli_v1_identity_proto_goTypes = []any{
 	(*RemoveMemberRequest)(nil),     // 25: linli.v1.RemoveMemberRequest
 	(*RemoveMemberResponse)(nil),    // 26: linli.v1.RemoveMemberResponse
 	(*timestamppb.Timestamp)(nil),   // 27: google.protobuf.Timestamp
+	(*EscalationPolicy)(nil),        // 28: linli.v1.EscalationPolicy
 }
 var file_linli_v1_identity_proto_depIdxs = []int32{
 	27, // 0: linli.v1.Community.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 1: linli.v1.Member.role:type_name -> linli.v1.Role
-	27, // 2: linli.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
-	27, // 3: linli.v1.Device.signed_in_at:type_name -> google.protobuf.Timestamp
-	27, // 4: linli.v1.Device.last_refreshed_at:type_name -> google.protobuf.Timestamp
-	0,  // 5: linli.v1.JoinCodeInfo.role:type_name -> linli.v1.Role
-	27, // 6: linli.v1.JoinCodeInfo.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 7: linli.v1.Tokens.access_expires_at:type_name -> google.protobuf.Timestamp
-	27, // 8: linli.v1.Tokens.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	3,  // 9: linli.v1.JoinResponse.member:type_name -> linli.v1.Member
-	6,  // 10: linli.v1.JoinResponse.tokens:type_name -> linli.v1.Tokens
-	6,  // 11: linli.v1.RefreshResponse.tokens:type_name -> linli.v1.Tokens
-	4,  // 12: linli.v1.ListDevicesResponse.devices:type_name -> linli.v1.Device
-	1,  // 13: linli.v1.CreateCommunityResponse.community:type_name -> linli.v1.Community
-	2,  // 14: linli.v1.CreateBuildingRequest.building:type_name -> linli.v1.Building
-	2,  // 15: linli.v1.CreateBuildingResponse.building:type_name -> linli.v1.Building
-	0,  // 16: linli.v1.CreateJoinCodeRequest.role:type_name -> linli.v1.Role
-	5,  // 17: linli.v1.CreateJoinCodeResponse.info:type_name -> linli.v1.JoinCodeInfo
-	0,  // 18: linli.v1.SetRoleRequest.role:type_name -> linli.v1.Role
-	3,  // 19: linli.v1.SetRoleResponse.member:type_name -> linli.v1.Member
-	7,  // 20: linli.v1.AuthService.Join:input_type -> linli.v1.JoinRequest
-	9,  // 21: linli.v1.AuthService.Refresh:input_type -> linli.v1.RefreshRequest
-	11, // 22: linli.v1.AuthService.SignOut:input_type -> linli.v1.SignOutRequest
-	13, // 23: linli.v1.AuthService.ListDevices:input_type -> linli.v1.ListDevicesRequest
-	15, // 24: linli.v1.AuthService.RevokeDevice:input_type -> linli.v1.RevokeDeviceRequest
-	17, // 25: linli.v1.CommunityService.CreateCommunity:input_type -> linli.v1.CreateCommunityRequest
-	19, // 26: linli.v1.CommunityService.CreateBuilding:input_type -> linli.v1.CreateBuildingRequest
-	21, // 27: linli.v1.CommunityService.CreateJoinCode:input_type -> linli.v1.CreateJoinCodeRequest
-	23, // 28: linli.v1.CommunityService.SetRole:input_type -> linli.v1.SetRoleRequest
-	25, // 29: linli.v1.CommunityService.RemoveMember:input_type -> linli.v1.RemoveMemberRequest
-	8,  // 30: linli.v1.AuthService.Join:output_type -> linli.v1.JoinResponse
-	10, // 31: linli.v1.AuthService.Refresh:output_type -> linli.v1.RefreshResponse
-	12, // 32: linli.v1.AuthService.SignOut:output_type -> linli.v1.SignOutResponse
-	14, // 33: linli.v1.AuthService.ListDevices:output_type -> linli.v1.ListDevicesResponse
-	16, // 34: linli.v1.AuthService.RevokeDevice:output_type -> linli.v1.RevokeDeviceResponse
-	18, // 35: linli.v1.CommunityService.CreateCommunity:output_type -> linli.v1.CreateCommunityResponse
-	20, // 36: linli.v1.CommunityService.CreateBuilding:output_type -> linli.v1.CreateBuildingResponse
-	22, // 37: linli.v1.CommunityService.CreateJoinCode:output_type -> linli.v1.CreateJoinCodeResponse
-	24, // 38: linli.v1.CommunityService.SetRole:output_type -> linli.v1.SetRoleResponse
-	26, // 39: linli.v1.CommunityService.RemoveMember:output_type -> linli.v1.RemoveMemberResponse
-	30, // [30:40] is the sub-list for method output_type
-	20, // [20:30] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	28, // 1: linli.v1.Community.escalation:type_name -> linli.v1.EscalationPolicy
+	0,  // 2: linli.v1.Member.role:type_name -> linli.v1.Role
+	27, // 3: linli.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	27, // 4: linli.v1.Device.signed_in_at:type_name -> google.protobuf.Timestamp
+	27, // 5: linli.v1.Device.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	0,  // 6: linli.v1.JoinCodeInfo.role:type_name -> linli.v1.Role
+	27, // 7: linli.v1.JoinCodeInfo.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 8: linli.v1.Tokens.access_expires_at:type_name -> google.protobuf.Timestamp
+	27, // 9: linli.v1.Tokens.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	3,  // 10: linli.v1.JoinResponse.member:type_name -> linli.v1.Member
+	6,  // 11: linli.v1.JoinResponse.tokens:type_name -> linli.v1.Tokens
+	6,  // 12: linli.v1.RefreshResponse.tokens:type_name -> linli.v1.Tokens
+	4,  // 13: linli.v1.ListDevicesResponse.devices:type_name -> linli.v1.Device
+	1,  // 14: linli.v1.CreateCommunityResponse.community:type_name -> linli.v1.Community
+	2,  // 15: linli.v1.CreateBuildingRequest.building:type_name -> linli.v1.Building
+	2,  // 16: linli.v1.CreateBuildingResponse.building:type_name -> linli.v1.Building
+	0,  // 17: linli.v1.CreateJoinCodeRequest.role:type_name -> linli.v1.Role
+	5,  // 18: linli.v1.CreateJoinCodeResponse.info:type_name -> linli.v1.JoinCodeInfo
+	0,  // 19: linli.v1.SetRoleRequest.role:type_name -> linli.v1.Role
+	3,  // 20: linli.v1.SetRoleResponse.member:type_name -> linli.v1.Member
+	7,  // 21: linli.v1.AuthService.Join:input_type -> linli.v1.JoinRequest
+	9,  // 22: linli.v1.AuthService.Refresh:input_type -> linli.v1.RefreshRequest
+	11, // 23: linli.v1.AuthService.SignOut:input_type -> linli.v1.SignOutRequest
+	13, // 24: linli.v1.AuthService.ListDevices:input_type -> linli.v1.ListDevicesRequest
+	15, // 25: linli.v1.AuthService.RevokeDevice:input_type -> linli.v1.RevokeDeviceRequest
+	17, // 26: linli.v1.CommunityService.CreateCommunity:input_type -> linli.v1.CreateCommunityRequest
+	19, // 27: linli.v1.CommunityService.CreateBuilding:input_type -> linli.v1.CreateBuildingRequest
+	21, // 28: linli.v1.CommunityService.CreateJoinCode:input_type -> linli.v1.CreateJoinCodeRequest
+	23, // 29: linli.v1.CommunityService.SetRole:input_type -> linli.v1.SetRoleRequest
+	25, // 30: linli.v1.CommunityService.RemoveMember:input_type -> linli.v1.RemoveMemberRequest
+	8,  // 31: linli.v1.AuthService.Join:output_type -> linli.v1.JoinResponse
+	10, // 32: linli.v1.AuthService.Refresh:output_type -> linli.v1.RefreshResponse
+	12, // 33: linli.v1.AuthService.SignOut:output_type -> linli.v1.SignOutResponse
+	14, // 34: linli.v1.AuthService.ListDevices:output_type -> linli.v1.ListDevicesResponse
+	16, // 35: linli.v1.AuthService.RevokeDevice:output_type -> linli.v1.RevokeDeviceResponse
+	18, // 36: linli.v1.CommunityService.CreateCommunity:output_type -> linli.v1.CreateCommunityResponse
+	20, // 37: linli.v1.CommunityService.CreateBuilding:output_type -> linli.v1.CreateBuildingResponse
+	22, // 38: linli.v1.CommunityService.CreateJoinCode:output_type -> linli.v1.CreateJoinCodeResponse
+	24, // 39: linli.v1.CommunityService.SetRole:output_type -> linli.v1.SetRoleResponse
+	26, // 40: linli.v1.CommunityService.RemoveMember:output_type -> linli.v1.RemoveMemberResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_identity_proto_init() }
@@ -1926,6 +1940,7 @@ func file_linli_v1_identity_proto_init() {
 	if File_linli_v1_identity_proto != nil {
 		return
 	}
+	file_linli_v1_escalation_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

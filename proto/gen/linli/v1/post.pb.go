@@ -561,9 +561,12 @@ type PostDraft struct {
 	// Whom the post is for (requests).
 	ForWhom *ForWhom `protobuf:"bytes,9,opt,name=for_whom,json=forWhom,proto3" json:"for_whom,omitempty"`
 	// Set when staff or a volunteer posts for a resident without the app.
-	OnBehalf      *OnBehalf `protobuf:"bytes,10,opt,name=on_behalf,json=onBehalf,proto3" json:"on_behalf,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OnBehalf *OnBehalf `protobuf:"bytes,10,opt,name=on_behalf,json=onBehalf,proto3" json:"on_behalf,omitempty"`
+	// The resident agrees that staff may give their phone number to the
+	// hotline with a case.
+	SharePhoneWithHotline bool `protobuf:"varint,11,opt,name=share_phone_with_hotline,json=sharePhoneWithHotline,proto3" json:"share_phone_with_hotline,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *PostDraft) Reset() {
@@ -664,6 +667,13 @@ func (x *PostDraft) GetOnBehalf() *OnBehalf {
 		return x.OnBehalf
 	}
 	return nil
+}
+
+func (x *PostDraft) GetSharePhoneWithHotline() bool {
+	if x != nil {
+		return x.SharePhoneWithHotline
+	}
+	return false
 }
 
 // PostOfferMutation offers items to neighbours.
@@ -910,7 +920,10 @@ type Post struct {
 	OnBehalf     *OnBehalf `protobuf:"bytes,18,opt,name=on_behalf,json=onBehalf,proto3" json:"on_behalf,omitempty"`
 	// Set when the text shows emergency signs: the post is critical and the
 	// author is told to call 120.
-	Triage        *TriageVerdict `protobuf:"bytes,19,opt,name=triage,proto3" json:"triage,omitempty"`
+	Triage                *TriageVerdict `protobuf:"bytes,19,opt,name=triage,proto3" json:"triage,omitempty"`
+	SharePhoneWithHotline bool           `protobuf:"varint,20,opt,name=share_phone_with_hotline,json=sharePhoneWithHotline,proto3" json:"share_phone_with_hotline,omitempty"`
+	// For requests: the deadline, the staff queue and the hotline case.
+	Escalation    *Escalation `protobuf:"bytes,21,opt,name=escalation,proto3" json:"escalation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1078,11 +1091,25 @@ func (x *Post) GetTriage() *TriageVerdict {
 	return nil
 }
 
+func (x *Post) GetSharePhoneWithHotline() bool {
+	if x != nil {
+		return x.SharePhoneWithHotline
+	}
+	return false
+}
+
+func (x *Post) GetEscalation() *Escalation {
+	if x != nil {
+		return x.Escalation
+	}
+	return nil
+}
+
 var File_linli_v1_post_proto protoreflect.FileDescriptor
 
 const file_linli_v1_post_proto_rawDesc = "" +
 	"\n" +
-	"\x13linli/v1/post.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n" +
+	"\x13linli/v1/post.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19linli/v1/escalation.proto\"\xa8\x01\n" +
 	"\bPostItem\x12\x1b\n" +
 	"\titem_code\x18\x01 \x01(\tR\bitemCode\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -1105,7 +1132,7 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\temergency\x18\x01 \x01(\bR\temergency\x12\x14\n" +
 	"\x05signs\x18\x02 \x03(\tR\x05signs\x12\x1b\n" +
 	"\tadvice_zh\x18\x03 \x01(\tR\badviceZh\x12\x1b\n" +
-	"\tadvice_en\x18\x04 \x01(\tR\badviceEn\"\xd9\x02\n" +
+	"\tadvice_en\x18\x04 \x01(\tR\badviceEn\"\x92\x03\n" +
 	"\tPostDraft\x12(\n" +
 	"\x05items\x18\x01 \x03(\v2\x12.linli.v1.PostItemR\x05items\x12+\n" +
 	"\aurgency\x18\x02 \x01(\x0e2\x11.linli.v1.UrgencyR\aurgency\x12\x12\n" +
@@ -1118,7 +1145,8 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\fdisplay_name\x18\b \x01(\tR\vdisplayName\x12,\n" +
 	"\bfor_whom\x18\t \x01(\v2\x11.linli.v1.ForWhomR\aforWhom\x12/\n" +
 	"\ton_behalf\x18\n" +
-	" \x01(\v2\x12.linli.v1.OnBehalfR\bonBehalf\"W\n" +
+	" \x01(\v2\x12.linli.v1.OnBehalfR\bonBehalf\x127\n" +
+	"\x18share_phone_with_hotline\x18\v \x01(\bR\x15sharePhoneWithHotline\"W\n" +
 	"\x11PostOfferMutation\x12\x17\n" +
 	"\apost_id\x18\x01 \x01(\tR\x06postId\x12)\n" +
 	"\x05draft\x18\x02 \x01(\v2\x13.linli.v1.PostDraftR\x05draft\"Y\n" +
@@ -1130,7 +1158,7 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\x05draft\x18\x02 \x01(\v2\x13.linli.v1.PostDraftR\x05draft\"E\n" +
 	"\x12CancelPostMutation\x12\x17\n" +
 	"\apost_id\x18\x01 \x01(\tR\x06postId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc4\x05\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb3\x06\n" +
 	"\x04Post\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.linli.v1.PostKindR\x04kind\x12!\n" +
@@ -1155,7 +1183,11 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\rcancel_reason\x18\x10 \x01(\tR\fcancelReason\x12,\n" +
 	"\bfor_whom\x18\x11 \x01(\v2\x11.linli.v1.ForWhomR\aforWhom\x12/\n" +
 	"\ton_behalf\x18\x12 \x01(\v2\x12.linli.v1.OnBehalfR\bonBehalf\x12/\n" +
-	"\x06triage\x18\x13 \x01(\v2\x17.linli.v1.TriageVerdictR\x06triage*Q\n" +
+	"\x06triage\x18\x13 \x01(\v2\x17.linli.v1.TriageVerdictR\x06triage\x127\n" +
+	"\x18share_phone_with_hotline\x18\x14 \x01(\bR\x15sharePhoneWithHotline\x124\n" +
+	"\n" +
+	"escalation\x18\x15 \x01(\v2\x14.linli.v1.EscalationR\n" +
+	"escalation*Q\n" +
 	"\bPostKind\x12\x19\n" +
 	"\x15POST_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPOST_KIND_OFFER\x10\x01\x12\x15\n" +
@@ -1213,6 +1245,7 @@ var file_linli_v1_post_proto_goTypes = []any{
 	(*CancelPostMutation)(nil),    // 12: linli.v1.CancelPostMutation
 	(*Post)(nil),                  // 13: linli.v1.Post
 	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*Escalation)(nil),            // 15: linli.v1.Escalation
 }
 var file_linli_v1_post_proto_depIdxs = []int32{
 	3,  // 0: linli.v1.ForWhom.recipient:type_name -> linli.v1.Recipient
@@ -1232,11 +1265,12 @@ var file_linli_v1_post_proto_depIdxs = []int32{
 	5,  // 14: linli.v1.Post.for_whom:type_name -> linli.v1.ForWhom
 	6,  // 15: linli.v1.Post.on_behalf:type_name -> linli.v1.OnBehalf
 	7,  // 16: linli.v1.Post.triage:type_name -> linli.v1.TriageVerdict
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	15, // 17: linli.v1.Post.escalation:type_name -> linli.v1.Escalation
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_post_proto_init() }
@@ -1244,6 +1278,7 @@ func file_linli_v1_post_proto_init() {
 	if File_linli_v1_post_proto != nil {
 		return
 	}
+	file_linli_v1_escalation_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

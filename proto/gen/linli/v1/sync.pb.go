@@ -275,6 +275,7 @@ type Mutation struct {
 	//	*Mutation_DropOff
 	//	*Mutation_ConfirmReceived
 	//	*Mutation_CancelHandoff
+	//	*Mutation_RateCase
 	Kind          isMutation_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -430,6 +431,15 @@ func (x *Mutation) GetCancelHandoff() *CancelHandoffMutation {
 	return nil
 }
 
+func (x *Mutation) GetRateCase() *RateCaseMutation {
+	if x != nil {
+		if x, ok := x.Kind.(*Mutation_RateCase); ok {
+			return x.RateCase
+		}
+	}
+	return nil
+}
+
 type isMutation_Kind interface {
 	isMutation_Kind()
 }
@@ -478,6 +488,10 @@ type Mutation_CancelHandoff struct {
 	CancelHandoff *CancelHandoffMutation `protobuf:"bytes,20,opt,name=cancel_handoff,json=cancelHandoff,proto3,oneof"`
 }
 
+type Mutation_RateCase struct {
+	RateCase *RateCaseMutation `protobuf:"bytes,21,opt,name=rate_case,json=rateCase,proto3,oneof"`
+}
+
 func (*Mutation_PostOffer) isMutation_Kind() {}
 
 func (*Mutation_PostRequest) isMutation_Kind() {}
@@ -499,6 +513,8 @@ func (*Mutation_DropOff) isMutation_Kind() {}
 func (*Mutation_ConfirmReceived) isMutation_Kind() {}
 
 func (*Mutation_CancelHandoff) isMutation_Kind() {}
+
+func (*Mutation_RateCase) isMutation_Kind() {}
 
 // MutationResult is the outcome of one mutation.
 type MutationResult struct {
@@ -877,6 +893,7 @@ type Entity struct {
 	//	*Entity_JoinCode
 	//	*Entity_Match
 	//	*Entity_Handoff
+	//	*Entity_StaffQueueItem
 	Kind          isEntity_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1000,6 +1017,15 @@ func (x *Entity) GetHandoff() *Handoff {
 	return nil
 }
 
+func (x *Entity) GetStaffQueueItem() *StaffQueueItem {
+	if x != nil {
+		if x, ok := x.Kind.(*Entity_StaffQueueItem); ok {
+			return x.StaffQueueItem
+		}
+	}
+	return nil
+}
+
 type isEntity_Kind interface {
 	isEntity_Kind()
 }
@@ -1040,6 +1066,10 @@ type Entity_Handoff struct {
 	Handoff *Handoff `protobuf:"bytes,9,opt,name=handoff,proto3,oneof"`
 }
 
+type Entity_StaffQueueItem struct {
+	StaffQueueItem *StaffQueueItem `protobuf:"bytes,10,opt,name=staff_queue_item,json=staffQueueItem,proto3,oneof"`
+}
+
 func (*Entity_Post) isEntity_Kind() {}
 
 func (*Entity_ClientState) isEntity_Kind() {}
@@ -1057,6 +1087,8 @@ func (*Entity_JoinCode) isEntity_Kind() {}
 func (*Entity_Match) isEntity_Kind() {}
 
 func (*Entity_Handoff) isEntity_Kind() {}
+
+func (*Entity_StaffQueueItem) isEntity_Kind() {}
 
 // ClientState is one device's mutation progress, synced in its user's scope
 // so that a client whose Push response was lost still learns the outcome.
@@ -1549,14 +1581,14 @@ var File_linli_v1_sync_proto protoreflect.FileDescriptor
 
 const file_linli_v1_sync_proto_rawDesc = "" +
 	"\n" +
-	"\x13linli/v1/sync.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16linli/v1/handoff.proto\x1a\x17linli/v1/identity.proto\x1a\x13linli/v1/post.proto\"\x87\x01\n" +
+	"\x13linli/v1/sync.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19linli/v1/escalation.proto\x1a\x16linli/v1/handoff.proto\x1a\x17linli/v1/identity.proto\x1a\x13linli/v1/post.proto\x1a\x14linli/v1/staff.proto\"\x87\x01\n" +
 	"\vPushRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1b\n" +
 	"\tclient_id\x18\x02 \x01(\tR\bclientId\x120\n" +
 	"\tmutations\x18\x03 \x03(\v2\x12.linli.v1.MutationR\tmutations\"l\n" +
 	"\fPushResponse\x12(\n" +
 	"\x10last_mutation_id\x18\x01 \x01(\x04R\x0elastMutationId\x122\n" +
-	"\aresults\x18\x02 \x03(\v2\x18.linli.v1.MutationResultR\aresults\"\xc2\x06\n" +
+	"\aresults\x18\x02 \x03(\v2\x18.linli.v1.MutationResultR\aresults\"\xfd\x06\n" +
 	"\bMutation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12;\n" +
 	"\vclient_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1574,7 +1606,8 @@ const file_linli_v1_sync_proto_rawDesc = "" +
 	"\apick_up\x18\x11 \x01(\v2\x18.linli.v1.PickUpMutationH\x00R\x06pickUp\x126\n" +
 	"\bdrop_off\x18\x12 \x01(\v2\x19.linli.v1.DropOffMutationH\x00R\adropOff\x12N\n" +
 	"\x10confirm_received\x18\x13 \x01(\v2!.linli.v1.ConfirmReceivedMutationH\x00R\x0fconfirmReceived\x12H\n" +
-	"\x0ecancel_handoff\x18\x14 \x01(\v2\x1f.linli.v1.CancelHandoffMutationH\x00R\rcancelHandoffB\x06\n" +
+	"\x0ecancel_handoff\x18\x14 \x01(\v2\x1f.linli.v1.CancelHandoffMutationH\x00R\rcancelHandoff\x129\n" +
+	"\trate_case\x18\x15 \x01(\v2\x1a.linli.v1.RateCaseMutationH\x00R\brateCaseB\x06\n" +
 	"\x04kind\"\x84\x01\n" +
 	"\x0eMutationResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x120\n" +
@@ -1602,7 +1635,7 @@ const file_linli_v1_sync_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1b\n" +
 	"\tentity_id\x18\x03 \x01(\tR\bentityId\x12\x18\n" +
 	"\adeleted\x18\x04 \x01(\bR\adeleted\x12(\n" +
-	"\x06entity\x18\x05 \x01(\v2\x10.linli.v1.EntityR\x06entity\"\xc0\x03\n" +
+	"\x06entity\x18\x05 \x01(\v2\x10.linli.v1.EntityR\x06entity\"\x86\x04\n" +
 	"\x06Entity\x12$\n" +
 	"\x04post\x18\x01 \x01(\v2\x0e.linli.v1.PostH\x00R\x04post\x12:\n" +
 	"\fclient_state\x18\x02 \x01(\v2\x15.linli.v1.ClientStateH\x00R\vclientState\x123\n" +
@@ -1612,7 +1645,9 @@ const file_linli_v1_sync_proto_rawDesc = "" +
 	"\x06device\x18\x06 \x01(\v2\x10.linli.v1.DeviceH\x00R\x06device\x125\n" +
 	"\tjoin_code\x18\a \x01(\v2\x16.linli.v1.JoinCodeInfoH\x00R\bjoinCode\x12'\n" +
 	"\x05match\x18\b \x01(\v2\x0f.linli.v1.MatchH\x00R\x05match\x12-\n" +
-	"\ahandoff\x18\t \x01(\v2\x11.linli.v1.HandoffH\x00R\ahandoffB\x06\n" +
+	"\ahandoff\x18\t \x01(\v2\x11.linli.v1.HandoffH\x00R\ahandoff\x12D\n" +
+	"\x10staff_queue_item\x18\n" +
+	" \x01(\v2\x18.linli.v1.StaffQueueItemH\x00R\x0estaffQueueItemB\x06\n" +
 	"\x04kind\"\x95\x01\n" +
 	"\vClientState\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12(\n" +
@@ -1703,14 +1738,16 @@ var file_linli_v1_sync_proto_goTypes = []any{
 	(*DropOffMutation)(nil),         // 28: linli.v1.DropOffMutation
 	(*ConfirmReceivedMutation)(nil), // 29: linli.v1.ConfirmReceivedMutation
 	(*CancelHandoffMutation)(nil),   // 30: linli.v1.CancelHandoffMutation
-	(*Post)(nil),                    // 31: linli.v1.Post
-	(*Community)(nil),               // 32: linli.v1.Community
-	(*Building)(nil),                // 33: linli.v1.Building
-	(*Member)(nil),                  // 34: linli.v1.Member
-	(*Device)(nil),                  // 35: linli.v1.Device
-	(*JoinCodeInfo)(nil),            // 36: linli.v1.JoinCodeInfo
-	(*Match)(nil),                   // 37: linli.v1.Match
-	(*Handoff)(nil),                 // 38: linli.v1.Handoff
+	(*RateCaseMutation)(nil),        // 31: linli.v1.RateCaseMutation
+	(*Post)(nil),                    // 32: linli.v1.Post
+	(*Community)(nil),               // 33: linli.v1.Community
+	(*Building)(nil),                // 34: linli.v1.Building
+	(*Member)(nil),                  // 35: linli.v1.Member
+	(*Device)(nil),                  // 36: linli.v1.Device
+	(*JoinCodeInfo)(nil),            // 37: linli.v1.JoinCodeInfo
+	(*Match)(nil),                   // 38: linli.v1.Match
+	(*Handoff)(nil),                 // 39: linli.v1.Handoff
+	(*StaffQueueItem)(nil),          // 40: linli.v1.StaffQueueItem
 }
 var file_linli_v1_sync_proto_depIdxs = []int32{
 	4,  // 0: linli.v1.PushRequest.mutations:type_name -> linli.v1.Mutation
@@ -1727,38 +1764,40 @@ var file_linli_v1_sync_proto_depIdxs = []int32{
 	28, // 11: linli.v1.Mutation.drop_off:type_name -> linli.v1.DropOffMutation
 	29, // 12: linli.v1.Mutation.confirm_received:type_name -> linli.v1.ConfirmReceivedMutation
 	30, // 13: linli.v1.Mutation.cancel_handoff:type_name -> linli.v1.CancelHandoffMutation
-	0,  // 14: linli.v1.MutationResult.status:type_name -> linli.v1.MutationStatus
-	9,  // 15: linli.v1.PullResponse.changes:type_name -> linli.v1.Change
-	8,  // 16: linli.v1.PullResponse.resets:type_name -> linli.v1.ScopeReset
-	1,  // 17: linli.v1.ScopeReset.reason:type_name -> linli.v1.ResetReason
-	10, // 18: linli.v1.Change.entity:type_name -> linli.v1.Entity
-	31, // 19: linli.v1.Entity.post:type_name -> linli.v1.Post
-	11, // 20: linli.v1.Entity.client_state:type_name -> linli.v1.ClientState
-	32, // 21: linli.v1.Entity.community:type_name -> linli.v1.Community
-	33, // 22: linli.v1.Entity.building:type_name -> linli.v1.Building
-	34, // 23: linli.v1.Entity.member:type_name -> linli.v1.Member
-	35, // 24: linli.v1.Entity.device:type_name -> linli.v1.Device
-	36, // 25: linli.v1.Entity.join_code:type_name -> linli.v1.JoinCodeInfo
-	37, // 26: linli.v1.Entity.match:type_name -> linli.v1.Match
-	38, // 27: linli.v1.Entity.handoff:type_name -> linli.v1.Handoff
-	5,  // 28: linli.v1.ClientState.recent_results:type_name -> linli.v1.MutationResult
-	14, // 29: linli.v1.SubscribeResponse.poke:type_name -> linli.v1.Poke
-	16, // 30: linli.v1.SubscribeResponse.heartbeat:type_name -> linli.v1.Heartbeat
-	17, // 31: linli.v1.SubscribeResponse.token_expiring:type_name -> linli.v1.TokenExpiring
-	15, // 32: linli.v1.Poke.heads:type_name -> linli.v1.ScopeHead
-	19, // 33: linli.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	19, // 34: linli.v1.TokenExpiring.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 35: linli.v1.SyncService.Push:input_type -> linli.v1.PushRequest
-	6,  // 36: linli.v1.SyncService.Pull:input_type -> linli.v1.PullRequest
-	12, // 37: linli.v1.SyncService.Subscribe:input_type -> linli.v1.SubscribeRequest
-	3,  // 38: linli.v1.SyncService.Push:output_type -> linli.v1.PushResponse
-	7,  // 39: linli.v1.SyncService.Pull:output_type -> linli.v1.PullResponse
-	13, // 40: linli.v1.SyncService.Subscribe:output_type -> linli.v1.SubscribeResponse
-	38, // [38:41] is the sub-list for method output_type
-	35, // [35:38] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	31, // 14: linli.v1.Mutation.rate_case:type_name -> linli.v1.RateCaseMutation
+	0,  // 15: linli.v1.MutationResult.status:type_name -> linli.v1.MutationStatus
+	9,  // 16: linli.v1.PullResponse.changes:type_name -> linli.v1.Change
+	8,  // 17: linli.v1.PullResponse.resets:type_name -> linli.v1.ScopeReset
+	1,  // 18: linli.v1.ScopeReset.reason:type_name -> linli.v1.ResetReason
+	10, // 19: linli.v1.Change.entity:type_name -> linli.v1.Entity
+	32, // 20: linli.v1.Entity.post:type_name -> linli.v1.Post
+	11, // 21: linli.v1.Entity.client_state:type_name -> linli.v1.ClientState
+	33, // 22: linli.v1.Entity.community:type_name -> linli.v1.Community
+	34, // 23: linli.v1.Entity.building:type_name -> linli.v1.Building
+	35, // 24: linli.v1.Entity.member:type_name -> linli.v1.Member
+	36, // 25: linli.v1.Entity.device:type_name -> linli.v1.Device
+	37, // 26: linli.v1.Entity.join_code:type_name -> linli.v1.JoinCodeInfo
+	38, // 27: linli.v1.Entity.match:type_name -> linli.v1.Match
+	39, // 28: linli.v1.Entity.handoff:type_name -> linli.v1.Handoff
+	40, // 29: linli.v1.Entity.staff_queue_item:type_name -> linli.v1.StaffQueueItem
+	5,  // 30: linli.v1.ClientState.recent_results:type_name -> linli.v1.MutationResult
+	14, // 31: linli.v1.SubscribeResponse.poke:type_name -> linli.v1.Poke
+	16, // 32: linli.v1.SubscribeResponse.heartbeat:type_name -> linli.v1.Heartbeat
+	17, // 33: linli.v1.SubscribeResponse.token_expiring:type_name -> linli.v1.TokenExpiring
+	15, // 34: linli.v1.Poke.heads:type_name -> linli.v1.ScopeHead
+	19, // 35: linli.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	19, // 36: linli.v1.TokenExpiring.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 37: linli.v1.SyncService.Push:input_type -> linli.v1.PushRequest
+	6,  // 38: linli.v1.SyncService.Pull:input_type -> linli.v1.PullRequest
+	12, // 39: linli.v1.SyncService.Subscribe:input_type -> linli.v1.SubscribeRequest
+	3,  // 40: linli.v1.SyncService.Push:output_type -> linli.v1.PushResponse
+	7,  // 41: linli.v1.SyncService.Pull:output_type -> linli.v1.PullResponse
+	13, // 42: linli.v1.SyncService.Subscribe:output_type -> linli.v1.SubscribeResponse
+	40, // [40:43] is the sub-list for method output_type
+	37, // [37:40] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_sync_proto_init() }
@@ -1766,9 +1805,11 @@ func file_linli_v1_sync_proto_init() {
 	if File_linli_v1_sync_proto != nil {
 		return
 	}
+	file_linli_v1_escalation_proto_init()
 	file_linli_v1_handoff_proto_init()
 	file_linli_v1_identity_proto_init()
 	file_linli_v1_post_proto_init()
+	file_linli_v1_staff_proto_init()
 	file_linli_v1_sync_proto_msgTypes[2].OneofWrappers = []any{
 		(*Mutation_PostOffer)(nil),
 		(*Mutation_PostRequest)(nil),
@@ -1781,6 +1822,7 @@ func file_linli_v1_sync_proto_init() {
 		(*Mutation_DropOff)(nil),
 		(*Mutation_ConfirmReceived)(nil),
 		(*Mutation_CancelHandoff)(nil),
+		(*Mutation_RateCase)(nil),
 	}
 	file_linli_v1_sync_proto_msgTypes[8].OneofWrappers = []any{
 		(*Entity_Post)(nil),
@@ -1792,6 +1834,7 @@ func file_linli_v1_sync_proto_init() {
 		(*Entity_JoinCode)(nil),
 		(*Entity_Match)(nil),
 		(*Entity_Handoff)(nil),
+		(*Entity_StaffQueueItem)(nil),
 	}
 	file_linli_v1_sync_proto_msgTypes[11].OneofWrappers = []any{
 		(*SubscribeResponse_Poke)(nil),
