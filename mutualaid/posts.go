@@ -22,8 +22,8 @@ const (
 )
 
 // NewMutation turns a client's mutation, pushed by member, into an engine
-// mutation named "post_offer", "post_request", "edit_post" or "cancel_post",
-// or one of the handoff mutations, with the client's mutation id.
+// mutation named "post_offer", "post_request", "edit_post", "cancel_post" or
+// "rate_case", or one of the handoff mutations, with the client's mutation id.
 //
 // It validates m first: bad input returns the *Error of ValidateMutation and
 // nothing is to be queued. The returned Apply works only in member's
@@ -63,6 +63,8 @@ func NewMutationAt(member Member, m *linliv1.Mutation, now time.Time) (linlisync
 		mut.Name, mut.Apply = "edit_post", editPost(member, k.EditPost.GetPostId(), k.EditPost.GetDraft())
 	case *linliv1.Mutation_CancelPost:
 		mut.Name, mut.Apply = "cancel_post", cancelPost(member, k.CancelPost.GetPostId(), k.CancelPost.GetReason())
+	case *linliv1.Mutation_RateCase:
+		mut.Name, mut.Apply = "rate_case", rateCase(member, k.RateCase)
 	}
 	return mut, nil
 }
@@ -116,6 +118,7 @@ func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisyn
 			return err
 		}
 		applyTriage(tx, p, verdict)
+		rescheduleOnEdit(p)
 		p.UpdatedAt = timestamppb.New(tx.Now())
 		return putPost(tx, id, p)
 	}
@@ -170,8 +173,12 @@ func loadPost(tx *linlisync.Tx, id string) (*linliv1.Post, bool, error) {
 	return e.GetPost(), true, nil
 }
 
-// putPost stores p as the canonical value of id and publishes its views.
+// putPost stores p as the canonical value of id, keeps its deadline in
+// step (scheduleDeadline) and publishes its views.
 func putPost(tx *linlisync.Tx, id string, p *linliv1.Post) error {
+	if err := scheduleDeadline(tx, p); err != nil {
+		return err
+	}
 	canonical, err := marshalEntity(p)
 	if err != nil {
 		return err
@@ -206,6 +213,7 @@ func setDraft(p *linliv1.Post, d *linliv1.PostDraft) error {
 	p.AuthorName = d.GetDisplayName()
 	p.ForWhom = d.GetForWhom()
 	p.OnBehalf = d.GetOnBehalf()
+	p.SharePhoneWithHotline = d.GetSharePhoneWithHotline()
 	return nil
 }
 
@@ -216,6 +224,7 @@ func copyDraft(d *linliv1.PostDraft) *linliv1.PostDraft {
 	c := &linliv1.PostDraft{
 		Urgency: d.GetUrgency(), Note: d.GetNote(), BuildingId: d.GetBuildingId(), Floor: d.GetFloor(),
 		Unit: d.GetUnit(), Phone: d.GetPhone(), DisplayName: d.GetDisplayName(),
+		SharePhoneWithHotline: d.GetSharePhoneWithHotline(),
 	}
 	if f := d.GetForWhom(); f != nil {
 		c.ForWhom = &linliv1.ForWhom{Recipient: f.GetRecipient(), AgeMonths: f.GetAgeMonths(), LivesAlone: f.GetLivesAlone()}

@@ -14,7 +14,8 @@ import (
 //
 //   - CommunityScope(community): redacted. AuthorName is masked to its first
 //     character followed by "**" ("王芳" → "王**", "Lucy" → "L**"); Unit and
-//     Phone are empty. AuthorId is kept so that apps can tell their own posts.
+//     Phone are empty, and of the escalation only the hotline case's state
+//     remains. AuthorId is kept so that apps can tell their own posts.
 //   - UserScope(author): in full.
 //   - StaffScope(community): in full.
 //
@@ -46,6 +47,13 @@ func redactPost(p *linliv1.Post) *linliv1.Post {
 	r.AuthorName = MaskName(p.GetAuthorName())
 	r.Unit = ""
 	r.Phone = ""
+	r.SharePhoneWithHotline = false
+	if hc := p.GetEscalation().GetHotlineCase(); hc != nil {
+		// Neighbours learn that the hotline has it, not what was said.
+		r.Escalation = &linliv1.Escalation{HotlineCase: &linliv1.HotlineCase{State: hc.GetState()}}
+	} else {
+		r.Escalation = nil
+	}
 	return r
 }
 

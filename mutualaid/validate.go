@@ -48,6 +48,8 @@ const (
 //	phone_too_long, phone_invalid                  ≤ 20 of digits, spaces, '+', '-'
 //	display_name_required, _too_long, _invalid     1–40 characters, not only spaces
 //	cancel_reason_too_long, cancel_reason_invalid  ≤ 200 characters
+//	satisfaction_required                          rate_case names a satisfaction
+//	comment_too_long, comment_invalid              rate_case comment ≤ 500 characters
 //
 // A "_invalid" text is not valid UTF-8 or holds a control character (only
 // notes may hold '\n'). Offers and edits may leave urgency unspecified.
@@ -63,6 +65,8 @@ func ValidateMutation(m *linliv1.Mutation) error {
 	case *linliv1.Mutation_CancelPost:
 		v.ident("cancel_post.post_id", "post_id", k.CancelPost.GetPostId(), isIDByte)
 		v.text("cancel_post.reason", "cancel_reason", k.CancelPost.GetReason(), maxCancelReason, false)
+	case *linliv1.Mutation_RateCase:
+		v.rateCase(k.RateCase)
 	default:
 		v.fail("kind", "unknown_mutation_kind", "This change is not supported by the server; update the app.")
 	}

@@ -1,0 +1,204 @@
+package mutualaid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// Deadlines are stored, so that a restart neither loses nor repeats one.
+// Every request waiting for neighbours (OPEN or MATCHED, not yet overdue)
+// has its due time in Post.escalation.due_at and one private index entity
+// ordered by it; the escalation pass scans that index from its start up to
+// now, so it reads only what is due, however many requests wait.
+//
+// Entities (ON-DISK FORMAT: never change or reuse a layout):
+//
+//	entity id                                  canonical value          published in
+//	idx/due/<due>/<c>/<post id>                "{}"                     nowhere
+//	idx/dueof/<c>/<post id>                    the idx/due id           nowhere
+//	queue/<c>/<post id>                        Entity{StaffQueueItem}   StaffScope(c)
+//
+// <due> is the due time as 16 lower-case hex digits of unix milliseconds,
+// so ids sort by due time. idx/dueof points at a request's idx/due entry
+// so that a write that moves or ends the deadline finds the old one.
+// Invariant, after every putPost: a request has an idx/due entry (and an
+// idx/dueof pointing at it) exactly while it is waiting and not overdue,
+// and the entry's time equals its due_at.
+const (
+	duePrefix   = "idx/due/"
+	dueOfPrefix = "idx/dueof/"
+)
+
+func dueEntityID(due time.Time, c, postID string) string {
+	return fmt.Sprintf("%s%016x/%s/%s", duePrefix, uint64(due.UnixMilli()), c, postID)
+}
+
+// parseDueID splits an idx/due id into its time, community and post.
+func parseDueID(id string) (due time.Time, c, postID string, err error) {
+	rest := strings.TrimPrefix(id, duePrefix)
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) != 3 {
+		return time.Time{}, "", "", fmt.Errorf("mutualaid: bad deadline entry %q", id)
+	}
+	ms, err := strconv.ParseUint(parts[0], 16, 64)
+	if err != nil {
+		return time.Time{}, "", "", fmt.Errorf("mutualaid: bad deadline entry %q: %w", id, err)
+	}
+	return time.UnixMilli(int64(ms)), parts[1], parts[2], nil
+}
+
+// waiting reports whether request p still waits for neighbours and has
+// not gone overdue: it has a live deadline.
+func waiting(p *linliv1.Post) bool {
+	s := p.GetStatus()
+	return p.GetKind() == linliv1.PostKind_POST_KIND_REQUEST &&
+		(s == linliv1.PostStatus_POST_STATUS_OPEN || s == linliv1.PostStatus_POST_STATUS_MATCHED) &&
+		p.GetEscalation().GetOverdueAt() == nil
+}
+
+// scheduleDeadline sets a waiting request's due time (from its creation
+// and its community's policy) if it has none, and keeps the deadline index
+// in step with p. Called by putPost before p is stored.
+func scheduleDeadline(tx *linlisync.Tx, p *linliv1.Post) error {
+	if p.GetKind() != linliv1.PostKind_POST_KIND_REQUEST {
+		return nil
+	}
+	want := ""
+	if waiting(p) {
+		if p.GetEscalation().GetDueAt() == nil {
+			policy, err := communityPolicy(tx, p.GetCommunityId())
+			if err != nil {
+				return err
+			}
+			if p.Escalation == nil {
+				p.Escalation = &linliv1.Escalation{}
+			}
+			p.Escalation.DueAt = timestamppb.New(p.GetCreatedAt().AsTime().Add(Deadline(policy, p.GetUrgency())))
+		}
+		want = dueEntityID(p.GetEscalation().GetDueAt().AsTime(), p.GetCommunityId(), p.GetId())
+	}
+	ptr := dueOfPrefix + p.GetCommunityId() + "/" + p.GetId()
+	old, _, err := tx.Get(ptr)
+	if err != nil || string(old) == want {
+		return err
+	}
+	if len(old) > 0 {
+		if err := tx.Delete(string(old)); err != nil {
+			return err
+		}
+	}
+	if want == "" {
+		return tx.Delete(ptr)
+	}
+	if err := tx.Put(want, []byte("{}"), nil); err != nil {
+		return err
+	}
+	return tx.Put(ptr, []byte(want), nil)
+}
+
+// rescheduleOnEdit drops a waiting request's due time so that putPost
+// computes it again from the (possibly changed) urgency.
+func rescheduleOnEdit(p *linliv1.Post) {
+	if waiting(p) && p.GetEscalation() != nil {
+		p.Escalation.DueAt = nil
+	}
+}
+
+// errPassDone stops a scan at the first entry not yet due.
+var errPassDone = errors.New("mutualaid: pass done")
+
+// escalateBatch bounds the requests one escalation transaction handles.
+const escalateBatch = 200
+
+// EscalateOverdue moves every request whose deadline has passed (by the
+// store's clock) into its community's staff queue, once, and forwards the
+// critical ones to the hotline at once where the community's policy says
+// so. A deadline that passed while the server was down is handled by the
+// first pass after it starts, and a request is never queued twice: the
+// deadline entry is removed in the same transaction. It returns how many
+// requests went overdue. Errors: ctx's, or storage errors.
+func EscalateOverdue(ctx context.Context, store *linlisync.Store) (int, error) {
+	total := 0
+	for {
+		n, err := escalateDue(ctx, store)
+		total += n
+		if err != nil || n < escalateBatch {
+			return total, err
+		}
+	}
+}
+
+// escalateDue handles up to escalateBatch due requests in one transaction.
+func escalateDue(ctx context.Context, store *linlisync.Store) (int, error) {
+	n := 0
+	err := store.Update(ctx, func(tx *linlisync.Tx) error {
+		n = 0
+		var due []string
+		err := tx.Scan(duePrefix, escalateBatch, func(id string, _ []byte) error {
+			at, _, _, err := parseDueID(id)
+			if err != nil {
+				return err
+			}
+			if at.After(tx.Now()) {
+				return errPassDone
+			}
+			due = append(due, id)
+			return nil
+		})
+		if err != nil && !errors.Is(err, errPassDone) {
+			return err
+		}
+		for _, id := range due {
+			if err := goOverdue(tx, id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mutualaid: escalate overdue requests: %w", err)
+	}
+	return n, nil
+}
+
+// goOverdue queues the request of due entry id and, by policy, forwards it.
+func goOverdue(tx *linlisync.Tx, dueID string) error {
+	_, c, postID, err := parseDueID(dueID)
+	if err != nil {
+		return err
+	}
+	id := PostEntityID(c, postID)
+	p, ok, err := loadPost(tx, id)
+	if err != nil {
+		return err
+	}
+	if !ok || !waiting(p) { // cannot happen: the index follows the post
+		return tx.Delete(dueID)
+	}
+	now := timestamppb.New(tx.Now())
+	p.Escalation.OverdueAt = now
+	item := newQueueItem(p, now)
+	policy, err := communityPolicy(tx, c)
+	if err != nil {
+		return err
+	}
+	if p.GetUrgency() == linliv1.Urgency_URGENCY_CRITICAL && !policy.GetHoldCriticalForStaff() &&
+		p.GetStatus() == linliv1.PostStatus_POST_STATUS_OPEN {
+		_, err := forwardTx(tx, p, item, forwardInput{Auto: true})
+		return err
+	}
+	if err := putPost(tx, id, p); err != nil {
+		return err
+	}
+	return putQueueItem(tx, item)
+}

@@ -1,0 +1,231 @@
+package mutualaid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/linli/linli/mutualaid/hotline"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// NoHotlineReason is what residents and staff see on a case while no
+// hotline is configured.
+const NoHotlineReason = "no hotline configured: the case waits in linli's outbox until one is"
+
+// followBatch bounds the cases one pass follows; statusChunk the ids per
+// status call.
+const (
+	followBatch = 500
+	statusChunk = 50
+)
+
+// CaseFollower carries each forwarded request's case state (waiting in the
+// outbox and why, stuck, open at the hotline with its notes and office,
+// closed) into the request's post, which the resident and staff sync, and
+// into the staff queue. When a case closes it asks the resident to rate it
+// and stops following it.
+type CaseFollower struct {
+	Store  *linlisync.Store
+	Outbox *hotline.Outbox
+	// Client follows created cases' status; nil means no hotline is
+	// configured (cases then show NoHotlineReason).
+	Client *hotline.Client
+}
+
+// caseView is what one pass learned of one case.
+type caseView struct {
+	key    string
+	state  linliv1.CaseState
+	reason string
+	id     string
+	status *hotline.CaseStatus
+}
+
+// RunOnce follows every open case once and returns how many posts it
+// changed. Hotline errors leave the cases they concern as they were and are
+// returned joined; a store error stops the pass.
+//
+// Errors: ctx's, storage errors, joined hotline errors.
+func (f *CaseFollower) RunOnce(ctx context.Context) (int, error) {
+	views, err := f.outboxViews(ctx)
+	if err != nil {
+		return 0, err
+	}
+	herr := f.fetchStatuses(ctx, views)
+	n, err := f.apply(ctx, views)
+	if err != nil {
+		return n, err
+	}
+	return n, herr
+}
+
+// outboxViews reads the followed cases and their outbox entries.
+func (f *CaseFollower) outboxViews(ctx context.Context) ([]*caseView, error) {
+	var keys []string
+	errFull := errors.New("full")
+	err := f.Store.Scan(ctx, caseIndexPrefix, func(_ string, v []byte) error {
+		keys = append(keys, string(v))
+		if len(keys) == followBatch {
+			return errFull
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		return nil, fmt.Errorf("mutualaid: follow cases: %w", err)
+	}
+	views := make([]*caseView, 0, len(keys))
+	for _, k := range keys {
+		e, ok, err := f.Outbox.Entry(k)
+		if err != nil {
+			return nil, fmt.Errorf("mutualaid: follow case %s: %w", k, err)
+		}
+		if ok {
+			views = append(views, f.viewOf(e))
+		}
+	}
+	return views, nil
+}
+
+// viewOf is what the outbox entry alone says of a case.
+func (f *CaseFollower) viewOf(e hotline.OutboxEntry) *caseView {
+	v := &caseView{key: e.PostKey, state: linliv1.CaseState_CASE_STATE_WAITING}
+	switch {
+	case e.State == hotline.OutboxCreated:
+		v.state, v.id = linliv1.CaseState_CASE_STATE_OPEN, e.ServiceRequestID
+	case e.State == hotline.OutboxStuck:
+		v.state, v.reason = linliv1.CaseState_CASE_STATE_STUCK, "forwarding failed, staff must act: "+e.LastError
+	case f.Client == nil:
+		v.reason = NoHotlineReason
+	case e.LastError != "":
+		v.reason = fmt.Sprintf("hotline not reached yet (attempt %d, retrying): %s", e.Attempts, e.LastError)
+	default:
+		v.reason = "queued for the hotline"
+	}
+	return v
+}
+
+// fetchStatuses asks the hotline for the status of created cases.
+func (f *CaseFollower) fetchStatuses(ctx context.Context, views []*caseView) error {
+	if f.Client == nil {
+		return nil
+	}
+	byID := map[string]*caseView{}
+	var ids []string
+	for _, v := range views {
+		if v.id != "" {
+			byID[v.id] = v
+			ids = append(ids, v.id)
+		}
+	}
+	var errs []error
+	for start := 0; start < len(ids); start += statusChunk {
+		chunk := ids[start:min(start+statusChunk, len(ids))]
+		sts, err := f.Client.Status(ctx, chunk...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mutualaid: case status: %w", err))
+			continue
+		}
+		for i := range sts {
+			if v := byID[sts[i].ServiceRequestID]; v != nil {
+				v.status = &sts[i]
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// apply writes the changed cases into their posts and queue items.
+func (f *CaseFollower) apply(ctx context.Context, views []*caseView) (int, error) {
+	n := 0
+	err := f.Store.Update(ctx, func(tx *linlisync.Tx) error {
+		n = 0
+		for _, v := range views {
+			changed, err := applyCase(tx, v)
+			if err != nil {
+				return err
+			}
+			if changed {
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mutualaid: follow cases: %w", err)
+	}
+	return n, nil
+}
+
+// applyCase updates one request from v; changed reports a write.
+func applyCase(tx *linlisync.Tx, v *caseView) (bool, error) {
+	c, postID, ok := strings.Cut(v.key, "/")
+	if !ok {
+		return false, fmt.Errorf("bad case key %q", v.key)
+	}
+	id := PostEntityID(c, postID)
+	p, ok, err := loadPost(tx, id)
+	if err != nil || !ok || p.GetEscalation().GetHotlineCase() == nil {
+		return false, err
+	}
+	old := p.GetEscalation().GetHotlineCase()
+	hc := nextCase(old, v, tx.Now())
+	if proto.Equal(old, hc) {
+		return false, nil
+	}
+	p.Escalation.HotlineCase = hc
+	if hc.GetState() == linliv1.CaseState_CASE_STATE_CLOSED {
+		p.Escalation.FeedbackRequested = p.GetEscalation().GetFeedback() == nil
+		if err := tx.Delete(caseIndexPrefix + v.key); err != nil {
+			return false, err
+		}
+	}
+	p.UpdatedAt = timestamppb.New(tx.Now())
+	if err := putPost(tx, id, p); err != nil {
+		return false, err
+	}
+	item, ok, err := loadQueueItem(tx.Get, c, postID)
+	if err != nil || !ok {
+		return true, err
+	}
+	item.HotlineCase = hc
+	return true, putQueueItem(tx, item)
+}
+
+// nextCase is old updated with what a pass learned.
+func nextCase(old *linliv1.HotlineCase, v *caseView, now time.Time) *linliv1.HotlineCase {
+	hc := proto.CloneOf(old)
+	hc.State, hc.WaitingReason = v.state, v.reason
+	if v.id != "" {
+		hc.ServiceRequestId = v.id
+	}
+	st := v.status
+	if st == nil {
+		return hc
+	}
+	hc.StatusNotes, hc.AgencyResponsible = st.StatusNotes, st.AgencyResponsible
+	hc.UpdatedAt, hc.ExpectedAt = parseTime(st.UpdatedDatetime), parseTime(st.ExpectedDatetime)
+	if st.Status == hotline.StatusClosed {
+		hc.State = linliv1.CaseState_CASE_STATE_CLOSED
+		hc.ClosedAt = hc.GetUpdatedAt()
+		if hc.ClosedAt == nil {
+			hc.ClosedAt = timestamppb.New(now)
+		}
+	}
+	return hc
+}
+
+// parseTime reads a hotline datetime (RFC 3339); nil if absent or bad.
+func parseTime(s string) *timestamppb.Timestamp {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil
+	}
+	return timestamppb.New(t)
+}

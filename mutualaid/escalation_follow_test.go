@@ -1,0 +1,111 @@
+package mutualaid_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/linli/linli/mutualaid"
+	"github.com/linli/linli/mutualaid/hotline"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+)
+
+// hotlineRig is a hotline simulator on the fixture's clock, an outbox and
+// a case follower speaking to it.
+type hotlineRig struct {
+	sim      *hotline.Sim
+	outbox   *hotline.Outbox
+	follower *mutualaid.CaseFollower
+}
+
+func (f *handoffFixture) hotline(resolveAfter time.Duration) *hotlineRig {
+	f.t.Helper()
+	sim := &hotline.Sim{ResolveAfter: resolveAfter, Now: f.clk.Now}
+	srv := httptest.NewServer(sim)
+	f.t.Cleanup(srv.Close)
+	client := hotline.NewClient(srv.URL, "", "yuqiao", srv.Client())
+	ob := hotline.NewOutbox(f.store, client, hotline.OutboxOptions{Now: f.clk.Now, Find: hotline.FindByReference(client)})
+	return &hotlineRig{sim: sim, outbox: ob, follower: &mutualaid.CaseFollower{Store: f.store, Outbox: ob, Client: client}}
+}
+
+func (r *hotlineRig) pass(t *testing.T) {
+	t.Helper()
+	if _, err := r.outbox.RunOnce(context.Background()); err != nil {
+		t.Fatalf("outbox: %v", err)
+	}
+	if _, err := r.follower.RunOnce(context.Background()); err != nil {
+		t.Fatalf("follower: %v", err)
+	}
+}
+
+func TestCaseFollower(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newHandoffFixture(t)
+	rig := f.hotline(6 * time.Hour)
+	wang := f.phone("u-wang")
+	wang.mustApply(feverRequest("req-1"))
+	f.clk.Advance(2 * time.Hour)
+	f.escalate(1)
+	if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: actor(f.members["u-zhao"]), PostID: "req-1"}); err != nil {
+		t.Fatal(err)
+	}
+	wang.mustReject(rateM("req-1", true, linliv1.Satisfaction_SATISFACTION_SATISFIED), mutualaid.ReasonCaseNotClosed)
+
+	rig.pass(t)
+	hc := f.post("req-1").GetEscalation().GetHotlineCase()
+	if hc.GetState() != linliv1.CaseState_CASE_STATE_OPEN || hc.GetServiceRequestId() == "" || hc.GetAgencyResponsible() != "玉桥街道办事处" {
+		t.Fatalf("after creation: case %v, want open at 玉桥街道办事处", hc)
+	}
+	if it := f.queueItem("req-1"); it.GetHotlineCase().GetServiceRequestId() != hc.GetServiceRequestId() {
+		t.Errorf("staff queue case = %v, want the post's", it.GetHotlineCase())
+	}
+	community := f.entities(mutualaid.CommunityScope("yuqiao"))[mutualaid.CommunityScope("yuqiao")]
+	if c := community[mutualaid.PostEntityID("yuqiao", "req-1")].GetPost().GetEscalation().GetHotlineCase(); c.GetState() != linliv1.CaseState_CASE_STATE_OPEN || c.GetStatusNotes() != "" || c.GetServiceRequestId() != "" {
+		t.Errorf("neighbours see the case as %v, want only its state", c)
+	}
+
+	f.clk.Advance(6 * time.Hour)
+	rig.pass(t)
+	p := f.post("req-1")
+	hc = p.GetEscalation().GetHotlineCase()
+	if hc.GetState() != linliv1.CaseState_CASE_STATE_CLOSED || hc.GetClosedAt() == nil || !p.GetEscalation().GetFeedbackRequested() {
+		t.Fatalf("after resolution: case %v, feedback requested %v", hc, p.GetEscalation().GetFeedbackRequested())
+	}
+	n, err := rig.follower.RunOnce(ctx)
+	if err != nil || n != 0 {
+		t.Errorf("a closed case is still followed: %d changes, %v", n, err)
+	}
+
+	f.phone("u-lucy").mustReject(rateM("req-1", true, linliv1.Satisfaction_SATISFACTION_SATISFIED), mutualaid.ReasonNotAuthor)
+	wang.mustApply(rateM("req-1", true, linliv1.Satisfaction_SATISFACTION_BASICALLY_SATISFIED))
+	p = f.post("req-1")
+	if fb := p.GetEscalation().GetFeedback(); !fb.GetSolved() || fb.GetSatisfaction() != linliv1.Satisfaction_SATISFACTION_BASICALLY_SATISFIED || p.GetEscalation().GetFeedbackRequested() {
+		t.Errorf("feedback = %v, requested %v", fb, p.GetEscalation().GetFeedbackRequested())
+	}
+	if p.GetEscalation().GetHotlineCase().GetState() != linliv1.CaseState_CASE_STATE_CLOSED {
+		t.Error("the rating changed the hotline's status")
+	}
+}
+
+func TestCaseFollowerWithoutHotline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newHandoffFixture(t)
+	f.phone("u-wang").mustApply(emergencyRequest("req-1"))
+	f.clk.Advance(30 * time.Minute)
+	f.escalate(1)
+	ob := hotline.NewOutbox(f.store, nil, hotline.OutboxOptions{Now: f.clk.Now})
+	fl := &mutualaid.CaseFollower{Store: f.store, Outbox: ob}
+	if n, err := fl.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("RunOnce: %d, %v", n, err)
+	}
+	hc := f.post("req-1").GetEscalation().GetHotlineCase()
+	if hc.GetState() != linliv1.CaseState_CASE_STATE_WAITING || hc.GetWaitingReason() != mutualaid.NoHotlineReason {
+		t.Errorf("case without a hotline: %v, want waiting with the reason", hc)
+	}
+	if n, err := ob.Pending(ctx); err != nil || n != 1 {
+		t.Errorf("outbox pending = %d, %v; want 1", n, err)
+	}
+}

@@ -1,0 +1,147 @@
+package mutualaid
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// queueEntityID names a request's staff queue item.
+func queueEntityID(c, postID string) string { return "queue/" + c + "/" + postID }
+
+// newQueueItem is a WAITING queue item for request p, entered at now.
+func newQueueItem(p *linliv1.Post, now *timestamppb.Timestamp) *linliv1.StaffQueueItem {
+	return &linliv1.StaffQueueItem{
+		CommunityId: p.GetCommunityId(), PostId: p.GetId(), State: linliv1.QueueState_QUEUE_STATE_WAITING,
+		Urgency: p.GetUrgency(), Summary: itemsSummary(p), BuildingId: p.GetBuildingId(),
+		DueAt: p.GetEscalation().GetDueAt(), EnteredAt: now, EmergencySigns: p.GetTriage().GetSigns(),
+	}
+}
+
+// putQueueItem stores item and publishes it to its community's staff.
+func putQueueItem(tx *linlisync.Tx, item *linliv1.StaffQueueItem) error {
+	return putEntity(tx, queueEntityID(item.GetCommunityId(), item.GetPostId()),
+		&linliv1.Entity{Kind: &linliv1.Entity_StaffQueueItem{StaffQueueItem: item}}, StaffScope(item.GetCommunityId()))
+}
+
+// loadQueueItem reads request postID's queue item in community c.
+func loadQueueItem(get func(string) ([]byte, bool, error), c, postID string) (*linliv1.StaffQueueItem, bool, error) {
+	e, ok, err := getEntity(get, queueEntityID(c, postID))
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if e.GetStaffQueueItem() == nil {
+		return nil, false, fmt.Errorf("mutualaid: entity %s is not a queue item", queueEntityID(c, postID))
+	}
+	return e.GetStaffQueueItem(), true, nil
+}
+
+// itemsSummary lists a post's items for people: "布洛芬混悬液（儿童） ×1 瓶; …".
+func itemsSummary(p *linliv1.Post) string {
+	parts := make([]string, 0, len(p.GetItems()))
+	for _, it := range p.GetItems() {
+		name, unit := it.GetName(), it.GetUnit()
+		if ci, ok := DefaultCatalog().Item(it.GetItemCode()); ok {
+			name = ci.NameZH
+			if unit == "" {
+				unit = ci.UnitZH
+			}
+		}
+		if name == "" {
+			name = it.GetItemCode()
+		}
+		parts = append(parts, strings.TrimSpace(fmt.Sprintf("%s ×%d %s", name, it.GetQuantity(), unit)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// maxQueueList bounds ListQueue.
+const maxQueueList = 1000
+
+// ListQueue returns community c's queue items, newest first: only those
+// waiting for staff unless includeDone, at most limit (0 means 200).
+//
+// Errors: ctx's, storage or decoding errors.
+func ListQueue(ctx context.Context, store *linlisync.Store, c string, includeDone bool, limit int) ([]*linliv1.StaffQueueItem, error) {
+	if limit <= 0 {
+		limit = 200
+	}
+	limit = min(limit, maxQueueList)
+	var items []*linliv1.StaffQueueItem
+	err := store.Scan(ctx, queueEntityID(c, ""), func(id string, v []byte) error {
+		var e linliv1.Entity
+		if err := proto.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("decode %s: %w", id, err)
+		}
+		it := e.GetStaffQueueItem()
+		if it != nil && (includeDone || it.GetState() == linliv1.QueueState_QUEUE_STATE_WAITING) {
+			items = append(items, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mutualaid: list queue of %s: %w", c, err)
+	}
+	slices.SortFunc(items, func(a, b *linliv1.StaffQueueItem) int {
+		return b.GetEnteredAt().AsTime().Compare(a.GetEnteredAt().AsTime())
+	})
+	return items[:min(len(items), limit)], nil
+}
+
+// maxDismissReason bounds a dismissal's reason, in characters.
+const maxDismissReason = 500
+
+// Dismiss takes request postID of community c out of the staff queue with
+// a reason, recording who did it. The request itself stays as it is (it
+// does not enter the queue again). It does not check who asks: that is
+// the caller's (staff of c, or admins).
+//
+// Errors: *Error Invalid (reason_required, reason_too_long,
+// reason_invalid), NotFound not_in_queue, Conflict already_decided;
+// storage errors.
+func Dismiss(ctx context.Context, store *linlisync.Store, by Member, c, postID, reason string) (*linliv1.StaffQueueItem, error) {
+	var v validator
+	v.requiredText("reason", "reason", reason, maxDismissReason)
+	if err := v.result(); err != nil {
+		return nil, err
+	}
+	var out *linliv1.StaffQueueItem
+	err := store.Update(ctx, func(tx *linlisync.Tx) error {
+		item, ok, err := loadQueueItem(tx.Get, c, postID)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return Errorf(NotFound, "not_in_queue", "This request is not in the staff queue.")
+		case item.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING:
+			return Errorf(Conflict, "already_decided", "This request was already forwarded or dismissed.")
+		}
+		item.State = linliv1.QueueState_QUEUE_STATE_DISMISSED
+		item.DismissReason, item.DecidedBy, item.DecidedAt = reason, by.UserID, timestamppb.New(tx.Now())
+		out = item
+		return putQueueItem(tx, item)
+	})
+	if err != nil {
+		return nil, domainOr(err, "dismiss")
+	}
+	return out, nil
+}
+
+// domainOr returns a domain *Error as it is and wraps anything else.
+func domainOr(err error, op string) error {
+	if ErrorCode(err) != "" {
+		return err
+	}
+	return fmt.Errorf("mutualaid: %s: %w", op, err)
+}
+
+// runeLen counts characters.
+func runeLen(s string) int { return utf8.RuneCountInString(s) }

@@ -1,0 +1,215 @@
+package mutualaid_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/linli/linli/mutualaid"
+	"github.com/linli/linli/mutualaid/hotline"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+)
+
+// escalate runs one escalation pass and checks how many requests went overdue.
+func (f *handoffFixture) escalate(want int) {
+	f.t.Helper()
+	n, err := mutualaid.EscalateOverdue(context.Background(), f.store)
+	if err != nil || n != want {
+		f.t.Fatalf("EscalateOverdue: %d, %v; want %d", n, err, want)
+	}
+}
+
+// queueItem reads a request's staff queue item as staff sync it.
+func (f *handoffFixture) queueItem(postID string) *linliv1.StaffQueueItem {
+	f.t.Helper()
+	v := f.entities(mutualaid.StaffScope("yuqiao"))
+	e := v[mutualaid.StaffScope("yuqiao")]["queue/yuqiao/"+postID]
+	return e.GetStaffQueueItem()
+}
+
+func rateM(postID string, solved bool, s linliv1.Satisfaction) *linliv1.Mutation {
+	return &linliv1.Mutation{Kind: &linliv1.Mutation_RateCase{RateCase: &linliv1.RateCaseMutation{PostId: postID, Solved: solved, Satisfaction: s}}}
+}
+
+func emergencyRequest(postID string) *linliv1.Mutation {
+	m := feverRequest(postID)
+	m.GetPostRequest().Draft.Note = "宝宝两个月大，发烧，呼吸困难"
+	return m
+}
+
+func TestEscalationDeadlines(t *testing.T) {
+	t.Parallel()
+	t.Run("OverdueQueuedOnce", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		f.phone("u-wang").mustApply(feverRequest("req-2340")) // urgent: 2 h
+		due := f.post("req-2340").GetEscalation().GetDueAt().AsTime()
+		if want := night.Add(2 * time.Hour); !due.Equal(want) {
+			t.Fatalf("due_at = %v, want %v", due, want)
+		}
+		f.clk.Advance(2*time.Hour - time.Second)
+		f.escalate(0)
+		if f.queueItem("req-2340") != nil {
+			t.Fatal("queued before its deadline")
+		}
+		f.clk.Advance(time.Second)
+		f.escalate(1)
+		f.escalate(0)
+		it := f.queueItem("req-2340")
+		if it.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING || it.GetSummary() == "" || it.GetBuildingId() != "bldg-3" {
+			t.Fatalf("queue item = %v, want waiting with a summary", it)
+		}
+		p := f.post("req-2340")
+		if p.GetEscalation().GetOverdueAt() == nil || p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN {
+			t.Errorf("overdue post: status %v, escalation %v", p.GetStatus(), p.GetEscalation())
+		}
+		if c := f.entities(mutualaid.CommunityScope("yuqiao")); c[mutualaid.CommunityScope("yuqiao")]["queue/yuqiao/req-2340"] != nil {
+			t.Error("the staff queue leaked into the community scope")
+		}
+	})
+	t.Run("CancelledNeverQueued", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		f.phone("u-wang").mustApply(feverRequest("req-1"))
+		f.phone("u-wang").mustApply(cancelMutation("req-1", "孩子退烧了"))
+		f.clk.Advance(48 * time.Hour)
+		f.escalate(0)
+	})
+	t.Run("EditRecomputes", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		wang := f.phone("u-wang")
+		m := feverRequest("req-1")
+		m.GetPostRequest().Draft.Urgency = linliv1.Urgency_URGENCY_ROUTINE
+		wang.mustApply(m)
+		if due := f.post("req-1").GetEscalation().GetDueAt().AsTime(); !due.Equal(night.Add(24 * time.Hour)) {
+			t.Fatalf("routine due_at = %v", due)
+		}
+		d := feverRequest("x").GetPostRequest().GetDraft()
+		d.Urgency = linliv1.Urgency_URGENCY_CRITICAL
+		wang.mustApply(editMutation("req-1", d))
+		if due := f.post("req-1").GetEscalation().GetDueAt().AsTime(); !due.Equal(night.Add(30 * time.Minute)) {
+			t.Fatalf("critical after edit: due_at = %v, want created + 30 min", due)
+		}
+	})
+	t.Run("CommunityPolicy", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		pol, err := f.dir.SetEscalationPolicy(context.Background(), "yuqiao", &linliv1.EscalationPolicy{UrgentDeadline: durationpb.New(10 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pol.GetUrgentDeadline().AsDuration() != 10*time.Minute || pol.GetRoutineDeadline().AsDuration() != 24*time.Hour {
+			t.Errorf("effective policy = %v", pol)
+		}
+		f.phone("u-wang").mustApply(feverRequest("req-1"))
+		f.clk.Advance(10 * time.Minute)
+		f.escalate(1)
+		_, err = f.dir.SetEscalationPolicy(context.Background(), "yuqiao", &linliv1.EscalationPolicy{CriticalDeadline: durationpb.New(time.Second)})
+		wantError(t, err, mutualaid.Invalid, "deadline_out_of_range")
+		_, err = f.dir.SetEscalationPolicy(context.Background(), "nowhere", &linliv1.EscalationPolicy{})
+		wantError(t, err, mutualaid.NotFound, "community_not_found")
+	})
+	t.Run("CriticalForwardedByPolicy", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		f.phone("u-wang").mustApply(emergencyRequest("req-1"))
+		if f.post("req-1").GetUrgency() != linliv1.Urgency_URGENCY_CRITICAL {
+			t.Fatal("triage did not make the request critical")
+		}
+		f.clk.Advance(30 * time.Minute)
+		f.escalate(1)
+		p := f.post("req-1")
+		hc := p.GetEscalation().GetHotlineCase()
+		if p.GetStatus() != linliv1.PostStatus_POST_STATUS_ESCALATED || !hc.GetAutoForwarded() || hc.GetState() != linliv1.CaseState_CASE_STATE_WAITING {
+			t.Fatalf("critical overdue request: status %v case %v, want escalated, auto-forwarded, waiting", p.GetStatus(), hc)
+		}
+		if it := f.queueItem("req-1"); it.GetState() != linliv1.QueueState_QUEUE_STATE_FORWARDED || len(it.GetEmergencySigns()) == 0 {
+			t.Errorf("queue item = %v, want forwarded with the emergency signs", it)
+		}
+		e, ok, err := hotline.NewOutbox(f.store, nil, hotline.OutboxOptions{}).Entry(mutualaid.CaseKey("yuqiao", "req-1"))
+		if err != nil || !ok || e.Request.ServiceCode != "fever_reducer" {
+			t.Fatalf("outbox entry: %+v, %v, %v", e, ok, err)
+		}
+	})
+	t.Run("CriticalHeldForStaff", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		if _, err := f.dir.SetEscalationPolicy(context.Background(), "yuqiao", &linliv1.EscalationPolicy{HoldCriticalForStaff: true}); err != nil {
+			t.Fatal(err)
+		}
+		f.phone("u-wang").mustApply(emergencyRequest("req-1"))
+		f.clk.Advance(30 * time.Minute)
+		f.escalate(1)
+		if it := f.queueItem("req-1"); it.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING {
+			t.Errorf("held critical request: queue item %v, want waiting", it)
+		}
+	})
+}
+
+func TestForwardAndDismiss(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newHandoffFixture(t)
+	zhao := actor(f.members["u-zhao"])
+	m := feverRequest("req-1")
+	m.GetPostRequest().Draft.SharePhoneWithHotline = true
+	f.phone("u-wang").mustApply(m)
+	f.phone("u-wang").mustApply(feverRequest("req-2"))
+	f.offer("u-lucy", "offer-1", meilinItem(1))
+
+	_, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "offer-1"})
+	wantError(t, err, mutualaid.Invalid, "not_a_request")
+	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "nope"})
+	wantError(t, err, mutualaid.NotFound, "post_not_found")
+	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-2", IncludePhone: true})
+	wantError(t, err, mutualaid.Forbidden, "no_phone_consent")
+	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-1", Description: strings.Repeat("药", 3901)})
+	wantError(t, err, mutualaid.Invalid, "description_too_long")
+
+	item, desc, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{
+		Staff: zhao, PostID: "req-1", IncludePhone: true, Description: "王女士家中孩子高烧，急需儿童退烧药。",
+	})
+	if err != nil {
+		t.Fatalf("Forward: %v", err)
+	}
+	if item.GetState() != linliv1.QueueState_QUEUE_STATE_FORWARDED || item.GetDecidedBy() != "u-zhao" {
+		t.Errorf("queue item = %v", item)
+	}
+	if !strings.Contains(desc, "王女士") || !strings.Contains(desc, "138-0013-8000") {
+		t.Errorf("description %q: want staff's text and the consented phone", desc)
+	}
+	e, ok, err := hotline.NewOutbox(f.store, nil, hotline.OutboxOptions{}).Entry(mutualaid.CaseKey("yuqiao", "req-1"))
+	if err != nil || !ok {
+		t.Fatalf("outbox entry: %v %v", ok, err)
+	}
+	addr := e.Request.AddressString
+	if !strings.Contains(addr, "3号楼") || !strings.Contains(addr, "玉桥街道") || strings.Contains(addr, "1502") || strings.Contains(addr, "15") {
+		t.Errorf("address %q: want the building, never the floor or unit", addr)
+	}
+	if e.Request.ServiceCode != "fever_reducer" {
+		t.Errorf("service code %q, want the first item's category", e.Request.ServiceCode)
+	}
+	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-1"})
+	wantError(t, err, mutualaid.Conflict, "already_forwarded")
+
+	// Dismissing: only waiting items, with a reason.
+	f.clk.Advance(3 * time.Hour)
+	f.escalate(1) // req-2; req-1 is escalated and has no deadline
+	_, err = mutualaid.Dismiss(ctx, f.store, zhao, "yuqiao", "req-2", " ")
+	wantError(t, err, mutualaid.Invalid, "reason_required")
+	it, err := mutualaid.Dismiss(ctx, f.store, zhao, "yuqiao", "req-2", "已电话联系，邻居已送药")
+	if err != nil || it.GetState() != linliv1.QueueState_QUEUE_STATE_DISMISSED || it.GetDismissReason() == "" {
+		t.Fatalf("Dismiss: %v, %v", it, err)
+	}
+	_, err = mutualaid.Dismiss(ctx, f.store, zhao, "yuqiao", "req-2", "again")
+	wantError(t, err, mutualaid.Conflict, "already_decided")
+	_, err = mutualaid.Dismiss(ctx, f.store, zhao, "yuqiao", "offer-1", "no")
+	wantError(t, err, mutualaid.NotFound, "not_in_queue")
+
+	waiting, err := mutualaid.ListQueue(ctx, f.store, "yuqiao", false, 0)
+	if err != nil || len(waiting) != 0 {
+		t.Errorf("ListQueue waiting = %v, %v; want none", waiting, err)
+	}
+	all, err := mutualaid.ListQueue(ctx, f.store, "yuqiao", true, 0)
+	if err != nil || len(all) != 2 || all[0].GetPostId() != "req-2" {
+		t.Errorf("ListQueue all = %v, %v; want req-2 (newest) then req-1", all, err)
+	}
+}
