@@ -38,7 +38,7 @@ func (h *communityHandler) CreateCommunity(ctx context.Context, req *linliv1.Cre
 
 // CreateBuilding adds or replaces a building; staff of the community or admins.
 func (h *communityHandler) CreateBuilding(ctx context.Context, req *linliv1.CreateBuildingRequest) (*linliv1.CreateBuildingResponse, error) {
-	if _, err := h.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateBuilding"); err != nil {
+	if _, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateBuilding"); err != nil {
 		return nil, err
 	}
 	b := &linliv1.Building{
@@ -54,7 +54,7 @@ func (h *communityHandler) CreateBuilding(ctx context.Context, req *linliv1.Crea
 
 // CreateJoinCode makes a join code; staff of the community or admins.
 func (h *communityHandler) CreateJoinCode(ctx context.Context, req *linliv1.CreateJoinCodeRequest) (*linliv1.CreateJoinCodeResponse, error) {
-	c, err := h.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateJoinCode")
+	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateJoinCode")
 	if err != nil {
 		return nil, err
 	}
@@ -107,19 +107,6 @@ func (h *communityHandler) RemoveMember(ctx context.Context, req *linliv1.Remove
 	}
 	h.log.InfoContext(ctx, "member removed", "community", req.GetCommunityId(), "user", req.GetUserId(), "by", c.UserID)
 	return &linliv1.RemoveMemberResponse{}, nil
-}
-
-// manager is the caller if it is staff of community or an admin.
-func (h *communityHandler) manager(ctx context.Context, version uint32, community, procedure string) (caller, error) {
-	c, err := h.members.call(ctx, version, procedure)
-	if err != nil {
-		return caller{}, err
-	}
-	role := c.member.GetRole()
-	if role == linliv1.Role_ROLE_ADMIN || (role == linliv1.Role_ROLE_STAFF && c.CommunityID == community) {
-		return c, nil
-	}
-	return caller{}, forbidden("not_staff_of_community", "only this community's staff may do that")
 }
 
 func forbidden(reason, msg string) *connect.Error {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,11 +27,17 @@ type harness struct {
 	url  string
 	http *http.Client // HTTP/1.1
 	h2c  *http.Client // HTTP/2 without TLS, for gRPC
+	stop func()       // closes the server once
 }
+
+// close stops the server and closes its store, as a shutdown does.
+func (h *harness) close() { h.stop() }
 
 func newHarness(t *testing.T, cfg server.Config) *harness {
 	t.Helper()
-	cfg.DataDir = t.TempDir()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
@@ -46,14 +53,17 @@ func newHarness(t *testing.T, cfg server.Config) *harness {
 	protocols.SetUnencryptedHTTP2(true)
 	ts.Config.Protocols = &protocols
 	ts.Start()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		ts.Close()
-		srv.Close()
+		if err := srv.Close(); err != nil {
+			t.Errorf("close server: %v", err)
+		}
 	})
+	t.Cleanup(stop)
 	var only2 http.Protocols
 	only2.SetUnencryptedHTTP2(true)
 	h2c := &http.Client{Transport: &http.Transport{Protocols: &only2}}
-	return &harness{srv: srv, dir: cfg.DataDir, url: ts.URL, http: ts.Client(), h2c: h2c}
+	return &harness{srv: srv, dir: cfg.DataDir, url: ts.URL, http: ts.Client(), h2c: h2c, stop: stop}
 }
 
 // token makes user a member of community with role (creating the

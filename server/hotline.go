@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/mutualaid/hotline"
 )
 
@@ -16,7 +17,8 @@ type HotlineConfig struct {
 	URL            string // e.g. http://127.0.0.1:8311/open311/v2/
 	APIKey         string
 	JurisdictionID string
-	// Every is how often the outbox forwards due cases. Default 10 s.
+	// Every is how often overdue requests are queued, due cases forwarded
+	// and open cases followed. Default 10 s.
 	Every time.Duration
 }
 
@@ -51,25 +53,66 @@ func (g *outboxGauges) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// newOutbox builds the hotline outbox over the store; it forwards only when
-// a hotline URL is configured.
-func (s *Server) newOutbox() *hotline.Outbox {
+// newOutbox builds the hotline outbox over the store and the follower of
+// its cases. Without a hotline URL, cases wait in the outbox and the
+// follower tells residents and staff so.
+func (s *Server) newOutbox() {
 	h := s.cfg.Hotline
-	client := hotline.NewClient(h.URL, h.APIKey, h.JurisdictionID, &http.Client{Timeout: 30 * time.Second})
-	return hotline.NewOutbox(s.store, client, hotline.OutboxOptions{Now: s.cfg.Now, Logger: s.log.With("component", "outbox")})
+	var client *hotline.Client
+	opts := hotline.OutboxOptions{Now: s.cfg.Now, Logger: s.cfg.Logger}
+	if h.URL != "" {
+		client = hotline.NewClient(h.URL, h.APIKey, h.JurisdictionID, &http.Client{Timeout: 30 * time.Second})
+		opts.Find = hotline.FindByReference(client)
+	}
+	s.outbox = hotline.NewOutbox(s.store, client, opts)
+	s.follower = &mutualaid.CaseFollower{Store: s.store, Outbox: s.outbox, Client: client}
+	s.kickc = make(chan struct{}, 1)
 }
 
-// runOutbox forwards due cases until ctx ends, when a hotline is configured.
-func (s *Server) runOutbox(ctx context.Context) {
-	if s.cfg.Hotline.URL == "" {
-		return
+// kick asks the escalation loop to run now (after a forward).
+func (s *Server) kick() {
+	select {
+	case s.kickc <- struct{}{}:
+	default:
 	}
+}
+
+// runEscalation moves overdue requests into the staff queue, forwards due
+// cases and follows open ones: at start (so deadlines that passed while
+// the server was down are handled at once), every Hotline.Every, and when
+// kicked.
+func (s *Server) runEscalation(ctx context.Context) {
 	every := s.cfg.Hotline.Every
 	if every <= 0 {
 		every = 10 * time.Second
 	}
-	if err := s.outbox.Run(ctx, every); err != nil && ctx.Err() == nil {
-		s.log.Error("hotline outbox stopped", "err", err)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.escalationPass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kickc:
+		}
+	}
+}
+
+// escalationPass runs each step once, logging failures (this is the edge).
+func (s *Server) escalationPass(ctx context.Context) {
+	if n, err := mutualaid.EscalateOverdue(ctx, s.store); err != nil && ctx.Err() == nil {
+		s.log.Error("escalate overdue requests", "err", err)
+	} else if n > 0 {
+		s.log.Info("requests overdue", "count", n)
+	}
+	if s.cfg.Hotline.URL != "" {
+		if n, err := s.outbox.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("hotline outbox", "created", n, "err", err)
+		}
+	}
+	if _, err := s.follower.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("follow hotline cases", "err", err)
 	}
 }
 

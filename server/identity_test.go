@@ -34,6 +34,7 @@ func TestEveryProcedureNeedsAuth(t *testing.T) {
 	}
 	files := []protoreflect.FileDescriptor{
 		linliv1.File_linli_v1_sync_proto, linliv1.File_linli_v1_identity_proto, linliv1.File_linli_v1_post_proto,
+		linliv1.File_linli_v1_staff_proto, linliv1.File_linli_v1_escalation_proto, linliv1.File_linli_v1_handoff_proto,
 	}
 	n := 0
 	for _, f := range files {
@@ -53,7 +54,7 @@ func TestEveryProcedureNeedsAuth(t *testing.T) {
 			}
 		}
 	}
-	if n < 13 {
+	if n < 18 {
 		t.Fatalf("enumerated only %d procedures", n)
 	}
 }
@@ -212,6 +213,12 @@ func TestCrossCommunityStaff(t *testing.T) {
 	_, checks["SetRole"] = cs.SetRole(ctx, &linliv1.SetRoleRequest{ProtocolVersion: 1, CommunityId: "beiyuan", UserId: "u-b", Role: linliv1.Role_ROLE_STAFF})
 	_, checks["RemoveMember"] = cs.RemoveMember(ctx, &linliv1.RemoveMemberRequest{ProtocolVersion: 1, CommunityId: "beiyuan", UserId: "u-b"})
 	_, checks["CreateCommunity"] = cs.CreateCommunity(ctx, &linliv1.CreateCommunityRequest{ProtocolVersion: 1, CommunityId: "x", Name: "x", District: "x", StreetOffice: "x"})
+	ss := linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer(staffA)))
+	_, checks["ListQueue"] = ss.ListQueue(ctx, &linliv1.ListQueueRequest{ProtocolVersion: 1, CommunityId: "beiyuan"})
+	_, checks["ForwardPost"] = ss.ForwardPost(ctx, &linliv1.ForwardPostRequest{ProtocolVersion: 1, CommunityId: "beiyuan", PostId: "p"})
+	_, checks["DismissPost"] = ss.DismissPost(ctx, &linliv1.DismissPostRequest{ProtocolVersion: 1, CommunityId: "beiyuan", PostId: "p", Reason: "r"})
+	_, checks["SetEscalationPolicy"] = ss.SetEscalationPolicy(ctx, &linliv1.SetEscalationPolicyRequest{ProtocolVersion: 1, CommunityId: "beiyuan"})
+	_, checks["GetReport"] = ss.GetReport(ctx, &linliv1.GetReportRequest{ProtocolVersion: 1, CommunityId: "beiyuan"})
 	for name, err := range checks {
 		if connect.CodeOf(err) != connect.CodePermissionDenied {
 			t.Errorf("%s in another community: %v, want PermissionDenied", name, err)

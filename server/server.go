@@ -76,14 +76,16 @@ func (c *Config) setDefaults() {
 
 // Server is linli's RPC server: the sync engine behind Connect handlers.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	store   *linlisync.Store
-	dir     *mutualaid.Directory
-	tokens  *Tokens
-	handler http.Handler
-	metrics *metrics
-	outbox  *hotline.Outbox
+	cfg      Config
+	log      *slog.Logger
+	store    *linlisync.Store
+	dir      *mutualaid.Directory
+	tokens   *Tokens
+	handler  http.Handler
+	metrics  *metrics
+	outbox   *hotline.Outbox
+	follower *mutualaid.CaseFollower
+	kickc    chan struct{} // wakes runEscalation
 
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup
@@ -133,14 +135,14 @@ func New(cfg Config) (*Server, error) {
 		dir: mutualaid.NewDirectory(store, cfg.Now), metrics: m,
 	}
 	m.watchStore(store)
-	s.outbox = s.newOutbox()
+	s.newOutbox()
 	m.reg.MustRegister(newOutboxGauges(s.outbox))
 	s.handler = s.routes()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.reloadKeys(ctx) })
 	s.wg.Go(func() { s.refreshMatches(ctx) })
-	s.wg.Go(func() { s.runOutbox(ctx) })
+	s.wg.Go(func() { s.runEscalation(ctx) })
 	return s, nil
 }
 
@@ -163,6 +165,9 @@ func (s *Server) routes() http.Handler {
 		joins: newLimiter(lim.Join, s.cfg.Now), refreshs: newLimiter(lim.Refresh, s.cfg.Now),
 	}, opts...))
 	mux.Handle(linliv1connect.NewCommunityServiceHandler(&communityHandler{dir: s.dir, members: ms, log: s.log}, opts...))
+	mux.Handle(linliv1connect.NewStaffServiceHandler(&staffHandler{
+		store: s.store, dir: s.dir, members: ms, log: s.log, now: s.cfg.Now, notice: s.hotlineNotice, kick: s.kick,
+	}, opts...))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(serviceNames...), opts...))
 	reflector := grpcreflect.NewStaticReflector(serviceNames...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
@@ -181,6 +186,7 @@ var serviceNames = []string{
 	linliv1connect.SyncServiceName,
 	linliv1connect.AuthServiceName,
 	linliv1connect.CommunityServiceName,
+	linliv1connect.StaffServiceName,
 }
 
 // Handler is the server's HTTP handler: every RPC, health and reflection.

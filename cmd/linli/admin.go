@@ -30,6 +30,7 @@ server first (or use CommunityService with a staff or admin token).
   backup        write a consistent backup of the store (--addr: through the running server)
   restore       put a backup in place of the store (server stopped); clients resync
   check         verify the store's integrity (server stopped); exit 1 on problems
+  report        a community's requests, resolution and satisfaction rates (--csv; --addr: through the running server)
 `
 
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,7 +39,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"backup": runAdminBackup, "restore": runAdminRestore, "check": runAdminCheck,
+		"backup": runAdminBackup, "restore": runAdminRestore, "check": runAdminCheck, "report": runAdminReport,
 		"init": runAdminInit, "community": runAdminCommunity, "building": runAdminBuilding,
 		"join-code": runAdminJoinCode, "rotate-key": runAdminRotateKey,
 		"token": func(_ context.Context, a []string, o, e io.Writer) error { return runAdminToken(a, o, e) },

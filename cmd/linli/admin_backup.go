@@ -98,10 +98,7 @@ func storeLocked(err error) bool {
 // path on the server's machine), authenticated as the operator with a token
 // minted from data's signing keys.
 func backupOnline(ctx context.Context, addr, data, dir string, timeout time.Duration, stdout io.Writer) error {
-	if !exists(filepath.Join(data, "keys")) {
-		return fmt.Errorf("no signing keys in %s: --data must be the running server's data folder", filepath.Join(data, "keys"))
-	}
-	keys, err := server.LoadOrCreateKeys(data)
+	keys, err := serverKeys(data)
 	if err != nil {
 		return err
 	}
@@ -116,11 +113,7 @@ func backupOnline(ctx context.Context, addr, data, dir string, timeout time.Dura
 	if err != nil {
 		return err
 	}
-	url := addr
-	if !strings.Contains(url, "://") {
-		url = "http://" + url
-	}
-	url = strings.TrimSuffix(url, "/") + backupPath
+	url := serverURL(addr) + backupPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("online backup: %w", err)
@@ -251,4 +244,21 @@ func runAdminCheck(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%d integrity problems in %s", rep.ProblemCount, dir)
 	}
 	return nil
+}
+
+// serverKeys loads the running server's signing keys from its data folder,
+// never creating one.
+func serverKeys(data string) (*server.KeySet, error) {
+	if !exists(filepath.Join(data, "keys")) {
+		return nil, fmt.Errorf("no signing keys in %s: --data must be the running server's data folder", filepath.Join(data, "keys"))
+	}
+	return server.LoadOrCreateKeys(data)
+}
+
+// serverURL turns "host:port" or a URL into a base URL without a trailing slash.
+func serverURL(addr string) string {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return strings.TrimSuffix(addr, "/")
 }

@@ -669,9 +669,10 @@ type crashServer struct {
 	waitErr error         // set before done is closed
 }
 
-// crashStartServer starts `linli serve` on a free port over dataDir and waits
-// until /healthz answers 200. The process is killed at cleanup.
-func crashStartServer(t *testing.T, bin, dataDir, logDir string, round int, hc *http.Client) *crashServer {
+// crashStartServer starts `linli serve` on a free port over dataDir (with
+// extra flags) and waits until /healthz answers 200. The process is killed
+// at cleanup.
+func crashStartServer(t *testing.T, bin, dataDir, logDir string, round int, hc *http.Client, extra ...string) *crashServer {
 	t.Helper()
 	addr := crashFreeAddr(t)
 	logPath := filepath.Join(logDir, fmt.Sprintf("serve-%d.log", round))
@@ -681,7 +682,7 @@ func crashStartServer(t *testing.T, bin, dataDir, logDir string, round int, hc *
 	}
 	defer logFile.Close() // the child keeps its own descriptor
 	// Sixteen residents join from one address: no join limit.
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data", dataDir, "--join-rate", "-1")
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--data", dataDir, "--join-rate", "-1"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start linli serve: %v", err)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/linli/linli/server"
 )
@@ -34,7 +35,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.first.streetOffice, "init-street-office", "unset", "first start only: its street office")
 	fs.StringVar(&f.hotline.URL, "hotline-url", "", "Open311 GeoReport v2 base URL of the hotline (empty: cases wait in the outbox)")
 	fs.StringVar(&f.hotline.APIKey, "hotline-api-key", "", "the hotline's api_key")
-	fs.StringVar(&f.hotline.JurisdictionID, "hotline-jurisdiction", "", "the hotline's jurisdiction_id")
+	fs.StringVar(&f.hotline.JurisdictionID, "hotline-jurisdiction", "", "the hotline's default jurisdiction_id (a community's escalation policy may name its own)")
+	fs.DurationVar(&f.hotline.Every, "hotline-every", 10*time.Second, "how often overdue requests are queued, cases forwarded and their status followed")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, GET /metrics requires this bearer token")
 	fs.Float64Var(&f.limits.Join.Rate, "join-rate", 0.1, "joins per second allowed from one address (-1: no limit)")
 	fs.IntVar(&f.limits.Join.Burst, "join-burst", 5, "joins one address may make at once")

@@ -1,0 +1,226 @@
+package server_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/linli/linli/mutualaid/hotline"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
+	"github.com/linli/linli/server"
+)
+
+// testClock is a clock the test moves; the server, its tokens and the
+// hotline simulator all read it.
+type testClock struct {
+	mu  gosync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// hotlineWorld is a server on a test clock, a hotline simulator it
+// forwards to, and the 玉桥 community with 王芳 and staff member 赵主任.
+type hotlineWorld struct {
+	*harness
+	clk   *testClock
+	sim   *hotline.Sim
+	wang  linliv1connect.SyncServiceClient
+	staff linliv1connect.StaffServiceClient
+}
+
+func newHotlineWorld(t *testing.T, dataDir string, clk *testClock, sim *hotline.Sim) *hotlineWorld {
+	t.Helper()
+	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
+	t.Cleanup(hot.Close)
+	h := newHarness(t, server.Config{DataDir: dataDir, Now: clk.Now, Hotline: server.HotlineConfig{
+		URL: hot.URL + "/open311/v2", APIKey: "demo", JurisdictionID: "yuqiao", Every: 20 * time.Millisecond,
+	}})
+	w := &hotlineWorld{harness: h, clk: clk, sim: sim}
+	h.member(t, "u-wang", "yuqiao", server.RoleResident)
+	h.member(t, "u-zhao", "yuqiao", server.RoleStaff)
+	if _, err := h.srv.Directory().PutBuilding(t.Context(), &linliv1.Building{Id: "b3", CommunityId: "yuqiao", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.wang = h.client(w.longToken(t, "u-wang", server.RoleResident))
+	w.staff = linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer(w.longToken(t, "u-zhao", server.RoleStaff))))
+	return w
+}
+
+// longToken outlives the test's clock jumps.
+func (w *hotlineWorld) longToken(t *testing.T, user string, role server.Role) string {
+	tok, err := w.srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: "yuqiao", Role: role}, 30*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// request is 王芳's request for a children's fever reducer.
+func request(id uint64, postID, note string, u linliv1.Urgency) *linliv1.Mutation {
+	return &linliv1.Mutation{Id: id, Kind: &linliv1.Mutation_PostRequest{PostRequest: &linliv1.PostRequestMutation{
+		PostId: postID, Draft: &linliv1.PostDraft{
+			Items:   []*linliv1.PostItem{{ItemCode: "ibuprofen-suspension-child", Name: "美林", Quantity: 1, Unit: "瓶"}},
+			Urgency: u, Note: note, BuildingId: "b3", Floor: 15, Unit: "1502", Phone: "+86 138-0013-8000", DisplayName: "王芳",
+		},
+	}}}
+}
+
+// post pulls 王芳's view of her post.
+func (w *hotlineWorld) post(t *testing.T, postID string) *linliv1.Post {
+	t.Helper()
+	changes, _ := pullAll(t, w.wang, "")
+	for _, c := range changes {
+		if p := c.GetEntity().GetPost(); p != nil && p.GetId() == postID && strings.HasPrefix(c.GetScope(), "user/") {
+			return p
+		}
+	}
+	t.Fatalf("王芳 does not see post %s", postID)
+	return nil
+}
+
+// waitFor polls cond (the server's loop runs every 20 ms) for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (w *hotlineWorld) queue(t *testing.T) []*linliv1.StaffQueueItem {
+	t.Helper()
+	res, err := w.staff.ListQueue(t.Context(), &linliv1.ListQueueRequest{ProtocolVersion: 1, IncludeDone: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.GetItems()
+}
+
+func (w *hotlineWorld) report(t *testing.T) *linliv1.Report {
+	t.Helper()
+	res, err := w.staff.GetReport(t.Context(), &linliv1.GetReportRequest{ProtocolVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.GetReport()
+}
+
+// TestHotlineEndToEnd: a request nobody meets passes its deadline, enters
+// the staff queue, is forwarded, dispatched to the street office and
+// resolved by the hotline; the resident rates it and the report's rates
+// move with the rating.
+func TestHotlineEndToEnd(t *testing.T) {
+	t.Parallel()
+	clk := &testClock{now: time.Date(2022, 12, 15, 23, 40, 0, 0, time.FixedZone("CST", 8*3600))}
+	sim := &hotline.Sim{APIKey: "demo", ResolveAfter: 3 * time.Hour, Now: clk.Now}
+	w := newHotlineWorld(t, "", clk, sim)
+	ctx := t.Context()
+
+	resident := linliv1connect.NewStaffServiceClient(w.http, w.url, connect.WithInterceptors(bearer(w.longToken(t, "u-wang", server.RoleResident))))
+	_, err := resident.ListQueue(ctx, &linliv1.ListQueueRequest{ProtocolVersion: 1})
+	wantError(t, err, connect.CodePermissionDenied, "not_staff_of_community")
+
+	if _, err := push(ctx, w.wang, "phone", request(1, "req-2340", "孩子发烧39度，急需儿童退烧药", linliv1.Urgency_URGENCY_URGENT)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // several loop passes: nothing is due
+	if q := w.queue(t); len(q) != 0 {
+		t.Fatalf("queue before the deadline: %v", q)
+	}
+	clk.Advance(2 * time.Hour)
+	waitFor(t, "the overdue request in the staff queue", func() bool { return len(w.queue(t)) == 1 })
+	if it := w.queue(t)[0]; it.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING || it.GetPostId() != "req-2340" {
+		t.Fatalf("queue item = %v", it)
+	}
+
+	fwd, err := w.staff.ForwardPost(ctx, &linliv1.ForwardPostRequest{ProtocolVersion: 1, PostId: "req-2340",
+		Description: "玉桥南里3号楼居民家中孩子高烧39度，邻里未能提供儿童退烧药，请协调药品。"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fwd.GetItem().GetState() != linliv1.QueueState_QUEUE_STATE_FORWARDED {
+		t.Fatalf("forwarded item = %v", fwd.GetItem())
+	}
+	_, err = w.staff.ForwardPost(ctx, &linliv1.ForwardPostRequest{ProtocolVersion: 1, PostId: "req-2340"})
+	wantError(t, err, connect.CodeAborted, "already_forwarded")
+
+	waitFor(t, "the case open at the street office in 王芳's post", func() bool {
+		hc := w.post(t, "req-2340").GetEscalation().GetHotlineCase()
+		return hc.GetState() == linliv1.CaseState_CASE_STATE_OPEN && hc.GetAgencyResponsible() == "玉桥街道办事处"
+	})
+	clk.Advance(3 * time.Hour)
+	waitFor(t, "the case closed and a rating asked for", func() bool {
+		e := w.post(t, "req-2340").GetEscalation()
+		return e.GetHotlineCase().GetState() == linliv1.CaseState_CASE_STATE_CLOSED && e.GetFeedbackRequested()
+	})
+
+	r := w.report(t)
+	if r.GetRequests() != 1 || r.GetEscalated() != 1 || r.GetClosed() != 1 || r.GetRated() != 0 || r.GetResolutionRate() != 0 {
+		t.Fatalf("report before rating: %v", r)
+	}
+	res, err := push(ctx, w.wang, "phone", &linliv1.Mutation{Id: 2, Kind: &linliv1.Mutation_RateCase{RateCase: &linliv1.RateCaseMutation{
+		PostId: "req-2340", Solved: true, Satisfaction: linliv1.Satisfaction_SATISFACTION_SATISFIED, Comment: "街道当晚送来了药，谢谢！",
+	}}})
+	if err != nil || res.GetResults()[0].GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_APPLIED {
+		t.Fatalf("rate: %v %v", res, err)
+	}
+	r = w.report(t)
+	if r.GetRated() != 1 || r.GetResolutionRate() != 1 || r.GetSatisfactionRate() != 1 {
+		t.Errorf("report after rating: %v", r)
+	}
+	if r.GetUnmetByCategory()[0].GetKey() != "fever_reducer" || r.GetUnmetByBuilding()[0].GetKey() != "b3" {
+		t.Errorf("unmet needs: %v %v", r.GetUnmetByCategory(), r.GetUnmetByBuilding())
+	}
+	if sim.Count() != 1 {
+		t.Errorf("the hotline holds %d cases, want 1", sim.Count())
+	}
+}
+
+// TestDeadlinePassesWhileDown: deadlines that pass while the server is
+// down are handled once when it starts: the urgent request is queued, the
+// critical one forwarded by policy, and neither twice.
+func TestDeadlinePassesWhileDown(t *testing.T) {
+	t.Parallel()
+	clk := &testClock{now: time.Date(2022, 12, 16, 1, 0, 0, 0, time.UTC)}
+	sim := &hotline.Sim{APIKey: "demo", ResolveAfter: 24 * time.Hour, Now: clk.Now}
+	dir := t.TempDir()
+	w := newHotlineWorld(t, dir, clk, sim)
+	ctx := t.Context()
+	if _, err := push(ctx, w.wang, "phone",
+		request(1, "req-urgent", "孩子发烧", linliv1.Urgency_URGENCY_URGENT),
+		request(2, "req-critical", "宝宝两个月大，发烧，呼吸困难", linliv1.Urgency_URGENCY_URGENT)); err != nil {
+		t.Fatal(err)
+	}
+	w.close()
+
+	clk.Advance(3 * time.Hour)
+	w = newHotlineWorld(t, dir, clk, sim)
+	waitFor(t, "both requests handled after the restart", func() bool { return len(w.queue(t)) == 2 && sim.Count() == 1 })
+	time.Sleep(200 * time.Millisecond) // many more passes
+	q := w.queue(t)
+	states := map[string]linliv1.QueueState{}
+	for _, it := range q {
+		states[it.GetPostId()] = it.GetState()
+	}
+	if len(q) != 2 || states["req-urgent"] != linliv1.QueueState_QUEUE_STATE_WAITING || states["req-critical"] != linliv1.QueueState_QUEUE_STATE_FORWARDED {
+		t.Fatalf("queue after restart: %v", q)
+	}
+	if sim.Count() != 1 {
+		t.Fatalf("the hotline holds %d cases, want exactly 1", sim.Count())
+	}
+	if p := w.post(t, "req-critical"); !p.GetEscalation().GetHotlineCase().GetAutoForwarded() {
+		t.Errorf("critical request's case: %v, want auto-forwarded", p.GetEscalation().GetHotlineCase())
+	}
+}

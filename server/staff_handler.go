@@ -1,0 +1,124 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/linli/linli/mutualaid"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
+)
+
+// defaultReportPeriod is the report's period when the request names none.
+const defaultReportPeriod = 30 * 24 * time.Hour
+
+// staffHandler serves StaffService.
+type staffHandler struct {
+	store   *linlisync.Store
+	dir     *mutualaid.Directory
+	members members
+	log     *slog.Logger
+	now     func() time.Time
+	// notice says why cases are not reaching the hotline ("" if they are).
+	notice func(ctx context.Context) string
+	// kick asks the hotline loop to run now.
+	kick func()
+}
+
+// ListQueue returns the community's queue; staff of the community or admins.
+func (h *staffHandler) ListQueue(ctx context.Context, req *linliv1.ListQueueRequest) (*linliv1.ListQueueResponse, error) {
+	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "ListQueue")
+	if err != nil {
+		return nil, err
+	}
+	items, err := mutualaid.ListQueue(ctx, h.store, cmp.Or(req.GetCommunityId(), c.CommunityID), req.GetIncludeDone(), int(req.GetLimit()))
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "ListQueue", err)
+	}
+	return &linliv1.ListQueueResponse{Items: items, HotlineNotice: h.notice(ctx)}, nil
+}
+
+// ForwardPost forwards a request to the hotline; staff of the community or admins.
+func (h *staffHandler) ForwardPost(ctx context.Context, req *linliv1.ForwardPostRequest) (*linliv1.ForwardPostResponse, error) {
+	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "ForwardPost")
+	if err != nil {
+		return nil, err
+	}
+	item, desc, err := mutualaid.Forward(ctx, h.store, mutualaid.ForwardInput{
+		Staff: c.domain(), Community: cmp.Or(req.GetCommunityId(), c.CommunityID), PostID: req.GetPostId(),
+		Description: req.GetDescription(), IncludePhone: req.GetIncludePhone(),
+	})
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "ForwardPost", err)
+	}
+	h.kick()
+	return &linliv1.ForwardPostResponse{Item: item, Description: desc}, nil
+}
+
+// DismissPost takes a request out of the queue; staff of the community or admins.
+func (h *staffHandler) DismissPost(ctx context.Context, req *linliv1.DismissPostRequest) (*linliv1.DismissPostResponse, error) {
+	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "DismissPost")
+	if err != nil {
+		return nil, err
+	}
+	item, err := mutualaid.Dismiss(ctx, h.store, c.domain(), cmp.Or(req.GetCommunityId(), c.CommunityID), req.GetPostId(), req.GetReason())
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "DismissPost", err)
+	}
+	return &linliv1.DismissPostResponse{Item: item}, nil
+}
+
+// SetEscalationPolicy sets deadlines and forwarding; staff of the community or admins.
+func (h *staffHandler) SetEscalationPolicy(ctx context.Context, req *linliv1.SetEscalationPolicyRequest) (*linliv1.SetEscalationPolicyResponse, error) {
+	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "SetEscalationPolicy")
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.dir.SetEscalationPolicy(ctx, cmp.Or(req.GetCommunityId(), c.CommunityID), req.GetPolicy())
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "SetEscalationPolicy", err)
+	}
+	return &linliv1.SetEscalationPolicyResponse{Policy: p}, nil
+}
+
+// GetReport summarizes a period (default: the last 30 days); staff of the
+// community or admins.
+func (h *staffHandler) GetReport(ctx context.Context, req *linliv1.GetReportRequest) (*linliv1.GetReportResponse, error) {
+	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "GetReport")
+	if err != nil {
+		return nil, err
+	}
+	from, to := ReportPeriod(req.GetFrom().AsTime(), req.GetTo().AsTime(), req.GetFrom() != nil, req.GetTo() != nil, h.now())
+	r, err := mutualaid.BuildReport(ctx, h.store, cmp.Or(req.GetCommunityId(), c.CommunityID), from, to)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "GetReport", err)
+	}
+	return &linliv1.GetReportResponse{Report: r}, nil
+}
+
+// ReportPeriod fills in a report's period: to defaults to now, from to 30
+// days before to.
+func ReportPeriod(from, to time.Time, hasFrom, hasTo bool, now time.Time) (time.Time, time.Time) {
+	if !hasTo {
+		to = now
+	}
+	if !hasFrom {
+		from = to.Add(-defaultReportPeriod)
+	}
+	return from, to
+}
+
+// hotlineNotice says why cases are not reaching the hotline, if they are not.
+func (s *Server) hotlineNotice(ctx context.Context) string {
+	if s.cfg.Hotline.URL == "" {
+		return mutualaid.NoHotlineReason
+	}
+	stuck, err := s.outbox.Stuck(ctx)
+	if err != nil || len(stuck) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d case(s) stuck after repeated failures, e.g. %s: %s", len(stuck), stuck[0].PostKey, stuck[0].LastError)
+}
