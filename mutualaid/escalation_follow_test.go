@@ -2,7 +2,11 @@ package mutualaid_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,5 +111,52 @@ func TestCaseFollowerWithoutHotline(t *testing.T) {
 	}
 	if n, err := ob.Pending(ctx); err != nil || n != 1 {
 		t.Errorf("outbox pending = %d, %v; want 1", n, err)
+	}
+}
+
+// TestCaseFollowerMalformedStatus: a hotline answering status queries with
+// garbage leaves cases as they were and reports the error; it never crashes.
+func TestCaseFollowerMalformedStatus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newHandoffFixture(t)
+	sim := &hotline.Sim{ResolveAfter: time.Minute, Now: f.clk.Now}
+	var garbage atomic.Value
+	garbage.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g := garbage.Load().(string); g != "" && r.Method == http.MethodGet && r.URL.Path == "/requests.json" && r.URL.Query().Has("service_request_id") {
+			_, _ = io.WriteString(w, g)
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	client := hotline.NewClient(srv.URL, "", "yuqiao", srv.Client())
+	ob := hotline.NewOutbox(f.store, client, hotline.OutboxOptions{Now: f.clk.Now})
+	fl := &mutualaid.CaseFollower{Store: f.store, Outbox: ob, Client: client}
+
+	f.phone("u-wang").mustApply(feverRequest("req-1"))
+	if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: actor(f.members["u-zhao"]), PostID: "req-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ob.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(time.Hour) // the hotline has closed it by now
+	for _, g := range []string{`{not json`, `[{"service_request_id": 7}]`, `[{"service_request_id": "x", "status": "gone"}]`, `{}`, strings.Repeat("[", hotline.MaxResponseBytes+10)} {
+		garbage.Store(g)
+		if _, err := fl.RunOnce(ctx); err == nil {
+			t.Errorf("status answer %.20q: no error", g)
+		}
+		if hc := f.post("req-1").GetEscalation().GetHotlineCase(); hc.GetState() == linliv1.CaseState_CASE_STATE_CLOSED {
+			t.Fatalf("status answer %.20q closed the case", g)
+		}
+	}
+	garbage.Store("")
+	if _, err := fl.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hc := f.post("req-1").GetEscalation().GetHotlineCase(); hc.GetState() != linliv1.CaseState_CASE_STATE_CLOSED {
+		t.Errorf("after the hotline recovered: %v, want closed", hc)
 	}
 }

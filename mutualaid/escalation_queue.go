@@ -63,6 +63,30 @@ func itemsSummary(p *linliv1.Post) string {
 	return strings.Join(parts, "; ")
 }
 
+// closeQueueItem takes an overdue request that no longer waits (a
+// neighbour met it, or its author cancelled it) out of the staff queue, so
+// staff do not act on it. Called by putPost.
+func closeQueueItem(tx *linlisync.Tx, p *linliv1.Post) error {
+	var reason string
+	switch p.GetStatus() {
+	case linliv1.PostStatus_POST_STATUS_FULFILLED:
+		reason = "met by neighbours"
+	case linliv1.PostStatus_POST_STATUS_CANCELLED:
+		reason = "cancelled by the resident"
+	default:
+		return nil
+	}
+	if p.GetEscalation().GetOverdueAt() == nil {
+		return nil
+	}
+	item, ok, err := loadQueueItem(tx.Get, p.GetCommunityId(), p.GetId())
+	if err != nil || !ok || item.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING {
+		return err
+	}
+	item.State, item.DismissReason, item.DecidedAt = linliv1.QueueState_QUEUE_STATE_DISMISSED, reason, timestamppb.New(tx.Now())
+	return putQueueItem(tx, item)
+}
+
 // maxQueueList bounds ListQueue.
 const maxQueueList = 1000
 

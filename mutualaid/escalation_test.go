@@ -69,6 +69,16 @@ func TestEscalationDeadlines(t *testing.T) {
 			t.Error("the staff queue leaked into the community scope")
 		}
 	})
+	t.Run("CancelledLeavesQueue", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		f.phone("u-wang").mustApply(feverRequest("req-1"))
+		f.clk.Advance(2 * time.Hour)
+		f.escalate(1)
+		f.phone("u-wang").mustApply(cancelMutation("req-1", "孩子退烧了"))
+		if it := f.queueItem("req-1"); it.GetState() != linliv1.QueueState_QUEUE_STATE_DISMISSED || it.GetDismissReason() != "cancelled by the resident" {
+			t.Errorf("queue item of a cancelled overdue request: %v", it)
+		}
+	})
 	t.Run("CancelledNeverQueued", func(t *testing.T) {
 		f := newHandoffFixture(t)
 		f.phone("u-wang").mustApply(feverRequest("req-1"))

@@ -173,10 +173,13 @@ func loadPost(tx *linlisync.Tx, id string) (*linliv1.Post, bool, error) {
 	return e.GetPost(), true, nil
 }
 
-// putPost stores p as the canonical value of id, keeps its deadline in
-// step (scheduleDeadline) and publishes its views.
+// putPost stores p as the canonical value of id, keeps its deadline and
+// its staff queue item in step, and publishes its views.
 func putPost(tx *linlisync.Tx, id string, p *linliv1.Post) error {
 	if err := scheduleDeadline(tx, p); err != nil {
+		return err
+	}
+	if err := closeQueueItem(tx, p); err != nil {
 		return err
 	}
 	canonical, err := marshalEntity(p)
