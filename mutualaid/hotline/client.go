@@ -133,6 +133,28 @@ func (c *Client) Status(ctx context.Context, ids ...string) ([]CaseStatus, error
 	return DecodeStatuses(body)
 }
 
+// Search lists the cases matching q (GET requests.json with service_code,
+// start_date, end_date and status; zero fields are left out, so the
+// server's defaults apply: the last 90 days, every status). Dates are sent
+// in RFC 3339, in UTC, to the second (Start rounded down, End up). A
+// server returns at most MaxSearchResults cases per search: a result that
+// long may be truncated, so narrow the dates and search again.
+//
+// Errors: ErrInvalid (a status other than open or closed, End before Start,
+// or a range longer than MaxSearchSpan; nothing is sent), *APIError,
+// *HTTPError, ErrMalformed, ErrTooLarge, transport errors.
+func (c *Client) Search(ctx context.Context, q SearchQuery) ([]CaseStatus, error) {
+	v, err := q.values()
+	if err != nil {
+		return nil, err
+	}
+	body, err := c.do(ctx, http.MethodGet, "requests.json", c.query(v), nil)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeStatuses(body)
+}
+
 // Lookup returns one case (GET requests/{id}.json).
 //
 // Errors: ErrNotFound (empty array or HTTP 404; wraps the *APIError if any), ErrInvalid,

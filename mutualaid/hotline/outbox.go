@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -17,8 +18,9 @@ import (
 )
 
 // AttrPostID is the case attribute that carries the post a case was opened
-// for. The Outbox adds it to every case so that a case whose creation answer
-// was lost can be found again (see OutboxOptions.Find).
+// for. The Outbox adds it to every case for hotlines that show attributes
+// to their staff; GeoReport v2 cannot search by it, so a case is found
+// again by the Reference in its description (see FindByReference).
 const AttrPostID = "linli_post_id"
 
 // Entity id prefixes, each followed by url.PathEscape(postKey). Entries
@@ -58,7 +60,10 @@ var ErrOutcomeUnknown = errors.New("hotline: outbox: outcome of an earlier post 
 // ON-DISK FORMAT: field names never change.
 //
 // Invariants: ServiceRequestID != "" iff State == OutboxCreated (a created
-// entry is never posted again); Request.Attributes[AttrPostID] == PostKey.
+// entry is never posted again); Request.Attributes[AttrPostID] == PostKey;
+// Request.Description holds Reference(PostKey) (entries enqueued before
+// references were added may lack it) and is at most MaxDescription
+// characters.
 type OutboxEntry struct {
 	PostKey          string       `json:"post_key"`
 	Request          OutboxRecord `json:"request"`
@@ -95,13 +100,13 @@ type OutboxOptions struct {
 	BatchSize  int              // entries scanned per RunOnce; default 1000
 	Logger     *slog.Logger     // default slog.Default()
 	Rand       *rand.Rand       // jitter source; default math/rand/v2's global source
-	// Find looks up a case the hotline may hold for postKey (carrying
-	// attribute AttrPostID = postKey). GeoReport v2 has no such search: with
-	// a real hotline this is the operator's configured lookup; in tests,
-	// Sim.FindByAttribute. It is called only when an earlier POST's outcome
-	// is unknown. Nil means no lookup: such entries become stuck with
-	// ErrOutcomeUnknown instead of risking a duplicate.
-	Find func(ctx context.Context, postKey string) (id string, found bool, err error)
+	// Find looks up a case the hotline may hold for e.PostKey, created by
+	// an earlier POST of e.Request (whose description holds
+	// Reference(e.PostKey)) at or after e.Enqueued. It is called only when
+	// an earlier POST's outcome is unknown. FindByReference(client) does
+	// this on any GeoReport v2 hotline. Nil means no lookup: such entries
+	// become stuck with ErrOutcomeUnknown instead of risking a duplicate.
+	Find func(ctx context.Context, e OutboxEntry) (id string, found bool, err error)
 }
 
 // Outbox forwards cases to the hotline at most once per post key and
@@ -167,45 +172,88 @@ func NewOutbox(store *linlisync.Store, client *Client, opts OutboxOptions) *Outb
 func outboxID(postKey string) string { return OutboxPrefix + url.PathEscape(postKey) }
 
 // Enqueue durably records a case to forward for postKey (e.g.
-// "yuqiao/req-2340"), adding attribute AttrPostID = postKey. It is
+// "yuqiao/req-2340") in a transaction of its own: see EnqueueTx. It is
 // idempotent: if postKey is already enqueued, in whatever state, it does
 // nothing and returns nil (the first request wins).
 //
-// Errors: ErrInvalid (empty or over-long postKey, missing service code or
-// description), *DescriptionTooLongError, store errors.
+// Errors: those of EnqueueTx, and store errors.
 func (o *Outbox) Enqueue(ctx context.Context, postKey string, req CaseRequest) error {
-	id := outboxID(postKey)
-	if postKey == "" || len(id) > linlisync.MaxNameLen {
-		return fmt.Errorf("%w: post key %q", ErrInvalid, postKey)
+	err := o.store.Update(ctx, func(tx *linlisync.Tx) error {
+		_, err := EnqueueTx(tx, postKey, req, o.opts.Now())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("hotline: outbox: enqueue %s: %w", postKey, err)
 	}
-	if req.ServiceCode == "" || req.Description == "" {
-		return fmt.Errorf("%w: service code and description are required", ErrInvalid)
+	return nil
+}
+
+// EnqueueTx records in tx a case to forward for postKey, due at now, so that
+// a caller can enqueue it in the same transaction as the change that calls
+// for it: the case is forwarded if and only if tx commits. It adds attribute
+// AttrPostID = postKey and appends Reference(postKey) to the description,
+// cutting the end of the description's own text if needed to stay within
+// MaxDescription characters. It is idempotent: if postKey is already
+// enqueued, in whatever state, it writes nothing and returns created=false
+// (the first request wins).
+//
+// Errors: ErrInvalid (empty or over-long postKey, missing service code or
+// description), *DescriptionTooLongError (the description alone is over
+// MaxDescription characters), store errors.
+func EnqueueTx(tx *linlisync.Tx, postKey string, req CaseRequest, now time.Time) (created bool, err error) {
+	if err := validEnqueue(postKey, req); err != nil {
+		return false, err
 	}
-	if n := utf8.RuneCountInString(req.Description); n > MaxDescription {
-		return &DescriptionTooLongError{Len: n}
+	if _, ok, err := tx.Get(outboxID(postKey)); err != nil || ok {
+		return false, err
 	}
 	attrs := maps.Clone(req.Attributes)
 	if attrs == nil {
 		attrs = map[string]string{}
 	}
 	attrs[AttrPostID] = postKey
-	now := o.opts.Now()
 	e := OutboxEntry{
 		PostKey: postKey,
 		Request: OutboxRecord{ServiceCode: req.ServiceCode, AddressString: req.AddressString,
-			Description: req.Description, Attributes: attrs},
+			Description: withReference(req.Description, postKey), Attributes: attrs},
 		State: OutboxPending, NextAttempt: now, Enqueued: now, Updated: now,
 	}
-	err := o.store.Update(ctx, func(tx *linlisync.Tx) error {
-		if _, ok, err := tx.Get(id); err != nil || ok {
-			return err
-		}
-		return putEntry(tx, e)
-	})
-	if err != nil {
-		return fmt.Errorf("hotline: outbox: enqueue %s: %w", postKey, err)
+	if err := putEntry(tx, e); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func validEnqueue(postKey string, req CaseRequest) error {
+	if postKey == "" || len(outboxID(postKey)) > linlisync.MaxNameLen {
+		return fmt.Errorf("%w: post key %q", ErrInvalid, postKey)
+	}
+	if strings.TrimSpace(req.ServiceCode) == "" || strings.TrimSpace(req.Description) == "" {
+		return fmt.Errorf("%w: service code and description are required", ErrInvalid)
+	}
+	if n := utf8.RuneCountInString(req.Description); n > MaxDescription {
+		return &DescriptionTooLongError{Len: n}
 	}
 	return nil
+}
+
+// EntryTx returns the entry for postKey as tx sees it; ok is false if none.
+//
+// Errors: store errors, a corrupt entry.
+func EntryTx(tx *linlisync.Tx, postKey string) (e OutboxEntry, ok bool, err error) {
+	v, ok, err := tx.Get(outboxID(postKey))
+	if err != nil || !ok {
+		return OutboxEntry{}, false, err
+	}
+	return decodeEntry(postKey, v)
+}
+
+func decodeEntry(postKey string, v []byte) (OutboxEntry, bool, error) {
+	var e OutboxEntry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return OutboxEntry{}, false, fmt.Errorf("hotline: outbox: decode %s: %w", postKey, err)
+	}
+	return e, true, nil
 }
 
 // putEntry writes e and its index markers (all private: nil views).
@@ -296,10 +344,7 @@ func (o *Outbox) Entry(postKey string) (e OutboxEntry, ok bool, err error) {
 	if err != nil || !ok {
 		return OutboxEntry{}, false, err
 	}
-	if err := json.Unmarshal(v, &e); err != nil {
-		return OutboxEntry{}, false, fmt.Errorf("hotline: outbox: decode %s: %w", postKey, err)
-	}
-	return e, true, nil
+	return decodeEntry(postKey, v)
 }
 
 // Created returns the hotline's service_request_id for postKey once the
@@ -363,7 +408,7 @@ func (o *Outbox) forward(ctx context.Context, e OutboxEntry) (ok bool, ferr, ser
 		if o.opts.Find == nil {
 			return o.fail(ctx, e, ErrOutcomeUnknown, false, true)
 		}
-		id, found, err := o.opts.Find(ctx, e.PostKey)
+		id, found, err := o.opts.Find(ctx, e)
 		if err != nil {
 			return o.fail(ctx, e, fmt.Errorf("find: %w", err), true, false)
 		}

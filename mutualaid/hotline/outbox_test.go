@@ -28,9 +28,9 @@ func mustOpen(tb testing.TB, dir string) *linlisync.Store {
 }
 
 // simFinder finds cases in sim by their AttrPostID attribute.
-func simFinder(sim *Sim) func(context.Context, string) (string, bool, error) {
-	return func(_ context.Context, postKey string) (string, bool, error) {
-		ids := sim.FindByAttribute(AttrPostID, postKey)
+func simFinder(sim *Sim) func(context.Context, OutboxEntry) (string, bool, error) {
+	return func(_ context.Context, e OutboxEntry) (string, bool, error) {
+		ids := sim.FindByAttribute(AttrPostID, e.PostKey)
 		if len(ids) == 0 {
 			return "", false, nil
 		}
@@ -38,7 +38,7 @@ func simFinder(sim *Sim) func(context.Context, string) (string, bool, error) {
 	}
 }
 
-func outboxOpts(clk *fakeClock, find func(context.Context, string) (string, bool, error)) OutboxOptions {
+func outboxOpts(clk *fakeClock, find func(context.Context, OutboxEntry) (string, bool, error)) OutboxOptions {
 	return OutboxOptions{
 		Now: clk.Now, MinBackoff: time.Second, MaxBackoff: time.Minute,
 		Rand: rand.New(rand.NewPCG(1, 2)), Logger: slog.New(slog.DiscardHandler), Find: find,
@@ -304,7 +304,7 @@ func TestOutbox(t *testing.T) {
 				}))
 				t.Cleanup(srv.Close)
 				clk := &fakeClock{t: time.Date(2022, 12, 18, 23, 40, 0, 0, time.UTC)}
-				notFound := func(context.Context, string) (string, bool, error) { return "", false, nil }
+				notFound := func(context.Context, OutboxEntry) (string, bool, error) { return "", false, nil }
 				opts := outboxOpts(clk, notFound)
 				opts.StuckAfter = 3
 				ob := NewOutbox(mustOpen(t, t.TempDir()), NewClient(srv.URL, "k", "yuqiao", nil), opts)
@@ -392,4 +392,201 @@ func TestOutboxRun(t *testing.T) {
 		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
 	assertOnce(t, sim, ob, "yuqiao/req-11")
+}
+
+func TestEnqueueTx(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2022, 12, 18, 23, 40, 0, 0, time.UTC)
+	const key = "yuqiao/req-2340"
+
+	t.Run("WithTheCallersChange", func(t *testing.T) {
+		t.Parallel()
+		s := mustOpen(t, t.TempDir())
+		err := s.Update(ctx, func(tx *linlisync.Tx) error {
+			created, err := EnqueueTx(tx, key, feverCase(), now)
+			if err != nil || !created {
+				return fmt.Errorf("EnqueueTx = %v, %v; want created", created, err)
+			}
+			e, ok, err := EntryTx(tx, key) // seen before commit
+			if err != nil || !ok || e.State != OutboxPending || !e.Enqueued.Equal(now) || !e.NextAttempt.Equal(now) {
+				return fmt.Errorf("EntryTx = %+v, %v, %v; want the pending entry", e, ok, err)
+			}
+			return tx.Put("post/req-2340", []byte(`{"escalated":true}`), nil)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok, err := NewOutbox(s, nil, OutboxOptions{}).Entry(key)
+		if err != nil || !ok {
+			t.Fatalf("Entry = %v, %v; want the committed entry", ok, err)
+		}
+		if want := feverCase().Description + Reference(key); e.Request.Description != want {
+			t.Errorf("description %q, want %q", e.Request.Description, want)
+		}
+		if e.Request.Attributes[AttrPostID] != key || e.Request.Attributes["urgency"] != "urgent" {
+			t.Errorf("attributes %v, want the request's and %s=%s", e.Request.Attributes, AttrPostID, key)
+		}
+	})
+
+	t.Run("RolledBackWithTheCallersChange", func(t *testing.T) {
+		t.Parallel()
+		s := mustOpen(t, t.TempDir())
+		refused := errors.New("refused")
+		err := s.Update(ctx, func(tx *linlisync.Tx) error {
+			if _, err := EnqueueTx(tx, key, feverCase(), now); err != nil {
+				return err
+			}
+			return refused
+		})
+		if !errors.Is(err, refused) {
+			t.Fatalf("Update = %v, want %v", err, refused)
+		}
+		ob := NewOutbox(s, nil, OutboxOptions{})
+		if _, ok, err := ob.Entry(key); ok || err != nil {
+			t.Errorf("Entry = %v, %v; want nothing enqueued", ok, err)
+		}
+		if n, err := ob.Pending(ctx); n != 0 || err != nil {
+			t.Errorf("Pending = %d, %v; want 0 (no index marker either)", n, err)
+		}
+	})
+
+	t.Run("FirstRequestWins", func(t *testing.T) {
+		t.Parallel()
+		s := mustOpen(t, t.TempDir())
+		second := feverCase()
+		second.Description = "第二次"
+		for i, req := range []CaseRequest{feverCase(), second} {
+			err := s.Update(ctx, func(tx *linlisync.Tx) error {
+				created, err := EnqueueTx(tx, key, req, now.Add(time.Duration(i)*time.Hour))
+				if err != nil || created != (i == 0) {
+					return fmt.Errorf("EnqueueTx #%d = %v, %v; want created=%v", i, created, err, i == 0)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		e, _, err := NewOutbox(s, nil, OutboxOptions{}).Entry(key)
+		if err != nil || !strings.HasPrefix(e.Request.Description, feverCase().Description) || !e.Enqueued.Equal(now) {
+			t.Errorf("entry %+v, %v; want the first request", e, err)
+		}
+	})
+
+	t.Run("Invalid", func(t *testing.T) {
+		t.Parallel()
+		s := mustOpen(t, t.TempDir())
+		for _, tc := range []struct {
+			name string
+			key  string
+			req  CaseRequest
+		}{
+			{"EmptyKey", "", feverCase()},
+			{"LongKey", strings.Repeat("k", linlisync.MaxNameLen), feverCase()},
+			{"BlankDescription", key, CaseRequest{ServiceCode: "food", Description: " \n"}},
+			{"NoServiceCode", key, CaseRequest{Description: "x"}},
+		} {
+			err := s.Update(ctx, func(tx *linlisync.Tx) error {
+				_, err := EnqueueTx(tx, tc.key, tc.req, now)
+				return err
+			})
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s: got %v, want ErrInvalid", tc.name, err)
+			}
+		}
+	})
+}
+
+// TestOutboxLongDescription: a description of MaxDescription characters
+// is cut to make room for the reference, and the hotline accepts it.
+func TestOutboxLongDescription(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sim, c, clk := newSim(t, nil)
+	ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
+	req := feverCase()
+	req.Description = strings.Repeat("药", MaxDescription)
+	if err := ob.Enqueue(ctx, "yuqiao/req-3", req); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ob.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("RunOnce = %d, %v; want 1, nil", n, err)
+	}
+	cs := sim.Cases()
+	if len(cs) != 1 || !strings.HasSuffix(cs[0].Description, "…"+Reference("yuqiao/req-3")) {
+		t.Fatalf("sim holds %d cases; want one whose cut description ends with the reference", len(cs))
+	}
+}
+
+// TestOutboxFindByReference: on a hotline that GeoReport v2 lets us search
+// only by service code and dates, a case whose creation answer was lost,
+// or whose sender was killed mid-POST, is found and not created twice.
+func TestOutboxFindByReference(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const key = "yuqiao/req-2340"
+
+	t.Run("LostResponse", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, nil)
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, FindByReference(c)))
+		other := feverCase()
+		other.Description = "另一个求助" + Reference("yuqiao/req-23400")
+		if _, err := c.Create(ctx, other); err != nil { // same service, another post
+			t.Fatal(err)
+		}
+		if err := ob.Enqueue(ctx, key, feverCase()); err != nil {
+			t.Fatal(err)
+		}
+		sim.LoseNext(1)
+		if n, err := ob.RunOnce(ctx); err == nil || n != 0 {
+			t.Fatalf("RunOnce = %d, %v; want 0 and the lost response", n, err)
+		}
+		clk.Add(time.Minute)
+		if n, err := ob.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("RunOnce = %d, %v; want 1, nil", n, err)
+		}
+		if got := sim.FindByAttribute(AttrPostID, key); len(got) != 1 || sim.Count() != 2 {
+			t.Fatalf("sim holds %v for the post and %d cases; want one, two", got, sim.Count())
+		}
+		if id, ok, err := ob.Created(key); err != nil || !ok || id != "12345-000002" {
+			t.Errorf("Created = %q, %v, %v; want the case created by the lost POST", id, ok, err)
+		}
+	})
+
+	t.Run("KilledMidForward", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, nil)
+		dir := t.TempDir()
+		s1 := mustOpen(t, dir)
+		ob1 := NewOutbox(s1, c, outboxOpts(clk, FindByReference(c)))
+		if err := ob1.Enqueue(ctx, key, feverCase()); err != nil {
+			t.Fatal(err)
+		}
+		sim.HoldNext(1)
+		kctx, kill := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { _, err := ob1.RunOnce(kctx); done <- err }()
+		for deadline := time.Now().Add(10 * time.Second); sim.Count() == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the POST never reached the hotline")
+			}
+		}
+		kill() // the POST is in flight, the case created, no answer yet
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("RunOnce = %v, want context.Canceled", err)
+		}
+		if err := s1.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ob2 := NewOutbox(mustOpen(t, dir), c, outboxOpts(clk, FindByReference(c)))
+		if e, _, err := ob2.Entry(key); err != nil || e.State != OutboxPosting {
+			t.Fatalf("after restart: %+v, %v; want posting", e, err)
+		}
+		if n, err := ob2.RunOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("RunOnce after restart = %d, %v; want 1, nil", n, err)
+		}
+		assertOnce(t, sim, ob2, key)
+	})
 }

@@ -53,7 +53,15 @@ type SimCase struct {
 // root: services.json, requests.json, requests/{id}.json, tokens/{token}.json).
 // It dispatches each case to the street office of its jurisdiction and
 // closes it ResolveAfter its creation. Failures can be injected at run time
-// with FailNext, TimeoutNext and LoseNext.
+// with FailNext, TimeoutNext, LoseNext and HoldNext, or, if Control is set,
+// over HTTP (see ControlPath).
+//
+// GET requests.json without service_request_id searches as GeoReport v2
+// says: by jurisdiction_id, service_code and status (each comma-separated
+// lists), and start_date and end_date (RFC 3339, inclusive, compared with
+// the case's creation time; without them the last 90 days, and at most
+// MaxSearchSpan apart), answering at most the MaxSearchResults most recent
+// matches, oldest first.
 //
 // Configure the exported fields before serving; the methods are safe for
 // concurrent use.
@@ -63,18 +71,22 @@ type Sim struct {
 	ResolveAfter  time.Duration     // open → closed after this long
 	UseTokens     bool              // answer POST with a token instead of an id
 	Now           func() time.Time  // clock; nil means time.Now
+	Control       bool              // serve the control API under ControlPath
 
 	once sync.Once
 	mux  *http.ServeMux
+	ctl  *http.ServeMux // control API, under ControlPath
 
 	mu      sync.Mutex
 	seq     int
 	cases   map[string]*SimCase
+	order   []string          // case ids, oldest first
 	tokens  map[string]string // token → id
 	fail    int               // next calls answered 500
 	timeout int               // next calls that hang
 	hang    time.Duration
 	lose    int // next creates whose answer is lost
+	hold    int // next creates held unanswered until the client goes away
 }
 
 // FailNext makes the next n calls answer HTTP 500 with an error array.
@@ -92,36 +104,65 @@ func (s *Sim) TimeoutNext(n int, d time.Duration) {
 // close the connection without answering.
 func (s *Sim) LoseNext(n int) { s.mu.Lock(); s.lose = n; s.mu.Unlock() }
 
+// HoldNext makes the next n POST requests.json create their case and then
+// hold the connection open, answering nothing, until the client goes away
+// (as when the sender is killed while a POST is in flight). When it does,
+// the connection is closed. Pending LoseNext failures are used up first.
+func (s *Sim) HoldNext(n int) { s.mu.Lock(); s.hold = n; s.mu.Unlock() }
+
 // Case returns a copy of the case with the given id.
 func (s *Sim) Case(id string) (SimCase, bool) {
+	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.cases[id]
 	if !ok {
 		return SimCase{}, false
 	}
+	return copyCase(c), true
+}
+
+// Cases returns copies of every case held, oldest first.
+func (s *Sim) Cases() []SimCase {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SimCase, 0, len(s.order))
+	for _, id := range s.order {
+		out = append(out, copyCase(s.cases[id]))
+	}
+	return out
+}
+
+func copyCase(c *SimCase) SimCase {
 	cp := *c
 	cp.Attributes = maps.Clone(c.Attributes)
-	return cp, true
+	return cp
 }
 
 // FindByAttribute returns the ids of cases whose attribute key equals value,
 // oldest first. (Not part of GeoReport v2: for tests and demos.)
 func (s *Sim) FindByAttribute(key, value string) []string {
+	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []string
-	for id, c := range s.cases {
-		if c.Attributes[key] == value {
+	for _, id := range s.order {
+		if s.cases[id].Attributes[key] == value {
 			ids = append(ids, id)
 		}
 	}
-	slices.Sort(ids)
 	return ids
 }
 
 // Count returns how many cases the simulator holds.
-func (s *Sim) Count() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.cases) }
+func (s *Sim) Count() int { s.init(); s.mu.Lock(); defer s.mu.Unlock(); return len(s.cases) }
+
+// add stores c as the newest case. REQUIRES: s.mu held.
+func (s *Sim) add(c *SimCase) {
+	s.cases[c.ID] = c
+	s.order = append(s.order, c.ID)
+}
 
 func (s *Sim) init() {
 	s.once.Do(func() {
@@ -136,10 +177,9 @@ func (s *Sim) init() {
 		m.HandleFunc("GET /requests.json", s.list)
 		m.HandleFunc("GET /requests/{file}", s.lookup)
 		m.HandleFunc("GET /tokens/{file}", s.token)
-		m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-			writeErr(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
-		})
+		m.HandleFunc("/", notFound)
 		s.mux = m
+		s.ctl = s.controlMux()
 	})
 }
 
@@ -150,9 +190,19 @@ func (s *Sim) now() time.Time {
 	return time.Now()
 }
 
-// ServeHTTP serves GeoReport v2, applying injected failures first.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeErr(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+}
+
+// ServeHTTP serves GeoReport v2, applying injected failures first. If
+// Control is set, paths under ControlPath go to the control API instead,
+// which no injected failure affects.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
+	if s.Control && strings.HasPrefix(r.URL.Path, ControlPath) {
+		s.ctl.ServeHTTP(w, r)
+		return
+	}
 	s.mu.Lock()
 	fail, hang := false, time.Duration(0)
 	switch {
@@ -284,13 +334,18 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 		c.Token = fmt.Sprintf("tok-%06d", s.seq)
 		s.tokens[c.Token] = c.ID
 	}
-	s.cases[c.ID] = c
-	lose := s.lose > 0
+	s.add(c)
+	lose, hold := s.lose > 0, s.lose == 0 && s.hold > 0
 	if lose {
 		s.lose--
+	} else if hold {
+		s.hold--
 	}
 	s.mu.Unlock()
-	if lose {
+	if hold {
+		<-r.Context().Done()
+	}
+	if lose || hold {
 		abort(w)
 		return
 	}
@@ -334,26 +389,43 @@ func (s *Sim) status(c *SimCase) CaseStatus {
 
 func (s *Sim) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	want := q.Get("status")
-	s.mu.Lock()
-	var ids []string
 	if v := q.Get("service_request_id"); v != "" {
-		ids = strings.Split(v, ",")
-	} else {
-		for id := range s.cases {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
+		// GeoReport v2: the other filters are ignored.
+		s.listIDs(w, strings.Split(v, ","))
+		return
 	}
+	f, err := parseSimFilter(q, s.now())
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if f.jurisdiction != "" {
+		if _, ok := s.checkJurisdiction(w, f.jurisdiction); !ok {
+			return
+		}
+	}
+	s.mu.Lock()
+	out := []CaseStatus{}
+	for _, id := range s.order {
+		if c := s.cases[id]; f.match(c) {
+			if cs := s.status(c); f.matchStatus(cs.Status) {
+				out = append(out, cs)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if len(out) > MaxSearchResults {
+		out = out[len(out)-MaxSearchResults:]
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Sim) listIDs(w http.ResponseWriter, ids []string) {
+	s.mu.Lock()
 	out := []CaseStatus{}
 	for _, id := range ids {
-		c, ok := s.cases[strings.TrimSpace(id)]
-		if !ok {
-			continue
-		}
-		cs := s.status(c)
-		if want == "" || want == cs.Status {
-			out = append(out, cs)
+		if c, ok := s.cases[strings.TrimSpace(id)]; ok {
+			out = append(out, s.status(c))
 		}
 	}
 	s.mu.Unlock()

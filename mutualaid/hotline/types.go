@@ -1,6 +1,7 @@
 // Package hotline speaks Open311 GeoReport v2 to a city hotline (such as
-// Beijing's 12345): a Client that creates cases and follows their status, and
-// Sim, a GeoReport v2 server that dispatches and resolves cases, for demos and
+// Beijing's 12345): a Client that creates cases and follows their status, an
+// Outbox that forwards each case exactly once, and Sim, a GeoReport v2 server
+// that dispatches and resolves cases, with injectable failures, for demos and
 // tests (served by `linli hotline-sim`).
 //
 // Wire format: every response is JSON. Successful responses are arrays of
@@ -12,7 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"time"
 )
 
 // MaxDescription is the longest description GeoReport v2 accepts, in characters.
@@ -75,6 +78,56 @@ type CaseStatus struct {
 	UpdatedDatetime   string `json:"updated_datetime,omitempty"`
 	ExpectedDatetime  string `json:"expected_datetime,omitempty"`
 	Address           string `json:"address,omitempty"`
+}
+
+// MaxSearchResults is the most cases a GeoReport v2 server returns for one
+// search (GET requests.json without service_request_id). A search that
+// returns this many may have left some out.
+const MaxSearchResults = 1000
+
+// MaxSearchSpan is the longest date range one search may cover.
+const MaxSearchSpan = 90 * 24 * time.Hour
+
+// SearchQuery selects cases for Client.Search. Zero fields are not sent.
+type SearchQuery struct {
+	ServiceCode string    // one code, or several separated by commas
+	Start, End  time.Time // requested_datetime range, both inclusive
+	Status      string    // StatusOpen, StatusClosed, both comma-separated, or empty for all
+}
+
+// values encodes q as GeoReport v2 query parameters.
+func (q SearchQuery) values() (url.Values, error) {
+	v := url.Values{}
+	if q.ServiceCode != "" {
+		v.Set("service_code", q.ServiceCode)
+	}
+	if q.Status != "" {
+		for st := range strings.SplitSeq(q.Status, ",") {
+			if st != StatusOpen && st != StatusClosed {
+				return nil, fmt.Errorf("%w: status %q: want open or closed", ErrInvalid, st)
+			}
+		}
+		v.Set("status", q.Status)
+	}
+	if !q.Start.IsZero() && !q.End.IsZero() {
+		if q.End.Before(q.Start) {
+			return nil, fmt.Errorf("%w: end %v before start %v", ErrInvalid, q.End, q.Start)
+		}
+		if q.End.Sub(q.Start) > MaxSearchSpan {
+			return nil, fmt.Errorf("%w: %v to %v spans more than %v", ErrInvalid, q.Start, q.End, MaxSearchSpan)
+		}
+	}
+	if !q.Start.IsZero() {
+		v.Set("start_date", q.Start.UTC().Format(time.RFC3339))
+	}
+	if !q.End.IsZero() {
+		end := q.End.UTC()
+		if t := end.Truncate(time.Second); t.Before(end) {
+			end = t.Add(time.Second) // the range stays inclusive of End
+		}
+		v.Set("end_date", end.Format(time.RFC3339))
+	}
+	return v, nil
 }
 
 // APIError is a GeoReport v2 error array returned by the server, with the
