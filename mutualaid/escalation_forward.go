@@ -146,7 +146,9 @@ func forwardTx(tx *linlisync.Tx, p *linliv1.Post, item *linliv1.StaffQueueItem, 
 
 // caseRequest builds the hotline case for request p: the service code from
 // its first item's category, the address at building level (never the
-// floor or unit), and the description staff gave or linli's summary.
+// floor or unit; the hotline dispatches by it), the description staff gave
+// or linli's summary, and the phone only when staff include it (with the
+// resident's consent, checked by forwardable).
 func caseRequest(tx *linlisync.Tx, p *linliv1.Post, in forwardInput) (hotline.CaseRequest, error) {
 	c := p.GetCommunityId()
 	com, _, err := loadCommunity(tx.Get, c)
@@ -161,12 +163,13 @@ func caseRequest(tx *linlisync.Tx, p *linliv1.Post, in forwardInput) (hotline.Ca
 	if strings.TrimSpace(desc) == "" {
 		desc = caseSummary(p)
 	}
-	if in.IncludePhone && p.GetPhone() != "" {
-		desc += "\n联系电话 Phone: " + p.GetPhone()
-	}
 	addr := strings.Join(nonEmpty(com.GetDistrict(), com.GetStreetOffice(), com.GetName(), cmp.Or(b.GetName(), p.GetBuildingId())), " ")
+	phone := ""
+	if in.IncludePhone {
+		phone = p.GetPhone()
+	}
 	return hotline.CaseRequest{
-		ServiceCode: string(serviceCategory(p)), AddressString: addr, Description: desc,
+		ServiceCode: string(serviceCategory(p)), AddressString: addr, Description: desc, Phone: phone,
 		Attributes: map[string]string{"urgency": urgencyCode(p.GetUrgency())},
 	}, nil
 }

@@ -58,7 +58,7 @@ func EffectivePolicy(policy *linliv1.EscalationPolicy) *linliv1.EscalationPolicy
 }
 
 // validatePolicy checks configured deadlines (1 minute to 30 days; unset is
-// the default) and the jurisdiction id.
+// the default).
 func validatePolicy(p *linliv1.EscalationPolicy) error {
 	var v validator
 	for _, d := range []struct {
@@ -76,9 +76,6 @@ func validatePolicy(p *linliv1.EscalationPolicy) error {
 			v.fail(d.field, "deadline_out_of_range", "A deadline must be between one minute and 30 days.")
 		}
 	}
-	if j := p.GetHotlineJurisdictionId(); j != "" {
-		v.ident("policy.hotline_jurisdiction_id", "hotline_jurisdiction_id", j, isIDByte)
-	}
 	return v.result()
 }
 
@@ -87,7 +84,7 @@ func validatePolicy(p *linliv1.EscalationPolicy) error {
 // edited after the change; ones already scheduled keep theirs. It does not
 // check who asks: that is the caller's (staff of c, or admins).
 //
-// Errors: *Error Invalid (deadline_out_of_range, hotline_jurisdiction_id_*),
+// Errors: *Error Invalid deadline_out_of_range,
 // NotFound community_not_found; storage errors.
 func (d *Directory) SetEscalationPolicy(ctx context.Context, c string, policy *linliv1.EscalationPolicy) (*linliv1.EscalationPolicy, error) {
 	if err := validatePolicy(policy); err != nil {
@@ -96,7 +93,6 @@ func (d *Directory) SetEscalationPolicy(ctx context.Context, c string, policy *l
 	stored := &linliv1.EscalationPolicy{
 		CriticalDeadline: policy.GetCriticalDeadline(), UrgentDeadline: policy.GetUrgentDeadline(),
 		RoutineDeadline: policy.GetRoutineDeadline(), HoldCriticalForStaff: policy.GetHoldCriticalForStaff(),
-		HotlineJurisdictionId: policy.GetHotlineJurisdictionId(),
 	}
 	err := d.update(ctx, "set escalation policy", func(tx *linlisync.Tx) error {
 		com, ok, err := loadCommunity(tx.Get, c)

@@ -163,6 +163,7 @@ func TestForwardAndDismiss(t *testing.T) {
 	m.GetPostRequest().Draft.SharePhoneWithHotline = true
 	f.phone("u-wang").mustApply(m)
 	f.phone("u-wang").mustApply(feverRequest("req-2"))
+	f.phone("u-wang").mustApply(feverRequest("req-3"))
 	f.offer("u-lucy", "offer-1", meilinItem(1))
 
 	_, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "offer-1"})
@@ -183,8 +184,8 @@ func TestForwardAndDismiss(t *testing.T) {
 	if item.GetState() != linliv1.QueueState_QUEUE_STATE_FORWARDED || item.GetDecidedBy() != "u-zhao" {
 		t.Errorf("queue item = %v", item)
 	}
-	if !strings.Contains(desc, "王女士") || !strings.Contains(desc, "138-0013-8000") {
-		t.Errorf("description %q: want staff's text and the consented phone", desc)
+	if !strings.Contains(desc, "王女士") || strings.Contains(desc, "138-0013-8000") {
+		t.Errorf("description %q: want staff's text, and the phone in its own field only", desc)
 	}
 	e, ok, err := hotline.NewOutbox(f.store, nil, hotline.OutboxOptions{}).Entry(mutualaid.CaseKey("yuqiao", "req-1"))
 	if err != nil || !ok {
@@ -194,8 +195,16 @@ func TestForwardAndDismiss(t *testing.T) {
 	if !strings.Contains(addr, "3号楼") || !strings.Contains(addr, "玉桥街道") || strings.Contains(addr, "1502") || strings.Contains(addr, "15") {
 		t.Errorf("address %q: want the building, never the floor or unit", addr)
 	}
-	if e.Request.ServiceCode != "fever_reducer" {
-		t.Errorf("service code %q, want the first item's category", e.Request.ServiceCode)
+	if e.Request.ServiceCode != "fever_reducer" || e.Request.Phone != "+86 138-0013-8000" {
+		t.Errorf("service code %q, phone %q: want the first item's category and the consented phone", e.Request.ServiceCode, e.Request.Phone)
+	}
+	// Without consent, or without include_phone, no phone leaves linli.
+	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _, _ := hotline.NewOutbox(f.store, nil, hotline.OutboxOptions{}).Entry(mutualaid.CaseKey("yuqiao", "req-3")); e.Request.Phone != "" || strings.Contains(e.Request.Description, "138") {
+		t.Errorf("a case forwarded without include_phone carries the phone: %+v", e.Request)
 	}
 	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-1"})
 	wantError(t, err, mutualaid.Conflict, "already_forwarded")
@@ -219,7 +228,7 @@ func TestForwardAndDismiss(t *testing.T) {
 		t.Errorf("ListQueue waiting = %v, %v; want none", waiting, err)
 	}
 	all, err := mutualaid.ListQueue(ctx, f.store, "yuqiao", true, 0)
-	if err != nil || len(all) != 2 || all[0].GetPostId() != "req-2" {
-		t.Errorf("ListQueue all = %v, %v; want req-2 (newest) then req-1", all, err)
+	if err != nil || len(all) != 3 || all[0].GetPostId() != "req-2" {
+		t.Errorf("ListQueue all = %v, %v; want req-2 (newest), then req-1 and req-3", all, err)
 	}
 }

@@ -84,6 +84,9 @@ func (c *Client) Create(ctx context.Context, req CaseRequest) (CreateResult, err
 		form.Set("address_string", req.AddressString)
 	}
 	form.Set("description", req.Description)
+	if req.Phone != "" {
+		form.Set("phone", req.Phone)
+	}
 	keys := make([]string, 0, len(req.Attributes))
 	for k := range req.Attributes {
 		keys = append(keys, k)

@@ -250,7 +250,9 @@ func TestFormEncoding(t *testing.T) {
 		w.Write([]byte(`[{"service_request_id":"A-1"}]`))
 	}))
 	t.Cleanup(srv.Close)
-	res, err := NewClient(srv.URL, "key", "yuqiao", nil).Create(context.Background(), feverCase())
+	req := feverCase()
+	req.Phone = "+86 138-0013-8000"
+	res, err := NewClient(srv.URL, "key", "yuqiao", nil).Create(context.Background(), req)
 	if err != nil || res.ServiceRequestID != "A-1" {
 		t.Fatalf("Create: got %+v, %v", res, err)
 	}
@@ -258,9 +260,35 @@ func TestFormEncoding(t *testing.T) {
 	for k, want := range map[string]string{
 		"api_key": "key", "jurisdiction_id": "yuqiao", "service_code": "fever_reducer",
 		"address_string": "玉桥街道 某小区 3号楼", "attribute[linli_post_id]": "post-42",
+		"phone": "+86 138-0013-8000",
 	} {
 		if f.Get(k) != want {
 			t.Errorf("form %s: got %q, want %q", k, f.Get(k), want)
+		}
+	}
+}
+
+// TestSimDispatchesByAddress: the simulator sends a case to the street
+// office its address names, else to its jurisdiction's.
+func TestSimDispatchesByAddress(t *testing.T) {
+	t.Parallel()
+	sim := &Sim{}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	c := NewClient(srv.URL, "", "yuqiao", srv.Client())
+	for addr, want := range map[string]string{
+		"朝阳区 北苑街道 北苑家园社区 1号楼": "北苑街道办事处",
+		"通州区 马驹桥镇 某村 5号楼":     "马驹桥镇人民政府",
+		"某小区 3号楼":             "玉桥街道办事处",
+	} {
+		req := feverCase()
+		req.AddressString = addr
+		res, err := c.Create(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := sim.Case(res.ServiceRequestID); got.Agency != want {
+			t.Errorf("address %q went to %q, want %q", addr, got.Agency, want)
 		}
 	}
 }

@@ -82,12 +82,13 @@ type OutboxRecord struct {
 	ServiceCode   string            `json:"service_code"`
 	AddressString string            `json:"address_string,omitempty"`
 	Description   string            `json:"description"`
+	Phone         string            `json:"phone,omitempty"`
 	Attributes    map[string]string `json:"attributes,omitempty"`
 }
 
 func (r OutboxRecord) caseRequest() CaseRequest {
 	return CaseRequest{ServiceCode: r.ServiceCode, AddressString: r.AddressString,
-		Description: r.Description, Attributes: maps.Clone(r.Attributes)}
+		Description: r.Description, Phone: r.Phone, Attributes: maps.Clone(r.Attributes)}
 }
 
 // OutboxOptions configures an Outbox. Zero values take the defaults.
@@ -215,7 +216,7 @@ func EnqueueTx(tx *linlisync.Tx, postKey string, req CaseRequest, now time.Time)
 	e := OutboxEntry{
 		PostKey: postKey,
 		Request: OutboxRecord{ServiceCode: req.ServiceCode, AddressString: req.AddressString,
-			Description: withReference(req.Description, postKey), Attributes: attrs},
+			Description: withReference(req.Description, postKey), Phone: req.Phone, Attributes: attrs},
 		State: OutboxPending, NextAttempt: now, Enqueued: now, Updated: now,
 	}
 	if err := putEntry(tx, e); err != nil {

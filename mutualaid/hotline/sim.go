@@ -266,6 +266,19 @@ func (s *Sim) checkJurisdiction(w http.ResponseWriter, j string) (agency string,
 	return a, true
 }
 
+// dispatch picks the office a case goes to by its location, as the city's
+// hotline does: the office whose street office or town the address names,
+// else the jurisdiction's own.
+func (s *Sim) dispatch(address, jurisdictionAgency string) string {
+	for _, agency := range s.Jurisdictions {
+		place := strings.TrimSuffix(strings.TrimSuffix(agency, "办事处"), "人民政府")
+		if place != "" && strings.Contains(address, place) {
+			return agency
+		}
+	}
+	return jurisdictionAgency
+}
+
 func (s *Sim) services(w http.ResponseWriter, r *http.Request) {
 	// Every jurisdiction offers the same services; jurisdiction_id is
 	// optional here, but a given one must exist.
@@ -298,6 +311,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	agency = s.dispatch(f.Get("address_string"), agency)
 	code := f.Get("service_code")
 	if !slices.ContainsFunc(simServices, func(sv Service) bool { return sv.ServiceCode == code }) {
 		writeErr(w, http.StatusBadRequest, fmt.Sprintf("service_code %q 不存在", code))

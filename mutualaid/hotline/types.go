@@ -49,6 +49,9 @@ type CaseRequest struct {
 	ServiceCode   string
 	AddressString string
 	Description   string
+	// Phone is the requester's number (GeoReport's phone field); empty
+	// sends none.
+	Phone string
 	// Attributes become attribute[KEY]=VALUE form fields, e.g.
 	// "linli_post_id" → attribute[linli_post_id].
 	Attributes map[string]string

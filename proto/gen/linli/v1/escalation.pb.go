@@ -151,11 +151,8 @@ type EscalationPolicy struct {
 	// Overdue critical requests are forwarded to the hotline at once without
 	// waiting for staff, unless this is true.
 	HoldCriticalForStaff bool `protobuf:"varint,4,opt,name=hold_critical_for_staff,json=holdCriticalForStaff,proto3" json:"hold_critical_for_staff,omitempty"`
-	// The hotline's jurisdiction_id for this community's street office, e.g.
-	// "yuqiao". Empty means the server's configured default.
-	HotlineJurisdictionId string `protobuf:"bytes,5,opt,name=hotline_jurisdiction_id,json=hotlineJurisdictionId,proto3" json:"hotline_jurisdiction_id,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *EscalationPolicy) Reset() {
@@ -214,13 +211,6 @@ func (x *EscalationPolicy) GetHoldCriticalForStaff() bool {
 		return x.HoldCriticalForStaff
 	}
 	return false
-}
-
-func (x *EscalationPolicy) GetHotlineJurisdictionId() string {
-	if x != nil {
-		return x.HotlineJurisdictionId
-	}
-	return ""
 }
 
 // HotlineCase is a request's case at the city hotline.
@@ -586,13 +576,12 @@ var File_linli_v1_escalation_proto protoreflect.FileDescriptor
 
 const file_linli_v1_escalation_proto_rawDesc = "" +
 	"\n" +
-	"\x19linli/v1/escalation.proto\x12\blinli.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x02\n" +
+	"\x19linli/v1/escalation.proto\x12\blinli.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x02\n" +
 	"\x10EscalationPolicy\x12F\n" +
 	"\x11critical_deadline\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x10criticalDeadline\x12B\n" +
 	"\x0furgent_deadline\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0eurgentDeadline\x12D\n" +
 	"\x10routine_deadline\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0froutineDeadline\x125\n" +
-	"\x17hold_critical_for_staff\x18\x04 \x01(\bR\x14holdCriticalForStaff\x126\n" +
-	"\x17hotline_jurisdiction_id\x18\x05 \x01(\tR\x15hotlineJurisdictionId\"\xbc\x04\n" +
+	"\x17hold_critical_for_staff\x18\x04 \x01(\bR\x14holdCriticalForStaff\"\xbc\x04\n" +
 	"\vHotlineCase\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.linli.v1.CaseStateR\x05state\x12,\n" +
 	"\x12service_request_id\x18\x02 \x01(\tR\x10serviceRequestId\x12!\n" +
