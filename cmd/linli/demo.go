@@ -15,6 +15,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/linli/linli/client"
+	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -58,20 +59,42 @@ func demoServer(ctx context.Context, addr, code, dir string) (base, adminCode st
 		}
 		return "http://" + addr, code, func() {}, nil
 	}
-	srv, err := server.New(server.Config{DataDir: dir, Logger: discardLogger()})
+	hotURL, stopHotline, err := demoHotline()
 	if err != nil {
+		return "", "", nil, err
+	}
+	srv, err := server.New(server.Config{DataDir: dir, Logger: discardLogger(), Hotline: server.HotlineConfig{
+		URL: hotURL, APIKey: "demo", JurisdictionID: "yuqiao", Every: 200 * time.Millisecond,
+	}})
+	if err != nil {
+		stopHotline()
 		return "", "", nil, err
 	}
 	code, err = bootstrap(ctx, srv.Directory(), &linliv1.Community{Id: "yuqiao", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"})
 	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
 	if err = errors.Join(err, lerr); err != nil {
+		stopHotline()
 		return "", "", nil, errors.Join(err, srv.Close())
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(sctx, ln) }()
-	stop = func() { cancel(); <-done; srv.Close() }
+	stop = func() { cancel(); <-done; srv.Close(); stopHotline() }
 	return "http://" + ln.Addr().String(), code, stop, nil
+}
+
+// demoHotline serves a hotline simulator that resolves cases after two
+// seconds, for the in-process demo, and returns its GeoReport base URL.
+func demoHotline() (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/open311/v2/", http.StripPrefix("/open311/v2", &hotline.Sim{APIKey: "demo", ResolveAfter: 2 * time.Second}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return "http://" + ln.Addr().String() + "/open311/v2/", func() { _ = hs.Close() }, nil
 }
 
 // demo is one run of the story.
@@ -83,6 +106,7 @@ type demo struct {
 	http   *http.Client
 	step   int
 	people []*person
+	staff  linliv1connect.StaffServiceClient // as the community's admin
 }
 
 // person is a demo character signed in on their own device, which syncs
@@ -116,6 +140,7 @@ func (d *demo) run(adminCode string) error {
 		return fmt.Errorf("join as admin: %w", err)
 	}
 	community := linliv1connect.NewCommunityServiceClient(d.http, d.base, connect.WithInterceptors(bearerToken(admin.token)))
+	d.staff = linliv1connect.NewStaffServiceClient(d.http, d.base, connect.WithInterceptors(bearerToken(admin.token)))
 	d.say("Staff 刘敏 sets up building 3 with its drop point and invites residents.")
 	if _, err := community.CreateBuilding(d.ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: admin.community,
 		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台", "1楼大堂"}}}); err != nil {

@@ -42,6 +42,7 @@ func (d *demo) story(_ linliv1connect.CommunityServiceClient, _ string, codes ma
 		func() error { return d.confirm(wang) },
 		func() error { return d.privacy(chen) },
 		func() error { return d.emergency(chen) },
+		func() error { return d.hotline(d.staff, chen) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -22,6 +22,8 @@ func TestDemo(t *testing.T) {
 		"no unit number or phone reached 陈静",
 		"emergency_call_120",
 		"120",
+		"玉桥街道办事处",
+		"resolution rate 100%, satisfaction rate 100%",
 		"The story ran end to end.",
 	} {
 		if !strings.Contains(out.String(), want) {
