@@ -59,7 +59,7 @@ func (g *outboxGauges) Collect(ch chan<- prometheus.Metric) {
 func (s *Server) newOutbox() {
 	h := s.cfg.Hotline
 	var client *hotline.Client
-	opts := hotline.OutboxOptions{Now: s.cfg.Now, Logger: s.cfg.Logger}
+	opts := hotline.OutboxOptions{Now: s.cfg.Now, Logger: s.cfg.Logger, Observe: s.metrics.hotlineAttempt}
 	if h.URL != "" {
 		client = hotline.NewClient(h.URL, h.APIKey, h.JurisdictionID, &http.Client{Timeout: 30 * time.Second})
 		opts.Find = hotline.FindByReference(client)

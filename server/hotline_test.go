@@ -54,6 +54,12 @@ func TestOutboxForwardsAndReports(t *testing.T) {
 	if got := outboxMetric(t, h, "linli_hotline_outbox_stuck"); got != "0" {
 		t.Fatalf("stuck = %s, want 0", got)
 	}
+	if got := outboxMetric(t, h, `linli_hotline_attempts_total{outcome="created"}`); got != "1" {
+		t.Fatalf("created attempts = %s, want 1", got)
+	}
+	if got := outboxMetric(t, h, `linli_hotline_attempts_total{outcome="retry"}`); got != "1" {
+		t.Fatalf("retried attempts = %s, want 1 (the injected failure)", got)
+	}
 }
 
 // outboxMetric returns the value of an unlabelled metric from /metrics.

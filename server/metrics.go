@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	linlisync "github.com/linli/linli/sync"
@@ -49,6 +50,11 @@ import (
 //	linli_pebble_read_amplification            gauge: Pebble's read amplification.
 //	linli_pebble_compaction_debt_bytes         gauge: bytes Pebble estimates it
 //	                                           must compact to reach a stable shape.
+//	linli_hotline_attempts_total{outcome}      counter: attempts to forward a case:
+//	                                           created, retry (failed, retried) or
+//	                                           stuck (given up).
+//	linli_hotline_outbox_pending               gauge: cases waiting to be forwarded.
+//	linli_hotline_outbox_stuck                 gauge: cases given up on.
 //
 // Requests refused by authentication never reach a Connect handler and are
 // not counted in linli_rpc_*.
@@ -58,6 +64,7 @@ type metrics struct {
 	rpcRequests *prometheus.CounterVec
 	rpcDuration *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
+	hotline     *prometheus.CounterVec
 
 	commitMutations prometheus.Histogram
 	commitPushes    prometheus.Histogram
@@ -94,6 +101,10 @@ func newMetrics() *metrics {
 			Name: "linli_rate_limited_total",
 			Help: "Calls refused by a rate limit, by limit (join, refresh, push).",
 		}, []string{"limit"}),
+		hotline: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linli_hotline_attempts_total",
+			Help: "Attempts to forward a case to the hotline, by outcome (created, retry, stuck).",
+		}, []string{"outcome"}),
 		commitMutations: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "linli_sync_commit_mutations",
 			Help:    "Mutations applied per group commit.",
@@ -113,14 +124,20 @@ func newMetrics() *metrics {
 	for _, limit := range rateLimitedProcedures {
 		m.rateLimited.WithLabelValues(limit) // present at zero
 	}
+	for _, o := range []string{hotline.OutcomeCreated, hotline.OutcomeRetry, hotline.OutcomeStuck} {
+		m.hotline.WithLabelValues(o)
+	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.rpcRequests, m.rpcDuration, m.rateLimited,
+		m.rpcRequests, m.rpcDuration, m.rateLimited, m.hotline,
 		m.commitMutations, m.commitPushes, m.commitSeconds,
 	)
 	return m
 }
+
+// hotlineAttempt records one outbox attempt's outcome.
+func (m *metrics) hotlineAttempt(outcome string) { m.hotline.WithLabelValues(outcome).Inc() }
 
 // onCommit returns a linlisync.Options.OnCommit that records each group
 // commit and then calls next (if not nil).

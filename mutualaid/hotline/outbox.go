@@ -108,6 +108,9 @@ type OutboxOptions struct {
 	// this on any GeoReport v2 hotline. Nil means no lookup: such entries
 	// become stuck with ErrOutcomeUnknown instead of risking a duplicate.
 	Find func(ctx context.Context, e OutboxEntry) (id string, found bool, err error)
+	// Observe, if set, is told the outcome of every attempt: "created",
+	// "retry" (failed, will be retried) or "stuck" (given up). For metrics.
+	Observe func(outcome string)
 }
 
 // Outbox forwards cases to the hotline at most once per post key and
@@ -467,6 +470,7 @@ func (o *Outbox) succeed(ctx context.Context, e OutboxEntry, id string) (bool, e
 		return false, nil, err
 	}
 	o.log.Info("case created", "post", e.PostKey, "service_request_id", id, "attempts", e.Attempts)
+	o.observe(OutcomeCreated)
 	return true, nil, nil
 }
 
@@ -483,10 +487,25 @@ func (o *Outbox) fail(ctx context.Context, e OutboxEntry, err error, retryable, 
 	if !retryable || e.Attempts >= o.opts.StuckAfter {
 		e.State = OutboxStuck
 		o.log.Warn("case stuck", "post", e.PostKey, "attempts", e.Attempts, "err", err)
+		o.observe(OutcomeStuck)
 	} else {
 		e.NextAttempt = o.opts.Now().Add(o.backoff(e.Attempts))
+		o.observe(OutcomeRetry)
 	}
 	return false, err, o.save(ctx, e)
+}
+
+// Attempt outcomes passed to OutboxOptions.Observe.
+const (
+	OutcomeCreated = "created"
+	OutcomeRetry   = "retry"
+	OutcomeStuck   = "stuck"
+)
+
+func (o *Outbox) observe(outcome string) {
+	if o.opts.Observe != nil {
+		o.opts.Observe(outcome)
+	}
 }
 
 // backoff is MinBackoff·2^(attempts-1), capped at MaxBackoff, ± Jitter.
