@@ -101,6 +101,9 @@ func (f *CaseFollower) viewOf(e hotline.OutboxEntry) *caseView {
 		v.state, v.id = linliv1.CaseState_CASE_STATE_OPEN, e.ServiceRequestID
 	case e.State == hotline.OutboxStuck:
 		v.state, v.reason = linliv1.CaseState_CASE_STATE_STUCK, "forwarding failed, staff must act: "+e.LastError
+	case e.Failing:
+		v.state = linliv1.CaseState_CASE_STATE_STUCK
+		v.reason = fmt.Sprintf("the hotline keeps failing (%d attempts); still retrying: %s", e.Attempts, e.LastError)
 	case f.Client == nil:
 		v.reason = NoHotlineReason
 	case e.LastError != "":

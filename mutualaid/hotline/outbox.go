@@ -46,7 +46,9 @@ const (
 	OutboxPosting = "posting"
 	// OutboxCreated: the hotline holds the case (ServiceRequestID set).
 	OutboxCreated = "created"
-	// OutboxStuck: given up; kept for staff, never dropped.
+	// OutboxStuck: given up after a permanent failure (the hotline refused
+	// the case, or an earlier outcome is unknown and cannot be looked up);
+	// kept for staff, never dropped, never retried.
 	OutboxStuck = "stuck"
 )
 
@@ -75,7 +77,14 @@ type OutboxEntry struct {
 	Token            string       `json:"token,omitempty"`
 	Enqueued         time.Time    `json:"enqueued"`
 	Updated          time.Time    `json:"updated"`
+	// Failing is set once StuckAfter attempts have failed with retryable
+	// errors (the hotline down for a long stretch): staff see the entry as
+	// stuck, and it is still retried every MaxBackoff until it is created.
+	Failing bool `json:"failing,omitempty"`
 }
+
+// stuck reports whether staff should see e as stuck.
+func stuck(e OutboxEntry) bool { return e.State == OutboxStuck || (e.Failing && active(e)) }
 
 // OutboxRecord is a CaseRequest as stored. ON-DISK FORMAT.
 type OutboxRecord struct {
@@ -97,7 +106,7 @@ type OutboxOptions struct {
 	MinBackoff time.Duration    // first retry delay; default 1s
 	MaxBackoff time.Duration    // cap on the delay; default 5 min
 	Jitter     float64          // ± fraction of the delay; default 0.2; negative means none
-	StuckAfter int              // failed attempts before stuck; default 10
+	StuckAfter int              // failed attempts before staff see the entry as stuck; default 10
 	BatchSize  int              // entries scanned per RunOnce; default 1000
 	Logger     *slog.Logger     // default slog.Default()
 	Rand       *rand.Rand       // jitter source; default math/rand/v2's global source
@@ -109,12 +118,14 @@ type OutboxOptions struct {
 	// become stuck with ErrOutcomeUnknown instead of risking a duplicate.
 	Find func(ctx context.Context, e OutboxEntry) (id string, found bool, err error)
 	// Observe, if set, is told the outcome of every attempt: "created",
-	// "retry" (failed, will be retried) or "stuck" (given up). For metrics.
+	// "retry" (failed, will be retried) or "stuck" (failed, and now shown
+	// to staff as stuck). For metrics.
 	Observe func(outcome string)
 }
 
 // Outbox forwards cases to the hotline at most once per post key and
-// retries until each is created or stuck. Its state lives in the store,
+// retries until each is created; a permanent refusal stops it (stuck), a
+// long outage does not (the entry is shown as stuck and still retried). Its state lives in the store,
 // so it survives restarts; every state change is committed (fsync) before
 // the next network call.
 //
@@ -273,7 +284,7 @@ func putEntry(tx *linlisync.Tx, e OutboxEntry) error {
 	for _, ix := range []struct {
 		prefix string
 		member bool
-	}{{outboxActivePrefix, active(e)}, {outboxStuckPrefix, e.State == OutboxStuck}} {
+	}{{outboxActivePrefix, active(e)}, {outboxStuckPrefix, stuck(e)}} {
 		if ix.member {
 			err = tx.Put(ix.prefix+esc, []byte{1}, nil)
 		} else {
@@ -332,12 +343,13 @@ func (o *Outbox) Pending(ctx context.Context) (int, error) {
 	return len(es), err
 }
 
-// Stuck lists the entries given up on (at most BatchSize), for staff,
-// with LastError.
+// Stuck lists the entries staff must look at (at most BatchSize), with
+// LastError: those given up on (State OutboxStuck) and those failing for
+// a long stretch and still retried (Failing).
 //
 // Errors: store errors.
 func (o *Outbox) Stuck(ctx context.Context) ([]OutboxEntry, error) {
-	return o.entries(ctx, outboxStuckPrefix, func(e OutboxEntry) bool { return e.State == OutboxStuck })
+	return o.entries(ctx, outboxStuckPrefix, stuck)
 }
 
 // Entry returns the stored entry for postKey; ok is false if none.
@@ -465,7 +477,7 @@ func (o *Outbox) resolve(ctx context.Context, e OutboxEntry) (bool, error, error
 }
 
 func (o *Outbox) succeed(ctx context.Context, e OutboxEntry, id string) (bool, error, error) {
-	e.State, e.ServiceRequestID, e.LastError = OutboxCreated, id, ""
+	e.State, e.ServiceRequestID, e.LastError, e.Failing = OutboxCreated, id, "", false
 	if err := o.save(ctx, e); err != nil {
 		return false, nil, err
 	}
@@ -474,8 +486,9 @@ func (o *Outbox) succeed(ctx context.Context, e OutboxEntry, id string) (bool, e
 	return true, nil, nil
 }
 
-// fail records a failed attempt: retryable ones are retried after a
-// backoff until StuckAfter attempts, others make the entry stuck at once.
+// fail records a failed attempt: a permanent failure makes the entry stuck
+// at once; retryable ones are retried after a backoff, and after StuckAfter
+// attempts the entry is shown as stuck (Failing) while still being retried.
 // notCreated means the hotline certainly holds no case from this attempt,
 // so the next one need not look it up.
 func (o *Outbox) fail(ctx context.Context, e OutboxEntry, err error, retryable, notCreated bool) (bool, error, error) {
@@ -484,11 +497,19 @@ func (o *Outbox) fail(ctx context.Context, e OutboxEntry, err error, retryable, 
 	if notCreated && e.State == OutboxPosting && e.Token == "" {
 		e.State = OutboxPending
 	}
-	if !retryable || e.Attempts >= o.opts.StuckAfter {
+	switch {
+	case !retryable:
 		e.State = OutboxStuck
 		o.log.Warn("case stuck", "post", e.PostKey, "attempts", e.Attempts, "err", err)
 		o.observe(OutcomeStuck)
-	} else {
+	case e.Attempts >= o.opts.StuckAfter:
+		if !e.Failing {
+			o.log.Warn("case stuck, still retrying", "post", e.PostKey, "attempts", e.Attempts, "err", err)
+		}
+		e.Failing = true
+		e.NextAttempt = o.opts.Now().Add(o.backoff(e.Attempts))
+		o.observe(OutcomeStuck)
+	default:
 		e.NextAttempt = o.opts.Now().Add(o.backoff(e.Attempts))
 		o.observe(OutcomeRetry)
 	}

@@ -126,6 +126,34 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 
+	// An outage longer than StuckAfter attempts: staff see the cases as
+	// stuck meanwhile, and each is still created exactly once when the
+	// hotline returns.
+	t.Run("LongOutage", func(t *testing.T) {
+		t.Parallel()
+		sim, c, clk := newSim(t, nil)
+		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim))) // StuckAfter 10
+		keys := []string{"yuqiao/req-1", "yuqiao/req-2"}
+		sim.FailNext(60) // 30 failed attempts each
+		for _, k := range keys {
+			if err := ob.Enqueue(ctx, k, feverCase()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 20 {
+			ob.RunOnce(ctx)
+			clk.Add(2 * time.Minute)
+		}
+		if stuck, err := ob.Stuck(ctx); err != nil || len(stuck) != 2 {
+			t.Fatalf("during the outage: stuck = %d, %v; want both shown to staff", len(stuck), err)
+		}
+		drain(t, ob, clk, 60)
+		assertOnce(t, sim, ob, keys...)
+		if stuck, err := ob.Stuck(ctx); err != nil || len(stuck) != 0 {
+			t.Errorf("after the outage: stuck = %d, %v; want none", len(stuck), err)
+		}
+	})
+
 	t.Run("Tokens", func(t *testing.T) {
 		t.Parallel()
 		sim, c, clk := newSim(t, func(s *Sim) { s.UseTokens = true })
@@ -274,13 +302,15 @@ func TestOutbox(t *testing.T) {
 			clk.Add(time.Hour)
 		}
 		stuck, err := ob.Stuck(ctx)
-		if err != nil || len(stuck) != 1 || stuck[0].Attempts != 3 || !strings.Contains(stuck[0].LastError, "500") {
-			t.Fatalf("stuck = %+v, %v; want one entry after 3 attempts with HTTP 500", stuck, err)
+		if err != nil || len(stuck) != 1 || stuck[0].Attempts != 5 || !stuck[0].Failing || !strings.Contains(stuck[0].LastError, "500") {
+			t.Fatalf("stuck = %+v, %v; want one failing entry, retried 5 times, with HTTP 500", stuck, err)
 		}
+		// The hotline comes back: the entry is still retried, and created once.
 		sim.FailNext(0)
 		ob.RunOnce(ctx)
-		if sim.Count() != 0 {
-			t.Errorf("a stuck entry was posted: %d cases", sim.Count())
+		assertOnce(t, sim, ob, "yuqiao/req-6")
+		if stuck, err := ob.Stuck(ctx); err != nil || len(stuck) != 0 {
+			t.Errorf("stuck after creation = %+v, %v; want none", stuck, err)
 		}
 	})
 
@@ -316,11 +346,11 @@ func TestOutbox(t *testing.T) {
 					clk.Add(time.Hour)
 				}
 				stuck, err := ob.Stuck(ctx)
-				if err != nil || len(stuck) != 1 || stuck[0].Attempts != 3 {
-					t.Fatalf("stuck = %+v, %v; want one entry after 3 attempts", stuck, err)
+				if err != nil || len(stuck) != 1 || stuck[0].Attempts != 4 || !stuck[0].Failing {
+					t.Fatalf("stuck = %+v, %v; want one failing entry after 4 attempts", stuck, err)
 				}
-				if got := posts.Load(); got != 3 {
-					t.Errorf("got %d posts, want 3", got)
+				if got := posts.Load(); got != 4 {
+					t.Errorf("got %d posts, want one per attempt (4): the lookup finds nothing", got)
 				}
 			})
 		}
