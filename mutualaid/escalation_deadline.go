@@ -113,6 +113,18 @@ func rescheduleOnEdit(p *linliv1.Post) {
 	}
 }
 
+// rearmDeadline gives back its (passed) deadline to an overdue request
+// that a neighbour's handoff held and that is open again (the handoff was
+// cancelled): the next escalation pass queues it afresh, and forwards it if
+// critical by policy, even if staff dismissed it while the handoff was
+// under way.
+func rearmDeadline(p *linliv1.Post) {
+	e := p.GetEscalation()
+	if p.GetStatus() == linliv1.PostStatus_POST_STATUS_OPEN && e.GetOverdueAt() != nil && e.GetHotlineCase() == nil {
+		e.OverdueAt = nil
+	}
+}
+
 // errPassDone stops a scan at the first entry not yet due.
 var errPassDone = errors.New("mutualaid: pass done")
 
@@ -188,17 +200,38 @@ func goOverdue(tx *linlisync.Tx, dueID string) error {
 	now := timestamppb.New(tx.Now())
 	p.Escalation.OverdueAt = now
 	item := newQueueItem(p, now)
-	policy, err := communityPolicy(tx, c)
-	if err != nil {
-		return err
-	}
-	if p.GetUrgency() == linliv1.Urgency_URGENCY_CRITICAL && !policy.GetHoldCriticalForStaff() &&
-		p.GetStatus() == linliv1.PostStatus_POST_STATUS_OPEN {
-		_, err := forwardTx(tx, p, item, forwardInput{Auto: true})
+	if forwarded, err := autoForward(tx, p, item); err != nil || forwarded {
 		return err
 	}
 	if err := putPost(tx, id, p); err != nil {
 		return err
 	}
 	return putQueueItem(tx, item)
+}
+
+// autoForward forwards overdue request p at once if the community's policy
+// says so: it is OPEN, CRITICAL, has no case yet, and the policy does not
+// hold critical requests for staff. item is p's queue item (nil: load or
+// make it). It reports whether it forwarded (and so stored p).
+func autoForward(tx *linlisync.Tx, p *linliv1.Post, item *linliv1.StaffQueueItem) (bool, error) {
+	e := p.GetEscalation()
+	if p.GetKind() != linliv1.PostKind_POST_KIND_REQUEST || e.GetOverdueAt() == nil || e.GetHotlineCase() != nil ||
+		p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN || p.GetUrgency() != linliv1.Urgency_URGENCY_CRITICAL {
+		return false, nil
+	}
+	policy, err := communityPolicy(tx, p.GetCommunityId())
+	if err != nil || policy.GetHoldCriticalForStaff() {
+		return false, err
+	}
+	if item == nil {
+		loaded, ok, err := loadQueueItem(tx.Get, p.GetCommunityId(), p.GetId())
+		if err != nil {
+			return false, err
+		}
+		if item = loaded; !ok || item.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING {
+			item = newQueueItem(p, timestamppb.New(tx.Now()))
+		}
+	}
+	_, err = forwardTx(tx, p, item, forwardInput{Auto: true})
+	return err == nil, err
 }

@@ -1,10 +1,12 @@
 package mutualaid
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -37,6 +39,31 @@ type CaseFollower struct {
 	// Client follows created cases' status; nil means no hotline is
 	// configured (cases then show NoHotlineReason).
 	Client *hotline.Client
+	// Batch is how many cases one pass follows at most; 0 means 500.
+	Batch int
+
+	mu    sync.Mutex // serializes RunOnce; guards after
+	after string     // the last index entry followed: the next pass resumes after it
+}
+
+// FailureReason says, for people, why a case is not at the hotline, from
+// an outbox entry's Failure kind (never the raw error text).
+func FailureReason(kind string) string {
+	switch kind {
+	case hotline.FailureUnavailable:
+		return "the hotline is unavailable"
+	case hotline.FailureRefused:
+		return "the hotline refused the case"
+	case hotline.FailureTimeout:
+		return "the hotline did not answer in time"
+	case hotline.FailureUnreadable:
+		return "the hotline's answer could not be read"
+	case hotline.FailureInvalid:
+		return "the case is not valid for the hotline"
+	case hotline.FailureOutcomeUnknown:
+		return "an earlier attempt's outcome is unknown and cannot be checked"
+	}
+	return "the hotline cannot be reached"
 }
 
 // caseView is what one pass learned of one case.
@@ -48,12 +75,15 @@ type caseView struct {
 	status *hotline.CaseStatus
 }
 
-// RunOnce follows every open case once and returns how many posts it
+// RunOnce follows up to Batch open cases (the next ones after those the
+// previous pass followed, wrapping around) and returns how many posts it
 // changed. Hotline errors leave the cases they concern as they were and are
 // returned joined; a store error stops the pass.
 //
 // Errors: ctx's, storage errors, joined hotline errors.
 func (f *CaseFollower) RunOnce(ctx context.Context) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	views, err := f.outboxViews(ctx)
 	if err != nil {
 		return 0, err
@@ -68,17 +98,26 @@ func (f *CaseFollower) RunOnce(ctx context.Context) (int, error) {
 
 // outboxViews reads the followed cases and their outbox entries.
 func (f *CaseFollower) outboxViews(ctx context.Context) ([]*caseView, error) {
+	batch := cmp.Or(f.Batch, followBatch)
 	var keys []string
+	last := ""
 	errFull := errors.New("full")
-	err := f.Store.Scan(ctx, caseIndexPrefix, func(_ string, v []byte) error {
-		keys = append(keys, string(v))
-		if len(keys) == followBatch {
+	err := f.Store.Scan(ctx, caseIndexPrefix, func(id string, v []byte) error {
+		if id <= f.after {
+			return nil
+		}
+		keys, last = append(keys, string(v)), id
+		if len(keys) == batch {
 			return errFull
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFull) {
 		return nil, fmt.Errorf("mutualaid: follow cases: %w", err)
+	}
+	f.after = ""
+	if len(keys) == batch {
+		f.after = last
 	}
 	views := make([]*caseView, 0, len(keys))
 	for _, k := range keys {
@@ -100,14 +139,14 @@ func (f *CaseFollower) viewOf(e hotline.OutboxEntry) *caseView {
 	case e.State == hotline.OutboxCreated:
 		v.state, v.id = linliv1.CaseState_CASE_STATE_OPEN, e.ServiceRequestID
 	case e.State == hotline.OutboxStuck:
-		v.state, v.reason = linliv1.CaseState_CASE_STATE_STUCK, "forwarding failed, staff must act: "+e.LastError
+		v.state, v.reason = linliv1.CaseState_CASE_STATE_STUCK, "forwarding stopped, staff must take it up with the hotline: "+FailureReason(e.Failure)
 	case e.Failing:
 		v.state = linliv1.CaseState_CASE_STATE_STUCK
-		v.reason = fmt.Sprintf("the hotline keeps failing (%d attempts); still retrying: %s", e.Attempts, e.LastError)
+		v.reason = fmt.Sprintf("%s (%d attempts); still retrying", FailureReason(e.Failure), e.Attempts)
 	case f.Client == nil:
 		v.reason = NoHotlineReason
-	case e.LastError != "":
-		v.reason = fmt.Sprintf("hotline not reached yet (attempt %d, retrying): %s", e.Attempts, e.LastError)
+	case e.Attempts > 0:
+		v.reason = fmt.Sprintf("%s (attempt %d); retrying", FailureReason(e.Failure), e.Attempts)
 	default:
 		v.reason = "queued for the hotline"
 	}

@@ -77,9 +77,8 @@ func TestCaseFollower(t *testing.T) {
 	if hc.GetState() != linliv1.CaseState_CASE_STATE_CLOSED || hc.GetClosedAt() == nil || !p.GetEscalation().GetFeedbackRequested() {
 		t.Fatalf("after resolution: case %v, feedback requested %v", hc, p.GetEscalation().GetFeedbackRequested())
 	}
-	n, err := rig.follower.RunOnce(ctx)
-	if err != nil || n != 0 {
-		t.Errorf("a closed case is still followed: %d changes, %v", n, err)
+	if _, followed, err := f.store.Get("idx/case/" + mutualaid.CaseKey("yuqiao", "req-1")); err != nil || followed {
+		t.Errorf("a closed case is still followed (%v)", err)
 	}
 
 	f.phone("u-lucy").mustReject(rateM("req-1", true, linliv1.Satisfaction_SATISFACTION_SATISFIED), mutualaid.ReasonNotAuthor)
@@ -90,6 +89,42 @@ func TestCaseFollower(t *testing.T) {
 	}
 	if p.GetEscalation().GetHotlineCase().GetState() != linliv1.CaseState_CASE_STATE_CLOSED {
 		t.Error("the rating changed the hotline's status")
+	}
+}
+
+// TestCaseFollowerBatches: a pass follows at most Batch cases, the next
+// pass the following ones, so every case is followed however many there are;
+// a case waiting on a failing hotline says why in words, not raw errors.
+func TestCaseFollowerBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newHandoffFixture(t)
+	rig := f.hotline(time.Hour)
+	rig.follower.Batch = 2
+	ids := []string{"req-1", "req-2", "req-3", "req-4", "req-5"}
+	for _, id := range ids {
+		f.phone("u-wang").mustApply(feverRequest(id))
+		if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: actor(f.members["u-zhao"]), PostID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rig.sim.FailNext(1)
+	if _, err := rig.outbox.RunOnce(ctx); err == nil {
+		t.Fatal("want the injected failure")
+	}
+	for range 3 {
+		if _, err := rig.follower.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		hc := f.post(id).GetEscalation().GetHotlineCase()
+		switch {
+		case hc.GetState() == linliv1.CaseState_CASE_STATE_OPEN && hc.GetServiceRequestId() != "":
+		case id == "req-1" && hc.GetWaitingReason() == "the hotline is unavailable (attempt 1); retrying":
+		default:
+			t.Errorf("%s after 3 passes of 2: case %v", id, hc)
+		}
 	}
 }
 

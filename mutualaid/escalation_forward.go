@@ -135,6 +135,7 @@ func forwardTx(tx *linlisync.Tx, p *linliv1.Post, item *linliv1.StaffQueueItem, 
 	p.Status = linliv1.PostStatus_POST_STATUS_ESCALATED
 	p.UpdatedAt = now
 	item.State, item.DecidedBy, item.DecidedAt, item.HotlineCase = linliv1.QueueState_QUEUE_STATE_FORWARDED, in.By, now, hc
+	item.Urgency, item.Summary, item.BuildingId, item.EmergencySigns = p.GetUrgency(), itemsSummary(p), p.GetBuildingId(), p.GetTriage().GetSigns()
 	if err := tx.Put(caseIndexPrefix+key, []byte(key), nil); err != nil {
 		return "", err
 	}

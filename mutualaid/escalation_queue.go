@@ -63,28 +63,32 @@ func itemsSummary(p *linliv1.Post) string {
 	return strings.Join(parts, "; ")
 }
 
-// closeQueueItem takes an overdue request that no longer waits (a
-// neighbour met it, or its author cancelled it) out of the staff queue, so
-// staff do not act on it. Called by putPost.
-func closeQueueItem(tx *linlisync.Tx, p *linliv1.Post) error {
-	var reason string
-	switch p.GetStatus() {
-	case linliv1.PostStatus_POST_STATUS_FULFILLED:
-		reason = "met by neighbours"
-	case linliv1.PostStatus_POST_STATUS_CANCELLED:
-		reason = "cancelled by the resident"
-	default:
-		return nil
-	}
-	if p.GetEscalation().GetOverdueAt() == nil {
+// syncQueueItem keeps an overdue request's waiting queue item in step with
+// it: what staff see (urgency, items, building, emergency signs) follows
+// edits, and a request that no longer waits (a neighbour met it, or its
+// author cancelled it) leaves the queue, so staff do not act on it. Called
+// by putPost.
+func syncQueueItem(tx *linlisync.Tx, p *linliv1.Post) error {
+	if p.GetKind() != linliv1.PostKind_POST_KIND_REQUEST || p.GetEscalation().GetOverdueAt() == nil {
 		return nil
 	}
 	item, ok, err := loadQueueItem(tx.Get, p.GetCommunityId(), p.GetId())
 	if err != nil || !ok || item.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING {
 		return err
 	}
-	item.State, item.DismissReason, item.DecidedAt = linliv1.QueueState_QUEUE_STATE_DISMISSED, reason, timestamppb.New(tx.Now())
-	return putQueueItem(tx, item)
+	next := proto.CloneOf(item)
+	switch p.GetStatus() {
+	case linliv1.PostStatus_POST_STATUS_FULFILLED:
+		next.State, next.DismissReason, next.DecidedAt = linliv1.QueueState_QUEUE_STATE_DISMISSED, "met by neighbours", timestamppb.New(tx.Now())
+	case linliv1.PostStatus_POST_STATUS_CANCELLED:
+		next.State, next.DismissReason, next.DecidedAt = linliv1.QueueState_QUEUE_STATE_DISMISSED, "cancelled by the resident", timestamppb.New(tx.Now())
+	default:
+		next.Urgency, next.Summary, next.BuildingId, next.EmergencySigns = p.GetUrgency(), itemsSummary(p), p.GetBuildingId(), p.GetTriage().GetSigns()
+	}
+	if proto.Equal(item, next) {
+		return nil
+	}
+	return putQueueItem(tx, next)
 }
 
 // maxQueueList bounds ListQueue.

@@ -79,6 +79,50 @@ func TestEscalationDeadlines(t *testing.T) {
 			t.Errorf("queue item of a cancelled overdue request: %v", it)
 		}
 	})
+	t.Run("HandoffCancelledRequeues", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		wang := f.phone("u-wang")
+		f.request("u-wang", "req-1", meilinItem(1))
+		f.offer("u-lucy", "offer-1", meilinItem(1))
+		wang.mustApply(proposeH("h-1", "req-1", "offer-1", handoffItemMeilin, 1, false, "15楼电梯口窗台"))
+		f.clk.Advance(2 * time.Hour)
+		f.escalate(1) // overdue while a handoff is under way
+		if _, err := mutualaid.Dismiss(context.Background(), f.store, actor(f.members["u-zhao"]), "yuqiao", "req-1", "邻居正在送药"); err != nil {
+			t.Fatal(err)
+		}
+		wang.mustApply(cancelH("h-1", "对方联系不上"))
+		if p := f.post("req-1"); p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN {
+			t.Fatalf("after the cancel: status %v", p.GetStatus())
+		}
+		f.escalate(1)
+		if it := f.queueItem("req-1"); it.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING {
+			t.Errorf("an overdue request open again: queue item %v, want waiting", it)
+		}
+	})
+	t.Run("EditOverdueFollowsQueue", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		wang := f.phone("u-wang")
+		m := feverRequest("req-1")
+		m.GetPostRequest().Draft.Urgency = linliv1.Urgency_URGENCY_ROUTINE
+		wang.mustApply(m)
+		f.clk.Advance(24 * time.Hour)
+		f.escalate(1)
+		d := feverRequest("x").GetPostRequest().GetDraft()
+		d.Items = d.Items[:1]
+		wang.mustApply(editMutation("req-1", d)) // now urgent, one item
+		if it := f.queueItem("req-1"); it.GetUrgency() != linliv1.Urgency_URGENCY_URGENT || strings.Contains(it.GetSummary(), "×2") {
+			t.Errorf("queue item after an edit: %v, want urgent with one item", it)
+		}
+		d.Note = "宝宝两个月大，发烧，呼吸困难"
+		wang.mustApply(editMutation("req-1", d)) // an emergency: forwarded by policy at once
+		p := f.post("req-1")
+		if p.GetStatus() != linliv1.PostStatus_POST_STATUS_ESCALATED || !p.GetEscalation().GetHotlineCase().GetAutoForwarded() {
+			t.Fatalf("overdue request edited into an emergency: status %v case %v", p.GetStatus(), p.GetEscalation().GetHotlineCase())
+		}
+		if it := f.queueItem("req-1"); it.GetState() != linliv1.QueueState_QUEUE_STATE_FORWARDED || len(it.GetEmergencySigns()) == 0 {
+			t.Errorf("queue item = %v, want forwarded with the signs", it)
+		}
+	})
 	t.Run("CancelledNeverQueued", func(t *testing.T) {
 		f := newHandoffFixture(t)
 		f.phone("u-wang").mustApply(feverRequest("req-1"))

@@ -264,6 +264,7 @@ func settle(tx *linlisync.Tx, h *linliv1.Handoff, gotIt bool) error {
 				req.Status = linliv1.PostStatus_POST_STATUS_FULFILLED
 			} else {
 				req.Status = linliv1.PostStatus_POST_STATUS_OPEN
+				rearmDeadline(req)
 			}
 		}
 		req.UpdatedAt = now

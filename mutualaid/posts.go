@@ -120,6 +120,9 @@ func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisyn
 		applyTriage(tx, p, verdict)
 		rescheduleOnEdit(p)
 		p.UpdatedAt = timestamppb.New(tx.Now())
+		if forwarded, err := autoForward(tx, p, nil); err != nil || forwarded {
+			return err
+		}
 		return putPost(tx, id, p)
 	}
 }
@@ -179,7 +182,7 @@ func putPost(tx *linlisync.Tx, id string, p *linliv1.Post) error {
 	if err := scheduleDeadline(tx, p); err != nil {
 		return err
 	}
-	if err := closeQueueItem(tx, p); err != nil {
+	if err := syncQueueItem(tx, p); err != nil {
 		return err
 	}
 	canonical, err := marshalEntity(p)

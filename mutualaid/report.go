@@ -23,14 +23,19 @@ const maxReportNeeds = 10
 // forwarded, the hotline's closed cases, the residents' ratings with the
 // two rates the hotline is judged by (resolution: rated solved / rated;
 // satisfaction: satisfied or basically satisfied / rated), the median time
-// from request to help, and the most frequent unmet needs by item category
-// and building. It reads one consistent snapshot.
+// from request to help, and the most frequent unmet needs (requests that
+// went overdue or to the hotline and that neighbours did not meet after
+// all) by item category (each category of a request's items) and building.
+// It reads one consistent snapshot.
 //
-// Errors: *Error Invalid period_invalid (to not after from); ctx's,
-// storage or decoding errors.
+// Errors: *Error Invalid period_invalid (to not after from), NotFound
+// community_not_found; ctx's, storage or decoding errors.
 func BuildReport(ctx context.Context, store *linlisync.Store, c string, from, to time.Time) (*linliv1.Report, error) {
 	if !to.After(from) {
 		return nil, Invalidf("to", "period_invalid", "The end of the period must come after its start.")
+	}
+	if _, ok, err := loadCommunity(store.Get, c); err != nil || !ok {
+		return nil, cmp.Or(err, error(Errorf(NotFound, "community_not_found", "This community does not exist.")))
 	}
 	t := newTally()
 	err := store.Scan(ctx, PostEntityID(c, ""), func(id string, v []byte) error {
@@ -72,13 +77,16 @@ func (t *tally) add(p *linliv1.Post) {
 	created := p.GetCreatedAt().AsTime()
 	esc := p.GetEscalation()
 	hc := esc.GetHotlineCase()
-	if p.GetStatus() == linliv1.PostStatus_POST_STATUS_FULFILLED && hc == nil {
+	met := p.GetStatus() == linliv1.PostStatus_POST_STATUS_FULFILLED && hc == nil
+	if met {
 		t.r.MetByNeighbours++
-		t.toHelp = append(t.toHelp, p.GetUpdatedAt().AsTime().Sub(created))
+		t.toHelp = append(t.toHelp, max(0, p.GetUpdatedAt().AsTime().Sub(created)))
 	}
-	if esc.GetOverdueAt() != nil || hc != nil {
-		t.r.Overdue += boolCount(esc.GetOverdueAt() != nil)
-		t.byCategory[string(serviceCategory(p))]++
+	t.r.Overdue += boolCount(esc.GetOverdueAt() != nil)
+	if !met && (esc.GetOverdueAt() != nil || hc != nil) {
+		for _, c := range categories(p) {
+			t.byCategory[string(c)]++
+		}
 		t.byBuilding[p.GetBuildingId()]++
 	}
 	if hc != nil {
@@ -86,7 +94,7 @@ func (t *tally) add(p *linliv1.Post) {
 	}
 	if hc.GetState() == linliv1.CaseState_CASE_STATE_CLOSED {
 		t.r.Closed++
-		t.toHelp = append(t.toHelp, hc.GetClosedAt().AsTime().Sub(created))
+		t.toHelp = append(t.toHelp, max(0, hc.GetClosedAt().AsTime().Sub(created)))
 	}
 	if fb := esc.GetFeedback(); fb != nil {
 		t.r.Rated++
@@ -100,6 +108,20 @@ func (t *tally) add(p *linliv1.Post) {
 			t.r.Unsatisfied++
 		}
 	}
+}
+
+// categories are the distinct catalog categories of p's items.
+func categories(p *linliv1.Post) []Category {
+	var out []Category
+	for _, it := range p.GetItems() {
+		if ci, ok := DefaultCatalog().Item(it.GetItemCode()); ok && !slices.Contains(out, ci.Category) {
+			out = append(out, ci.Category)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, CategoryOther)
+	}
+	return out
 }
 
 func boolCount(b bool) uint32 {

@@ -90,3 +90,42 @@ func feverRequestBy(f *handoffFixture, user, postID string) *linliv1.Mutation {
 	d.Items[0].ExpiryDate = ""
 	return &linliv1.Mutation{Kind: &linliv1.Mutation_PostRequest{PostRequest: &linliv1.PostRequestMutation{PostId: postID, Draft: d}}}
 }
+
+// TestReportUnmetNeeds: unmet needs count every category of a request's
+// items, and leave out a request that went overdue but that neighbours met
+// after all.
+func TestReportUnmetNeeds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newHandoffFixture(t)
+	from := f.clk.Now()
+	f.request("u-chen", "req-both", meilinItem(1), antigenItem(2))
+	f.request("u-wang", "req-met", meilinItem(1))
+	f.clk.Advance(2 * time.Hour)
+	f.escalate(2)
+	f.offer("u-lucy", "offer-1", meilinItem(1))
+	f.phone("u-wang").mustApply(proposeH("h-1", "req-met", "offer-1", handoffItemMeilin, 1, false, "15楼电梯口窗台"))
+	f.phone("u-lucy").mustApply(acceptH("h-1"))
+	f.phone("u-lucy").mustApply(dropOffH("h-1", "15楼电梯口窗台"))
+	f.phone("u-wang").mustApply(confirmH("h-1"))
+
+	r, err := mutualaid.BuildReport(ctx, f.store, "yuqiao", from, f.clk.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.GetOverdue() != 2 || r.GetMetByNeighbours() != 1 {
+		t.Errorf("overdue %d, met %d; want 2, 1", r.GetOverdue(), r.GetMetByNeighbours())
+	}
+	got := map[string]uint32{}
+	for _, n := range r.GetUnmetByCategory() {
+		got[n.GetKey()] = n.GetCount()
+	}
+	if len(got) != 2 || got["fever_reducer"] != 1 || got["antigen_test"] != 1 {
+		t.Errorf("unmet by category = %v, want fever_reducer 1 and antigen_test 1 (req-both only)", got)
+	}
+	if b := r.GetUnmetByBuilding(); len(b) != 1 || b[0].GetCount() != 1 {
+		t.Errorf("unmet by building = %v, want one request", b)
+	}
+	_, err = mutualaid.BuildReport(ctx, f.store, "nowhere", from, f.clk.Now())
+	wantError(t, err, mutualaid.NotFound, "community_not_found")
+}

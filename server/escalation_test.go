@@ -186,6 +186,20 @@ func TestHotlineEndToEnd(t *testing.T) {
 	if sim.Count() != 1 {
 		t.Errorf("the hotline holds %d cases, want 1", sim.Count())
 	}
+
+	// An admin of another community reads yuqiao's report, over gRPC.
+	w.member(t, "u-admin", "home", server.RoleAdmin)
+	tok, err := w.srv.Tokens().Mint(server.Principal{UserID: "u-admin", CommunityID: "home", Role: server.RoleAdmin}, 30*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := linliv1connect.NewStaffServiceClient(w.h2c, w.url, connect.WithGRPC(), connect.WithInterceptors(bearer(tok)))
+	res2, err := admin.GetReport(ctx, &linliv1.GetReportRequest{ProtocolVersion: 1, CommunityId: "yuqiao"})
+	if err != nil || res2.GetReport().GetRated() != 1 {
+		t.Errorf("admin's report of yuqiao over gRPC: %v, %v", res2.GetReport(), err)
+	}
+	_, err = admin.GetReport(ctx, &linliv1.GetReportRequest{ProtocolVersion: 1, CommunityId: "nowhere"})
+	wantError(t, err, connect.CodeNotFound, "community_not_found")
 }
 
 // TestDeadlinePassesWhileDown: deadlines that pass while the server is

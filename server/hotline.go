@@ -69,7 +69,7 @@ func (s *Server) newOutbox() {
 	s.kickc = make(chan struct{}, 1)
 }
 
-// kick asks the escalation loop to run now (after a forward).
+// kick asks the hotline loop to run now (after a forward).
 func (s *Server) kick() {
 	select {
 	case s.kickc <- struct{}{}:
@@ -77,19 +77,39 @@ func (s *Server) kick() {
 	}
 }
 
-// runEscalation moves overdue requests into the staff queue, forwards due
-// cases and follows open ones: at start (so deadlines that passed while
-// the server was down are handled at once), every Hotline.Every, and when
-// kicked.
-func (s *Server) runEscalation(ctx context.Context) {
-	every := s.cfg.Hotline.Every
-	if every <= 0 {
-		every = 10 * time.Second
+// hotlineEvery is how often the escalation loops run.
+func (s *Server) hotlineEvery() time.Duration {
+	if s.cfg.Hotline.Every <= 0 {
+		return 10 * time.Second
 	}
-	t := time.NewTicker(every)
+	return s.cfg.Hotline.Every
+}
+
+// runDeadlines moves overdue requests into the staff queue (forwarding
+// critical ones by policy) at start, so deadlines that passed while the
+// server was down are handled at once, and then every Hotline.Every. It
+// runs apart from the hotline's calls, so a slow hotline never delays a
+// deadline.
+func (s *Server) runDeadlines(ctx context.Context) {
+	pass := func() {
+		if n, err := mutualaid.EscalateOverdue(ctx, s.store); err != nil && ctx.Err() == nil {
+			s.log.Error("escalate overdue requests", "err", err)
+		} else if n > 0 {
+			s.log.Info("requests overdue", "count", n)
+			s.kick() // some may have been forwarded by policy
+		}
+	}
+	pass()
+	every(ctx, s.hotlineEvery(), pass)
+}
+
+// runHotline forwards due cases and follows open ones, at start, every
+// Hotline.Every, and when kicked.
+func (s *Server) runHotline(ctx context.Context) {
+	t := time.NewTicker(s.hotlineEvery())
 	defer t.Stop()
 	for {
-		s.escalationPass(ctx)
+		s.hotlinePass(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -99,13 +119,9 @@ func (s *Server) runEscalation(ctx context.Context) {
 	}
 }
 
-// escalationPass runs each step once, logging failures (this is the edge).
-func (s *Server) escalationPass(ctx context.Context) {
-	if n, err := mutualaid.EscalateOverdue(ctx, s.store); err != nil && ctx.Err() == nil {
-		s.log.Error("escalate overdue requests", "err", err)
-	} else if n > 0 {
-		s.log.Info("requests overdue", "count", n)
-	}
+// hotlinePass runs the outbox and the follower once, logging failures
+// (this is the edge).
+func (s *Server) hotlinePass(ctx context.Context) {
 	if s.cfg.Hotline.URL != "" {
 		if n, err := s.outbox.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("hotline outbox", "created", n, "err", err)

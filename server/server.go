@@ -85,7 +85,7 @@ type Server struct {
 	metrics  *metrics
 	outbox   *hotline.Outbox
 	follower *mutualaid.CaseFollower
-	kickc    chan struct{} // wakes runEscalation
+	kickc    chan struct{} // wakes runHotline
 
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup
@@ -142,7 +142,8 @@ func New(cfg Config) (*Server, error) {
 	s.cancel = cancel
 	s.wg.Go(func() { s.reloadKeys(ctx) })
 	s.wg.Go(func() { s.refreshMatches(ctx) })
-	s.wg.Go(func() { s.runEscalation(ctx) })
+	s.wg.Go(func() { s.runDeadlines(ctx) })
+	s.wg.Go(func() { s.runHotline(ctx) })
 	return s, nil
 }
 

@@ -5,9 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/linli/linli/mutualaid"
+	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -22,8 +25,9 @@ type staffHandler struct {
 	members members
 	log     *slog.Logger
 	now     func() time.Time
-	// notice says why cases are not reaching the hotline ("" if they are).
-	notice func(ctx context.Context) string
+	// notice says why a community's cases are not reaching the hotline
+	// ("" if they are).
+	notice func(ctx context.Context, community string) string
 	// kick asks the hotline loop to run now.
 	kick func()
 }
@@ -34,11 +38,12 @@ func (h *staffHandler) ListQueue(ctx context.Context, req *linliv1.ListQueueRequ
 	if err != nil {
 		return nil, err
 	}
-	items, err := mutualaid.ListQueue(ctx, h.store, cmp.Or(req.GetCommunityId(), c.CommunityID), req.GetIncludeDone(), int(req.GetLimit()))
+	community := cmp.Or(req.GetCommunityId(), c.CommunityID)
+	items, err := mutualaid.ListQueue(ctx, h.store, community, req.GetIncludeDone(), int(req.GetLimit()))
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "ListQueue", err)
 	}
-	return &linliv1.ListQueueResponse{Items: items, HotlineNotice: h.notice(ctx)}, nil
+	return &linliv1.ListQueueResponse{Items: items, HotlineNotice: h.notice(ctx, community)}, nil
 }
 
 // ForwardPost forwards a request to the hotline; staff of the community or admins.
@@ -111,14 +116,22 @@ func ReportPeriod(from, to time.Time, hasFrom, hasTo bool, now time.Time) (time.
 	return from, to
 }
 
-// hotlineNotice says why cases are not reaching the hotline, if they are not.
-func (s *Server) hotlineNotice(ctx context.Context) string {
+// hotlineNotice says why community's cases are not reaching the hotline,
+// if they are not: no hotline configured, or how many are stuck and why
+// (never another community's cases, never raw error text).
+func (s *Server) hotlineNotice(ctx context.Context, community string) string {
 	if s.cfg.Hotline.URL == "" {
 		return mutualaid.NoHotlineReason
 	}
 	stuck, err := s.outbox.Stuck(ctx)
-	if err != nil || len(stuck) == 0 {
+	if err != nil {
 		return ""
 	}
-	return fmt.Sprintf("%d case(s) stuck after repeated failures, e.g. %s: %s", len(stuck), stuck[0].PostKey, stuck[0].LastError)
+	stuck = slices.DeleteFunc(stuck, func(e hotline.OutboxEntry) bool {
+		return !strings.HasPrefix(e.PostKey, mutualaid.CaseKey(community, ""))
+	})
+	if len(stuck) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d case(s) stuck: %s", len(stuck), mutualaid.FailureReason(stuck[0].Failure))
 }

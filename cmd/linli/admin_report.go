@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -34,6 +35,7 @@ func runAdminReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	asCSV := fs.Bool("csv", false, "print CSV (section,key,value) instead of a table")
 	addr := fs.String("addr", "", "host:port or URL of the running server: ask it instead of reading the data folder")
 	user := fs.String("user", "", "with --addr: the staff member or admin to ask as (required)")
+	userCommunity := fs.String("user-community", "", "with --addr: the community --user is a member of (default: --community; an admin's own)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,7 +53,8 @@ func runAdminReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	from, to = server.ReportPeriod(from, to, hasFrom, hasTo, time.Now())
 	var r *linliv1.Report
 	if *addr != "" {
-		r, err = reportOnline(ctx, *addr, *data, *user, *community, from, to)
+		asUser := server.Principal{UserID: *user, CommunityID: cmp.Or(*userCommunity, *community), Role: server.RoleStaff}
+		r, err = reportOnline(ctx, *addr, *data, asUser, *community, from, to)
 	} else {
 		r, err = reportOffline(ctx, *data, *community, from, to)
 	}
@@ -91,15 +94,17 @@ func reportOffline(ctx context.Context, data, community string, from, to time.Ti
 	return mutualaid.BuildReport(ctx, o.store, community, from, to)
 }
 
-func reportOnline(ctx context.Context, addr, data, user, community string, from, to time.Time) (*linliv1.Report, error) {
-	if user == "" {
+// reportOnline asks the running server at addr, as user (a token signed
+// with data's key; the server checks the user's current membership).
+func reportOnline(ctx context.Context, addr, data string, user server.Principal, community string, from, to time.Time) (*linliv1.Report, error) {
+	if user.UserID == "" {
 		return nil, errors.New("--addr needs --user: the staff member or admin to ask as")
 	}
 	keys, err := serverKeys(data)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := server.NewTokens(keys).Mint(server.Principal{UserID: user, CommunityID: community, Role: server.RoleStaff}, 5*time.Minute)
+	tok, err := server.NewTokens(keys).Mint(user, 5*time.Minute)
 	if err != nil {
 		return nil, fmt.Errorf("mint: %w", err)
 	}

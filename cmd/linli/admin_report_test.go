@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	"github.com/linli/linli/server"
 )
 
 func TestAdminReport(t *testing.T) {
@@ -33,6 +36,32 @@ func TestAdminReport(t *testing.T) {
 		if code, out, errOut := runCmd(t, append([]string{"admin", "report"}, args...)...); code == 0 || errOut == "" {
 			t.Errorf("admin report %v: exit %d, stderr %q, stdout %q; want a failure with a message", args, code, errOut, out)
 		}
+	}
+}
+
+// TestAdminReportOnline: with --addr the report comes from the running
+// server, asked as a staff member (the store is locked by the server).
+func TestAdminReportOnline(t *testing.T) {
+	t.Parallel()
+	data := newDataFolder(t)
+	srv, err := server.New(server.Config{DataDir: data, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if _, err := srv.Directory().AddMember(t.Context(), &linliv1.Member{UserId: "u-zhao", CommunityId: "yuqiao", Role: linliv1.Role_ROLE_STAFF, DisplayName: "赵主任"}); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	code, out, errOut := runCmd(t, "admin", "report", "--data", data, "--community", "yuqiao", "--addr", addr, "--user", "u-zhao", "--csv")
+	if code != 0 || !strings.Contains(out, "period,community,yuqiao\n") {
+		t.Fatalf("online report: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runCmd(t, "admin", "report", "--data", data, "--community", "yuqiao", "--addr", addr, "--user", "u-nobody")
+	if code == 0 || !strings.Contains(errOut, "unauthenticated") {
+		t.Errorf("as a non-member: exit %d, %s", code, errOut)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -81,6 +82,49 @@ type OutboxEntry struct {
 	// errors (the hotline down for a long stretch): staff see the entry as
 	// stuck, and it is still retried every MaxBackoff until it is created.
 	Failing bool `json:"failing,omitempty"`
+	// Failure classifies LastError (one of the Failure* constants), so that
+	// residents and staff can be told why without the raw error text.
+	Failure string `json:"failure,omitempty"`
+}
+
+// Failure kinds of OutboxEntry.Failure. ON-DISK FORMAT.
+const (
+	FailureUnavailable    = "unavailable"     // the hotline answered 5xx or 429
+	FailureRefused        = "refused"         // the hotline answered 4xx: it will not take the case
+	FailureTimeout        = "timeout"         // no answer in time
+	FailureUnreachable    = "unreachable"     // no connection, or it broke
+	FailureUnreadable     = "unreadable"      // an answer that could not be decoded
+	FailureInvalid        = "invalid"         // the case itself is invalid (never sent)
+	FailureOutcomeUnknown = "outcome_unknown" // an earlier attempt's outcome cannot be looked up
+)
+
+// failureKind classifies an attempt's error.
+func failureKind(err error) string {
+	var ae *APIError
+	var he *HTTPError
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrOutcomeUnknown):
+		return FailureOutcomeUnknown
+	case errors.Is(err, ErrInvalid) || errors.As(err, new(*DescriptionTooLongError)):
+		return FailureInvalid
+	case errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrPending):
+		return FailureUnreadable
+	case errors.As(err, &ae):
+		return statusFailure(ae.HTTPStatus)
+	case errors.As(err, &he):
+		return statusFailure(he.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return FailureTimeout
+	}
+	return FailureUnreachable
+}
+
+func statusFailure(code int) string {
+	if retryableStatus(code) {
+		return FailureUnavailable
+	}
+	return FailureRefused
 }
 
 // stuck reports whether staff should see e as stuck.
@@ -477,7 +521,7 @@ func (o *Outbox) resolve(ctx context.Context, e OutboxEntry) (bool, error, error
 }
 
 func (o *Outbox) succeed(ctx context.Context, e OutboxEntry, id string) (bool, error, error) {
-	e.State, e.ServiceRequestID, e.LastError, e.Failing = OutboxCreated, id, "", false
+	e.State, e.ServiceRequestID, e.LastError, e.Failing, e.Failure = OutboxCreated, id, "", false, ""
 	if err := o.save(ctx, e); err != nil {
 		return false, nil, err
 	}
@@ -493,7 +537,7 @@ func (o *Outbox) succeed(ctx context.Context, e OutboxEntry, id string) (bool, e
 // so the next one need not look it up.
 func (o *Outbox) fail(ctx context.Context, e OutboxEntry, err error, retryable, notCreated bool) (bool, error, error) {
 	e.Attempts++
-	e.LastError = err.Error()
+	e.LastError, e.Failure = err.Error(), failureKind(err)
 	if notCreated && e.State == OutboxPosting && e.Token == "" {
 		e.State = OutboxPending
 	}

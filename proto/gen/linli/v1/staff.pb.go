@@ -846,8 +846,10 @@ type Report struct {
 	// Median time from a request to its help (a neighbour's handoff received
 	// or the hotline closing the case), over requests that got help.
 	MedianTimeToHelp *durationpb.Duration `protobuf:"bytes,16,opt,name=median_time_to_help,json=medianTimeToHelp,proto3" json:"median_time_to_help,omitempty"`
-	// The most frequent unmet needs (requests that went overdue), by item
-	// category and by building, most frequent first.
+	// The most frequent unmet needs (requests that went overdue or to the
+	// hotline and that neighbours did not meet after all), by item category
+	// (each category of a request's items) and by building, most frequent
+	// first.
 	UnmetByCategory []*NeedCount `protobuf:"bytes,17,rep,name=unmet_by_category,json=unmetByCategory,proto3" json:"unmet_by_category,omitempty"`
 	UnmetByBuilding []*NeedCount `protobuf:"bytes,18,rep,name=unmet_by_building,json=unmetByBuilding,proto3" json:"unmet_by_building,omitempty"`
 	unknownFields   protoimpl.UnknownFields
