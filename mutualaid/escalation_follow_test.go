@@ -195,3 +195,58 @@ func TestCaseFollowerMalformedStatus(t *testing.T) {
 		t.Errorf("after the hotline recovered: %v, want closed", hc)
 	}
 }
+
+// TestRetryCase: the hotline refuses a case (stuck, and staff see why in
+// words); staff sort it out and retry; the case is then created once.
+func TestRetryCase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newHandoffFixture(t)
+	sim := &hotline.Sim{ResolveAfter: time.Hour, Now: f.clk.Now}
+	var refuse atomic.Bool
+	refuse.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && refuse.Load() {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `[{"code": 403, "description": "api_key 无效"}]`)
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	client := hotline.NewClient(srv.URL, "", "yuqiao", srv.Client())
+	ob := hotline.NewOutbox(f.store, client, hotline.OutboxOptions{Now: f.clk.Now, Find: hotline.FindByReference(client)})
+	fl := &mutualaid.CaseFollower{Store: f.store, Outbox: ob, Client: client}
+	pass := func() {
+		t.Helper()
+		_, _ = ob.RunOnce(ctx)
+		if _, err := fl.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	f.phone("u-wang").mustApply(feverRequest("req-1"))
+	_, err := mutualaid.RetryCase(ctx, f.store, "yuqiao", "req-1")
+	wantError(t, err, mutualaid.Conflict, "case_not_stuck")
+	if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: actor(f.members["u-zhao"]), PostID: "req-1"}); err != nil {
+		t.Fatal(err)
+	}
+	pass()
+	hc := f.post("req-1").GetEscalation().GetHotlineCase()
+	if hc.GetState() != linliv1.CaseState_CASE_STATE_STUCK || !strings.Contains(hc.GetWaitingReason(), "the hotline refused the case") || strings.Contains(hc.GetWaitingReason(), "api_key") {
+		t.Fatalf("refused case: %v, want stuck with the reason in words", hc)
+	}
+	refuse.Store(false)
+	pass()
+	if sim.Count() != 0 {
+		t.Fatal("a stuck case was sent without a retry")
+	}
+	item, err := mutualaid.RetryCase(ctx, f.store, "yuqiao", "req-1")
+	if err != nil || item.GetHotlineCase().GetState() != linliv1.CaseState_CASE_STATE_WAITING {
+		t.Fatalf("RetryCase: %v, %v", item, err)
+	}
+	pass()
+	if hc := f.post("req-1").GetEscalation().GetHotlineCase(); hc.GetState() != linliv1.CaseState_CASE_STATE_OPEN || sim.Count() != 1 {
+		t.Errorf("after the retry: case %v, %d cases at the hotline; want open, 1", hc, sim.Count())
+	}
+}

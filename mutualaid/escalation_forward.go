@@ -250,3 +250,48 @@ func nonEmpty(ss ...string) []string {
 	}
 	return out
 }
+
+// RetryCase sends request postID's stuck case to the hotline again: the
+// outbox makes it due now with a fresh count of attempts (looking it up
+// first if an earlier attempt's outcome is unknown, so never twice), and
+// the request and queue show it WAITING. It does not check who asks: that
+// is the caller's (staff of c, or admins).
+//
+// Errors: *Error NotFound post_not_found, Conflict case_not_stuck (no case,
+// or one that is not stuck); storage errors.
+func RetryCase(ctx context.Context, store *linlisync.Store, c, postID string) (*linliv1.StaffQueueItem, error) {
+	var out *linliv1.StaffQueueItem
+	err := store.Update(ctx, func(tx *linlisync.Tx) error {
+		id := PostEntityID(c, postID)
+		p, ok, err := loadPost(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(NotFound, "post_not_found", "This post does not exist.")
+		}
+		hc := p.GetEscalation().GetHotlineCase()
+		retried, err := hotline.RetryTx(tx, CaseKey(c, postID), tx.Now())
+		if err != nil {
+			return err
+		}
+		if hc.GetState() != linliv1.CaseState_CASE_STATE_STUCK || !retried {
+			return Errorf(Conflict, "case_not_stuck", "This request has no stuck case to retry.")
+		}
+		hc.State, hc.WaitingReason = linliv1.CaseState_CASE_STATE_WAITING, "sent again by staff"
+		p.UpdatedAt = timestamppb.New(tx.Now())
+		if err := putPost(tx, id, p); err != nil {
+			return err
+		}
+		item, ok, err := loadQueueItem(tx.Get, c, postID)
+		if err != nil || !ok {
+			return err
+		}
+		item.HotlineCase, out = hc, item
+		return putQueueItem(tx, item)
+	})
+	if err != nil {
+		return nil, domainOr(err, "retry case")
+	}
+	return out, nil
+}

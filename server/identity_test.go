@@ -54,7 +54,7 @@ func TestEveryProcedureNeedsAuth(t *testing.T) {
 			}
 		}
 	}
-	if n < 18 {
+	if n < 19 {
 		t.Fatalf("enumerated only %d procedures", n)
 	}
 }
@@ -217,6 +217,7 @@ func TestCrossCommunityStaff(t *testing.T) {
 	_, checks["ListQueue"] = ss.ListQueue(ctx, &linliv1.ListQueueRequest{ProtocolVersion: 1, CommunityId: "beiyuan"})
 	_, checks["ForwardPost"] = ss.ForwardPost(ctx, &linliv1.ForwardPostRequest{ProtocolVersion: 1, CommunityId: "beiyuan", PostId: "p"})
 	_, checks["DismissPost"] = ss.DismissPost(ctx, &linliv1.DismissPostRequest{ProtocolVersion: 1, CommunityId: "beiyuan", PostId: "p", Reason: "r"})
+	_, checks["RetryCase"] = ss.RetryCase(ctx, &linliv1.RetryCaseRequest{ProtocolVersion: 1, CommunityId: "beiyuan", PostId: "p"})
 	_, checks["SetEscalationPolicy"] = ss.SetEscalationPolicy(ctx, &linliv1.SetEscalationPolicyRequest{ProtocolVersion: 1, CommunityId: "beiyuan"})
 	_, checks["GetReport"] = ss.GetReport(ctx, &linliv1.GetReportRequest{ProtocolVersion: 1, CommunityId: "beiyuan"})
 	for name, err := range checks {

@@ -76,6 +76,20 @@ func (h *staffHandler) DismissPost(ctx context.Context, req *linliv1.DismissPost
 	return &linliv1.DismissPostResponse{Item: item}, nil
 }
 
+// RetryCase sends a stuck case again; staff of the community or admins.
+func (h *staffHandler) RetryCase(ctx context.Context, req *linliv1.RetryCaseRequest) (*linliv1.RetryCaseResponse, error) {
+	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "RetryCase")
+	if err != nil {
+		return nil, err
+	}
+	item, err := mutualaid.RetryCase(ctx, h.store, cmp.Or(req.GetCommunityId(), c.CommunityID), req.GetPostId())
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "RetryCase", err)
+	}
+	h.kick()
+	return &linliv1.RetryCaseResponse{Item: item}, nil
+}
+
 // SetEscalationPolicy sets deadlines and forwarding; staff of the community or admins.
 func (h *staffHandler) SetEscalationPolicy(ctx context.Context, req *linliv1.SetEscalationPolicyRequest) (*linliv1.SetEscalationPolicyResponse, error) {
 	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "SetEscalationPolicy")

@@ -407,6 +407,29 @@ func (o *Outbox) Entry(postKey string) (e OutboxEntry, ok bool, err error) {
 	return decodeEntry(postKey, v)
 }
 
+// RetryTx, inside a caller's transaction, makes a stuck entry due again
+// at now with a fresh count of attempts (a Failing one is just made due
+// now). An entry whose earlier outcome was unknown is looked up before it
+// is posted again, so a retry never creates a second case. It reports
+// whether there was a stuck entry to retry.
+//
+// Errors: store errors, a corrupt entry.
+func RetryTx(tx *linlisync.Tx, postKey string, now time.Time) (bool, error) {
+	e, ok, err := EntryTx(tx, postKey)
+	if err != nil || !ok || !stuck(e) {
+		return false, err
+	}
+	if e.State == OutboxStuck {
+		e.State = OutboxPending
+		if e.Failure == FailureOutcomeUnknown {
+			e.State = OutboxPosting
+		}
+	}
+	e.Attempts, e.Failing, e.Failure, e.LastError = 0, false, "", ""
+	e.NextAttempt, e.Updated = now, now
+	return true, putEntry(tx, e)
+}
+
 // Created returns the hotline's service_request_id for postKey once the
 // case is created; ok is false before that.
 //

@@ -620,3 +620,51 @@ func TestOutboxFindByReference(t *testing.T) {
 		assertOnce(t, sim, ob2, key)
 	})
 }
+
+// TestRetryTx: staff retry a stuck entry; one whose earlier outcome was
+// unknown is looked up first, so the retry never makes a second case.
+func TestRetryTx(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sim, c, clk := newSim(t, nil)
+	store := mustOpen(t, t.TempDir())
+	blind := NewOutbox(store, c, outboxOpts(clk, nil)) // no lookup
+	const key = "yuqiao/req-9"
+	if err := blind.Enqueue(ctx, key, feverCase()); err != nil {
+		t.Fatal(err)
+	}
+	sim.LoseNext(1)
+	blind.RunOnce(ctx) // created, answer lost: posting
+	clk.Add(time.Hour)
+	blind.RunOnce(ctx) // cannot look it up: stuck
+	if e, _, _ := blind.Entry(key); e.State != OutboxStuck || e.Failure != FailureOutcomeUnknown {
+		t.Fatalf("entry = %+v, want stuck with an unknown outcome", e)
+	}
+	retry := func() bool {
+		t.Helper()
+		var ok bool
+		err := store.Update(ctx, func(tx *linlisync.Tx) error {
+			var err error
+			ok, err = RetryTx(tx, key, clk.Now())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !retry() {
+		t.Fatal("RetryTx found nothing stuck")
+	}
+	if e, _, _ := blind.Entry(key); e.State != OutboxPosting || e.Attempts != 0 {
+		t.Fatalf("after retry: %+v, want posting (to be looked up) with no attempts", e)
+	}
+	seeing := NewOutbox(store, c, outboxOpts(clk, FindByReference(c)))
+	if n, err := seeing.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("RunOnce after retry: %d, %v", n, err)
+	}
+	assertOnce(t, sim, seeing, key)
+	if retry() {
+		t.Error("RetryTx retried a created entry")
+	}
+}

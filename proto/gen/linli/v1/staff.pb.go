@@ -597,6 +597,112 @@ func (x *DismissPostResponse) GetItem() *StaffQueueItem {
 	return nil
 }
 
+// RetryCaseRequest names a request whose case is stuck.
+type RetryCaseRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	CommunityId     string                 `protobuf:"bytes,2,opt,name=community_id,json=communityId,proto3" json:"community_id,omitempty"`
+	PostId          string                 `protobuf:"bytes,3,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RetryCaseRequest) Reset() {
+	*x = RetryCaseRequest{}
+	mi := &file_linli_v1_staff_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryCaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryCaseRequest) ProtoMessage() {}
+
+func (x *RetryCaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_staff_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryCaseRequest.ProtoReflect.Descriptor instead.
+func (*RetryCaseRequest) Descriptor() ([]byte, []int) {
+	return file_linli_v1_staff_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RetryCaseRequest) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *RetryCaseRequest) GetCommunityId() string {
+	if x != nil {
+		return x.CommunityId
+	}
+	return ""
+}
+
+func (x *RetryCaseRequest) GetPostId() string {
+	if x != nil {
+		return x.PostId
+	}
+	return ""
+}
+
+// RetryCaseResponse is the updated queue item.
+type RetryCaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Item          *StaffQueueItem        `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryCaseResponse) Reset() {
+	*x = RetryCaseResponse{}
+	mi := &file_linli_v1_staff_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryCaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryCaseResponse) ProtoMessage() {}
+
+func (x *RetryCaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_staff_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryCaseResponse.ProtoReflect.Descriptor instead.
+func (*RetryCaseResponse) Descriptor() ([]byte, []int) {
+	return file_linli_v1_staff_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RetryCaseResponse) GetItem() *StaffQueueItem {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
 // SetEscalationPolicyRequest replaces a community's policy.
 type SetEscalationPolicyRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -609,7 +715,7 @@ type SetEscalationPolicyRequest struct {
 
 func (x *SetEscalationPolicyRequest) Reset() {
 	*x = SetEscalationPolicyRequest{}
-	mi := &file_linli_v1_staff_proto_msgTypes[7]
+	mi := &file_linli_v1_staff_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +727,7 @@ func (x *SetEscalationPolicyRequest) String() string {
 func (*SetEscalationPolicyRequest) ProtoMessage() {}
 
 func (x *SetEscalationPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_staff_proto_msgTypes[7]
+	mi := &file_linli_v1_staff_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +740,7 @@ func (x *SetEscalationPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetEscalationPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetEscalationPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_staff_proto_rawDescGZIP(), []int{7}
+	return file_linli_v1_staff_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetEscalationPolicyRequest) GetProtocolVersion() uint32 {
@@ -668,7 +774,7 @@ type SetEscalationPolicyResponse struct {
 
 func (x *SetEscalationPolicyResponse) Reset() {
 	*x = SetEscalationPolicyResponse{}
-	mi := &file_linli_v1_staff_proto_msgTypes[8]
+	mi := &file_linli_v1_staff_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +786,7 @@ func (x *SetEscalationPolicyResponse) String() string {
 func (*SetEscalationPolicyResponse) ProtoMessage() {}
 
 func (x *SetEscalationPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_staff_proto_msgTypes[8]
+	mi := &file_linli_v1_staff_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +799,7 @@ func (x *SetEscalationPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetEscalationPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetEscalationPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_staff_proto_rawDescGZIP(), []int{8}
+	return file_linli_v1_staff_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetEscalationPolicyResponse) GetPolicy() *EscalationPolicy {
@@ -716,7 +822,7 @@ type GetReportRequest struct {
 
 func (x *GetReportRequest) Reset() {
 	*x = GetReportRequest{}
-	mi := &file_linli_v1_staff_proto_msgTypes[9]
+	mi := &file_linli_v1_staff_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +834,7 @@ func (x *GetReportRequest) String() string {
 func (*GetReportRequest) ProtoMessage() {}
 
 func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_staff_proto_msgTypes[9]
+	mi := &file_linli_v1_staff_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +847,7 @@ func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportRequest.ProtoReflect.Descriptor instead.
 func (*GetReportRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_staff_proto_rawDescGZIP(), []int{9}
+	return file_linli_v1_staff_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetReportRequest) GetProtocolVersion() uint32 {
@@ -782,7 +888,7 @@ type GetReportResponse struct {
 
 func (x *GetReportResponse) Reset() {
 	*x = GetReportResponse{}
-	mi := &file_linli_v1_staff_proto_msgTypes[10]
+	mi := &file_linli_v1_staff_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +900,7 @@ func (x *GetReportResponse) String() string {
 func (*GetReportResponse) ProtoMessage() {}
 
 func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_staff_proto_msgTypes[10]
+	mi := &file_linli_v1_staff_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +913,7 @@ func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportResponse.ProtoReflect.Descriptor instead.
 func (*GetReportResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_staff_proto_rawDescGZIP(), []int{10}
+	return file_linli_v1_staff_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetReportResponse) GetReport() *Report {
@@ -858,7 +964,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_linli_v1_staff_proto_msgTypes[11]
+	mi := &file_linli_v1_staff_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +976,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_staff_proto_msgTypes[11]
+	mi := &file_linli_v1_staff_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +989,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_linli_v1_staff_proto_rawDescGZIP(), []int{11}
+	return file_linli_v1_staff_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Report) GetCommunityId() string {
@@ -1023,7 +1129,7 @@ type NeedCount struct {
 
 func (x *NeedCount) Reset() {
 	*x = NeedCount{}
-	mi := &file_linli_v1_staff_proto_msgTypes[12]
+	mi := &file_linli_v1_staff_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1141,7 @@ func (x *NeedCount) String() string {
 func (*NeedCount) ProtoMessage() {}
 
 func (x *NeedCount) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_staff_proto_msgTypes[12]
+	mi := &file_linli_v1_staff_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1154,7 @@ func (x *NeedCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeedCount.ProtoReflect.Descriptor instead.
 func (*NeedCount) Descriptor() ([]byte, []int) {
-	return file_linli_v1_staff_proto_rawDescGZIP(), []int{12}
+	return file_linli_v1_staff_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NeedCount) GetKey() string {
@@ -1112,6 +1218,12 @@ const file_linli_v1_staff_proto_rawDesc = "" +
 	"\apost_id\x18\x03 \x01(\tR\x06postId\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"C\n" +
 	"\x13DismissPostResponse\x12,\n" +
+	"\x04item\x18\x01 \x01(\v2\x18.linli.v1.StaffQueueItemR\x04item\"y\n" +
+	"\x10RetryCaseRequest\x12)\n" +
+	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12!\n" +
+	"\fcommunity_id\x18\x02 \x01(\tR\vcommunityId\x12\x17\n" +
+	"\apost_id\x18\x03 \x01(\tR\x06postId\"A\n" +
+	"\x11RetryCaseResponse\x12,\n" +
 	"\x04item\x18\x01 \x01(\v2\x18.linli.v1.StaffQueueItemR\x04item\"\x9e\x01\n" +
 	"\x1aSetEscalationPolicyRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12!\n" +
@@ -1154,11 +1266,12 @@ const file_linli_v1_staff_proto_rawDesc = "" +
 	"\x17QUEUE_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13QUEUE_STATE_WAITING\x10\x01\x12\x19\n" +
 	"\x15QUEUE_STATE_FORWARDED\x10\x02\x12\x19\n" +
-	"\x15QUEUE_STATE_DISMISSED\x10\x032\xa0\x03\n" +
+	"\x15QUEUE_STATE_DISMISSED\x10\x032\xe6\x03\n" +
 	"\fStaffService\x12I\n" +
 	"\tListQueue\x12\x1a.linli.v1.ListQueueRequest\x1a\x1b.linli.v1.ListQueueResponse\"\x03\x90\x02\x01\x12J\n" +
 	"\vForwardPost\x12\x1c.linli.v1.ForwardPostRequest\x1a\x1d.linli.v1.ForwardPostResponse\x12J\n" +
-	"\vDismissPost\x12\x1c.linli.v1.DismissPostRequest\x1a\x1d.linli.v1.DismissPostResponse\x12b\n" +
+	"\vDismissPost\x12\x1c.linli.v1.DismissPostRequest\x1a\x1d.linli.v1.DismissPostResponse\x12D\n" +
+	"\tRetryCase\x12\x1a.linli.v1.RetryCaseRequest\x1a\x1b.linli.v1.RetryCaseResponse\x12b\n" +
 	"\x13SetEscalationPolicy\x12$.linli.v1.SetEscalationPolicyRequest\x1a%.linli.v1.SetEscalationPolicyResponse\x12I\n" +
 	"\tGetReport\x12\x1a.linli.v1.GetReportRequest\x1a\x1b.linli.v1.GetReportResponse\"\x03\x90\x02\x01B3Z1github.com/linli/linli/proto/gen/linli/v1;linliv1b\x06proto3"
 
@@ -1175,7 +1288,7 @@ func file_linli_v1_staff_proto_rawDescGZIP() []byte {
 }
 
 var file_linli_v1_staff_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_linli_v1_staff_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_linli_v1_staff_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_linli_v1_staff_proto_goTypes = []any{
 	(QueueState)(0),                     // 0: linli.v1.QueueState
 	(*StaffQueueItem)(nil),              // 1: linli.v1.StaffQueueItem
@@ -1185,53 +1298,58 @@ var file_linli_v1_staff_proto_goTypes = []any{
 	(*ForwardPostResponse)(nil),         // 5: linli.v1.ForwardPostResponse
 	(*DismissPostRequest)(nil),          // 6: linli.v1.DismissPostRequest
 	(*DismissPostResponse)(nil),         // 7: linli.v1.DismissPostResponse
-	(*SetEscalationPolicyRequest)(nil),  // 8: linli.v1.SetEscalationPolicyRequest
-	(*SetEscalationPolicyResponse)(nil), // 9: linli.v1.SetEscalationPolicyResponse
-	(*GetReportRequest)(nil),            // 10: linli.v1.GetReportRequest
-	(*GetReportResponse)(nil),           // 11: linli.v1.GetReportResponse
-	(*Report)(nil),                      // 12: linli.v1.Report
-	(*NeedCount)(nil),                   // 13: linli.v1.NeedCount
-	(Urgency)(0),                        // 14: linli.v1.Urgency
-	(*timestamppb.Timestamp)(nil),       // 15: google.protobuf.Timestamp
-	(*HotlineCase)(nil),                 // 16: linli.v1.HotlineCase
-	(*EscalationPolicy)(nil),            // 17: linli.v1.EscalationPolicy
-	(*durationpb.Duration)(nil),         // 18: google.protobuf.Duration
+	(*RetryCaseRequest)(nil),            // 8: linli.v1.RetryCaseRequest
+	(*RetryCaseResponse)(nil),           // 9: linli.v1.RetryCaseResponse
+	(*SetEscalationPolicyRequest)(nil),  // 10: linli.v1.SetEscalationPolicyRequest
+	(*SetEscalationPolicyResponse)(nil), // 11: linli.v1.SetEscalationPolicyResponse
+	(*GetReportRequest)(nil),            // 12: linli.v1.GetReportRequest
+	(*GetReportResponse)(nil),           // 13: linli.v1.GetReportResponse
+	(*Report)(nil),                      // 14: linli.v1.Report
+	(*NeedCount)(nil),                   // 15: linli.v1.NeedCount
+	(Urgency)(0),                        // 16: linli.v1.Urgency
+	(*timestamppb.Timestamp)(nil),       // 17: google.protobuf.Timestamp
+	(*HotlineCase)(nil),                 // 18: linli.v1.HotlineCase
+	(*EscalationPolicy)(nil),            // 19: linli.v1.EscalationPolicy
+	(*durationpb.Duration)(nil),         // 20: google.protobuf.Duration
 }
 var file_linli_v1_staff_proto_depIdxs = []int32{
 	0,  // 0: linli.v1.StaffQueueItem.state:type_name -> linli.v1.QueueState
-	14, // 1: linli.v1.StaffQueueItem.urgency:type_name -> linli.v1.Urgency
-	15, // 2: linli.v1.StaffQueueItem.due_at:type_name -> google.protobuf.Timestamp
-	15, // 3: linli.v1.StaffQueueItem.entered_at:type_name -> google.protobuf.Timestamp
-	15, // 4: linli.v1.StaffQueueItem.decided_at:type_name -> google.protobuf.Timestamp
-	16, // 5: linli.v1.StaffQueueItem.hotline_case:type_name -> linli.v1.HotlineCase
+	16, // 1: linli.v1.StaffQueueItem.urgency:type_name -> linli.v1.Urgency
+	17, // 2: linli.v1.StaffQueueItem.due_at:type_name -> google.protobuf.Timestamp
+	17, // 3: linli.v1.StaffQueueItem.entered_at:type_name -> google.protobuf.Timestamp
+	17, // 4: linli.v1.StaffQueueItem.decided_at:type_name -> google.protobuf.Timestamp
+	18, // 5: linli.v1.StaffQueueItem.hotline_case:type_name -> linli.v1.HotlineCase
 	1,  // 6: linli.v1.ListQueueResponse.items:type_name -> linli.v1.StaffQueueItem
 	1,  // 7: linli.v1.ForwardPostResponse.item:type_name -> linli.v1.StaffQueueItem
 	1,  // 8: linli.v1.DismissPostResponse.item:type_name -> linli.v1.StaffQueueItem
-	17, // 9: linli.v1.SetEscalationPolicyRequest.policy:type_name -> linli.v1.EscalationPolicy
-	17, // 10: linli.v1.SetEscalationPolicyResponse.policy:type_name -> linli.v1.EscalationPolicy
-	15, // 11: linli.v1.GetReportRequest.from:type_name -> google.protobuf.Timestamp
-	15, // 12: linli.v1.GetReportRequest.to:type_name -> google.protobuf.Timestamp
-	12, // 13: linli.v1.GetReportResponse.report:type_name -> linli.v1.Report
-	15, // 14: linli.v1.Report.from:type_name -> google.protobuf.Timestamp
-	15, // 15: linli.v1.Report.to:type_name -> google.protobuf.Timestamp
-	18, // 16: linli.v1.Report.median_time_to_help:type_name -> google.protobuf.Duration
-	13, // 17: linli.v1.Report.unmet_by_category:type_name -> linli.v1.NeedCount
-	13, // 18: linli.v1.Report.unmet_by_building:type_name -> linli.v1.NeedCount
-	2,  // 19: linli.v1.StaffService.ListQueue:input_type -> linli.v1.ListQueueRequest
-	4,  // 20: linli.v1.StaffService.ForwardPost:input_type -> linli.v1.ForwardPostRequest
-	6,  // 21: linli.v1.StaffService.DismissPost:input_type -> linli.v1.DismissPostRequest
-	8,  // 22: linli.v1.StaffService.SetEscalationPolicy:input_type -> linli.v1.SetEscalationPolicyRequest
-	10, // 23: linli.v1.StaffService.GetReport:input_type -> linli.v1.GetReportRequest
-	3,  // 24: linli.v1.StaffService.ListQueue:output_type -> linli.v1.ListQueueResponse
-	5,  // 25: linli.v1.StaffService.ForwardPost:output_type -> linli.v1.ForwardPostResponse
-	7,  // 26: linli.v1.StaffService.DismissPost:output_type -> linli.v1.DismissPostResponse
-	9,  // 27: linli.v1.StaffService.SetEscalationPolicy:output_type -> linli.v1.SetEscalationPolicyResponse
-	11, // 28: linli.v1.StaffService.GetReport:output_type -> linli.v1.GetReportResponse
-	24, // [24:29] is the sub-list for method output_type
-	19, // [19:24] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	1,  // 9: linli.v1.RetryCaseResponse.item:type_name -> linli.v1.StaffQueueItem
+	19, // 10: linli.v1.SetEscalationPolicyRequest.policy:type_name -> linli.v1.EscalationPolicy
+	19, // 11: linli.v1.SetEscalationPolicyResponse.policy:type_name -> linli.v1.EscalationPolicy
+	17, // 12: linli.v1.GetReportRequest.from:type_name -> google.protobuf.Timestamp
+	17, // 13: linli.v1.GetReportRequest.to:type_name -> google.protobuf.Timestamp
+	14, // 14: linli.v1.GetReportResponse.report:type_name -> linli.v1.Report
+	17, // 15: linli.v1.Report.from:type_name -> google.protobuf.Timestamp
+	17, // 16: linli.v1.Report.to:type_name -> google.protobuf.Timestamp
+	20, // 17: linli.v1.Report.median_time_to_help:type_name -> google.protobuf.Duration
+	15, // 18: linli.v1.Report.unmet_by_category:type_name -> linli.v1.NeedCount
+	15, // 19: linli.v1.Report.unmet_by_building:type_name -> linli.v1.NeedCount
+	2,  // 20: linli.v1.StaffService.ListQueue:input_type -> linli.v1.ListQueueRequest
+	4,  // 21: linli.v1.StaffService.ForwardPost:input_type -> linli.v1.ForwardPostRequest
+	6,  // 22: linli.v1.StaffService.DismissPost:input_type -> linli.v1.DismissPostRequest
+	8,  // 23: linli.v1.StaffService.RetryCase:input_type -> linli.v1.RetryCaseRequest
+	10, // 24: linli.v1.StaffService.SetEscalationPolicy:input_type -> linli.v1.SetEscalationPolicyRequest
+	12, // 25: linli.v1.StaffService.GetReport:input_type -> linli.v1.GetReportRequest
+	3,  // 26: linli.v1.StaffService.ListQueue:output_type -> linli.v1.ListQueueResponse
+	5,  // 27: linli.v1.StaffService.ForwardPost:output_type -> linli.v1.ForwardPostResponse
+	7,  // 28: linli.v1.StaffService.DismissPost:output_type -> linli.v1.DismissPostResponse
+	9,  // 29: linli.v1.StaffService.RetryCase:output_type -> linli.v1.RetryCaseResponse
+	11, // 30: linli.v1.StaffService.SetEscalationPolicy:output_type -> linli.v1.SetEscalationPolicyResponse
+	13, // 31: linli.v1.StaffService.GetReport:output_type -> linli.v1.GetReportResponse
+	26, // [26:32] is the sub-list for method output_type
+	20, // [20:26] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_staff_proto_init() }
@@ -1247,7 +1365,7 @@ func file_linli_v1_staff_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linli_v1_staff_proto_rawDesc), len(file_linli_v1_staff_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,8 @@ const (
 	// StaffServiceDismissPostProcedure is the fully-qualified name of the StaffService's DismissPost
 	// RPC.
 	StaffServiceDismissPostProcedure = "/linli.v1.StaffService/DismissPost"
+	// StaffServiceRetryCaseProcedure is the fully-qualified name of the StaffService's RetryCase RPC.
+	StaffServiceRetryCaseProcedure = "/linli.v1.StaffService/RetryCase"
 	// StaffServiceSetEscalationPolicyProcedure is the fully-qualified name of the StaffService's
 	// SetEscalationPolicy RPC.
 	StaffServiceSetEscalationPolicyProcedure = "/linli.v1.StaffService/SetEscalationPolicy"
@@ -56,6 +58,9 @@ type StaffServiceClient interface {
 	ForwardPost(context.Context, *v1.ForwardPostRequest) (*v1.ForwardPostResponse, error)
 	// DismissPost takes a request out of the queue with a reason.
 	DismissPost(context.Context, *v1.DismissPostRequest) (*v1.DismissPostResponse, error)
+	// RetryCase sends a stuck case to the hotline again (after staff sorted
+	// out why the hotline refused it).
+	RetryCase(context.Context, *v1.RetryCaseRequest) (*v1.RetryCaseResponse, error)
 	// SetEscalationPolicy sets the community's deadlines and forwarding policy.
 	SetEscalationPolicy(context.Context, *v1.SetEscalationPolicyRequest) (*v1.SetEscalationPolicyResponse, error)
 	// GetReport summarizes a period: requests, how they were met, and the
@@ -93,6 +98,12 @@ func NewStaffServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(staffServiceMethods.ByName("DismissPost")),
 			connect.WithClientOptions(opts...),
 		),
+		retryCase: connect.NewClient[v1.RetryCaseRequest, v1.RetryCaseResponse](
+			httpClient,
+			baseURL+StaffServiceRetryCaseProcedure,
+			connect.WithSchema(staffServiceMethods.ByName("RetryCase")),
+			connect.WithClientOptions(opts...),
+		),
 		setEscalationPolicy: connect.NewClient[v1.SetEscalationPolicyRequest, v1.SetEscalationPolicyResponse](
 			httpClient,
 			baseURL+StaffServiceSetEscalationPolicyProcedure,
@@ -114,6 +125,7 @@ type staffServiceClient struct {
 	listQueue           *connect.Client[v1.ListQueueRequest, v1.ListQueueResponse]
 	forwardPost         *connect.Client[v1.ForwardPostRequest, v1.ForwardPostResponse]
 	dismissPost         *connect.Client[v1.DismissPostRequest, v1.DismissPostResponse]
+	retryCase           *connect.Client[v1.RetryCaseRequest, v1.RetryCaseResponse]
 	setEscalationPolicy *connect.Client[v1.SetEscalationPolicyRequest, v1.SetEscalationPolicyResponse]
 	getReport           *connect.Client[v1.GetReportRequest, v1.GetReportResponse]
 }
@@ -139,6 +151,15 @@ func (c *staffServiceClient) ForwardPost(ctx context.Context, req *v1.ForwardPos
 // DismissPost calls linli.v1.StaffService.DismissPost.
 func (c *staffServiceClient) DismissPost(ctx context.Context, req *v1.DismissPostRequest) (*v1.DismissPostResponse, error) {
 	response, err := c.dismissPost.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// RetryCase calls linli.v1.StaffService.RetryCase.
+func (c *staffServiceClient) RetryCase(ctx context.Context, req *v1.RetryCaseRequest) (*v1.RetryCaseResponse, error) {
+	response, err := c.retryCase.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -171,6 +192,9 @@ type StaffServiceHandler interface {
 	ForwardPost(context.Context, *v1.ForwardPostRequest) (*v1.ForwardPostResponse, error)
 	// DismissPost takes a request out of the queue with a reason.
 	DismissPost(context.Context, *v1.DismissPostRequest) (*v1.DismissPostResponse, error)
+	// RetryCase sends a stuck case to the hotline again (after staff sorted
+	// out why the hotline refused it).
+	RetryCase(context.Context, *v1.RetryCaseRequest) (*v1.RetryCaseResponse, error)
 	// SetEscalationPolicy sets the community's deadlines and forwarding policy.
 	SetEscalationPolicy(context.Context, *v1.SetEscalationPolicyRequest) (*v1.SetEscalationPolicyResponse, error)
 	// GetReport summarizes a period: requests, how they were met, and the
@@ -204,6 +228,12 @@ func NewStaffServiceHandler(svc StaffServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(staffServiceMethods.ByName("DismissPost")),
 		connect.WithHandlerOptions(opts...),
 	)
+	staffServiceRetryCaseHandler := connect.NewUnaryHandlerSimple(
+		StaffServiceRetryCaseProcedure,
+		svc.RetryCase,
+		connect.WithSchema(staffServiceMethods.ByName("RetryCase")),
+		connect.WithHandlerOptions(opts...),
+	)
 	staffServiceSetEscalationPolicyHandler := connect.NewUnaryHandlerSimple(
 		StaffServiceSetEscalationPolicyProcedure,
 		svc.SetEscalationPolicy,
@@ -225,6 +255,8 @@ func NewStaffServiceHandler(svc StaffServiceHandler, opts ...connect.HandlerOpti
 			staffServiceForwardPostHandler.ServeHTTP(w, r)
 		case StaffServiceDismissPostProcedure:
 			staffServiceDismissPostHandler.ServeHTTP(w, r)
+		case StaffServiceRetryCaseProcedure:
+			staffServiceRetryCaseHandler.ServeHTTP(w, r)
 		case StaffServiceSetEscalationPolicyProcedure:
 			staffServiceSetEscalationPolicyHandler.ServeHTTP(w, r)
 		case StaffServiceGetReportProcedure:
@@ -248,6 +280,10 @@ func (UnimplementedStaffServiceHandler) ForwardPost(context.Context, *v1.Forward
 
 func (UnimplementedStaffServiceHandler) DismissPost(context.Context, *v1.DismissPostRequest) (*v1.DismissPostResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("linli.v1.StaffService.DismissPost is not implemented"))
+}
+
+func (UnimplementedStaffServiceHandler) RetryCase(context.Context, *v1.RetryCaseRequest) (*v1.RetryCaseResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("linli.v1.StaffService.RetryCase is not implemented"))
 }
 
 func (UnimplementedStaffServiceHandler) SetEscalationPolicy(context.Context, *v1.SetEscalationPolicyRequest) (*v1.SetEscalationPolicyResponse, error) {
