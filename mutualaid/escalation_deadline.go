@@ -149,12 +149,44 @@ func EscalateOverdue(ctx context.Context, store *linlisync.Store) (int, error) {
 	}
 }
 
-// escalateDue handles up to escalateBatch due requests in one transaction.
+// escalateDue handles up to escalateBatch due requests in one
+// transaction. If that fails, it handles them one by one, so that one bad
+// request never holds up the others, and returns the failures joined.
 func escalateDue(ctx context.Context, store *linlisync.Store) (int, error) {
-	n := 0
+	ids, err := dueIDs(ctx, store)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	err = store.Update(ctx, func(tx *linlisync.Tx) error {
+		for _, id := range ids {
+			if err := goOverdue(tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return len(ids), nil
+	}
+	if ctx.Err() != nil {
+		return 0, wrapEscalate(err)
+	}
+	n, errs := 0, []error(nil)
+	for _, id := range ids {
+		if err := store.Update(ctx, func(tx *linlisync.Tx) error { return goOverdue(tx, id) }); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", id, err))
+			continue
+		}
+		n++
+	}
+	return n, wrapEscalate(errors.Join(errs...))
+}
+
+// dueIDs lists up to escalateBatch deadline entries due by the store's clock.
+func dueIDs(ctx context.Context, store *linlisync.Store) ([]string, error) {
+	var due []string
 	err := store.Update(ctx, func(tx *linlisync.Tx) error {
-		n = 0
-		var due []string
+		due = due[:0]
 		err := tx.Scan(duePrefix, escalateBatch, func(id string, _ []byte) error {
 			at, _, _, err := parseDueID(id)
 			if err != nil {
@@ -166,21 +198,19 @@ func escalateDue(ctx context.Context, store *linlisync.Store) (int, error) {
 			due = append(due, id)
 			return nil
 		})
-		if err != nil && !errors.Is(err, errPassDone) {
-			return err
+		if errors.Is(err, errPassDone) {
+			return nil
 		}
-		for _, id := range due {
-			if err := goOverdue(tx, id); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+		return err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("mutualaid: escalate overdue requests: %w", err)
+	return due, wrapEscalate(err)
+}
+
+func wrapEscalate(err error) error {
+	if err == nil {
+		return nil
 	}
-	return n, nil
+	return fmt.Errorf("mutualaid: escalate overdue requests: %w", err)
 }
 
 // goOverdue queues the request of due entry id and, by policy, forwards it.

@@ -2,6 +2,7 @@ package mutualaid_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	linlisync "github.com/linli/linli/sync"
 )
 
 // escalate runs one escalation pass and checks how many requests went overdue.
@@ -121,6 +123,27 @@ func TestEscalationDeadlines(t *testing.T) {
 		}
 		if it := f.queueItem("req-1"); it.GetState() != linliv1.QueueState_QUEUE_STATE_FORWARDED || len(it.GetEmergencySigns()) == 0 {
 			t.Errorf("queue item = %v, want forwarded with the signs", it)
+		}
+	})
+	t.Run("BadRequestHoldsUpNoOther", func(t *testing.T) {
+		f := newHandoffFixture(t)
+		f.phone("u-wang").mustApply(feverRequest("req-1"))
+		err := f.store.Update(context.Background(), func(tx *linlisync.Tx) error {
+			if err := tx.Put(mutualaid.PostEntityID("yuqiao", "req-bad"), []byte("not a post"), nil); err != nil {
+				return err
+			}
+			return tx.Put(fmt.Sprintf("idx/due/%016x/yuqiao/req-bad", night.UnixMilli()), []byte("{}"), nil)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clk.Advance(2 * time.Hour)
+		n, err := mutualaid.EscalateOverdue(context.Background(), f.store)
+		if err == nil || !strings.Contains(err.Error(), "req-bad") || n != 1 {
+			t.Fatalf("EscalateOverdue: %d, %v; want req-1 queued and req-bad's error", n, err)
+		}
+		if it := f.queueItem("req-1"); it.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING {
+			t.Errorf("req-1 held up by a bad request: %v", it)
 		}
 	})
 	t.Run("CancelledNeverQueued", func(t *testing.T) {
