@@ -132,7 +132,7 @@ func reportRows(r *linliv1.Report) [][3]string {
 		{"met_by_neighbours", "met by neighbours", n(r.GetMetByNeighbours())},
 		{"overdue", "overdue (staff queue)", n(r.GetOverdue())},
 		{"escalated", "forwarded to the hotline", n(r.GetEscalated())},
-		{"closed", "closed by the hotline", n(r.GetClosed())},
+		{"closed", "resolved by the hotline (case closed)", n(r.GetClosed())},
 		{"rated", "rated by residents", n(r.GetRated())},
 		{"solved", "  solved", n(r.GetSolved())},
 		{"satisfied", "  satisfied", n(r.GetSatisfied())},
