@@ -1,11 +1,35 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
+	"connectrpc.com/grpchealth"
+
 	linlisync "github.com/linli/linli/sync"
 )
+
+// readiness is the gRPC health checker: the services' static status,
+// except NOT_SERVING while the server shuts down or the store does not
+// answer (as /readyz). Watch reports the static status.
+type readiness struct {
+	*grpchealth.StaticChecker
+	store *linlisync.Store
+}
+
+// Check reports the service's status now.
+func (r readiness) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+	res, err := r.StaticChecker.Check(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	// Requests' contexts derive from Serve's: it ends when shutdown begins.
+	if ctx.Err() != nil || r.store.Ping() != nil {
+		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
+	}
+	return res, nil
+}
 
 // readyz answers GET /readyz, the readiness probe: 200 "ready" when the
 // store answers a trivial read and the server is not shutting down, 503

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -195,11 +196,17 @@ func TestHealth(t *testing.T) {
 	if code, body, _ := h.get(t, "/readyz"); code != http.StatusOK || body != "ready\n" {
 		t.Fatalf("readyz = %d %q, want 200 ready", code, body)
 	}
+	if got := grpcHealth(t, h); got != "SERVING_STATUS_SERVING" {
+		t.Fatalf("gRPC health = %s, want SERVING", got)
+	}
 	if err := h.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if code, body, _ := h.get(t, "/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz after Close = %d %q, want 503", code, body)
+	}
+	if got := grpcHealth(t, h); got != "SERVING_STATUS_NOT_SERVING" {
+		t.Fatalf("gRPC health after Close = %s, want NOT_SERVING", got)
 	}
 	if code, _, _ := h.get(t, "/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz after Close = %d, want 200", code)
@@ -209,6 +216,22 @@ func TestHealth(t *testing.T) {
 		t.Error("Pebble metrics scraped from a closed store")
 	}
 	m.value(t, "linli_sync_scopes")
+}
+
+// grpcHealth asks grpc.health.v1.Health/Check (Connect JSON) for the
+// server's status.
+func grpcHealth(t *testing.T, h *harness) string {
+	t.Helper()
+	res, err := h.http.Post(h.url+"/grpc.health.v1.Health/Check", "application/json", strings.NewReader(`{"service": "linli.v1.SyncService"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct{ Status string }
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Status
 }
 
 // scrape is one parsed /metrics answer.
