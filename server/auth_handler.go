@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"connectrpc.com/connect"
@@ -22,6 +23,7 @@ type authHandler struct {
 	tokens   *Tokens
 	joins    *limiter // per address
 	refreshs *limiter // per address
+	proxies  []netip.Prefix
 	log      *slog.Logger
 }
 
@@ -30,7 +32,7 @@ func (h *authHandler) Join(ctx context.Context, req *linliv1.JoinRequest) (*linl
 	if err := checkVersion(req.GetProtocolVersion()); err != nil {
 		return nil, err
 	}
-	if err := h.joins.check(peerHost(ctx)); err != nil {
+	if err := h.joins.check(clientHost(ctx, h.proxies)); err != nil {
 		return nil, err
 	}
 	if !clientIDPattern.MatchString(req.GetClientId()) {
@@ -60,7 +62,7 @@ func (h *authHandler) Refresh(ctx context.Context, req *linliv1.RefreshRequest) 
 	if err := checkVersion(req.GetProtocolVersion()); err != nil {
 		return nil, err
 	}
-	if err := h.refreshs.check(peerHost(ctx)); err != nil {
+	if err := h.refreshs.check(clientHost(ctx, h.proxies)); err != nil {
 		return nil, err
 	}
 	sess, refresh, exp, err := h.dir.Refresh(ctx, req.GetRefreshToken())

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -108,15 +110,74 @@ func (l *limiter) check(key string) error {
 	return err
 }
 
-// peerHost is the caller's address without the port, for per-address limits.
-func peerHost(ctx context.Context) string {
+// clientHost is the caller's address, for per-address limits: the peer's
+// without the port, or, when the peer is one of trusted (a reverse proxy),
+// the right-most address in X-Forwarded-For that is not a trusted proxy.
+// Addresses a client wrote into the header itself (left of the proxies')
+// are never used, so a client cannot pick its own bucket.
+func clientHost(ctx context.Context, trusted []netip.Prefix) string {
 	info, ok := connect.CallInfoForHandlerContext(ctx)
 	if !ok {
 		return "unknown"
 	}
-	addr := info.Peer().Addr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
+	host := info.Peer().Addr
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if !isTrusted(host, trusted) {
 		return host
 	}
-	return addr
+	var hops []string
+	for _, v := range info.RequestHeader().Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // garbage: stop at the last address a trusted proxy vouched for
+		}
+		if host = hop; !isTrusted(hop, trusted) {
+			break
+		}
+	}
+	return host
+}
+
+// isTrusted reports whether host is an address inside one of trusted.
+func isTrusted(host string, trusted []netip.Prefix) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseTrustedProxies reads a comma-separated list of addresses and CIDR
+// prefixes ("10.0.0.0/8, 127.0.0.1"); empty means none.
+//
+// Errors: an entry that is neither.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: want an address or a CIDR prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

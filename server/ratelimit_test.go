@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"errors"
+	"net/http"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -44,5 +46,59 @@ func TestRateLimits(t *testing.T) {
 	wantError(t, err, connect.CodeResourceExhausted, "rate_limited")
 	if _, err := push(t.Context(), other, "phone", offer(1, "q")); err != nil {
 		t.Fatalf("another member was limited: %v", err)
+	}
+}
+
+// TestRateLimitsBehindProxy: behind a trusted reverse proxy, per-address
+// limits count the client address the proxy reports, not what a client
+// wrote into X-Forwarded-For itself; from an untrusted peer the header is
+// ignored.
+func TestRateLimitsBehindProxy(t *testing.T) {
+	t.Parallel()
+	limits := server.RateLimits{Join: server.Limit{Rate: 0.0001, Burst: 1}}
+	proxies, err := server.ParseTrustedProxies("127.0.0.0/8, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind := newHarness(t, server.Config{RateLimits: limits, TrustedProxies: proxies})
+	direct := newHarness(t, server.Config{RateLimits: limits})
+	join := func(h *harness, xff string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, h.url+"/linli.v1.AuthService/Join",
+			strings.NewReader(`{"protocolVersion": 1, "code": "GUESS2345678ABCDEFGH", "clientId": "phone", "displayName": "x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		res, err := h.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	const refused, limited = http.StatusBadRequest, http.StatusTooManyRequests
+	for _, step := range []struct {
+		h    *harness
+		xff  string
+		want int
+	}{
+		{behind, "203.0.113.5", refused},
+		{behind, "203.0.113.5", limited},
+		{behind, "203.0.113.6", refused},               // another client behind the proxy
+		{behind, "198.51.100.9, 203.0.113.5", limited}, // a spoofed left part changes nothing
+		{behind, "not-an-ip", refused},                 // garbage: the proxy's own address
+		{direct, "203.0.113.7", refused},
+		{direct, "203.0.113.8", limited}, // not a trusted peer: the header is ignored
+	} {
+		if got := join(step.h, step.xff); got != step.want {
+			t.Errorf("join with X-Forwarded-For %q: HTTP %d, want %d", step.xff, got, step.want)
+		}
+	}
+	if _, err := server.ParseTrustedProxies("10.0.0.0/8, proxy.local"); err == nil {
+		t.Error("a host name was accepted as a trusted proxy")
 	}
 }

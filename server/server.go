@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"time"
@@ -50,6 +51,10 @@ type Config struct {
 	MetricsToken string
 	// Hotline is where the outbox forwards cases; empty: they wait.
 	Hotline HotlineConfig
+	// TrustedProxies are the reverse proxies in front of the server: for a
+	// call from one of them, per-address limits count the client address
+	// it reports in X-Forwarded-For. Empty: the peer's address counts.
+	TrustedProxies []netip.Prefix
 }
 
 func (c *Config) setDefaults() {
@@ -164,6 +169,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(linliv1connect.NewAuthServiceHandler(&authHandler{
 		dir: s.dir, members: ms, tokens: s.tokens, log: s.log,
 		joins: newLimiter(lim.Join, s.cfg.Now), refreshs: newLimiter(lim.Refresh, s.cfg.Now),
+		proxies: s.cfg.TrustedProxies,
 	}, opts...))
 	mux.Handle(linliv1connect.NewCommunityServiceHandler(&communityHandler{dir: s.dir, members: ms, log: s.log}, opts...))
 	mux.Handle(linliv1connect.NewStaffServiceHandler(&staffHandler{

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +50,29 @@ func TestParseFlagsErrors(t *testing.T) {
 	lf.format, lf.level = "xml", "info"
 	if _, err := lf.logger(t.Output()); err == nil {
 		t.Error("log format xml accepted")
+	}
+}
+
+// TestServeRefusesBadConfig: serve checks its configuration before it
+// opens anything, and says which flag is wrong.
+func TestServeRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--hotline-every", "0s"}, "--hotline-every"},
+		{[]string{"--hotline-url", "ftp://hotline"}, "--hotline-url"},
+		{[]string{"--hotline-url", "127.0.0.1:8311"}, "--hotline-url"},
+		{[]string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, "--trusted-proxies"},
+	} {
+		code, _, errOut := runCmd(t, append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("serve %v: exit %d, stderr %q; want a failure naming %s", tc.args, code, errOut, tc.want)
+		}
+	}
+	if entries, _ := os.ReadDir(data); len(entries) != 0 {
+		t.Errorf("a refused configuration still created %v", entries)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -21,6 +23,25 @@ type serveFlags struct {
 	limits       server.RateLimits
 	metricsToken string
 	hotline      server.HotlineConfig
+	proxies      string
+}
+
+// check validates the flags that need more than parsing, and returns the
+// trusted proxies.
+func (f *serveFlags) check() ([]netip.Prefix, error) {
+	if f.hotline.Every <= 0 {
+		return nil, fmt.Errorf("--hotline-every %v: must be positive", f.hotline.Every)
+	}
+	if f.hotline.URL != "" {
+		if u, err := url.Parse(f.hotline.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--hotline-url %q: want an http(s) URL such as http://127.0.0.1:8311/open311/v2/", f.hotline.URL)
+		}
+	}
+	proxies, err := server.ParseTrustedProxies(f.proxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	return proxies, nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -35,8 +56,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.first.streetOffice, "init-street-office", "unset", "first start only: its street office")
 	fs.StringVar(&f.hotline.URL, "hotline-url", "", "Open311 GeoReport v2 base URL of the hotline (empty: cases wait in the outbox)")
 	fs.StringVar(&f.hotline.APIKey, "hotline-api-key", "", "the hotline's api_key")
-	fs.StringVar(&f.hotline.JurisdictionID, "hotline-jurisdiction", "", "the hotline's default jurisdiction_id (a community's escalation policy may name its own)")
+	fs.StringVar(&f.hotline.JurisdictionID, "hotline-jurisdiction", "", "the hotline's jurisdiction_id (the hotline dispatches each case by its address)")
 	fs.DurationVar(&f.hotline.Every, "hotline-every", 10*time.Second, "how often overdue requests are queued, cases forwarded and their status followed")
+	fs.StringVar(&f.proxies, "trusted-proxies", "", "reverse proxies in front of linli (addresses or CIDR prefixes, comma-separated): per-address limits use the client address they report in X-Forwarded-For")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, GET /metrics requires this bearer token")
 	fs.Float64Var(&f.limits.Join.Rate, "join-rate", 0.1, "joins per second allowed from one address (-1: no limit)")
 	fs.IntVar(&f.limits.Join.Burst, "join-burst", 5, "joins one address may make at once")
@@ -49,11 +71,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	proxies, err := f.check()
+	if err != nil {
+		return err
+	}
 	firstStart := !exists(filepath.Join(f.data, "store"))
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
-	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken, Hotline: f.hotline})
+	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken,
+		Hotline: f.hotline, TrustedProxies: proxies})
 	if err != nil {
 		return err
 	}
