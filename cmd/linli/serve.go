@@ -62,6 +62,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, GET /metrics requires this bearer token")
 	fs.Float64Var(&f.limits.Join.Rate, "join-rate", 0.1, "joins per second allowed from one address (-1: no limit)")
 	fs.IntVar(&f.limits.Join.Burst, "join-burst", 5, "joins one address may make at once")
+	fs.Float64Var(&f.limits.Refresh.Rate, "refresh-rate", 1, "token refreshes per second allowed from one address (-1: no limit)")
+	fs.IntVar(&f.limits.Refresh.Burst, "refresh-burst", 20, "token refreshes one address may make at once")
 	fs.Float64Var(&f.limits.Push.Rate, "push-rate", 50, "pushes per second allowed per member (-1: no limit)")
 	fs.IntVar(&f.limits.Push.Burst, "push-burst", 200, "pushes one member may make at once")
 	if err := parseFlags(fs, args); err != nil {
