@@ -25,8 +25,12 @@ const (
 // mutation named "post_offer", "post_request", "edit_post", "cancel_post" or
 // "rate_case", or one of the handoff mutations, with the client's mutation id.
 //
-// It validates m first: bad input returns the *Error of ValidateMutation and
-// nothing is to be queued. The returned Apply works only in member's
+// It validates m first: malformed input returns the *Error of
+// ValidateMutation and nothing is to be queued. A well-formed mutation that
+// a rule of the catalog, the clock or the member's role refuses (an expired
+// or unknown item, a prescription drug offered, a recipient's age, posting
+// for someone else without the right) becomes a mutation that is REJECTED
+// with that rule's reason, consuming its id. The returned Apply works only in member's
 // community: post ids are resolved there, so a client can never reach
 // another community's posts. Apply rejects (consuming the id, changing
 // nothing) with the Reason* constants; any other error it returns is
@@ -50,10 +54,20 @@ func NewMutationAt(member Member, m *linliv1.Mutation, now time.Time) (linlisync
 	if err := ValidateMutation(m); err != nil {
 		return linlisync.Mutation{}, err
 	}
-	if err := checkPostRules(member, m, now); err != nil {
-		return linlisync.Mutation{}, err
-	}
 	mut := linlisync.Mutation{ID: m.GetId()}
+	if err := checkPostRules(member, m, now); err != nil {
+		// A rule of the catalog, the clock or the member's role refuses
+		// it: a REJECTED outcome that consumes the id, so a mutation
+		// queued offline (its medicine has expired since) never blocks
+		// the queue.
+		e, ok := errors.AsType[*Error](err)
+		if !ok {
+			return linlisync.Mutation{}, err
+		}
+		mut.Name = string(m.ProtoReflect().WhichOneof(m.ProtoReflect().Descriptor().Oneofs().ByName("kind")).Name())
+		mut.Apply = func(*linlisync.Tx) error { return linlisync.Reject(e.Reason, e.Message) }
+		return mut, nil
+	}
 	switch k := m.GetKind().(type) {
 	case *linliv1.Mutation_PostOffer:
 		mut.Name, mut.Apply = "post_offer", createPost(member, linliv1.PostKind_POST_KIND_OFFER, k.PostOffer.GetPostId(), k.PostOffer.GetDraft())

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
-
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/server"
 )
@@ -37,6 +35,14 @@ func TestResendAfterRulesChanged(t *testing.T) {
 	}
 	expired := offer(3, "late")
 	expired.GetPostOffer().GetDraft().GetItems()[0].ExpiryDate = "2026-11-26"
-	_, err = push(t.Context(), c, "phone", expired)
-	wantError(t, err, connect.CodeInvalidArgument, "item_expired") // a new expired offer is still refused
+	// A new expired offer is still refused: REJECTED, its id consumed, so
+	// a queue holding it keeps flowing.
+	res, err := push(t.Context(), c, "phone", expired, offer(4, "fresh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.GetResults(); len(r) != 2 || r[0].GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_REJECTED || r[0].GetReason() != "item_expired" ||
+		r[1].GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_APPLIED || res.GetLastMutationId() != 4 {
+		t.Fatalf("expired offer then a good one: %v", res)
+	}
 }
