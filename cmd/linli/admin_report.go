@@ -125,7 +125,7 @@ func reportRows(r *linliv1.Report) [][3]string {
 	pct := func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" }
 	median := "-"
 	if d := r.GetMedianTimeToHelp(); d != nil {
-		median = d.AsDuration().Round(time.Minute).String()
+		median = roundDuration(d.AsDuration()).String()
 	}
 	return [][3]string{
 		{"requests", "requests", n(r.GetRequests())},
@@ -142,6 +142,14 @@ func reportRows(r *linliv1.Report) [][3]string {
 		{"satisfaction_rate", "satisfaction rate", pct(r.GetSatisfactionRate())},
 		{"median_time_to_help", "median time to help", median},
 	}
+}
+
+// roundDuration rounds to the minute, or to the second below one.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
 }
 
 func writeReportTable(w io.Writer, r *linliv1.Report) error {
