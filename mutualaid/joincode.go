@@ -58,6 +58,9 @@ type joinCodeRecord struct {
 	MaxUses   uint32    `json:"max_uses"`
 	Uses      uint32    `json:"uses"`
 	CreatedBy string    `json:"created_by,omitempty"`
+	// Member, for a device code, is the user it signs another device in
+	// as: Join with it creates no member.
+	Member string `json:"member,omitempty"`
 }
 
 // CreateJoinCode makes a join code and returns it (the only time the
@@ -160,9 +163,12 @@ func (r *joinCodeRecord) usable(now time.Time) bool {
 }
 
 // putJoinCode stores the record under the code's hash and publishes its
-// description in the staff scope only.
+// description in the staff scope only (a device code nowhere).
 func putJoinCode(tx *linlisync.Tx, hash string, r *joinCodeRecord) error {
 	id := joinCodeEntityID(hash)
+	if r.Member != "" {
+		return putJSON(tx, id, r, nil)
+	}
 	view, err := marshalAny(id, &linliv1.Entity{Kind: &linliv1.Entity_JoinCode{JoinCode: r.info()}})
 	if err != nil {
 		return err

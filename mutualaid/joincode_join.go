@@ -27,12 +27,14 @@ type JoinForm struct {
 
 // Join redeems a join code: it creates a new member (user id "u_" and 16
 // hex digits) of the code's community with the code's role, and counts the
-// use. A volunteer code makes the member a volunteer for their building.
+// use. A device code (CreateDeviceCode) instead admits the member it was
+// made for, unchanged, so that they can sign in another device; the form
+// is then ignored. A volunteer code makes the member a volunteer for their building.
 // The check and the count are one transaction: concurrent joins never
 // exceed the code's uses.
 //
-// Errors (*Error): Invalid display_name_*, unit_*, phone_*, building_id_*
-// (malformed input); Invalid join_code_invalid (unknown, expired or used up:
+// Errors (*Error): Invalid display_name_* (required for a new member),
+// unit_*, phone_*, building_id_* (malformed input); Invalid join_code_invalid (unknown, expired or used up:
 // one reason for all, so codes cannot be probed); Invalid
 // building_id_required, building_unknown. Otherwise storage errors.
 func (d *Directory) Join(ctx context.Context, f JoinForm) (*linliv1.Member, error) {
@@ -54,11 +56,8 @@ func (d *Directory) Join(ctx context.Context, f JoinForm) (*linliv1.Member, erro
 		if !found || !rec.usable(now) {
 			return errJoinCodeInvalid()
 		}
-		m, err := newMember(tx, &rec, f, userID, now)
+		m, err := admit(tx, &rec, f, userID, now)
 		if err != nil {
-			return err
-		}
-		if err := putMember(tx, m); err != nil {
 			return err
 		}
 		rec.Uses++
@@ -69,6 +68,29 @@ func (d *Directory) Join(ctx context.Context, f JoinForm) (*linliv1.Member, erro
 		return nil, err
 	}
 	return out, nil
+}
+
+// admit returns the membership a code admits: for a device code the
+// member it was made for (unchanged), otherwise a new member, stored.
+func admit(tx *linlisync.Tx, rec *joinCodeRecord, f JoinForm, userID string, now time.Time) (*linliv1.Member, error) {
+	if rec.Member != "" {
+		m, ok, err := loadMember(tx.Get, rec.Community, rec.Member)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || m.GetRemoved() {
+			return nil, errJoinCodeInvalid()
+		}
+		return m, nil
+	}
+	if f.DisplayName == "" {
+		return nil, Invalidf("display_name", "display_name_required", "Tell your neighbours what to call you.")
+	}
+	m, err := newMember(tx, rec, f, userID, now)
+	if err != nil {
+		return nil, err
+	}
+	return m, putMember(tx, m)
 }
 
 // newMember builds the membership a code admits, checking its building.
@@ -104,7 +126,9 @@ func newMember(tx *linlisync.Tx, rec *joinCodeRecord, f JoinForm, userID string,
 
 func validateJoinForm(f JoinForm) error {
 	var v validator
-	v.displayName("display_name", f.DisplayName)
+	if f.DisplayName != "" { // required for new members only: see admit
+		v.displayName("display_name", f.DisplayName)
+	}
 	if f.BuildingID != "" {
 		v.ident("building_id", "building_id", f.BuildingID, isIDByte)
 	}

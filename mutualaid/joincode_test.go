@@ -331,3 +331,61 @@ func FuzzJoinCode(f *testing.F) {
 		}
 	})
 }
+
+// TestDeviceCode: a member signs a second device into the same membership
+// with a one-use code; it admits nobody else, once, within its validity.
+func TestDeviceCode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newDirFixture(t)
+	wang := f.resident("王芳")
+	f.session(wang, "phone-1")
+
+	code, exp, err := f.dir.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
+	if err != nil || !exp.Equal(night.Add(mutualaid.DeviceCodeValidity)) {
+		t.Fatalf("CreateDeviceCode: %q %v %v", code, exp, err)
+	}
+	m, err := f.dir.Join(ctx, mutualaid.JoinForm{Code: code}) // the form is not needed
+	if err != nil || m.GetUserId() != wang.GetUserId() || m.GetDisplayName() != "王芳" {
+		t.Fatalf("Join with a device code: %v, %v; want 王芳's own membership", m, err)
+	}
+	f.session(m, "tablet-1")
+	if ds, err := f.dir.Devices(wang.GetUserId()); err != nil || len(ds) != 2 {
+		t.Errorf("devices = %v, %v; want phone and tablet", ds, err)
+	}
+	_, err = f.dir.Join(ctx, mutualaid.JoinForm{Code: code})
+	wantError(t, err, mutualaid.Invalid, "join_code_invalid") // used up
+	codes := 0
+	for _, e := range f.entities(mutualaid.StaffScope("yuqiao"))[mutualaid.StaffScope("yuqiao")] {
+		if e.GetJoinCode() != nil {
+			codes++
+		}
+	}
+	if codes != 1 { // the code 王芳 joined with, not the device code
+		t.Errorf("staff see %d join codes, want 1: a device code is published nowhere", codes)
+	}
+
+	late, _, err := f.dir.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(mutualaid.DeviceCodeValidity)
+	_, err = f.dir.Join(ctx, mutualaid.JoinForm{Code: late})
+	wantError(t, err, mutualaid.Invalid, "join_code_invalid") // expired
+
+	gone, _, err := f.dir.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dir.RemoveMember(ctx, mutualaid.Member{UserID: "u-zhao", CommunityID: "yuqiao", Role: mutualaid.RoleStaff}, "yuqiao", wang.GetUserId()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.dir.Join(ctx, mutualaid.JoinForm{Code: gone})
+	wantError(t, err, mutualaid.Invalid, "join_code_invalid") // removed since
+	_, _, err = f.dir.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
+	wantError(t, err, mutualaid.NotFound, "member_not_found")
+
+	// A new member's code still needs a name.
+	_, err = f.dir.Join(ctx, mutualaid.JoinForm{Code: f.code(mutualaid.JoinCodeSpec{CommunityID: "yuqiao"}), BuildingID: "bldg-3"})
+	wantError(t, err, mutualaid.Invalid, "display_name_required")
+}

@@ -126,6 +126,20 @@ func (h *authHandler) ListDevices(ctx context.Context, req *linliv1.ListDevicesR
 	return &linliv1.ListDevicesResponse{Devices: devices}, nil
 }
 
+// CreateDeviceCode makes a code that signs another device into the
+// caller's membership.
+func (h *authHandler) CreateDeviceCode(ctx context.Context, req *linliv1.CreateDeviceCodeRequest) (*linliv1.CreateDeviceCodeResponse, error) {
+	c, err := h.members.call(ctx, req.GetProtocolVersion(), "CreateDeviceCode")
+	if err != nil {
+		return nil, err
+	}
+	code, exp, err := h.dir.CreateDeviceCode(ctx, c.CommunityID, c.UserID)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, "CreateDeviceCode", err)
+	}
+	return &linliv1.CreateDeviceCodeResponse{Code: code, ExpiresAt: timestamppb.New(exp)}, nil
+}
+
 // RevokeDevice signs one of the caller's devices out.
 func (h *authHandler) RevokeDevice(ctx context.Context, req *linliv1.RevokeDeviceRequest) (*linliv1.RevokeDeviceResponse, error) {
 	c, err := h.members.call(ctx, req.GetProtocolVersion(), "RevokeDevice")

@@ -54,7 +54,7 @@ func TestEveryProcedureNeedsAuth(t *testing.T) {
 			}
 		}
 	}
-	if n < 19 {
+	if n < 20 {
 		t.Fatalf("enumerated only %d procedures", n)
 	}
 }
@@ -145,6 +145,30 @@ func TestJoinRefreshSignOut(t *testing.T) {
 		// The code allowed two uses; a third join fails.
 		_, err = auth.Join(ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: code, ClientId: "x", DisplayName: "张三", BuildingId: "b3"})
 		wantError(t, err, connect.CodeInvalidArgument, "join_code_invalid")
+	})
+
+	t.Run("SecondDeviceSameMember", func(t *testing.T) {
+		first, err := auth.Join(ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: joinCode(t, h, staff, "yuqiao", linliv1.Role_ROLE_RESIDENT, 1),
+			ClientId: "phone", DisplayName: "陈静", BuildingId: "b3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone := linliv1connect.NewAuthServiceClient(h.http, h.url, connect.WithInterceptors(bearer(first.GetTokens().GetAccessToken())))
+		dc, err := phone.CreateDeviceCode(ctx, &linliv1.CreateDeviceCodeRequest{ProtocolVersion: 1})
+		if err != nil || dc.GetCode() == "" {
+			t.Fatalf("CreateDeviceCode: %v, %v", dc, err)
+		}
+		laptop, err := auth.Join(ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: dc.GetCode(), ClientId: "laptop"})
+		if err != nil || laptop.GetMember().GetUserId() != first.GetMember().GetUserId() {
+			t.Fatalf("join with the device code: %v, %v; want the same member", laptop.GetMember(), err)
+		}
+		list, err := phone.ListDevices(ctx, &linliv1.ListDevicesRequest{ProtocolVersion: 1})
+		if err != nil || len(list.GetDevices()) != 2 {
+			t.Fatalf("devices after linking = %v, %v; want phone and laptop", list, err)
+		}
+		if _, err := h.client(laptop.GetTokens().GetAccessToken()).Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
+			t.Fatalf("the linked device cannot pull: %v", err)
+		}
 	})
 }
 

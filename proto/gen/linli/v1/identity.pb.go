@@ -1107,6 +1107,104 @@ func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
 	return file_linli_v1_identity_proto_rawDescGZIP(), []int{15}
 }
 
+// CreateDeviceCodeRequest asks for a code for the caller's next device.
+type CreateDeviceCodeRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CreateDeviceCodeRequest) Reset() {
+	*x = CreateDeviceCodeRequest{}
+	mi := &file_linli_v1_identity_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateDeviceCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateDeviceCodeRequest) ProtoMessage() {}
+
+func (x *CreateDeviceCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateDeviceCodeRequest.ProtoReflect.Descriptor instead.
+func (*CreateDeviceCodeRequest) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CreateDeviceCodeRequest) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+// CreateDeviceCodeResponse is the code, shown only now.
+type CreateDeviceCodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateDeviceCodeResponse) Reset() {
+	*x = CreateDeviceCodeResponse{}
+	mi := &file_linli_v1_identity_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateDeviceCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateDeviceCodeResponse) ProtoMessage() {}
+
+func (x *CreateDeviceCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateDeviceCodeResponse.ProtoReflect.Descriptor instead.
+func (*CreateDeviceCodeResponse) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CreateDeviceCodeResponse) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *CreateDeviceCodeResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 // CreateCommunityRequest names a new community.
 type CreateCommunityRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -1122,7 +1220,7 @@ type CreateCommunityRequest struct {
 
 func (x *CreateCommunityRequest) Reset() {
 	*x = CreateCommunityRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[16]
+	mi := &file_linli_v1_identity_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1232,7 @@ func (x *CreateCommunityRequest) String() string {
 func (*CreateCommunityRequest) ProtoMessage() {}
 
 func (x *CreateCommunityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[16]
+	mi := &file_linli_v1_identity_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1245,7 @@ func (x *CreateCommunityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCommunityRequest.ProtoReflect.Descriptor instead.
 func (*CreateCommunityRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{16}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateCommunityRequest) GetProtocolVersion() uint32 {
@@ -1195,7 +1293,7 @@ type CreateCommunityResponse struct {
 
 func (x *CreateCommunityResponse) Reset() {
 	*x = CreateCommunityResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[17]
+	mi := &file_linli_v1_identity_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1305,7 @@ func (x *CreateCommunityResponse) String() string {
 func (*CreateCommunityResponse) ProtoMessage() {}
 
 func (x *CreateCommunityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[17]
+	mi := &file_linli_v1_identity_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1318,7 @@ func (x *CreateCommunityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCommunityResponse.ProtoReflect.Descriptor instead.
 func (*CreateCommunityResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{17}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateCommunityResponse) GetCommunity() *Community {
@@ -1242,7 +1340,7 @@ type CreateBuildingRequest struct {
 
 func (x *CreateBuildingRequest) Reset() {
 	*x = CreateBuildingRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[18]
+	mi := &file_linli_v1_identity_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1352,7 @@ func (x *CreateBuildingRequest) String() string {
 func (*CreateBuildingRequest) ProtoMessage() {}
 
 func (x *CreateBuildingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[18]
+	mi := &file_linli_v1_identity_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1365,7 @@ func (x *CreateBuildingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBuildingRequest.ProtoReflect.Descriptor instead.
 func (*CreateBuildingRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{18}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateBuildingRequest) GetProtocolVersion() uint32 {
@@ -1301,7 +1399,7 @@ type CreateBuildingResponse struct {
 
 func (x *CreateBuildingResponse) Reset() {
 	*x = CreateBuildingResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[19]
+	mi := &file_linli_v1_identity_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1411,7 @@ func (x *CreateBuildingResponse) String() string {
 func (*CreateBuildingResponse) ProtoMessage() {}
 
 func (x *CreateBuildingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[19]
+	mi := &file_linli_v1_identity_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1424,7 @@ func (x *CreateBuildingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBuildingResponse.ProtoReflect.Descriptor instead.
 func (*CreateBuildingResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{19}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateBuildingResponse) GetBuilding() *Building {
@@ -1355,7 +1453,7 @@ type CreateJoinCodeRequest struct {
 
 func (x *CreateJoinCodeRequest) Reset() {
 	*x = CreateJoinCodeRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[20]
+	mi := &file_linli_v1_identity_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1465,7 @@ func (x *CreateJoinCodeRequest) String() string {
 func (*CreateJoinCodeRequest) ProtoMessage() {}
 
 func (x *CreateJoinCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[20]
+	mi := &file_linli_v1_identity_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1478,7 @@ func (x *CreateJoinCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinCodeRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{20}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateJoinCodeRequest) GetProtocolVersion() uint32 {
@@ -1436,7 +1534,7 @@ type CreateJoinCodeResponse struct {
 
 func (x *CreateJoinCodeResponse) Reset() {
 	*x = CreateJoinCodeResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[21]
+	mi := &file_linli_v1_identity_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1546,7 @@ func (x *CreateJoinCodeResponse) String() string {
 func (*CreateJoinCodeResponse) ProtoMessage() {}
 
 func (x *CreateJoinCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[21]
+	mi := &file_linli_v1_identity_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1559,7 @@ func (x *CreateJoinCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinCodeResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{21}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateJoinCodeResponse) GetCode() string {
@@ -1493,7 +1591,7 @@ type SetRoleRequest struct {
 
 func (x *SetRoleRequest) Reset() {
 	*x = SetRoleRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[22]
+	mi := &file_linli_v1_identity_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1603,7 @@ func (x *SetRoleRequest) String() string {
 func (*SetRoleRequest) ProtoMessage() {}
 
 func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[22]
+	mi := &file_linli_v1_identity_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1616,7 @@ func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRoleRequest.ProtoReflect.Descriptor instead.
 func (*SetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{22}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetRoleRequest) GetProtocolVersion() uint32 {
@@ -1566,7 +1664,7 @@ type SetRoleResponse struct {
 
 func (x *SetRoleResponse) Reset() {
 	*x = SetRoleResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[23]
+	mi := &file_linli_v1_identity_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1676,7 @@ func (x *SetRoleResponse) String() string {
 func (*SetRoleResponse) ProtoMessage() {}
 
 func (x *SetRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[23]
+	mi := &file_linli_v1_identity_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1689,7 @@ func (x *SetRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRoleResponse.ProtoReflect.Descriptor instead.
 func (*SetRoleResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{23}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetRoleResponse) GetMember() *Member {
@@ -1613,7 +1711,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[24]
+	mi := &file_linli_v1_identity_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1723,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[24]
+	mi := &file_linli_v1_identity_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1736,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{24}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveMemberRequest) GetProtocolVersion() uint32 {
@@ -1671,7 +1769,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[25]
+	mi := &file_linli_v1_identity_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1781,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[25]
+	mi := &file_linli_v1_identity_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1794,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{25}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{27}
 }
 
 var File_linli_v1_identity_proto protoreflect.FileDescriptor
@@ -1781,7 +1879,13 @@ const file_linli_v1_identity_proto_rawDesc = "" +
 	"\x13RevokeDeviceRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1b\n" +
 	"\tclient_id\x18\x02 \x01(\tR\bclientId\"\x16\n" +
-	"\x14RevokeDeviceResponse\"\xbb\x01\n" +
+	"\x14RevokeDeviceResponse\"D\n" +
+	"\x17CreateDeviceCodeRequest\x12)\n" +
+	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\"i\n" +
+	"\x18CreateDeviceCodeResponse\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xbb\x01\n" +
 	"\x16CreateCommunityRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12!\n" +
 	"\fcommunity_id\x18\x02 \x01(\tR\vcommunityId\x12\x12\n" +
@@ -1827,13 +1931,14 @@ const file_linli_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_STAFF\x10\x03\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x042\xe4\x02\n" +
+	"ROLE_ADMIN\x10\x042\xbf\x03\n" +
 	"\vAuthService\x125\n" +
 	"\x04Join\x12\x15.linli.v1.JoinRequest\x1a\x16.linli.v1.JoinResponse\x12>\n" +
 	"\aRefresh\x12\x18.linli.v1.RefreshRequest\x1a\x19.linli.v1.RefreshResponse\x12>\n" +
 	"\aSignOut\x12\x18.linli.v1.SignOutRequest\x1a\x19.linli.v1.SignOutResponse\x12O\n" +
 	"\vListDevices\x12\x1c.linli.v1.ListDevicesRequest\x1a\x1d.linli.v1.ListDevicesResponse\"\x03\x90\x02\x01\x12M\n" +
-	"\fRevokeDevice\x12\x1d.linli.v1.RevokeDeviceRequest\x1a\x1e.linli.v1.RevokeDeviceResponse2\xa3\x03\n" +
+	"\fRevokeDevice\x12\x1d.linli.v1.RevokeDeviceRequest\x1a\x1e.linli.v1.RevokeDeviceResponse\x12Y\n" +
+	"\x10CreateDeviceCode\x12!.linli.v1.CreateDeviceCodeRequest\x1a\".linli.v1.CreateDeviceCodeResponse2\xa3\x03\n" +
 	"\x10CommunityService\x12V\n" +
 	"\x0fCreateCommunity\x12 .linli.v1.CreateCommunityRequest\x1a!.linli.v1.CreateCommunityResponse\x12S\n" +
 	"\x0eCreateBuilding\x12\x1f.linli.v1.CreateBuildingRequest\x1a .linli.v1.CreateBuildingResponse\x12S\n" +
@@ -1854,85 +1959,90 @@ func file_linli_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_linli_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_linli_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_linli_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_linli_v1_identity_proto_goTypes = []any{
-	(Role)(0),                       // 0: linli.v1.Role
-	(*Community)(nil),               // 1: linli.v1.Community
-	(*Building)(nil),                // 2: linli.v1.Building
-	(*Member)(nil),                  // 3: linli.v1.Member
-	(*Device)(nil),                  // 4: linli.v1.Device
-	(*JoinCodeInfo)(nil),            // 5: linli.v1.JoinCodeInfo
-	(*Tokens)(nil),                  // 6: linli.v1.Tokens
-	(*JoinRequest)(nil),             // 7: linli.v1.JoinRequest
-	(*JoinResponse)(nil),            // 8: linli.v1.JoinResponse
-	(*RefreshRequest)(nil),          // 9: linli.v1.RefreshRequest
-	(*RefreshResponse)(nil),         // 10: linli.v1.RefreshResponse
-	(*SignOutRequest)(nil),          // 11: linli.v1.SignOutRequest
-	(*SignOutResponse)(nil),         // 12: linli.v1.SignOutResponse
-	(*ListDevicesRequest)(nil),      // 13: linli.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),     // 14: linli.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),     // 15: linli.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),    // 16: linli.v1.RevokeDeviceResponse
-	(*CreateCommunityRequest)(nil),  // 17: linli.v1.CreateCommunityRequest
-	(*CreateCommunityResponse)(nil), // 18: linli.v1.CreateCommunityResponse
-	(*CreateBuildingRequest)(nil),   // 19: linli.v1.CreateBuildingRequest
-	(*CreateBuildingResponse)(nil),  // 20: linli.v1.CreateBuildingResponse
-	(*CreateJoinCodeRequest)(nil),   // 21: linli.v1.CreateJoinCodeRequest
-	(*CreateJoinCodeResponse)(nil),  // 22: linli.v1.CreateJoinCodeResponse
-	(*SetRoleRequest)(nil),          // 23: linli.v1.SetRoleRequest
-	(*SetRoleResponse)(nil),         // 24: linli.v1.SetRoleResponse
-	(*RemoveMemberRequest)(nil),     // 25: linli.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),    // 26: linli.v1.RemoveMemberResponse
-	(*timestamppb.Timestamp)(nil),   // 27: google.protobuf.Timestamp
-	(*EscalationPolicy)(nil),        // 28: linli.v1.EscalationPolicy
+	(Role)(0),                        // 0: linli.v1.Role
+	(*Community)(nil),                // 1: linli.v1.Community
+	(*Building)(nil),                 // 2: linli.v1.Building
+	(*Member)(nil),                   // 3: linli.v1.Member
+	(*Device)(nil),                   // 4: linli.v1.Device
+	(*JoinCodeInfo)(nil),             // 5: linli.v1.JoinCodeInfo
+	(*Tokens)(nil),                   // 6: linli.v1.Tokens
+	(*JoinRequest)(nil),              // 7: linli.v1.JoinRequest
+	(*JoinResponse)(nil),             // 8: linli.v1.JoinResponse
+	(*RefreshRequest)(nil),           // 9: linli.v1.RefreshRequest
+	(*RefreshResponse)(nil),          // 10: linli.v1.RefreshResponse
+	(*SignOutRequest)(nil),           // 11: linli.v1.SignOutRequest
+	(*SignOutResponse)(nil),          // 12: linli.v1.SignOutResponse
+	(*ListDevicesRequest)(nil),       // 13: linli.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),      // 14: linli.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),      // 15: linli.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),     // 16: linli.v1.RevokeDeviceResponse
+	(*CreateDeviceCodeRequest)(nil),  // 17: linli.v1.CreateDeviceCodeRequest
+	(*CreateDeviceCodeResponse)(nil), // 18: linli.v1.CreateDeviceCodeResponse
+	(*CreateCommunityRequest)(nil),   // 19: linli.v1.CreateCommunityRequest
+	(*CreateCommunityResponse)(nil),  // 20: linli.v1.CreateCommunityResponse
+	(*CreateBuildingRequest)(nil),    // 21: linli.v1.CreateBuildingRequest
+	(*CreateBuildingResponse)(nil),   // 22: linli.v1.CreateBuildingResponse
+	(*CreateJoinCodeRequest)(nil),    // 23: linli.v1.CreateJoinCodeRequest
+	(*CreateJoinCodeResponse)(nil),   // 24: linli.v1.CreateJoinCodeResponse
+	(*SetRoleRequest)(nil),           // 25: linli.v1.SetRoleRequest
+	(*SetRoleResponse)(nil),          // 26: linli.v1.SetRoleResponse
+	(*RemoveMemberRequest)(nil),      // 27: linli.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),     // 28: linli.v1.RemoveMemberResponse
+	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
+	(*EscalationPolicy)(nil),         // 30: linli.v1.EscalationPolicy
 }
 var file_linli_v1_identity_proto_depIdxs = []int32{
-	27, // 0: linli.v1.Community.created_at:type_name -> google.protobuf.Timestamp
-	28, // 1: linli.v1.Community.escalation:type_name -> linli.v1.EscalationPolicy
+	29, // 0: linli.v1.Community.created_at:type_name -> google.protobuf.Timestamp
+	30, // 1: linli.v1.Community.escalation:type_name -> linli.v1.EscalationPolicy
 	0,  // 2: linli.v1.Member.role:type_name -> linli.v1.Role
-	27, // 3: linli.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
-	27, // 4: linli.v1.Device.signed_in_at:type_name -> google.protobuf.Timestamp
-	27, // 5: linli.v1.Device.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	29, // 3: linli.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	29, // 4: linli.v1.Device.signed_in_at:type_name -> google.protobuf.Timestamp
+	29, // 5: linli.v1.Device.last_refreshed_at:type_name -> google.protobuf.Timestamp
 	0,  // 6: linli.v1.JoinCodeInfo.role:type_name -> linli.v1.Role
-	27, // 7: linli.v1.JoinCodeInfo.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 8: linli.v1.Tokens.access_expires_at:type_name -> google.protobuf.Timestamp
-	27, // 9: linli.v1.Tokens.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	29, // 7: linli.v1.JoinCodeInfo.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 8: linli.v1.Tokens.access_expires_at:type_name -> google.protobuf.Timestamp
+	29, // 9: linli.v1.Tokens.refresh_expires_at:type_name -> google.protobuf.Timestamp
 	3,  // 10: linli.v1.JoinResponse.member:type_name -> linli.v1.Member
 	6,  // 11: linli.v1.JoinResponse.tokens:type_name -> linli.v1.Tokens
 	6,  // 12: linli.v1.RefreshResponse.tokens:type_name -> linli.v1.Tokens
 	4,  // 13: linli.v1.ListDevicesResponse.devices:type_name -> linli.v1.Device
-	1,  // 14: linli.v1.CreateCommunityResponse.community:type_name -> linli.v1.Community
-	2,  // 15: linli.v1.CreateBuildingRequest.building:type_name -> linli.v1.Building
-	2,  // 16: linli.v1.CreateBuildingResponse.building:type_name -> linli.v1.Building
-	0,  // 17: linli.v1.CreateJoinCodeRequest.role:type_name -> linli.v1.Role
-	5,  // 18: linli.v1.CreateJoinCodeResponse.info:type_name -> linli.v1.JoinCodeInfo
-	0,  // 19: linli.v1.SetRoleRequest.role:type_name -> linli.v1.Role
-	3,  // 20: linli.v1.SetRoleResponse.member:type_name -> linli.v1.Member
-	7,  // 21: linli.v1.AuthService.Join:input_type -> linli.v1.JoinRequest
-	9,  // 22: linli.v1.AuthService.Refresh:input_type -> linli.v1.RefreshRequest
-	11, // 23: linli.v1.AuthService.SignOut:input_type -> linli.v1.SignOutRequest
-	13, // 24: linli.v1.AuthService.ListDevices:input_type -> linli.v1.ListDevicesRequest
-	15, // 25: linli.v1.AuthService.RevokeDevice:input_type -> linli.v1.RevokeDeviceRequest
-	17, // 26: linli.v1.CommunityService.CreateCommunity:input_type -> linli.v1.CreateCommunityRequest
-	19, // 27: linli.v1.CommunityService.CreateBuilding:input_type -> linli.v1.CreateBuildingRequest
-	21, // 28: linli.v1.CommunityService.CreateJoinCode:input_type -> linli.v1.CreateJoinCodeRequest
-	23, // 29: linli.v1.CommunityService.SetRole:input_type -> linli.v1.SetRoleRequest
-	25, // 30: linli.v1.CommunityService.RemoveMember:input_type -> linli.v1.RemoveMemberRequest
-	8,  // 31: linli.v1.AuthService.Join:output_type -> linli.v1.JoinResponse
-	10, // 32: linli.v1.AuthService.Refresh:output_type -> linli.v1.RefreshResponse
-	12, // 33: linli.v1.AuthService.SignOut:output_type -> linli.v1.SignOutResponse
-	14, // 34: linli.v1.AuthService.ListDevices:output_type -> linli.v1.ListDevicesResponse
-	16, // 35: linli.v1.AuthService.RevokeDevice:output_type -> linli.v1.RevokeDeviceResponse
-	18, // 36: linli.v1.CommunityService.CreateCommunity:output_type -> linli.v1.CreateCommunityResponse
-	20, // 37: linli.v1.CommunityService.CreateBuilding:output_type -> linli.v1.CreateBuildingResponse
-	22, // 38: linli.v1.CommunityService.CreateJoinCode:output_type -> linli.v1.CreateJoinCodeResponse
-	24, // 39: linli.v1.CommunityService.SetRole:output_type -> linli.v1.SetRoleResponse
-	26, // 40: linli.v1.CommunityService.RemoveMember:output_type -> linli.v1.RemoveMemberResponse
-	31, // [31:41] is the sub-list for method output_type
-	21, // [21:31] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	29, // 14: linli.v1.CreateDeviceCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 15: linli.v1.CreateCommunityResponse.community:type_name -> linli.v1.Community
+	2,  // 16: linli.v1.CreateBuildingRequest.building:type_name -> linli.v1.Building
+	2,  // 17: linli.v1.CreateBuildingResponse.building:type_name -> linli.v1.Building
+	0,  // 18: linli.v1.CreateJoinCodeRequest.role:type_name -> linli.v1.Role
+	5,  // 19: linli.v1.CreateJoinCodeResponse.info:type_name -> linli.v1.JoinCodeInfo
+	0,  // 20: linli.v1.SetRoleRequest.role:type_name -> linli.v1.Role
+	3,  // 21: linli.v1.SetRoleResponse.member:type_name -> linli.v1.Member
+	7,  // 22: linli.v1.AuthService.Join:input_type -> linli.v1.JoinRequest
+	9,  // 23: linli.v1.AuthService.Refresh:input_type -> linli.v1.RefreshRequest
+	11, // 24: linli.v1.AuthService.SignOut:input_type -> linli.v1.SignOutRequest
+	13, // 25: linli.v1.AuthService.ListDevices:input_type -> linli.v1.ListDevicesRequest
+	15, // 26: linli.v1.AuthService.RevokeDevice:input_type -> linli.v1.RevokeDeviceRequest
+	17, // 27: linli.v1.AuthService.CreateDeviceCode:input_type -> linli.v1.CreateDeviceCodeRequest
+	19, // 28: linli.v1.CommunityService.CreateCommunity:input_type -> linli.v1.CreateCommunityRequest
+	21, // 29: linli.v1.CommunityService.CreateBuilding:input_type -> linli.v1.CreateBuildingRequest
+	23, // 30: linli.v1.CommunityService.CreateJoinCode:input_type -> linli.v1.CreateJoinCodeRequest
+	25, // 31: linli.v1.CommunityService.SetRole:input_type -> linli.v1.SetRoleRequest
+	27, // 32: linli.v1.CommunityService.RemoveMember:input_type -> linli.v1.RemoveMemberRequest
+	8,  // 33: linli.v1.AuthService.Join:output_type -> linli.v1.JoinResponse
+	10, // 34: linli.v1.AuthService.Refresh:output_type -> linli.v1.RefreshResponse
+	12, // 35: linli.v1.AuthService.SignOut:output_type -> linli.v1.SignOutResponse
+	14, // 36: linli.v1.AuthService.ListDevices:output_type -> linli.v1.ListDevicesResponse
+	16, // 37: linli.v1.AuthService.RevokeDevice:output_type -> linli.v1.RevokeDeviceResponse
+	18, // 38: linli.v1.AuthService.CreateDeviceCode:output_type -> linli.v1.CreateDeviceCodeResponse
+	20, // 39: linli.v1.CommunityService.CreateCommunity:output_type -> linli.v1.CreateCommunityResponse
+	22, // 40: linli.v1.CommunityService.CreateBuilding:output_type -> linli.v1.CreateBuildingResponse
+	24, // 41: linli.v1.CommunityService.CreateJoinCode:output_type -> linli.v1.CreateJoinCodeResponse
+	26, // 42: linli.v1.CommunityService.SetRole:output_type -> linli.v1.SetRoleResponse
+	28, // 43: linli.v1.CommunityService.RemoveMember:output_type -> linli.v1.RemoveMemberResponse
+	33, // [33:44] is the sub-list for method output_type
+	22, // [22:33] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_identity_proto_init() }
@@ -1947,7 +2057,7 @@ func file_linli_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linli_v1_identity_proto_rawDesc), len(file_linli_v1_identity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -46,6 +46,9 @@ const (
 	// AuthServiceRevokeDeviceProcedure is the fully-qualified name of the AuthService's RevokeDevice
 	// RPC.
 	AuthServiceRevokeDeviceProcedure = "/linli.v1.AuthService/RevokeDevice"
+	// AuthServiceCreateDeviceCodeProcedure is the fully-qualified name of the AuthService's
+	// CreateDeviceCode RPC.
+	AuthServiceCreateDeviceCodeProcedure = "/linli.v1.AuthService/CreateDeviceCode"
 	// CommunityServiceCreateCommunityProcedure is the fully-qualified name of the CommunityService's
 	// CreateCommunity RPC.
 	CommunityServiceCreateCommunityProcedure = "/linli.v1.CommunityService/CreateCommunity"
@@ -77,6 +80,10 @@ type AuthServiceClient interface {
 	ListDevices(context.Context, *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error)
 	// RevokeDevice signs one of the caller's devices out.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
+	// CreateDeviceCode makes a one-use code (valid 10 minutes) with which the
+	// caller signs another device into the same membership: Join with it on
+	// the new device creates no new member.
+	CreateDeviceCode(context.Context, *v1.CreateDeviceCodeRequest) (*v1.CreateDeviceCodeResponse, error)
 }
 
 // NewAuthServiceClient constructs a client for the linli.v1.AuthService service. By default, it
@@ -121,16 +128,23 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("RevokeDevice")),
 			connect.WithClientOptions(opts...),
 		),
+		createDeviceCode: connect.NewClient[v1.CreateDeviceCodeRequest, v1.CreateDeviceCodeResponse](
+			httpClient,
+			baseURL+AuthServiceCreateDeviceCodeProcedure,
+			connect.WithSchema(authServiceMethods.ByName("CreateDeviceCode")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // authServiceClient implements AuthServiceClient.
 type authServiceClient struct {
-	join         *connect.Client[v1.JoinRequest, v1.JoinResponse]
-	refresh      *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
-	signOut      *connect.Client[v1.SignOutRequest, v1.SignOutResponse]
-	listDevices  *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
-	revokeDevice *connect.Client[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse]
+	join             *connect.Client[v1.JoinRequest, v1.JoinResponse]
+	refresh          *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
+	signOut          *connect.Client[v1.SignOutRequest, v1.SignOutResponse]
+	listDevices      *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
+	revokeDevice     *connect.Client[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse]
+	createDeviceCode *connect.Client[v1.CreateDeviceCodeRequest, v1.CreateDeviceCodeResponse]
 }
 
 // Join calls linli.v1.AuthService.Join.
@@ -178,6 +192,15 @@ func (c *authServiceClient) RevokeDevice(ctx context.Context, req *v1.RevokeDevi
 	return nil, err
 }
 
+// CreateDeviceCode calls linli.v1.AuthService.CreateDeviceCode.
+func (c *authServiceClient) CreateDeviceCode(ctx context.Context, req *v1.CreateDeviceCodeRequest) (*v1.CreateDeviceCodeResponse, error) {
+	response, err := c.createDeviceCode.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // AuthServiceHandler is an implementation of the linli.v1.AuthService service.
 type AuthServiceHandler interface {
 	// Join redeems a join code: it creates the membership and signs the device in.
@@ -192,6 +215,10 @@ type AuthServiceHandler interface {
 	ListDevices(context.Context, *v1.ListDevicesRequest) (*v1.ListDevicesResponse, error)
 	// RevokeDevice signs one of the caller's devices out.
 	RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error)
+	// CreateDeviceCode makes a one-use code (valid 10 minutes) with which the
+	// caller signs another device into the same membership: Join with it on
+	// the new device creates no new member.
+	CreateDeviceCode(context.Context, *v1.CreateDeviceCodeRequest) (*v1.CreateDeviceCodeResponse, error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -232,6 +259,12 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("RevokeDevice")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceCreateDeviceCodeHandler := connect.NewUnaryHandlerSimple(
+		AuthServiceCreateDeviceCodeProcedure,
+		svc.CreateDeviceCode,
+		connect.WithSchema(authServiceMethods.ByName("CreateDeviceCode")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/linli.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceJoinProcedure:
@@ -244,6 +277,8 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceListDevicesHandler.ServeHTTP(w, r)
 		case AuthServiceRevokeDeviceProcedure:
 			authServiceRevokeDeviceHandler.ServeHTTP(w, r)
+		case AuthServiceCreateDeviceCodeProcedure:
+			authServiceCreateDeviceCodeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -271,6 +306,10 @@ func (UnimplementedAuthServiceHandler) ListDevices(context.Context, *v1.ListDevi
 
 func (UnimplementedAuthServiceHandler) RevokeDevice(context.Context, *v1.RevokeDeviceRequest) (*v1.RevokeDeviceResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("linli.v1.AuthService.RevokeDevice is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) CreateDeviceCode(context.Context, *v1.CreateDeviceCodeRequest) (*v1.CreateDeviceCodeResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("linli.v1.AuthService.CreateDeviceCode is not implemented"))
 }
 
 // CommunityServiceClient is a client for the linli.v1.CommunityService service.
