@@ -139,23 +139,28 @@ const escalateBatch = 200
 // deadline entry is removed in the same transaction. It returns how many
 // requests went overdue. Errors: ctx's, or storage errors.
 func EscalateOverdue(ctx context.Context, store *linlisync.Store) (int, error) {
-	total := 0
+	total, errs := 0, []error(nil)
 	for {
-		n, err := escalateDue(ctx, store)
+		n, seen, err := escalateDue(ctx, store)
 		total += n
-		if err != nil || n < escalateBatch {
-			return total, err
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if seen < escalateBatch || ctx.Err() != nil {
+			return total, errors.Join(errs...)
 		}
 	}
 }
 
 // escalateDue handles up to escalateBatch due requests in one
-// transaction. If that fails, it handles them one by one, so that one bad
-// request never holds up the others, and returns the failures joined.
-func escalateDue(ctx context.Context, store *linlisync.Store) (int, error) {
+// transaction and returns how many went overdue and how many due entries it
+// saw. If the transaction fails, it handles them one by one, so that one
+// bad request never holds up the others: an entry that still fails is
+// moved aside (see setAside) and its error returned.
+func escalateDue(ctx context.Context, store *linlisync.Store) (n, seen int, err error) {
 	ids, err := dueIDs(ctx, store)
 	if err != nil || len(ids) == 0 {
-		return 0, err
+		return 0, 0, err
 	}
 	err = store.Update(ctx, func(tx *linlisync.Tx) error {
 		for _, id := range ids {
@@ -166,20 +171,38 @@ func escalateDue(ctx context.Context, store *linlisync.Store) (int, error) {
 		return nil
 	})
 	if err == nil {
-		return len(ids), nil
+		return len(ids), len(ids), nil
 	}
 	if ctx.Err() != nil {
-		return 0, wrapEscalate(err)
+		return 0, len(ids), wrapEscalate(err)
 	}
-	n, errs := 0, []error(nil)
+	var errs []error
 	for _, id := range ids {
-		if err := store.Update(ctx, func(tx *linlisync.Tx) error { return goOverdue(tx, id) }); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", id, err))
+		err := store.Update(ctx, func(tx *linlisync.Tx) error { return goOverdue(tx, id) })
+		if err == nil {
+			n++
 			continue
 		}
-		n++
+		errs = append(errs, fmt.Errorf("%s (set aside): %w", id, err))
+		if serr := store.Update(ctx, func(tx *linlisync.Tx) error { return setAside(tx, id) }); serr != nil {
+			errs = append(errs, fmt.Errorf("set %s aside: %w", id, serr))
+		}
 	}
-	return n, wrapEscalate(errors.Join(errs...))
+	return n, len(ids), wrapEscalate(errors.Join(errs...))
+}
+
+// failedDuePrefix keeps the deadline entries whose escalation failed, so
+// that they stop holding up the others and an operator can find them.
+// ON-DISK FORMAT: never change or reuse.
+const failedDuePrefix = "idx/due-failed/"
+
+// setAside moves a deadline entry that cannot be escalated out of the
+// index the passes scan.
+func setAside(tx *linlisync.Tx, dueID string) error {
+	if err := tx.Put(failedDuePrefix+strings.TrimPrefix(dueID, duePrefix), []byte("{}"), nil); err != nil {
+		return err
+	}
+	return tx.Delete(dueID)
 }
 
 // dueIDs lists up to escalateBatch deadline entries due by the store's clock.
@@ -215,8 +238,13 @@ func wrapEscalate(err error) error {
 
 // goOverdue queues the request of due entry id and, by policy, forwards it.
 func goOverdue(tx *linlisync.Tx, dueID string) error {
-	_, c, postID, err := parseDueID(dueID)
+	at, c, postID, err := parseDueID(dueID)
 	if err != nil {
+		return err
+	}
+	// The entry was listed in an earlier transaction: an edit may have
+	// moved the deadline since.
+	if _, still, err := tx.Get(dueID); err != nil || !still || at.After(tx.Now()) {
 		return err
 	}
 	id := PostEntityID(c, postID)

@@ -189,7 +189,11 @@ func (f *CaseFollower) apply(ctx context.Context, views []*caseView) (int, error
 	err := f.Store.Update(ctx, func(tx *linlisync.Tx) error {
 		n = 0
 		for _, v := range views {
-			changed, err := applyCase(tx, v)
+			fresh, err := f.reread(tx, v)
+			if err != nil {
+				return err
+			}
+			changed, err := applyCase(tx, fresh)
 			if err != nil {
 				return err
 			}
@@ -203,6 +207,21 @@ func (f *CaseFollower) apply(ctx context.Context, views []*caseView) (int, error
 		return 0, fmt.Errorf("mutualaid: follow cases: %w", err)
 	}
 	return n, nil
+}
+
+// reread builds v again from the outbox entry as it is now (staff may
+// have retried it since the pass read it), keeping the hotline's status
+// when it is still about the same case.
+func (f *CaseFollower) reread(tx *linlisync.Tx, v *caseView) (*caseView, error) {
+	e, ok, err := hotline.EntryTx(tx, v.key)
+	if err != nil || !ok {
+		return v, err
+	}
+	fresh := f.viewOf(e)
+	if fresh.id == v.id {
+		fresh.status = v.status
+	}
+	return fresh, nil
 }
 
 // applyCase updates one request from v; changed reports a write.

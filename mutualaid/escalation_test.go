@@ -145,6 +145,13 @@ func TestEscalationDeadlines(t *testing.T) {
 		if it := f.queueItem("req-1"); it.GetState() != linliv1.QueueState_QUEUE_STATE_WAITING {
 			t.Errorf("req-1 held up by a bad request: %v", it)
 		}
+		// Set aside: later passes neither fail on it again nor lose it.
+		if n, err := mutualaid.EscalateOverdue(context.Background(), f.store); err != nil || n != 0 {
+			t.Errorf("next pass: %d, %v; want nothing and no error", n, err)
+		}
+		if _, ok, err := f.store.Get(fmt.Sprintf("idx/due-failed/%016x/yuqiao/req-bad", night.UnixMilli())); err != nil || !ok {
+			t.Errorf("the bad entry was not kept aside: %v", err)
+		}
 	})
 	t.Run("CancelledNeverQueued", func(t *testing.T) {
 		f := newHandoffFixture(t)

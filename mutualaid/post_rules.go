@@ -1,6 +1,7 @@
 package mutualaid
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -19,9 +20,10 @@ const (
 
 // checkPostRules applies the rules that need the catalog, the clock or the
 // member: known items, medicines with an unexpired expiry date, no
-// prescription drugs offered, a sensible recipient, and on-behalf posts
-// only by staff or the building's volunteers with the resident's consent.
-// It returns nil or an *Error (Invalid or Forbidden) with Field relative to
+// prescription drugs offered, and on-behalf posts only by staff or the
+// building's volunteers. (An edit of an offer gets the offer rules when it
+// is applied, once the post is known to be an offer: see offerRules.) It
+// returns nil or an *Error (Invalid or Forbidden) with Field relative to
 // the Mutation.
 func checkPostRules(member Member, m *linliv1.Mutation, now time.Time) error {
 	at, d, offer := draftOf(m)
@@ -29,15 +31,29 @@ func checkPostRules(member Member, m *linliv1.Mutation, now time.Time) error {
 		return nil
 	}
 	var v validator
-	for i, it := range d.GetItems() {
-		v.catalogItem(fmt.Sprintf("%s.items[%d]", at, i), it, offer, now)
-	}
-	v.forWhom(at+".for_whom", d.GetForWhom())
-	v.onBehalf(at+".on_behalf", d.GetOnBehalf())
+	v.catalogItems(at, d, offer, now)
 	if err := v.result(); err != nil {
 		return err
 	}
 	return mayPostOnBehalf(member, at, d)
+}
+
+// offerRules are the catalog rules of an offer's items (no prescription
+// drugs; medicines with an unexpired expiry date), as a rejection.
+func offerRules(d *linliv1.PostDraft, now time.Time) error {
+	var v validator
+	v.catalogItems("edit_post.draft", d, true, now)
+	if e, ok := errors.AsType[*Error](v.result()); ok {
+		return linlisync.Reject(e.Reason, e.Message)
+	}
+	return nil
+}
+
+// catalogItems checks every item of d against the catalog.
+func (v *validator) catalogItems(at string, d *linliv1.PostDraft, offer bool, now time.Time) {
+	for i, it := range d.GetItems() {
+		v.catalogItem(fmt.Sprintf("%s.items[%d]", at, i), it, offer, now)
+	}
 }
 
 // draftOf returns a post mutation's draft, its field path and whether it

@@ -45,12 +45,6 @@ func TestPostRules(t *testing.T) {
 		{"MedicineWithoutExpiry", wang, item(func(it *linliv1.PostItem) { it.ExpiryDate = "" }), "expiry_required"},
 		{"ExpiredMedicine", wang, item(func(it *linliv1.PostItem) { it.ExpiryDate = "2026-11-24" }), "item_expired"},
 		{"PrescriptionOffered", wang, item(func(it *linliv1.PostItem) { it.ItemCode = "amoxicillin-capsule" }), "prescription_not_offerable"},
-		{"ChildWithoutAge", wang, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
-			d.ForWhom = &linliv1.ForWhom{Recipient: linliv1.Recipient_RECIPIENT_CHILD}
-		}), "age_out_of_range"},
-		{"OnBehalfWithoutConsent", zhao, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
-			d.OnBehalf = &linliv1.OnBehalf{ResidentName: "孙奶奶"}
-		}), "consent_required"},
 		{"ResidentOnBehalf", wang, draft(feverRequest("r"), func(d *linliv1.PostDraft) { d.OnBehalf = consent }), "not_allowed_on_behalf"},
 		{"VolunteerOfAnotherBuilding", volunteer, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
 			d.OnBehalf, d.BuildingId = consent, "bldg-9"
@@ -70,6 +64,36 @@ func TestPostRules(t *testing.T) {
 			}
 		})
 	}
+	// Whom a post is for and on whose behalf are its form, not rules:
+	// malformed, refused before anything is queued, field named.
+	t.Run("Malformed", func(t *testing.T) {
+		t.Parallel()
+		for _, c := range []struct {
+			name          string
+			member        mutualaid.Member
+			m             *linliv1.Mutation
+			reason, field string
+		}{
+			{"ChildWithoutAge", wang, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
+				d.ForWhom = &linliv1.ForWhom{Recipient: linliv1.Recipient_RECIPIENT_CHILD}
+			}), "age_out_of_range", "post_request.draft.for_whom.age_months"},
+			{"OnBehalfWithoutConsent", zhao, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
+				d.OnBehalf = &linliv1.OnBehalf{ResidentName: "孙奶奶"}
+			}), "consent_required", "post_request.draft.on_behalf.consent"},
+			{"ResidentNameTooLong", zhao, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
+				d.OnBehalf = &linliv1.OnBehalf{ResidentName: strings.Repeat("孙", 41), Consent: true}
+			}), "display_name_too_long", "post_request.draft.on_behalf.resident_name"},
+			{"ConsentNoteTooLong", zhao, draft(feverRequest("r"), func(d *linliv1.PostDraft) {
+				d.OnBehalf = &linliv1.OnBehalf{ResidentName: "孙奶奶", Consent: true, ConsentNote: strings.Repeat("电", 201)}
+			}), "consent_note_too_long", "post_request.draft.on_behalf.consent_note"},
+		} {
+			_, err := mutualaid.NewMutationAt(c.member, c.m, today)
+			e, ok := errors.AsType[*mutualaid.Error](err)
+			if !ok || e.Code != mutualaid.Invalid || e.Reason != c.reason || e.Field != c.field {
+				t.Errorf("%s: %v, want Invalid %s at %s", c.name, err, c.reason, c.field)
+			}
+		}
+	})
 	t.Run("Allowed", func(t *testing.T) {
 		t.Parallel()
 		for name, c := range map[string]struct {
@@ -111,4 +135,32 @@ func TestEmergencyTriage(t *testing.T) {
 	if ordinary.Reason != "" {
 		t.Fatalf("an ordinary fever request got notice %q", ordinary.Reason)
 	}
+}
+
+// TestEditOfferRules: an edit of an offer meets the offer rules when it is
+// applied: no prescription drug, no expired medicine slipped in by an edit.
+func TestEditOfferRules(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: today}
+	s := mustOpen(t, clk)
+	wang := newDevice(t, s, wang)
+	wang.mustApply(medicineOffer("o"))
+	for _, c := range []struct {
+		edit   func(*linliv1.PostItem)
+		reason string
+	}{
+		{func(it *linliv1.PostItem) { it.ItemCode = "amoxicillin-capsule" }, "prescription_not_offerable"},
+		{func(it *linliv1.PostItem) { it.ExpiryDate = "2026-11-24" }, "item_expired"},
+	} {
+		d := medicineOffer("x").GetPostOffer().GetDraft()
+		c.edit(d.GetItems()[0])
+		if r := wang.push(editMutation("o", d)); r.Status != linlisync.StatusRejected || r.Reason != c.reason {
+			t.Errorf("edit to %s: status %d reason %q", c.reason, r.Status, r.Reason)
+		}
+	}
+	// A request may still name a prescription drug it needs.
+	wang.mustApply(feverRequest("r"))
+	d := feverRequest("x").GetPostRequest().GetDraft()
+	d.Items[0].ItemCode = "amoxicillin-capsule"
+	wang.mustApply(editMutation("r", d))
 }

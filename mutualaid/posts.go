@@ -128,6 +128,11 @@ func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisyn
 		if reserved(p) {
 			return linlisync.Reject(ReasonPostNotOpen, "Neighbours have reserved items of this post; cancel those handoffs before editing it.")
 		}
+		if p.GetKind() == linliv1.PostKind_POST_KIND_OFFER {
+			if err := offerRules(d, tx.Now()); err != nil {
+				return err
+			}
+		}
 		if err := setDraft(p, d); err != nil {
 			return err
 		}

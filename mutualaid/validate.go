@@ -48,6 +48,9 @@ const (
 //	phone_too_long, phone_invalid                  ≤ 20 of digits, spaces, '+', '-'
 //	display_name_required, _too_long, _invalid     1–40 characters, not only spaces
 //	cancel_reason_too_long, cancel_reason_invalid  ≤ 200 characters
+//	recipient_invalid, age_out_of_range            for_whom: a defined recipient; a child's age 1–216 months
+//	consent_required, consent_note_too_long        on_behalf: the resident's consent; a note ≤ 200 characters
+//	display_name_* (on_behalf.resident_name)       the resident's name, as a display name
 //	satisfaction_required                          rate_case names a satisfaction
 //	comment_too_long, comment_invalid              rate_case comment ≤ 500 characters
 //
@@ -92,6 +95,8 @@ func (v *validator) draft(at string, d *linliv1.PostDraft, request bool) {
 	v.text(at+".unit", "unit", d.GetUnit(), maxUnitLen, false)
 	v.phone(at+".phone", d.GetPhone())
 	v.displayName(at+".display_name", d.GetDisplayName())
+	v.forWhom(at+".for_whom", d.GetForWhom())
+	v.onBehalf(at+".on_behalf", d.GetOnBehalf())
 }
 
 func (v *validator) items(at string, items []*linliv1.PostItem) {

@@ -92,9 +92,11 @@ func (s *Server) hotlineEvery() time.Duration {
 // deadline.
 func (s *Server) runDeadlines(ctx context.Context) {
 	pass := func() {
-		if n, err := mutualaid.EscalateOverdue(ctx, s.store); err != nil && ctx.Err() == nil {
+		n, err := mutualaid.EscalateOverdue(ctx, s.store)
+		if err != nil && ctx.Err() == nil {
 			s.log.Error("escalate overdue requests", "err", err)
-		} else if n > 0 {
+		}
+		if n > 0 {
 			s.log.Info("requests overdue", "count", n)
 			s.kick() // some may have been forwarded by policy
 		}

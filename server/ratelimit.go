@@ -132,15 +132,29 @@ func clientHost(ctx context.Context, trusted []netip.Prefix) string {
 		hops = append(hops, strings.Split(v, ",")...)
 	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		hop := strings.TrimSpace(hops[i])
-		if _, err := netip.ParseAddr(hop); err != nil {
+		a, ok := parseHop(hops[i])
+		if !ok {
 			break // garbage: stop at the last address a trusted proxy vouched for
 		}
-		if host = hop; !isTrusted(hop, trusted) {
+		if host = a.String(); !isTrusted(host, trusted) {
 			break
 		}
 	}
 	return host
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, possibly with a
+// port ("203.0.113.5:1111", "[2001:db8::1]:443") or in brackets.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
 }
 
 // isTrusted reports whether host is an address inside one of trusted.

@@ -90,7 +90,11 @@ func TestRateLimitsBehindProxy(t *testing.T) {
 		{behind, "203.0.113.5", limited},
 		{behind, "203.0.113.6", refused},               // another client behind the proxy
 		{behind, "198.51.100.9, 203.0.113.5", limited}, // a spoofed left part changes nothing
-		{behind, "not-an-ip", refused},                 // garbage: the proxy's own address
+		{behind, "203.0.113.9:1111", refused},          // a proxy that writes ports
+		{behind, "203.0.113.9:2222", limited},          // the same client from another port
+		{behind, "[2001:db8::1]:443", refused},
+		{behind, "2001:db8::1", limited},
+		{behind, "not-an-ip", refused}, // garbage: the proxy's own address
 		{direct, "203.0.113.7", refused},
 		{direct, "203.0.113.8", limited}, // not a trusted peer: the header is ignored
 	} {
