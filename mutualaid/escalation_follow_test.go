@@ -3,6 +3,7 @@ package mutualaid_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,12 +25,23 @@ type hotlineRig struct {
 }
 
 func (f *handoffFixture) hotline(resolveAfter time.Duration) *hotlineRig {
+	return f.interceptedHotline(resolveAfter, nil)
+}
+
+// interceptedHotline is hotline with intercept in front of the simulator:
+// it may answer a call itself (and return true) to misbehave.
+func (f *handoffFixture) interceptedHotline(resolveAfter time.Duration, intercept func(http.ResponseWriter, *http.Request) bool) *hotlineRig {
 	f.t.Helper()
 	sim := &hotline.Sim{ResolveAfter: resolveAfter, Now: f.clk.Now}
-	srv := httptest.NewServer(sim)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if intercept == nil || !intercept(w, r) {
+			sim.ServeHTTP(w, r)
+		}
+	}))
 	f.t.Cleanup(srv.Close)
 	client := hotline.NewClient(srv.URL, "", "yuqiao", srv.Client())
-	ob := hotline.NewOutbox(f.store, client, hotline.OutboxOptions{Now: f.clk.Now, Find: hotline.FindByReference(client)})
+	ob := hotline.NewOutbox(f.store, client, hotline.OutboxOptions{Now: f.clk.Now, Find: hotline.FindByReference(client),
+		Logger: slog.New(slog.DiscardHandler)})
 	return &hotlineRig{sim: sim, outbox: ob, follower: &mutualaid.CaseFollower{Store: f.store, Outbox: ob, Client: client}}
 }
 
@@ -155,20 +167,17 @@ func TestCaseFollowerMalformedStatus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newHandoffFixture(t)
-	sim := &hotline.Sim{ResolveAfter: time.Minute, Now: f.clk.Now}
 	var garbage atomic.Value
 	garbage.Store("")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g := garbage.Load().(string); g != "" && r.Method == http.MethodGet && r.URL.Path == "/requests.json" && r.URL.Query().Has("service_request_id") {
-			_, _ = io.WriteString(w, g)
-			return
+	rig := f.interceptedHotline(time.Minute, func(w http.ResponseWriter, r *http.Request) bool {
+		g := garbage.Load().(string)
+		if g == "" || r.Method != http.MethodGet || r.URL.Path != "/requests.json" || !r.URL.Query().Has("service_request_id") {
+			return false
 		}
-		sim.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	client := hotline.NewClient(srv.URL, "", "yuqiao", srv.Client())
-	ob := hotline.NewOutbox(f.store, client, hotline.OutboxOptions{Now: f.clk.Now})
-	fl := &mutualaid.CaseFollower{Store: f.store, Outbox: ob, Client: client}
+		_, _ = io.WriteString(w, g)
+		return true
+	})
+	ob, fl := rig.outbox, rig.follower
 
 	f.phone("u-wang").mustApply(feverRequest("req-1"))
 	if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: actor(f.members["u-zhao"]), PostID: "req-1"}); err != nil {
@@ -202,21 +211,17 @@ func TestRetryCase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newHandoffFixture(t)
-	sim := &hotline.Sim{ResolveAfter: time.Hour, Now: f.clk.Now}
 	var refuse atomic.Bool
 	refuse.Store(true)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && refuse.Load() {
-			w.WriteHeader(http.StatusForbidden)
-			_, _ = io.WriteString(w, `[{"code": 403, "description": "api_key 无效"}]`)
-			return
+	rig := f.interceptedHotline(time.Hour, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || !refuse.Load() {
+			return false
 		}
-		sim.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	client := hotline.NewClient(srv.URL, "", "yuqiao", srv.Client())
-	ob := hotline.NewOutbox(f.store, client, hotline.OutboxOptions{Now: f.clk.Now, Find: hotline.FindByReference(client)})
-	fl := &mutualaid.CaseFollower{Store: f.store, Outbox: ob, Client: client}
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `[{"code": 403, "description": "api_key 无效"}]`)
+		return true
+	})
+	sim, ob, fl := rig.sim, rig.outbox, rig.follower
 	pass := func() {
 		t.Helper()
 		_, _ = ob.RunOnce(ctx)
