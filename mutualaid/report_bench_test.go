@@ -48,6 +48,9 @@ func benchRequests(b *testing.B, s *linlisync.Store, n int) {
 func BenchmarkReport(b *testing.B) {
 	ctx := context.Background()
 	s := mustOpen(b, &clock{now: night})
+	if _, err := mutualaid.NewDirectory(s, nil).CreateCommunity(ctx, yuqiao); err != nil {
+		b.Fatal(err)
+	}
 	benchRequests(b, s, reportBenchRequests)
 	from, to := night.Add(-time.Hour), night.Add(time.Hour)
 	b.Run("RawScan", func(b *testing.B) {
