@@ -15,7 +15,7 @@ import (
 // answer (as /readyz). Watch reports the static status.
 type readiness struct {
 	*grpchealth.StaticChecker
-	store *linlisync.Store
+	s *Server
 }
 
 // Check reports the service's status now.
@@ -24,8 +24,7 @@ func (r readiness) Check(ctx context.Context, req *grpchealth.CheckRequest) (*gr
 	if err != nil {
 		return nil, err
 	}
-	// Requests' contexts derive from Serve's: it ends when shutdown begins.
-	if ctx.Err() != nil || r.store.Ping() != nil {
+	if ctx.Err() != nil || r.s.isStopping() || r.s.store.Ping() != nil {
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
 	}
 	return res, nil
@@ -39,8 +38,7 @@ func (r readiness) Check(ctx context.Context, req *grpchealth.CheckRequest) (*gr
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	// Requests' contexts derive from Serve's: it ends when shutdown begins.
-	if r.Context().Err() != nil {
+	if r.Context().Err() != nil || s.isStopping() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}

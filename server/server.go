@@ -94,6 +94,9 @@ type Server struct {
 
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup
+
+	stopping chan struct{} // closed when shutdown begins: streams end, readiness fails
+	stopOnce sync.Once
 }
 
 // Public procedures: reachable without a token. (/metrics checks
@@ -137,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 	tokens.Now = cfg.Now
 	s := &Server{
 		cfg: cfg, log: cfg.Logger.With("component", "server"), store: store, tokens: tokens,
-		dir: mutualaid.NewDirectory(store, cfg.Now), metrics: m,
+		dir: mutualaid.NewDirectory(store, cfg.Now), metrics: m, stopping: make(chan struct{}),
 	}
 	m.watchStore(store)
 	s.newOutbox()
@@ -164,7 +167,7 @@ func (s *Server) routes() http.Handler {
 	lim := s.cfg.RateLimits
 	mux.Handle(linliv1connect.NewSyncServiceHandler(&syncHandler{
 		store: s.store, members: ms, pushes: newLimiter(lim.Push, s.cfg.Now),
-		log: s.log, now: s.cfg.Now, beat: s.cfg.Heartbeat, warn: s.cfg.TokenWarning,
+		log: s.log, now: s.cfg.Now, beat: s.cfg.Heartbeat, warn: s.cfg.TokenWarning, stopping: s.stopping,
 	}, opts...))
 	mux.Handle(linliv1connect.NewAuthServiceHandler(&authHandler{
 		dir: s.dir, members: ms, tokens: s.tokens, log: s.log,
@@ -175,7 +178,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(linliv1connect.NewStaffServiceHandler(&staffHandler{
 		store: s.store, dir: s.dir, members: ms, log: s.log, now: s.cfg.Now, notice: s.hotlineNotice, kick: s.kick,
 	}, opts...))
-	mux.Handle(grpchealth.NewHandler(readiness{grpchealth.NewStaticChecker(serviceNames...), s.store}, opts...))
+	mux.Handle(grpchealth.NewHandler(readiness{grpchealth.NewStaticChecker(serviceNames...), s}, opts...))
 	reflector := grpcreflect.NewStaticReflector(serviceNames...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts...))
@@ -209,9 +212,12 @@ func (s *Server) Store() *linlisync.Store { return s.store }
 func (s *Server) Directory() *mutualaid.Directory { return s.dir }
 
 // Serve answers on ln (HTTP/1.1 and h2c) until ctx ends, then shuts down
-// gracefully: it stops accepting, ends streams, and waits up to 10 s for
-// in-flight calls. It does not close the store (see Close).
+// gracefully: it stops accepting, fails readiness, ends streams, and lets
+// calls in flight finish (their contexts stay live) for up to 10 s. It does
+// not close the store (see Close).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -222,7 +228,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -231,18 +237,34 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	s.stop()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	err := hs.Shutdown(shutdownCtx)
+	cancelBase() // calls still running after the grace period end now
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
 	return err
 }
 
+// stop marks the start of shutdown (idempotent).
+func (s *Server) stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
+
+// isStopping reports whether shutdown has begun.
+func (s *Server) isStopping() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
 // Close stops background work and closes the store. Call it after Serve
 // has returned.
 func (s *Server) Close() error {
+	s.stop()
 	s.cancel()
 	s.wg.Wait()
 	return s.store.Close()

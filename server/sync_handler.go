@@ -38,6 +38,8 @@ type syncHandler struct {
 	now     func() time.Time
 	beat    time.Duration // heartbeat interval
 	warn    time.Duration // token-expiry warning lead
+	// stopping is closed when the server begins to shut down: streams end.
+	stopping <-chan struct{}
 }
 
 // Push validates the whole batch first (nothing is applied if any mutation
@@ -239,6 +241,8 @@ func (w *watch) run(ctx context.Context, p Principal, stream *connect.ServerStre
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-w.h.stopping:
+			return newError(connect.CodeUnavailable, "server is shutting down", &linliv1.ErrorDetail{Reason: "shutting_down"})
 		case _, ok := <-w.sub.Ready():
 			heads, open := w.sub.Take()
 			if !ok || !open {

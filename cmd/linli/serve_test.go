@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
 )
 
@@ -80,7 +83,29 @@ func TestServeRunsAndStops(t *testing.T) {
 		t.Errorf("second join with the one-time code: %d %s, want 400", status, body)
 	}
 
+	// A live stream ends with shutting_down when the server stops, so the
+	// app reconnects elsewhere or later; it does not hold the shutdown up.
+	api := linliv1connect.NewSyncServiceClient(http.DefaultClient, base, connect.WithInterceptors(bearerToken(joined.Tokens.AccessToken)))
+	stream, err := api.Subscribe(t.Context(), &linliv1.SubscribeRequest{ProtocolVersion: 1})
+	if err != nil || !stream.Receive() {
+		t.Fatalf("subscribe: %v %v", err, stream.Err())
+	}
+	ended := make(chan error, 1)
+	go func() {
+		for stream.Receive() {
+		}
+		ended <- stream.Err()
+	}()
+
 	cancel()
+	select {
+	case err := <-ended:
+		if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "shutting down") {
+			t.Errorf("stream at shutdown ended with %v, want Unavailable shutting down", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived the shutdown")
+	}
 	select {
 	case code := <-done:
 		if code != 0 {
