@@ -30,6 +30,23 @@ func (r readiness) Check(ctx context.Context, req *grpchealth.CheckRequest) (*gr
 	return res, nil
 }
 
+// endOnStop gives h's requests a context that ends when shutdown begins,
+// so that health Watch streams do not hold the shutdown up.
+func (s *Server) endOnStop(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // readyz answers GET /readyz, the readiness probe: 200 "ready" when the
 // store answers a trivial read and the server is not shutting down, 503
 // otherwise (a load balancer should stop sending traffic). GET /healthz is

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -199,8 +200,24 @@ func TestHealth(t *testing.T) {
 	if got := grpcHealth(t, h); got != "SERVING_STATUS_SERVING" {
 		t.Fatalf("gRPC health = %s, want SERVING", got)
 	}
+	events := grpchealth.NewClient(h.http, h.url).Watch(t.Context(), &grpchealth.CheckRequest{Service: linliv1connect.SyncServiceName})
+	if ev := <-events; ev.Err != nil || ev.Response.Status != grpchealth.StatusServing {
+		t.Fatalf("health Watch: %+v, want serving", ev)
+	}
 	if err := h.srv.Close(); err != nil {
 		t.Fatal(err)
+	}
+	// A Watch stream ends when shutdown begins: it never holds it up.
+	for ended := time.After(5 * time.Second); ; {
+		select {
+		case _, open := <-events:
+			if open {
+				continue
+			}
+		case <-ended:
+			t.Fatal("a health Watch stream outlived the shutdown")
+		}
+		break
 	}
 	if code, body, _ := h.get(t, "/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz after Close = %d %q, want 503", code, body)

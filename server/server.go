@@ -178,7 +178,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(linliv1connect.NewStaffServiceHandler(&staffHandler{
 		store: s.store, dir: s.dir, members: ms, log: s.log, now: s.cfg.Now, notice: s.hotlineNotice, kick: s.kick,
 	}, opts...))
-	mux.Handle(grpchealth.NewHandler(readiness{grpchealth.NewStaticChecker(serviceNames...), s}, opts...))
+	healthPath, health := grpchealth.NewHandler(readiness{grpchealth.NewStaticChecker(serviceNames...), s}, opts...)
+	mux.Handle(healthPath, s.endOnStop(health))
 	reflector := grpcreflect.NewStaticReflector(serviceNames...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts...))
