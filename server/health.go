@@ -12,7 +12,8 @@ import (
 
 // readiness is the gRPC health checker: the services' static status,
 // except NOT_SERVING while the server shuts down or the store does not
-// answer (as /readyz). Watch reports the static status.
+// answer (as /readyz). Watch streams report the static status and end when
+// shutdown begins (see endOnStop).
 type readiness struct {
 	*grpchealth.StaticChecker
 	s *Server
