@@ -2,6 +2,8 @@ package mutualaid
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -80,12 +82,14 @@ func validatePolicy(p *linliv1.EscalationPolicy) error {
 }
 
 // SetEscalationPolicy replaces community c's escalation policy and returns
-// it with the defaults filled in. Deadlines apply to requests posted or
-// edited after the change; ones already scheduled keep theirs. It does not
-// check who asks: that is the caller's (staff of c, or admins).
+// it with the defaults filled in. Every request still waiting for
+// neighbours is given its deadline under the new policy (counted from when
+// it was posted), in batches after the policy is stored; if that is
+// interrupted, calling again finishes it. It does not check who asks: that
+// is the caller's (staff of c, or admins).
 //
 // Errors: *Error Invalid deadline_out_of_range,
-// NotFound community_not_found; storage errors.
+// NotFound community_not_found; ctx's and storage errors.
 func (d *Directory) SetEscalationPolicy(ctx context.Context, c string, policy *linliv1.EscalationPolicy) (*linliv1.EscalationPolicy, error) {
 	if err := validatePolicy(policy); err != nil {
 		return nil, err
@@ -109,7 +113,61 @@ func (d *Directory) SetEscalationPolicy(ctx context.Context, c string, policy *l
 	if err != nil {
 		return nil, err
 	}
+	if err := reschedule(ctx, d.store, c); err != nil {
+		return nil, fmt.Errorf("mutualaid: reschedule deadlines of %s: %w", c, err)
+	}
 	return EffectivePolicy(stored), nil
+}
+
+// rescheduleBatch bounds the requests one rescheduling transaction writes.
+const rescheduleBatch = 200
+
+// reschedule recomputes the deadline of every request of community c still
+// waiting for neighbours, rescheduleBatch per transaction.
+func reschedule(ctx context.Context, store *linlisync.Store, c string) error {
+	prefix := dueOfPrefix + c + "/"
+	var ids []string
+	err := store.Scan(ctx, prefix, func(id string, _ []byte) error {
+		ids = append(ids, strings.TrimPrefix(id, prefix))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for start := 0; start < len(ids); start += rescheduleBatch {
+		batch := ids[start:min(start+rescheduleBatch, len(ids))]
+		err := store.Update(ctx, func(tx *linlisync.Tx) error {
+			for _, postID := range batch {
+				if err := rescheduleOne(tx, PostEntityID(c, postID)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rescheduleOne gives a waiting request its deadline under its community's
+// current policy, writing it only if that changes it.
+func rescheduleOne(tx *linlisync.Tx, id string) error {
+	p, ok, err := loadPost(tx, id)
+	if err != nil || !ok || !waiting(p) {
+		return err
+	}
+	policy, err := communityPolicy(tx, p.GetCommunityId())
+	if err != nil {
+		return err
+	}
+	due := p.GetCreatedAt().AsTime().Add(Deadline(policy, p.GetUrgency()))
+	if p.GetEscalation().GetDueAt().AsTime().Equal(due) {
+		return nil
+	}
+	p.Escalation.DueAt = nil // putPost schedules it again
+	return putPost(tx, id, p)
 }
 
 // communityPolicy reads community c's policy inside tx (nil: defaults).

@@ -188,6 +188,18 @@ func TestEscalationDeadlines(t *testing.T) {
 		f.phone("u-wang").mustApply(feverRequest("req-1"))
 		f.clk.Advance(10 * time.Minute)
 		f.escalate(1)
+		// A change applies to requests already waiting, counted from their posting.
+		f.phone("u-wang").mustApply(feverRequest("req-2"))
+		if _, err := f.dir.SetEscalationPolicy(context.Background(), "yuqiao", &linliv1.EscalationPolicy{UrgentDeadline: durationpb.New(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if due := f.post("req-2").GetEscalation().GetDueAt().AsTime(); !due.Equal(f.clk.Now().Add(time.Hour)) {
+			t.Errorf("waiting request after a policy change: due %v, want posted + 1 h", due)
+		}
+		f.clk.Advance(time.Hour - time.Second)
+		f.escalate(0)
+		f.clk.Advance(time.Second)
+		f.escalate(1)
 		_, err = f.dir.SetEscalationPolicy(context.Background(), "yuqiao", &linliv1.EscalationPolicy{CriticalDeadline: durationpb.New(time.Second)})
 		wantError(t, err, mutualaid.Invalid, "deadline_out_of_range")
 		_, err = f.dir.SetEscalationPolicy(context.Background(), "nowhere", &linliv1.EscalationPolicy{})
