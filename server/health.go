@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"connectrpc.com/grpchealth"
 
@@ -31,10 +32,15 @@ func (r readiness) Check(ctx context.Context, req *grpchealth.CheckRequest) (*gr
 	return res, nil
 }
 
-// endOnStop gives h's requests a context that ends when shutdown begins,
-// so that health Watch streams do not hold the shutdown up.
+// endOnStop gives h's health Watch streams a context that ends when
+// shutdown begins, so that they do not hold it up. (Check calls keep
+// theirs: during shutdown they answer NOT_SERVING.)
 func (s *Server) endOnStop(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/Watch") {
+			h.ServeHTTP(w, r)
+			return
+		}
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		go func() {
