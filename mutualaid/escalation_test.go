@@ -294,6 +294,14 @@ func TestForwardAndDismiss(t *testing.T) {
 	}
 	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-1"})
 	wantError(t, err, mutualaid.Conflict, "already_forwarded")
+	// The resident may withdraw a forwarded request; its case stays followed.
+	f.phone("u-wang").mustApply(cancelMutation("req-1", "邻居送来了药"))
+	if p := f.post("req-1"); p.GetStatus() != linliv1.PostStatus_POST_STATUS_CANCELLED || p.GetEscalation().GetHotlineCase() == nil {
+		t.Errorf("withdrawn forwarded request: %v", p)
+	}
+	if _, followed, _ := f.store.Get("idx/case/" + mutualaid.CaseKey("yuqiao", "req-1")); !followed {
+		t.Error("a withdrawn request's case is no longer followed")
+	}
 
 	// Dismissing: only waiting items, with a reason.
 	f.clk.Advance(3 * time.Hour)

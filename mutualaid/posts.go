@@ -3,6 +3,7 @@ package mutualaid
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -147,11 +148,14 @@ func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisyn
 }
 
 // cancelPost withdraws the member's own open post. It stays published,
-// with status CANCELLED and the reason.
+// with status CANCELLED and the reason. A request already forwarded to the
+// hotline may be withdrawn too (the need was met elsewhere): its case stays
+// at the hotline, which cannot cancel one, is still followed, and staff see
+// the withdrawal.
 func cancelPost(member Member, postID, reason string) func(*linlisync.Tx) error {
 	return func(tx *linlisync.Tx) error {
 		id := PostEntityID(member.CommunityID, postID)
-		p, err := ownOpenPost(tx, member, id)
+		p, err := ownPost(tx, member, id, linliv1.PostStatus_POST_STATUS_OPEN, linliv1.PostStatus_POST_STATUS_ESCALATED)
 		if err != nil {
 			return err
 		}
@@ -165,6 +169,12 @@ func cancelPost(member Member, postID, reason string) func(*linlisync.Tx) error 
 // ownOpenPost loads the post with entity id, rejecting unless it exists, is
 // the member's and is open.
 func ownOpenPost(tx *linlisync.Tx, member Member, id string) (*linliv1.Post, error) {
+	return ownPost(tx, member, id, linliv1.PostStatus_POST_STATUS_OPEN)
+}
+
+// ownPost loads the post with entity id, rejecting unless it exists, is
+// the member's and is in one of the allowed statuses.
+func ownPost(tx *linlisync.Tx, member Member, id string, allowed ...linliv1.PostStatus) (*linliv1.Post, error) {
 	p, ok, err := loadPost(tx, id)
 	switch {
 	case err != nil:
@@ -173,7 +183,7 @@ func ownOpenPost(tx *linlisync.Tx, member Member, id string) (*linliv1.Post, err
 		return nil, linlisync.Reject(ReasonPostNotFound, "This post does not exist.")
 	case p.GetAuthorId() != member.UserID:
 		return nil, linlisync.Reject(ReasonNotAuthor, "Only the author can change this post.")
-	case p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN:
+	case !slices.Contains(allowed, p.GetStatus()):
 		return nil, linlisync.Reject(ReasonPostNotOpen, "This post is no longer open and cannot be changed.")
 	}
 	return p, nil
