@@ -205,27 +205,26 @@ func setAside(tx *linlisync.Tx, dueID string) error {
 	return tx.Delete(dueID)
 }
 
-// dueIDs lists up to escalateBatch deadline entries due by the store's clock.
+// dueIDs lists up to escalateBatch deadline entries due by the store's
+// clock. It reads a snapshot, outside the writer: goOverdue checks each
+// entry again in its own transaction.
 func dueIDs(ctx context.Context, store *linlisync.Store) ([]string, error) {
 	var due []string
-	err := store.Update(ctx, func(tx *linlisync.Tx) error {
-		due = due[:0]
-		err := tx.Scan(duePrefix, escalateBatch, func(id string, _ []byte) error {
-			at, _, _, err := parseDueID(id)
-			if err != nil {
-				return err
-			}
-			if at.After(tx.Now()) {
-				return errPassDone
-			}
-			due = append(due, id)
-			return nil
-		})
-		if errors.Is(err, errPassDone) {
-			return nil
+	now := store.Now()
+	err := store.Scan(ctx, duePrefix, func(id string, _ []byte) error {
+		at, _, _, err := parseDueID(id)
+		if err != nil {
+			return err
 		}
-		return err
+		if at.After(now) || len(due) == escalateBatch {
+			return errPassDone
+		}
+		due = append(due, id)
+		return nil
 	})
+	if errors.Is(err, errPassDone) {
+		err = nil
+	}
 	return due, wrapEscalate(err)
 }
 

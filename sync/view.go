@@ -3,9 +3,14 @@ package sync
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
+
+// Now is the store's clock (Options.Now), the one transactions see as
+// Tx.Now.
+func (s *Store) Now() time.Time { return s.opts.Now() }
 
 // Scan visits, in id order, the committed live entities whose id starts
 // with prefix, calling fn with each id and canonical value (fn must not keep

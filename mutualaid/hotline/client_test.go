@@ -35,7 +35,9 @@ func newSim(t *testing.T, mod func(*Sim)) (*Sim, *Client, *fakeClock) {
 	}
 	srv := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	t.Cleanup(srv.Close)
-	c := NewClient(srv.URL+"/open311/v2", "demo", "yuqiao", &http.Client{Timeout: 300 * time.Millisecond})
+	// Short enough that a hung call (TimeoutNext) fails fast, long enough
+	// for an answer of 1,000 cases under the race detector.
+	c := NewClient(srv.URL+"/open311/v2", "demo", "yuqiao", &http.Client{Timeout: 1500 * time.Millisecond})
 	return sim, c, clk
 }
 

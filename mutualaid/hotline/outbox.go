@@ -300,14 +300,15 @@ func validEnqueue(postKey string, req CaseRequest) error {
 //
 // Errors: store errors, a corrupt entry.
 func EntryTx(tx *linlisync.Tx, postKey string) (e OutboxEntry, ok bool, err error) {
-	v, ok, err := tx.Get(outboxID(postKey))
+	return loadEntry(tx.Get, postKey)
+}
+
+// loadEntry reads postKey's entry through get (a Tx's or the store's Get).
+func loadEntry(get func(string) ([]byte, bool, error), postKey string) (OutboxEntry, bool, error) {
+	v, ok, err := get(outboxID(postKey))
 	if err != nil || !ok {
 		return OutboxEntry{}, false, err
 	}
-	return decodeEntry(postKey, v)
-}
-
-func decodeEntry(postKey string, v []byte) (OutboxEntry, bool, error) {
 	var e OutboxEntry
 	if err := json.Unmarshal(v, &e); err != nil {
 		return OutboxEntry{}, false, fmt.Errorf("hotline: outbox: decode %s: %w", postKey, err)
@@ -352,29 +353,38 @@ func (o *Outbox) save(ctx context.Context, e OutboxEntry) error {
 // entries returns the entries of up to BatchSize markers under index, in
 // post key order, for which keep is true.
 func (o *Outbox) entries(ctx context.Context, index string, keep func(OutboxEntry) bool) ([]OutboxEntry, error) {
+	// Read committed state, outside the writer (metrics scrape this): an
+	// entry is read after its marker, so keep filters by its state now.
 	var out []OutboxEntry
-	err := o.store.Update(ctx, func(tx *linlisync.Tx) error {
-		return tx.Scan(index, o.opts.BatchSize, func(idx string, _ []byte) error {
-			id := OutboxPrefix + idx[len(index):]
-			v, ok, err := tx.Get(id)
-			if err != nil || !ok {
-				return err // a marker without an entry cannot happen: same transaction
-			}
-			var e OutboxEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode %s: %w", id, err)
-			}
-			if keep(e) {
-				out = append(out, e)
-			}
-			return nil
-		})
+	seen := 0
+	err := o.store.Scan(ctx, index, func(idx string, _ []byte) error {
+		if seen++; seen > o.opts.BatchSize {
+			return errScanFull
+		}
+		key, err := url.PathUnescape(idx[len(index):])
+		if err != nil {
+			return fmt.Errorf("index entry %s: %w", idx, err)
+		}
+		e, ok, err := loadEntry(o.store.Get, key)
+		if err != nil || !ok { // entries are never deleted
+			return err
+		}
+		if keep(e) {
+			out = append(out, e)
+		}
+		return nil
 	})
+	if errors.Is(err, errScanFull) {
+		err = nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hotline: outbox: scan: %w", err)
 	}
 	return out, nil
 }
+
+// errScanFull ends a scan at BatchSize entries.
+var errScanFull = errors.New("hotline: outbox: batch full")
 
 func active(e OutboxEntry) bool { return e.State == OutboxPending || e.State == OutboxPosting }
 
@@ -400,11 +410,7 @@ func (o *Outbox) Stuck(ctx context.Context) ([]OutboxEntry, error) {
 //
 // Errors: store errors, a corrupt entry.
 func (o *Outbox) Entry(postKey string) (e OutboxEntry, ok bool, err error) {
-	v, ok, err := o.store.Get(outboxID(postKey))
-	if err != nil || !ok {
-		return OutboxEntry{}, false, err
-	}
-	return decodeEntry(postKey, v)
+	return loadEntry(o.store.Get, postKey)
 }
 
 // RetryTx, inside a caller's transaction, makes a stuck entry due again
