@@ -14,8 +14,10 @@ import (
 //
 //   - CommunityScope(community): redacted. AuthorName is masked to its first
 //     character followed by "**" ("王芳" → "王**", "Lucy" → "L**"); Unit and
-//     Phone are empty, and of the escalation only the hotline case's state
-//     remains. AuthorId is kept so that apps can tell their own posts.
+//     Phone are empty; an on-behalf resident's name is masked too and the
+//     consent note dropped; of a triage verdict only "emergency" remains
+//     (not the signs or advice); of the escalation only the hotline case's
+//     state remains. AuthorId is kept so that apps can tell their own posts.
 //   - UserScope(author): in full.
 //   - StaffScope(community): in full.
 //
@@ -48,6 +50,14 @@ func redactPost(p *linliv1.Post) *linliv1.Post {
 	r.Unit = ""
 	r.Phone = ""
 	r.SharePhoneWithHotline = false
+	if o := p.GetOnBehalf(); o != nil {
+		// That someone posts for a neighbour is shown; who and what was agreed is not.
+		r.OnBehalf = &linliv1.OnBehalf{ResidentName: MaskName(o.GetResidentName()), Consent: o.GetConsent()}
+	}
+	if p.GetTriage() != nil {
+		// Neighbours see an emergency, not its signs.
+		r.Triage = &linliv1.TriageVerdict{Emergency: p.GetTriage().GetEmergency()}
+	}
 	if hc := p.GetEscalation().GetHotlineCase(); hc != nil {
 		// Neighbours learn that the hotline has it, not what was said.
 		r.Escalation = &linliv1.Escalation{HotlineCase: &linliv1.HotlineCase{State: hc.GetState()}}

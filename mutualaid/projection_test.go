@@ -24,6 +24,40 @@ func TestMaskName(t *testing.T) {
 	}
 }
 
+// TestPostViewsHideDetails: what someone posted for a neighbour, the
+// medical signs triage found and the hotline's notes stay out of the
+// community scope; the author and staff see them.
+func TestPostViewsHideDetails(t *testing.T) {
+	t.Parallel()
+	p := &linliv1.Post{
+		Id: "req-1", Kind: linliv1.PostKind_POST_KIND_REQUEST, CommunityId: "yuqiao", AuthorId: "u-zhao", AuthorName: "赵主任",
+		OnBehalf: &linliv1.OnBehalf{ResidentName: "孙奶奶", Consent: true, ConsentNote: "09:10来电，住1502"},
+		Triage:   &linliv1.TriageVerdict{Emergency: true, Signs: []string{"chest_pain"}, AdviceZh: "请立即拨打120", AdviceEn: "Call 120 now"},
+		Escalation: &linliv1.Escalation{HotlineCase: &linliv1.HotlineCase{
+			State: linliv1.CaseState_CASE_STATE_OPEN, StatusNotes: "已派单", ServiceRequestId: "12345-000001",
+		}},
+	}
+	views, err := mutualaid.PostViews(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := decodePost(t, views["community/yuqiao"])
+	if o := c.GetOnBehalf(); o.GetResidentName() != "孙**" || o.GetConsentNote() != "" || !o.GetConsent() {
+		t.Errorf("community sees on_behalf %v, want the masked name and the consent only", o)
+	}
+	if tr := c.GetTriage(); !tr.GetEmergency() || len(tr.GetSigns()) > 0 || tr.GetAdviceZh() != "" {
+		t.Errorf("community sees triage %v, want only that it is an emergency", tr)
+	}
+	if hc := c.GetEscalation().GetHotlineCase(); hc.GetStatusNotes() != "" || hc.GetServiceRequestId() != "" {
+		t.Errorf("community sees the case %v, want its state only", hc)
+	}
+	for _, sc := range []string{"user/u-zhao", "staff/yuqiao"} {
+		if got := decodePost(t, views[sc]); !proto.Equal(got, p) {
+			t.Errorf("%s: got %v, want the full post", sc, got)
+		}
+	}
+}
+
 func TestPostViews(t *testing.T) {
 	t.Parallel()
 	p := &linliv1.Post{
