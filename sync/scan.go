@@ -28,29 +28,42 @@ func (tx *Tx) Scan(prefix string, limit int, fn func(id string, canonical []byte
 	defer it.Close()
 	seen, valid := 0, it.First()
 	for seen < limit {
-		var id string
+		var (
+			id      string
+			v       []byte
+			ok      bool
+			advance bool // the iterator is on id: move on after fn
+		)
 		switch {
 		case valid && (len(overlay) == 0 || string(it.Key()[1:]) < overlay[0]):
-			id = string(it.Key()[1:]) // copied before Next reuses the buffer
-			valid = it.Next()
+			// Not written in this group: the committed value is current,
+			// read from the iterator (valid until it moves) without a
+			// second lookup.
+			id, advance = string(it.Key()[1:]), true
+			rec, err := decodeEntity(it.Value())
+			if err != nil {
+				return fmt.Errorf("scan %s: %s: %w", prefix, id, err)
+			}
+			v, ok = rec.canonical, !rec.deleted
 		case len(overlay) > 0:
 			if valid && string(it.Key()[1:]) == overlay[0] {
 				valid = it.Next()
 			}
 			id, overlay = overlay[0], overlay[1:]
+			if v, ok, err = tx.Get(id); err != nil {
+				return err
+			}
 		default:
 			return it.Error()
 		}
-		v, ok, err := tx.Get(id)
-		if err != nil {
-			return err
+		if ok {
+			seen++
+			if err := fn(id, v); err != nil {
+				return err
+			}
 		}
-		if !ok {
-			continue
-		}
-		seen++
-		if err := fn(id, v); err != nil {
-			return err
+		if advance {
+			valid = it.Next()
 		}
 	}
 	return it.Error()
