@@ -399,11 +399,22 @@ func normalizeItemName(s string) string {
 
 // Item returns the item with exactly this code.
 func (c *Catalog) Item(code string) (Item, bool) {
+	it, ok := c.item(code)
+	if !ok {
+		return Item{}, false
+	}
+	return it.clone(), true
+}
+
+// item is Item without copying its slices, for this package's hot paths
+// (matching and validation on every post write). The caller must not
+// modify the result's Synonyms.
+func (c *Catalog) item(code string) (Item, bool) {
 	i, ok := c.byCode[code]
 	if !ok {
 		return Item{}, false
 	}
-	return c.items[i].clone(), true
+	return c.items[i], true
 }
 
 // Lookup finds items by name: code, Chinese or English name, or any

@@ -176,14 +176,7 @@ func caseRequest(tx *linlisync.Tx, p *linliv1.Post, in forwardInput) (hotline.Ca
 }
 
 // serviceCategory is the category of p's first catalog item (other if none).
-func serviceCategory(p *linliv1.Post) Category {
-	for _, it := range p.GetItems() {
-		if ci, ok := DefaultCatalog().Item(it.GetItemCode()); ok {
-			return ci.Category
-		}
-	}
-	return CategoryOther
-}
+func serviceCategory(p *linliv1.Post) Category { return categories(p)[0] }
 
 // caseSummary is linli's description of request p for the hotline.
 func caseSummary(p *linliv1.Post) string {

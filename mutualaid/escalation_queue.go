@@ -49,7 +49,7 @@ func itemsSummary(p *linliv1.Post) string {
 	parts := make([]string, 0, len(p.GetItems()))
 	for _, it := range p.GetItems() {
 		name, unit := it.GetName(), it.GetUnit()
-		if ci, ok := DefaultCatalog().Item(it.GetItemCode()); ok {
+		if ci, ok := DefaultCatalog().item(it.GetItemCode()); ok {
 			name = ci.NameZH
 			if unit == "" {
 				unit = ci.UnitZH

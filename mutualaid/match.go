@@ -272,8 +272,8 @@ func fitItems(ri, oi *linliv1.PostItem, cat *Catalog, age int, today time.Time) 
 		f.expiry = max(0, maxExpiryBonus-days/expiryBonusDays)
 		f.expiryReason = "expires " + exp
 	}
-	reqItem, reqKnown := cat.Item(ri.GetItemCode())
-	offItem, offKnown := cat.Item(oi.GetItemCode())
+	reqItem, reqKnown := cat.item(ri.GetItemCode())
+	offItem, offKnown := cat.item(oi.GetItemCode())
 	switch {
 	case offKnown && offItem.Prescription:
 		return itemFit{}, false

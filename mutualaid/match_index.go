@@ -456,7 +456,7 @@ func (m *matcher) keys(p *linliv1.Post) []string {
 
 // key returns the index key of an item code (see openPost.Keys).
 func (m *matcher) key(code string) string {
-	if item, ok := m.cat.Item(code); ok && item.Category != CategoryOther {
+	if item, ok := m.cat.item(code); ok && item.Category != CategoryOther {
 		return "cat:" + string(item.Category) + "/" + item.Group
 	}
 	return "code:" + code

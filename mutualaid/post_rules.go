@@ -73,7 +73,7 @@ func draftOf(m *linliv1.Mutation) (string, *linliv1.PostDraft, bool) {
 // catalogItem checks an item against the catalog: known code, medicines
 // with an expiry date that has not passed, prescription drugs never offered.
 func (v *validator) catalogItem(at string, it *linliv1.PostItem, offer bool, now time.Time) {
-	item, ok := DefaultCatalog().Item(it.GetItemCode())
+	item, ok := DefaultCatalog().item(it.GetItemCode())
 	if !ok {
 		v.fail(at+".item_code", "item_unknown", "This item is not in the catalog; pick it from the list.")
 		return

@@ -214,15 +214,12 @@ func putPost(tx *linlisync.Tx, id string, p *linliv1.Post) error {
 	if err := syncQueueItem(tx, p); err != nil {
 		return err
 	}
-	canonical, err := marshalEntity(p)
-	if err != nil {
-		return err
-	}
 	views, err := PostViews(p)
 	if err != nil {
 		return err
 	}
-	if err := tx.Put(id, canonical, views); err != nil {
+	// The staff view is the full post: the canonical value.
+	if err := tx.Put(id, views[StaffScope(p.GetCommunityId())], views); err != nil {
 		return err
 	}
 	return postChanged(tx, p)

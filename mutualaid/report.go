@@ -114,7 +114,7 @@ func (t *tally) add(p *linliv1.Post) {
 func categories(p *linliv1.Post) []Category {
 	var out []Category
 	for _, it := range p.GetItems() {
-		if ci, ok := DefaultCatalog().Item(it.GetItemCode()); ok && !slices.Contains(out, ci.Category) {
+		if ci, ok := DefaultCatalog().item(it.GetItemCode()); ok && !slices.Contains(out, ci.Category) {
 			out = append(out, ci.Category)
 		}
 	}
