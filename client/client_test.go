@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -484,4 +485,38 @@ func (b blockPath) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, errors.New("blocked (test)")
 	}
 	return b.next.RoundTrip(r)
+}
+
+// TestGapForgetsLostOutcomes: when the server lost mutations (it was
+// replaced by an older store), the queue is renumbered from its
+// last_mutation_id, and a renumbered mutation does not inherit the outcome
+// stored for a lost one under the same id.
+func TestGapForgetsLostOutcomes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.start()
+	var tok atomic.Value
+	tok.Store(h.member("u1"))
+	c := open(t, t.TempDir(), h.url(), "", nil, func(cfg *Config) {
+		cfg.AccessToken = func(context.Context) (string, error) { return tok.Load().(string), nil }
+	})
+	lost := mustEnqueue(t, c, &linliv1.Mutation{Kind: &linliv1.Mutation_CancelPost{CancelPost: &linliv1.CancelPostMutation{PostId: "nope"}}})
+	if err := c.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, err := c.Outcome(lost); err != nil || !ok || r.GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_REJECTED {
+		t.Fatalf("outcome of %d: %v %v %v, want rejected", lost, r, ok, err)
+	}
+
+	h.ts.Close() // the server comes back from a store that never saw mutation 1
+	h.srv.Close()
+	h.start()
+	tok.Store(h.member("u1"))
+	mustEnqueue(t, c, offer("p1"))
+	if err := c.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, err := c.Outcome(1); err != nil || !ok || r.GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_APPLIED {
+		t.Errorf("outcome of the renumbered mutation 1: %v %v %v, want applied", r, ok, err)
+	}
 }

@@ -136,7 +136,8 @@ func (c *Client) raiseAcked(b *pebble.Batch, last uint64) error {
 // and the queue starts beyond last+1 (the server lost mutations, e.g. it
 // was restored from a backup). Mutations ≤ last leave the queue (their
 // outcomes come through Pull); the rest are renumbered from last+1, so the
-// queue can flow again. The lost mutations cannot be recovered.
+// queue can flow again, and outcomes stored for ids above last are
+// forgotten. The lost mutations cannot be recovered.
 func (c *Client) recoverGap(ctx context.Context, last uint64) error {
 	c.enqMu.Lock()
 	defer c.enqMu.Unlock()
@@ -162,6 +163,9 @@ func (c *Client) recoverGap(ctx context.Context, last uint64) error {
 		c.log.WarnContext(ctx, "mutation renumbered after an id gap", "old_id", old, "new_id", next)
 		next++
 	}
+	// Outcomes kept for ids above last belonged to the lost mutations: the
+	// renumbered ones must not inherit them.
+	_ = b.DeleteRange(idKey(prefixOutcome, last+1), prefixEnd(prefixOutcome), nil)
 	_ = b.Set([]byte(keyNext), be64(next), nil)
 	_ = b.Set([]byte(keyAcked), be64(last), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
