@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/linli/linli/server"
@@ -77,7 +76,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	firstStart := !exists(filepath.Join(f.data, "store"))
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
@@ -86,6 +84,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// First start: a store without a community (new, or left empty by an
+	// admin command that failed) gets one and its admin code.
+	communities, err := srv.Directory().Communities()
+	if err != nil {
+		return errors.Join(err, srv.Close())
+	}
+	firstStart := len(communities) == 0
 	var code string
 	if firstStart {
 		if code, err = bootstrap(ctx, srv.Directory(), f.first.community()); err != nil {

@@ -28,6 +28,11 @@ import (
 // pull over plain HTTP, and returns 0 when its context ends.
 func TestServeRunsAndStops(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
+	// A read-only admin command that fails first leaves an empty store:
+	// the first serve still sets the community up.
+	if code, _, _ := runCmd(t, "admin", "report", "--data", dir, "--community", "home"); code == 0 {
+		t.Fatal("report of a community that does not exist succeeded")
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
