@@ -38,7 +38,7 @@ func (h *communityHandler) CreateCommunity(ctx context.Context, req *linliv1.Cre
 
 // CreateBuilding adds or replaces a building; staff of the community or admins.
 func (h *communityHandler) CreateBuilding(ctx context.Context, req *linliv1.CreateBuildingRequest) (*linliv1.CreateBuildingResponse, error) {
-	if _, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateBuilding"); err != nil {
+	if _, _, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateBuilding"); err != nil {
 		return nil, err
 	}
 	b := &linliv1.Building{
@@ -54,7 +54,7 @@ func (h *communityHandler) CreateBuilding(ctx context.Context, req *linliv1.Crea
 
 // CreateJoinCode makes a join code; staff of the community or admins.
 func (h *communityHandler) CreateJoinCode(ctx context.Context, req *linliv1.CreateJoinCodeRequest) (*linliv1.CreateJoinCodeResponse, error) {
-	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateJoinCode")
+	c, _, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateJoinCode")
 	if err != nil {
 		return nil, err
 	}

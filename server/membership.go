@@ -117,18 +117,19 @@ func ProtoRole(r Role) linliv1.Role {
 }
 
 // manager is the caller if it is staff of community or an admin (of any
-// community). An empty community means the caller's own.
-func (ms members) manager(ctx context.Context, version uint32, community, procedure string) (caller, error) {
+// community), with the community it acts in: an empty community means the
+// caller's own.
+func (ms members) manager(ctx context.Context, version uint32, community, procedure string) (caller, string, error) {
 	c, err := ms.call(ctx, version, procedure)
 	if err != nil {
-		return caller{}, err
+		return caller{}, "", err
 	}
 	if community == "" {
 		community = c.CommunityID
 	}
 	role := c.member.GetRole()
 	if role == linliv1.Role_ROLE_ADMIN || (role == linliv1.Role_ROLE_STAFF && c.CommunityID == community) {
-		return c, nil
+		return c, community, nil
 	}
-	return caller{}, forbidden("not_staff_of_community", "only this community's staff may do that")
+	return caller{}, "", forbidden("not_staff_of_community", "only this community's staff may do that")
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -34,11 +33,10 @@ type staffHandler struct {
 
 // ListQueue returns the community's queue; staff of the community or admins.
 func (h *staffHandler) ListQueue(ctx context.Context, req *linliv1.ListQueueRequest) (*linliv1.ListQueueResponse, error) {
-	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "ListQueue")
+	_, community, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "ListQueue")
 	if err != nil {
 		return nil, err
 	}
-	community := cmp.Or(req.GetCommunityId(), c.CommunityID)
 	items, err := mutualaid.ListQueue(ctx, h.store, community, req.GetIncludeDone(), int(req.GetLimit()))
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "ListQueue", err)
@@ -48,12 +46,12 @@ func (h *staffHandler) ListQueue(ctx context.Context, req *linliv1.ListQueueRequ
 
 // ForwardPost forwards a request to the hotline; staff of the community or admins.
 func (h *staffHandler) ForwardPost(ctx context.Context, req *linliv1.ForwardPostRequest) (*linliv1.ForwardPostResponse, error) {
-	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "ForwardPost")
+	c, community, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "ForwardPost")
 	if err != nil {
 		return nil, err
 	}
 	item, desc, err := mutualaid.Forward(ctx, h.store, mutualaid.ForwardInput{
-		Staff: c.domain(), Community: cmp.Or(req.GetCommunityId(), c.CommunityID), PostID: req.GetPostId(),
+		Staff: c.domain(), Community: community, PostID: req.GetPostId(),
 		Description: req.GetDescription(), IncludePhone: req.GetIncludePhone(),
 	})
 	if err != nil {
@@ -65,11 +63,11 @@ func (h *staffHandler) ForwardPost(ctx context.Context, req *linliv1.ForwardPost
 
 // DismissPost takes a request out of the queue; staff of the community or admins.
 func (h *staffHandler) DismissPost(ctx context.Context, req *linliv1.DismissPostRequest) (*linliv1.DismissPostResponse, error) {
-	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "DismissPost")
+	c, community, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "DismissPost")
 	if err != nil {
 		return nil, err
 	}
-	item, err := mutualaid.Dismiss(ctx, h.store, c.domain(), cmp.Or(req.GetCommunityId(), c.CommunityID), req.GetPostId(), req.GetReason())
+	item, err := mutualaid.Dismiss(ctx, h.store, c.domain(), community, req.GetPostId(), req.GetReason())
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "DismissPost", err)
 	}
@@ -78,11 +76,11 @@ func (h *staffHandler) DismissPost(ctx context.Context, req *linliv1.DismissPost
 
 // RetryCase sends a stuck case again; staff of the community or admins.
 func (h *staffHandler) RetryCase(ctx context.Context, req *linliv1.RetryCaseRequest) (*linliv1.RetryCaseResponse, error) {
-	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "RetryCase")
+	_, community, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "RetryCase")
 	if err != nil {
 		return nil, err
 	}
-	item, err := mutualaid.RetryCase(ctx, h.store, cmp.Or(req.GetCommunityId(), c.CommunityID), req.GetPostId())
+	item, err := mutualaid.RetryCase(ctx, h.store, community, req.GetPostId())
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "RetryCase", err)
 	}
@@ -92,11 +90,11 @@ func (h *staffHandler) RetryCase(ctx context.Context, req *linliv1.RetryCaseRequ
 
 // SetEscalationPolicy sets deadlines and forwarding; staff of the community or admins.
 func (h *staffHandler) SetEscalationPolicy(ctx context.Context, req *linliv1.SetEscalationPolicyRequest) (*linliv1.SetEscalationPolicyResponse, error) {
-	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "SetEscalationPolicy")
+	_, community, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "SetEscalationPolicy")
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.dir.SetEscalationPolicy(ctx, cmp.Or(req.GetCommunityId(), c.CommunityID), req.GetPolicy())
+	p, err := h.dir.SetEscalationPolicy(ctx, community, req.GetPolicy())
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "SetEscalationPolicy", err)
 	}
@@ -106,12 +104,12 @@ func (h *staffHandler) SetEscalationPolicy(ctx context.Context, req *linliv1.Set
 // GetReport summarizes a period (default: the last 30 days); staff of the
 // community or admins.
 func (h *staffHandler) GetReport(ctx context.Context, req *linliv1.GetReportRequest) (*linliv1.GetReportResponse, error) {
-	c, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "GetReport")
+	_, community, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "GetReport")
 	if err != nil {
 		return nil, err
 	}
 	from, to := ReportPeriod(req.GetFrom().AsTime(), req.GetTo().AsTime(), req.GetFrom() != nil, req.GetTo() != nil, h.now())
-	r, err := mutualaid.BuildReport(ctx, h.store, cmp.Or(req.GetCommunityId(), c.CommunityID), from, to)
+	r, err := mutualaid.BuildReport(ctx, h.store, community, from, to)
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "GetReport", err)
 	}
