@@ -1,4 +1,5 @@
-// Command linli is the linli server and its tools: serve, admin, bench.
+// Command linli is the linli server and its tools: serve, admin, bench,
+// demo, sim and hotline-sim.
 package main
 
 import (
@@ -22,7 +23,7 @@ const usage = `linli — offline-first sync backend for neighbourhood mutual aid
 Usage:
   linli serve [flags]          run the server (Pebble in ./linli-data by default)
   linli admin <command>        init, community, building, join-code, rotate-key,
-                               backup, restore, check, token ("linli admin" lists them)
+                               backup, restore, check, report, token ("linli admin" lists them)
   linli bench [flags]          measure the server against same-run baselines
   linli demo [flags]           play the 23:40 fever story through the API
   linli sim [flags]            convergence simulation: residents, bad networks, server kills
