@@ -45,9 +45,9 @@ type syncHandler struct {
 // Push validates the whole batch first (nothing is applied if any mutation
 // is malformed), then hands it to the engine.
 func (h *syncHandler) Push(ctx context.Context, req *linliv1.PushRequest) (*linliv1.PushResponse, error) {
-	c, err := h.members.current(ctx)
+	c, err := h.members.call(ctx, req.GetProtocolVersion(), "Push")
 	if err != nil {
-		return nil, toConnect(ctx, h.log, "Push", err)
+		return nil, err
 	}
 	if err := h.pushes.check(c.CommunityID + "/" + c.UserID); err != nil {
 		return nil, err
@@ -68,9 +68,6 @@ func (h *syncHandler) Push(ctx context.Context, req *linliv1.PushRequest) (*linl
 }
 
 func (h *syncHandler) pushMutations(c caller, req *linliv1.PushRequest) ([]linlisync.Mutation, error) {
-	if err := checkVersion(req.GetProtocolVersion()); err != nil {
-		return nil, err
-	}
 	if !clientIDPattern.MatchString(req.GetClientId()) {
 		return nil, invalid("client_id_invalid", "client_id", "client_id must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
