@@ -77,7 +77,13 @@ func refreshEntityID(hash string) string  { return "refresh/" + hash }
 // update runs fn as one durable transaction. A domain *Error is returned as
 // it is; any other error is wrapped with op.
 func (d *Directory) update(ctx context.Context, op string, fn func(tx *linlisync.Tx) error) error {
-	err := d.store.Update(ctx, fn)
+	return update(ctx, d.store, op, fn)
+}
+
+// update runs fn as one durable transaction on store. A domain *Error is
+// returned as it is; any other error is wrapped with op.
+func update(ctx context.Context, store *linlisync.Store, op string, fn func(tx *linlisync.Tx) error) error {
+	err := store.Update(ctx, fn)
 	if err == nil {
 		return nil
 	}

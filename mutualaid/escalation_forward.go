@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -66,7 +67,7 @@ func Forward(ctx context.Context, store *linlisync.Store, in ForwardInput) (*lin
 	c := cmp.Or(in.Community, in.Staff.CommunityID)
 	var item *linliv1.StaffQueueItem
 	var desc string
-	err := store.Update(ctx, func(tx *linlisync.Tx) error {
+	err := update(ctx, store, "forward", func(tx *linlisync.Tx) error {
 		p, err := forwardable(tx, c, in.PostID, in.IncludePhone)
 		if err != nil {
 			return err
@@ -83,7 +84,7 @@ func Forward(ctx context.Context, store *linlisync.Store, in ForwardInput) (*lin
 		return err
 	})
 	if err != nil {
-		return nil, "", domainOr(err, "forward")
+		return nil, "", err
 	}
 	return item, desc, nil
 }
@@ -195,7 +196,7 @@ func caseSummary(p *linliv1.Post) string {
 	}
 	fmt.Fprintf(&b, "发布时间 Posted: %s", p.GetCreatedAt().AsTime().Format("2006-01-02 15:04 MST"))
 	s := b.String()
-	if runeLen(s) > maxCaseDescription {
+	if utf8.RuneCountInString(s) > maxCaseDescription {
 		s = string([]rune(s)[:maxCaseDescription])
 	}
 	return s
@@ -254,7 +255,7 @@ func nonEmpty(ss ...string) []string {
 // or one that is not stuck); storage errors.
 func RetryCase(ctx context.Context, store *linlisync.Store, c, postID string) (*linliv1.StaffQueueItem, error) {
 	var out *linliv1.StaffQueueItem
-	err := store.Update(ctx, func(tx *linlisync.Tx) error {
+	err := update(ctx, store, "retry case", func(tx *linlisync.Tx) error {
 		id := PostEntityID(c, postID)
 		p, ok, err := loadPost(tx, id)
 		if err != nil {
@@ -284,7 +285,7 @@ func RetryCase(ctx context.Context, store *linlisync.Store, c, postID string) (*
 		return putQueueItem(tx, item)
 	})
 	if err != nil {
-		return nil, domainOr(err, "retry case")
+		return nil, err
 	}
 	return out, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -142,7 +141,7 @@ func Dismiss(ctx context.Context, store *linlisync.Store, by Member, c, postID, 
 		return nil, err
 	}
 	var out *linliv1.StaffQueueItem
-	err := store.Update(ctx, func(tx *linlisync.Tx) error {
+	err := update(ctx, store, "dismiss", func(tx *linlisync.Tx) error {
 		item, ok, err := loadQueueItem(tx.Get, c, postID)
 		switch {
 		case err != nil:
@@ -158,18 +157,7 @@ func Dismiss(ctx context.Context, store *linlisync.Store, by Member, c, postID, 
 		return putQueueItem(tx, item)
 	})
 	if err != nil {
-		return nil, domainOr(err, "dismiss")
+		return nil, err
 	}
 	return out, nil
 }
-
-// domainOr returns a domain *Error as it is and wraps anything else.
-func domainOr(err error, op string) error {
-	if ErrorCode(err) != "" {
-		return err
-	}
-	return fmt.Errorf("mutualaid: %s: %w", op, err)
-}
-
-// runeLen counts characters.
-func runeLen(s string) int { return utf8.RuneCountInString(s) }

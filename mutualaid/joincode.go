@@ -90,14 +90,7 @@ func (d *Directory) CreateJoinCode(ctx context.Context, spec JoinCodeSpec) (code
 				return err
 			}
 		}
-		_, taken, err := tx.Get(joinCodeEntityID(hash))
-		if err != nil {
-			return err
-		}
-		if taken { // 2^-100: a broken random source, not bad luck
-			return errors.New("new join code collides with an existing one")
-		}
-		return putJoinCode(tx, hash, rec)
+		return putNewJoinCode(tx, hash, rec)
 	})
 	if err != nil {
 		return "", nil, err
@@ -160,6 +153,19 @@ func (r *joinCodeRecord) info() *linliv1.JoinCodeInfo {
 // usable reports whether the code admits one more member at now.
 func (r *joinCodeRecord) usable(now time.Time) bool {
 	return now.Before(r.Expires) && r.Uses < r.MaxUses
+}
+
+// putNewJoinCode stores a new code's record, refusing a hash that is taken
+// (2^-100: a broken random source, not bad luck).
+func putNewJoinCode(tx *linlisync.Tx, hash string, r *joinCodeRecord) error {
+	_, taken, err := tx.Get(joinCodeEntityID(hash))
+	if err != nil {
+		return err
+	}
+	if taken {
+		return errors.New("new join code collides with an existing one")
+	}
+	return putJoinCode(tx, hash, r)
 }
 
 // putJoinCode stores the record under the code's hash and publishes its

@@ -2,7 +2,6 @@ package mutualaid
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	linlisync "github.com/linli/linli/sync"
@@ -35,22 +34,10 @@ func (d *Directory) CreateDeviceCode(ctx context.Context, c, user string) (code 
 			return Errorf(NotFound, "member_not_found", "This member does not exist.")
 		}
 		rec.Role = int32(m.GetRole())
-		if _, taken, err := tx.Get(joinCodeEntityID(hash)); err != nil || taken {
-			return errors.Join(err, errCodeCollision(taken))
-		}
-		return putJoinCode(tx, hash, rec)
+		return putNewJoinCode(tx, hash, rec)
 	})
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	return code, rec.Expires, nil
-}
-
-// errCodeCollision is the error for a new code whose hash is taken (2^-100:
-// a broken random source, not bad luck), nil if it is not.
-func errCodeCollision(taken bool) error {
-	if !taken {
-		return nil
-	}
-	return errors.New("new join code collides with an existing one")
 }
