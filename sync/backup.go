@@ -85,9 +85,11 @@ func (s *Store) Backup(ctx context.Context, dir string) error {
 		m       BackupManifest
 		ckptErr error
 	)
-	_, err := s.do(ctx, request{job: func(w *batchState) error {
-		// The writer is here, so no batch commits during the checkpoint;
-		// this group's own writes are still in its uncommitted batch.
+	_, err := s.do(ctx, request{settled: true, job: func(w *batchState) error {
+		// The writer is here and every group before is durable, so no
+		// batch commits during the checkpoint and the checkpoint holds no
+		// group that is not durable; this group's own writes are still in
+		// its unapplied batch.
 		ckptErr = s.db.Checkpoint(dir, pebble.WithFlushedWAL())
 		s.mu.RLock()
 		scopes := len(s.heads)

@@ -134,8 +134,9 @@ func Check(ctx context.Context, storeDir string, opts CheckOptions) (Report, err
 // See the package function Check for what is verified.
 // Errors: ctx's error; storage errors.
 func (s *Store) Check(ctx context.Context, opts CheckOptions) (Report, error) {
-	snap := s.db.NewSnapshot()
-	defer snap.Close()
+	v := s.acquireView()
+	defer v.release()
+	snap := v.snap
 	opts.Store = s.opts
 	return check(ctx, snap, opts)
 }
@@ -554,6 +555,14 @@ func (c *checker) logEntry(k, v []byte) error {
 		c.rep.LogTombstones++
 		if err := c.tombstoneEntry(where, scope, seq, e); err != nil {
 			return err
+		}
+	}
+	if e.canonical {
+		if _, err := canonicalValue(c.r, e.entityID); err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				return err
+			}
+			c.problemf("%s: %v", where, err)
 		}
 	}
 	return c.owner(where, scope, seq, e)

@@ -49,6 +49,18 @@ func (s *Store) mustSet(t *testing.T, k, v []byte) {
 	if err := s.db.Set(k, v, pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
+	s.readRawWrites()
+}
+
+// readRawWrites makes what a test wrote around the writer visible to
+// readers.
+func (s *Store) readRawWrites() {
+	s.mu.Lock()
+	old := s.view
+	s.view = &viewRef{snap: s.db.NewSnapshot()}
+	s.view.refs.Store(1)
+	s.mu.Unlock()
+	old.release()
 }
 
 func (s *Store) mustEntity(t *testing.T, id string) entityRecord {
@@ -141,6 +153,7 @@ func TestCheckFindsCorruption(t *testing.T) {
 			if err := s.db.Delete(k, pebble.Sync); err != nil {
 				t.Fatal(err)
 			}
+			s.readRawWrites()
 		}, []string{`has no index key`}},
 		{"IndexWithoutTombstone", func(t *testing.T, s *Store) {
 			s.mustSet(t, tombstoneKey(123, "community/c1", 999), nil)
@@ -172,12 +185,14 @@ func TestCheckFindsCorruption(t *testing.T) {
 			if err := s.db.Delete(resultKey(u1, 3), pebble.Sync); err != nil {
 				t.Fatal(err)
 			}
+			s.readRawWrites()
 		}, []string{`client u1/phone: outcome 50 kept but last mutation id is 5`, `R u2/tab:1: outcome of a client with no record`,
 			`client u1/phone: 4 outcomes kept in (0, 5], want 5`}},
 		{"NoEpoch", func(t *testing.T, s *Store) {
 			if err := s.db.Delete(keyEpoch, pebble.Sync); err != nil {
 				t.Fatal(err)
 			}
+			s.readRawWrites()
 		}, []string{`store has no epoch`}},
 	}
 	for _, tc := range cases {

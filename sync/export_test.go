@@ -55,10 +55,21 @@ func dumpRecord(k, v []byte) string {
 		return fmt.Sprintf("H %s head=%d lwm=%d err=%v", k[1:], h.head, h.lwm, err)
 	case prefixLog:
 		e, err := decodeLogEntry(v)
+		if e.canonical {
+			return fmt.Sprintf("L %s:%d %s deleted=%v at=%d canonical err=%v", k[1:len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:]), e.entityID, e.deleted, e.atMilli, err)
+		}
 		return fmt.Sprintf("L %s:%d %s deleted=%v at=%d value=%q err=%v", k[1:len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:]), e.entityID, e.deleted, e.atMilli, e.value, err)
 	case prefixTombstone:
 		at, sc, seq, ok := parseTombstoneKey(k)
 		return fmt.Sprintf("T at=%d %s:%d ok=%v", at, sc, seq, ok)
 	}
 	return fmt.Sprintf("? %q", k)
+}
+
+// InFlight reports how many groups the writer has applied that are not
+// durable yet.
+func InFlight(s *Store) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.appliedGroups - s.durableGroups
 }

@@ -76,8 +76,9 @@ func (s *Store) Pull(ctx context.Context, scopes []string, cur Cursor, lim Limit
 	}
 	slices.Sort(page.Dropped)
 
-	snap := s.db.NewSnapshot()
-	defer snap.Close()
+	v := s.acquireView()
+	defer v.release()
+	snap := v.snap
 	budget := pageBudget{changes: lim.MaxChanges, bytes: lim.MaxBytes}
 	for _, sc := range scopes {
 		if err := ctx.Err(); err != nil {
@@ -174,9 +175,16 @@ func (s *Store) scan(r pebble.Reader, scope string, from, head uint64, b *pageBu
 		if e.deleted && from == 0 {
 			continue
 		}
-		*out = append(*out, Change{Scope: scope, Seq: seq, EntityID: e.entityID, Deleted: e.deleted, Value: slices.Clone(e.value)})
+		value := slices.Clone(e.value)
+		if e.canonical {
+			if value, err = canonicalValue(r, e.entityID); err != nil {
+				it.Close()
+				return 0, false, fmt.Errorf("scan %s at %d: %w", scope, seq, err)
+			}
+		}
+		*out = append(*out, Change{Scope: scope, Seq: seq, EntityID: e.entityID, Deleted: e.deleted, Value: value})
 		b.used++
-		b.size += len(e.value) + len(e.entityID)
+		b.size += len(value) + len(e.entityID)
 	}
 	return head, false, closeIter(it, scope)
 }
@@ -186,4 +194,26 @@ func closeIter(it *pebble.Iterator, scope string) error {
 		return fmt.Errorf("scan %s: %w", scope, err)
 	}
 	return nil
+}
+
+// canonicalValue reads the canonical value a canonical log entry stands
+// for. In one consistent view, such an entry is always its entity's latest
+// version in its scope, so the entity record holds the very value.
+func canonicalValue(r pebble.Reader, id string) ([]byte, error) {
+	v, closer, err := r.Get(entityKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("canonical entry of %s without its entity: %w", id, ErrCorrupt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read entity %s: %w", id, err)
+	}
+	defer closer.Close()
+	rec, err := decodeEntity(v)
+	if err != nil {
+		return nil, err
+	}
+	if rec.deleted {
+		return nil, fmt.Errorf("canonical entry of deleted %s: %w", id, ErrCorrupt)
+	}
+	return slices.Clone(rec.canonical), nil
 }

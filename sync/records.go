@@ -191,16 +191,28 @@ func decodeEntity(b []byte) (entityRecord, error) {
 type logEntry struct {
 	entityID string
 	deleted  bool
-	atMilli  uint64 // commit time
-	value    []byte // the scope's projection; nil for a tombstone
+	// canonical says the scope's projection is the entity's canonical
+	// value, kept once in its entity record instead of in the entry.
+	canonical bool
+	atMilli   uint64 // commit time
+	value     []byte // the scope's projection; nil for a tombstone or a canonical entry
 }
+
+// Log entry flags. ON-DISK FORMAT: never change or reuse a bit.
+const (
+	logFlagDeleted   = 1 << 0 // a tombstone
+	logFlagCanonical = 1 << 1 // the value is the entity record's canonical (since store format 1, later stores)
+)
 
 func encodeLogEntry(e logEntry) []byte {
 	b := make([]byte, 0, 16+len(e.entityID)+len(e.value))
 	b = append(b, recordVersion)
 	var flags uint64
 	if e.deleted {
-		flags = 1
+		flags |= logFlagDeleted
+	}
+	if e.canonical {
+		flags |= logFlagCanonical
 	}
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, e.atMilli)
@@ -211,9 +223,16 @@ func encodeLogEntry(e logEntry) []byte {
 func decodeLogEntry(b []byte) (logEntry, error) {
 	d := decoder{b: b}
 	d.version()
-	e := logEntry{deleted: d.uvarint() == 1, atMilli: d.uvarint()}
+	flags := d.uvarint()
+	if flags&^(logFlagDeleted|logFlagCanonical) != 0 || flags == logFlagDeleted|logFlagCanonical {
+		d.fail()
+	}
+	e := logEntry{deleted: flags&logFlagDeleted != 0, canonical: flags&logFlagCanonical != 0, atMilli: d.uvarint()}
 	e.entityID = string(d.bytes())
 	e.value = d.bytes()
+	if e.canonical && len(e.value) != 0 {
+		d.fail()
+	}
 	return e, d.done("log entry")
 }
 

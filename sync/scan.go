@@ -72,7 +72,7 @@ func (tx *Tx) Scan(prefix string, limit int, fn func(id string, canonical []byte
 // overlayIDs are the ids under prefix that the group or this Tx wrote,
 // sorted: their current values may differ from what is committed.
 func (tx *Tx) overlayIDs(prefix string) []string {
-	written := tx.w.entityWrites
+	written := tx.w.writtenEntities()
 	lo, _ := slices.BinarySearch(written, prefix)
 	hi := lo
 	for hi < len(written) && strings.HasPrefix(written[hi], prefix) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -37,9 +38,22 @@ type Options struct {
 	MaxBatchMutations int
 	// CacheSize is Pebble's block cache. Default: 64 MiB.
 	CacheSize int64
-	// OnCommit, if set, is called by the writer after every commit with the
-	// number of mutations, pushes and the commit latency (for metrics).
+	// MemTableSize is Pebble's memtable: the writes it holds before a flush.
+	// A larger one folds more overwritten and deleted keys away before they
+	// reach the disk. Default: 64 MiB.
+	MemTableSize int64
+	// OnCommit, if set, is called after every commit group is durable with
+	// the number of mutations, pushes and the commit latency (from applied
+	// to durable), for metrics.
 	OnCommit func(mutations, pushes int, latency time.Duration)
+	// OnGroup, if set, is called with the same moment as OnCommit with the
+	// group's figures, including the writer's time applying it.
+	OnGroup func(GroupStats)
+	// OnAbandon, if set, is called by the writer when a group it applied
+	// is abandoned instead of committed (a write into its batch failed, or
+	// the commit itself failed): state a domain keeps beside the store,
+	// updated as mutations applied, must be rebuilt from the store.
+	OnAbandon func()
 }
 
 func (o *Options) setDefaults() {
@@ -69,6 +83,9 @@ func (o *Options) setDefaults() {
 	if o.CacheSize <= 0 {
 		o.CacheSize = 64 << 20
 	}
+	if o.MemTableSize <= 0 {
+		o.MemTableSize = 64 << 20
+	}
 }
 
 // Store is the sync engine over one Pebble database. It is safe for
@@ -80,17 +97,29 @@ type Store struct {
 	log   *slog.Logger
 	epoch [16]byte
 
-	queue  chan request
-	broker *broker
+	queue    chan request
+	held     *request    // writer only: a request gather took out of turn
+	inflight chan *group // writer → syncer: groups applied, in order
+	broker   *broker
 
-	mu    gosync.RWMutex
-	heads map[string]scopeHead // committed heads; written by the writer after commit
+	// writerHeads are the heads as of every group applied so far, durable
+	// or not. Only the writer touches it.
+	writerHeads map[string]scopeHead
+	applied     *applyCache // writer only
+	failed      atomic.Pointer[failure]
+
+	mu            gosync.RWMutex
+	heads         map[string]scopeHead // durable heads, what readers see
+	view          *viewRef             // durable read view
+	appliedGroups uint64               // groups handed to the syncer
+	durableGroups uint64               // groups the syncer has made durable
+	durableCh     chan struct{}        // closed and replaced at each durable group
 
 	closeOnce  gosync.Once
 	cancel     context.CancelFunc
 	wg         gosync.WaitGroup
 	done       chan struct{} // closed when Close begins
-	writerDone chan struct{} // closed when the writer has exited
+	syncerDone chan struct{} // closed when the pipeline has answered everything
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -99,30 +128,32 @@ func Open(dir string, opts Options) (*Store, error) {
 	log := opts.Logger.With("component", "sync")
 	cache := pebble.NewCache(opts.CacheSize)
 	defer cache.Unref()
-	po := &pebble.Options{
-		FS:     opts.FS,
-		Cache:  cache,
-		Logger: pebbleLogger{log.With("component", "pebble")},
-	}
-	db, err := pebble.Open(dir, po)
+	db, err := pebble.Open(dir, pebbleOptions(opts, cache, log))
 	if err != nil {
 		return nil, fmt.Errorf("open pebble at %s: %w", dir, err)
 	}
 	s := &Store{
 		db: db, opts: opts, log: log,
-		queue:      make(chan request, 1024),
-		broker:     newBroker(),
-		heads:      make(map[string]scopeHead),
-		done:       make(chan struct{}),
-		writerDone: make(chan struct{}),
+		queue:       make(chan request, 1024),
+		inflight:    make(chan *group, maxInflight),
+		broker:      newBroker(),
+		heads:       make(map[string]scopeHead),
+		writerHeads: make(map[string]scopeHead),
+		applied:     newApplyCache(int(opts.MemTableSize / 2)),
+		durableCh:   make(chan struct{}),
+		done:        make(chan struct{}),
+		syncerDone:  make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	s.view = &viewRef{snap: db.NewSnapshot()}
+	s.view.refs.Store(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.writeLoop(ctx)
+	go s.syncLoop()
 	if opts.DropInterval > 0 {
 		s.wg.Add(1)
 		go s.dropLoop(ctx)
@@ -167,6 +198,7 @@ func (s *Store) loadHeads() error {
 			return fmt.Errorf("scope %q: %w", it.Key()[1:], err)
 		}
 		s.heads[string(it.Key()[1:])] = h
+		s.writerHeads[string(it.Key()[1:])] = h
 	}
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("scan heads: %w", err)
@@ -199,6 +231,10 @@ func (s *Store) Close() error {
 		s.cancel()
 		s.wg.Wait()
 		s.broker.closeAll()
+		s.mu.Lock()
+		v := s.view
+		s.mu.Unlock()
+		v.release()
 		err = s.db.Close()
 	})
 	return err
@@ -208,18 +244,3 @@ func (s *Store) Close() error {
 // Writing to it bypasses every guarantee of the engine.
 func (s *Store) DB() *pebble.DB { return s.db }
 
-// pebbleLogger routes Pebble's logs to slog.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Debug(fmt.Sprintf(format, args...))
-}
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...))
-}
-
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...))
-	panic(fmt.Sprintf(format, args...))
-}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -128,7 +129,12 @@ func (w *batchState) publish(id string, canonical []byte, views map[string][]byt
 		}
 	}
 	for _, sc := range sortedKeys(views) {
-		seq, err := w.appendEntry(sc, logEntry{entityID: id, atMilli: w.nowMilli(), value: views[sc]})
+		e := logEntry{entityID: id, atMilli: w.nowMilli(), value: views[sc]}
+		if !deleted && bytes.Equal(e.value, canonical) {
+			// Kept once, in the entity record; Pull reads it from there.
+			e.value, e.canonical = nil, true
+		}
+		seq, err := w.appendEntry(sc, e)
 		if err != nil {
 			return err
 		}

@@ -33,10 +33,12 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return result
 }
 
-// Get returns the committed canonical value of an entity; ok is false if it
+// Get returns the durable canonical value of an entity; ok is false if it
 // does not exist or was deleted. The slice is the caller's.
 func (s *Store) Get(entityID string) (value []byte, ok bool, err error) {
-	v, closer, err := s.db.Get(entityKey(entityID))
+	view := s.acquireView()
+	defer view.release()
+	v, closer, err := view.snap.Get(entityKey(entityID))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -52,12 +54,14 @@ func (s *Store) Get(entityID string) (value []byte, ok bool, err error) {
 }
 
 // LastMutationID returns the highest mutation id processed for client (0
-// if none), as committed. It only grows.
+// if none), as durable. It only grows.
 func (s *Store) LastMutationID(client ClientID) (uint64, error) {
 	if !validName(client.User) || !validName(client.Client) {
 		return 0, fmt.Errorf("client %q/%q: %w", client.User, client.Client, ErrBadScope)
 	}
-	v, closer, err := s.db.Get(clientKey(client))
+	view := s.acquireView()
+	defer view.release()
+	v, closer, err := view.snap.Get(clientKey(client))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, nil
 	}

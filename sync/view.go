@@ -21,8 +21,9 @@ func (s *Store) Scan(ctx context.Context, prefix string, fn func(id string, cano
 	if prefix == "" {
 		return fmt.Errorf("scan: empty prefix: %w", ErrBadScope)
 	}
-	snap := s.db.NewSnapshot()
-	defer snap.Close()
+	v := s.acquireView()
+	defer v.release()
+	snap := v.snap
 	it, err := snap.NewIter(&pebble.IterOptions{
 		LowerBound: entityKey(prefix), UpperBound: prefixEnd(entityKey(prefix)),
 	})

@@ -17,7 +17,10 @@ type request struct {
 	client ClientID
 	muts   []Mutation
 	job    func(w *batchState) error // maintenance instead of a push
-	reply  chan reply                // buffered, 1
+	// settled makes the writer wait, before it runs job, until every group
+	// applied before it is durable (a backup must not hold unsynced groups).
+	settled bool
+	reply   chan reply // buffered, 1
 }
 
 type reply struct {
@@ -36,9 +39,9 @@ type reply struct {
 // than KeptOutcomes). A mutation Apply rejects consumes its id. Errors:
 // *GapError if the first new id does not follow the last processed one
 // (nothing applied); ErrBadMutationIDs, ErrBadScope for bad arguments;
-// ErrClosed; ctx's error if ctx ends before the writer takes the push;
-// any other error is internal, and the mutation it struck (and those after
-// it) were not applied.
+// ErrClosed; ErrFailed once a commit has failed; ctx's error if ctx ends
+// before the writer takes the push; any other error is internal, and the
+// mutation it struck (and those after it) were not applied.
 func (s *Store) Push(ctx context.Context, client ClientID, muts []Mutation) ([]Result, uint64, error) {
 	if err := checkPush(client, muts); err != nil {
 		return nil, 0, err
@@ -62,10 +65,13 @@ func checkPush(client ClientID, muts []Mutation) error {
 	return nil
 }
 
-// do queues req and waits for the writer's reply. Once the writer has taken
-// a request it is always answered, even if ctx ends meanwhile: the caller
+// do queues req and waits for the reply. Once the writer has taken a
+// request it is always answered, even if ctx ends meanwhile: the caller
 // waits, because the mutation may be durable.
 func (s *Store) do(ctx context.Context, req request) (reply, error) {
+	if err := s.failure(); err != nil {
+		return reply{}, err
+	}
 	req.reply = make(chan reply, 1)
 	select {
 	case s.queue <- req:
@@ -77,8 +83,8 @@ func (s *Store) do(ctx context.Context, req request) (reply, error) {
 	select {
 	case r := <-req.reply:
 		return r, r.err
-	case <-s.writerDone:
-		// The writer answers everything it took before it exits.
+	case <-s.syncerDone:
+		// The pipeline answers everything it took before it exits.
 		select {
 		case r := <-req.reply:
 			return r, r.err
@@ -88,31 +94,81 @@ func (s *Store) do(ctx context.Context, req request) (reply, error) {
 	}
 }
 
-// writeLoop is the single writer: it takes queued requests, applies as many
-// as are waiting into one batch, commits with one fsync and answers them.
+// The write pipeline. One writer goroutine takes queued requests, applies
+// as many as are waiting into one batch and hands the batch to Pebble
+// without waiting for its fsync (ApplyNoSyncWait); it then goes on with the
+// next group at once, so that applying one group overlaps the fsync of the
+// one before. The group goes to one syncer goroutine, which waits for its
+// fsync and only then makes it visible to readers (the group's read view,
+// its heads, subscriber pokes) and answers its requests, strictly in the
+// order the groups were applied.
+//
+// Visibility: Pebble makes a batch visible to its own readers before the
+// fsync completes. Readers therefore never read the database directly:
+// they read the durable view, a snapshot the writer takes right after it
+// applied a group (so it holds that group and nothing later) and that the
+// syncer installs once the group is durable. A Pull never shows a change
+// an acknowledged crash could lose.
+//
+// Lock order: Store.mu before viewRef (acquire), and nothing while calling
+// Pebble from the writer.
+
+// maxInflight bounds the groups applied but not yet durable.
+const maxInflight = 4
+
+// group is one commit group on its way through the pipeline.
+type group struct {
+	reqs    []request
+	replies []reply
+	muts    int
+	batch   *pebble.Batch    // nil when the group wrote nothing
+	view    *pebble.Snapshot // taken right after batch was applied; nil with batch
+	heads   map[string]scopeHead
+	applied time.Time // when the writer had applied it
+	apply   time.Duration
+}
+
+// writeLoop is the single writer.
 func (s *Store) writeLoop(ctx context.Context) {
 	defer s.wg.Done()
-	defer close(s.writerDone)
+	defer close(s.inflight)
 	for {
 		var first request
-		select {
-		case first = <-s.queue:
-		case <-ctx.Done():
-			s.drainQueue()
-			return
+		if s.held != nil {
+			first, s.held = *s.held, nil
+		} else {
+			select {
+			case first = <-s.queue:
+			case <-ctx.Done():
+				s.drainQueue()
+				return
+			}
 		}
-		s.commitGroup(s.gather(first))
+		reqs := s.gather(first)
+		if reqs[0].settled {
+			s.waitSettled()
+		}
+		g := s.applyGroup(reqs)
+		s.mu.Lock()
+		s.appliedGroups++
+		s.mu.Unlock()
+		s.inflight <- g
 	}
 }
 
 // gather collects the requests already queued behind first, up to the
-// batch bound.
+// batch bound. A request that needs the pipeline settled starts a group of
+// its own.
 func (s *Store) gather(first request) []request {
 	group := []request{first}
 	n := len(first.muts)
-	for n < s.opts.MaxBatchMutations {
+	for n < s.opts.MaxBatchMutations && !first.settled {
 		select {
 		case r := <-s.queue:
+			if r.settled {
+				s.held = &r // runs first in the next group
+				return group
+			}
 			group = append(group, r)
 			n += len(r.muts)
 		default:
@@ -122,8 +178,26 @@ func (s *Store) gather(first request) []request {
 	return group
 }
 
+// waitSettled returns once every group handed to the syncer is durable.
+func (s *Store) waitSettled() {
+	for {
+		s.mu.RLock()
+		applied, durable := s.appliedGroups, s.durableGroups
+		ch := s.durableCh
+		s.mu.RUnlock()
+		if durable >= applied {
+			return
+		}
+		<-ch
+	}
+}
+
 // drainQueue answers requests that were queued but never taken.
 func (s *Store) drainQueue() {
+	if s.held != nil {
+		s.held.reply <- reply{err: ErrClosed}
+		s.held = nil
+	}
 	for {
 		select {
 		case r := <-s.queue:
@@ -134,65 +208,123 @@ func (s *Store) drainQueue() {
 	}
 }
 
-// commitGroup applies the group into one batch and commits it.
-func (s *Store) commitGroup(group []request) {
+// applyGroup applies reqs into one batch and hands it to Pebble without
+// waiting for the fsync. A group that fails to apply is answered with its
+// error and commits nothing.
+func (s *Store) applyGroup(reqs []request) *group {
+	start := time.Now()
 	w := s.newBatchState()
-	defer w.batch.Close()
-	replies := make([]reply, len(group))
-	muts := 0
-	for i, req := range group {
+	g := &group{reqs: reqs, replies: make([]reply, len(reqs))}
+	for i, req := range reqs {
+		if err := s.failure(); err != nil {
+			g.replies[i].err = err
+			continue
+		}
 		if req.job != nil {
 			if err := req.job(w); err != nil {
-				replies[i].err = w.poison(err)
+				g.replies[i].err = w.poison(err)
 			}
 			continue
 		}
-		replies[i] = w.applyPush(req.client, req.muts)
-		muts += len(req.muts)
+		g.replies[i] = w.applyPush(req.client, req.muts)
+		g.muts += len(req.muts)
 	}
-	start := time.Now()
 	_ = w.writeHeads() // a failure poisons the group
-	if w.failed != nil {
+	switch {
+	case w.failed != nil:
 		// A write into the batch failed halfway: commit nothing, so that no
 		// push is half-applied. Every push in the group may be retried.
-		s.log.Error("group abandoned", "err", w.failed, "pushes", len(group))
-		for i := range replies {
-			replies[i] = reply{err: w.failed}
-		}
-		w.changed = nil
-	} else if !w.batch.Empty() {
-		if err := w.batch.Commit(pebble.Sync); err != nil {
+		s.log.Error("group abandoned", "err", w.failed, "pushes", len(reqs))
+		s.abandon(g, w, w.failed)
+	case !w.batch.Empty():
+		if err := s.db.ApplyNoSyncWait(w.batch, pebble.Sync); err != nil {
 			err = fmt.Errorf("commit: %w", err)
-			s.log.Error("commit failed", "err", err, "pushes", len(group))
-			for i := range replies {
-				replies[i] = reply{err: err}
-			}
-			w.changed = nil
+			s.log.Error("commit failed", "err", err, "pushes", len(reqs))
+			s.fail(err)
+			s.abandon(g, w, err)
+			break
 		}
+		for sc := range w.changed {
+			s.writerHeads[sc] = w.heads[sc]
+		}
+		s.applied.merge(w.cache)
+		g.batch, g.heads = w.batch, w.heads
+		g.view = s.db.NewSnapshot()
+	default:
+		w.batch.Close()
 	}
-	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(muts, len(group), time.Since(start))
+	g.applied = time.Now()
+	g.apply = g.applied.Sub(start)
+	return g
+}
+
+// abandon answers every request of g with err and drops its batch.
+func (s *Store) abandon(g *group, w *batchState, err error) {
+	for i := range g.replies {
+		g.replies[i] = reply{err: err}
 	}
-	s.publishHeads(w)
-	for i, req := range group {
-		req.reply <- replies[i]
+	w.batch.Close()
+	s.applied.reset()
+	if s.opts.OnAbandon != nil {
+		s.opts.OnAbandon()
 	}
 }
 
-// publishHeads makes the batch's new heads visible and pokes subscribers.
-func (s *Store) publishHeads(w *batchState) {
-	if len(w.changed) == 0 {
-		return
+// syncLoop is the syncer: it waits for each group's fsync in order, makes
+// it visible and answers it.
+func (s *Store) syncLoop() {
+	defer s.wg.Done()
+	defer close(s.syncerDone)
+	for g := range s.inflight {
+		if g.batch != nil {
+			err := g.batch.SyncWait()
+			g.batch.Close()
+			if err != nil {
+				err = fmt.Errorf("commit: sync: %w", err)
+				s.log.Error("commit failed", "err", err, "pushes", len(g.reqs))
+				s.fail(err)
+				g.view.Close()
+				for i := range g.replies {
+					g.replies[i] = reply{err: err}
+				}
+				s.markDurable(nil, nil)
+				s.answer(g)
+				continue
+			}
+		}
+		s.markDurable(g.view, g.heads)
+		s.answer(g)
 	}
-	pokes := make(map[string]uint64, len(w.changed))
-	s.mu.Lock()
-	for sc := range w.changed {
-		h := w.heads[sc]
-		s.heads[sc] = h
-		pokes[sc] = h.head
+}
+
+// answer reports g's commit and replies to its requests.
+func (s *Store) answer(g *group) {
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(g.muts, len(g.reqs), time.Since(g.applied))
 	}
-	s.mu.Unlock()
-	s.broker.publish(pokes)
+	if s.opts.OnGroup != nil {
+		s.opts.OnGroup(GroupStats{Mutations: g.muts, Requests: len(g.reqs), Apply: g.apply, Sync: time.Since(g.applied)})
+	}
+	for i, req := range g.reqs {
+		req.reply <- g.replies[i]
+	}
+}
+
+// GroupStats describe one commit group, for metrics and benchmarks.
+type GroupStats struct {
+	Mutations int           // client mutations in the group
+	Requests  int           // pushes and jobs in the group
+	Apply     time.Duration // the writer's time applying it
+	Sync      time.Duration // from applied until durable
+}
+
+// newBatchState starts a group's batch.
+func (s *Store) newBatchState() *batchState {
+	return &batchState{
+		s: s, batch: s.db.NewBatch(), now: s.opts.Now(),
+		heads: make(map[string]scopeHead), changed: make(map[string]bool),
+		cache: make(map[string]cached), entityWrites: make(map[string]struct{}),
+	}
 }
 
 // batchState is the writer's view during one group: the batch, every key
@@ -201,11 +333,14 @@ type batchState struct {
 	s       *Store
 	batch   *pebble.Batch
 	now     time.Time
-	heads   map[string]scopeHead // overlay over s.heads
+	heads   map[string]scopeHead // overlay over s.writerHeads
 	changed map[string]bool
 	cache   map[string]cached // every key read or written in this group
-	// entityWrites are the ids of entities written in this group, sorted.
-	entityWrites []string
+	// entityWrites are the ids of entities written in this group; sorted
+	// lazily into sortedWrites when a Scan needs them.
+	entityWrites map[string]struct{}
+	sortedWrites []string
+	sorted       bool
 	failed       error // set when a write into the batch failed: the group must not commit
 }
 
@@ -217,23 +352,12 @@ func (w *batchState) poison(err error) error {
 	return err
 }
 
-func (s *Store) newBatchState() *batchState {
-	return &batchState{
-		s: s, batch: s.db.NewBatch(), now: s.opts.Now(),
-		heads: make(map[string]scopeHead), changed: make(map[string]bool),
-		cache: make(map[string]cached),
-	}
-}
-
 // head returns the scope's head as of this batch.
 func (w *batchState) head(scope string) scopeHead {
 	if h, ok := w.heads[scope]; ok {
 		return h
 	}
-	w.s.mu.RLock()
-	h := w.s.heads[scope]
-	w.s.mu.RUnlock()
-	return h
+	return w.s.writerHeads[scope]
 }
 
 // setHead records the scope's new head; writeHeads puts it in the batch.
@@ -260,11 +384,16 @@ func (w *batchState) nextSeq(scope string) (uint64, error) {
 	return h.head, w.setHead(scope, h)
 }
 
-// get reads key as of this group: the group's own writes first, then the
-// committed store. Reads are remembered, so a key is read from Pebble at
-// most once per group. ok is false if absent. The value must not be modified.
+// get reads key as of this group: the group's own writes first, then
+// everything applied before (durable or not). Reads are remembered, so a
+// key is read from Pebble at most once per group. ok is false if absent.
+// The value must not be modified.
 func (w *batchState) get(key []byte) ([]byte, bool, error) {
 	if c, hit := w.cache[string(key)]; hit {
+		return c.value, c.present, nil
+	}
+	if c, hit := w.s.applied.get(key); hit {
+		w.cache[string(key)] = c
 		return c.value, c.present, nil
 	}
 	v, closer, err := w.s.db.Get(key)
@@ -294,16 +423,28 @@ func (w *batchState) del(key []byte) error {
 	return w.batch.Delete(key, nil)
 }
 
-// noteEntity remembers the entity ids this group wrote, in order, for
-// Tx.Scan.
+// noteEntity remembers the entity ids this group wrote, for Tx.Scan.
 func (w *batchState) noteEntity(key []byte) {
 	if len(key) == 0 || key[0] != prefixEntity {
 		return
 	}
-	id := string(key[1:])
-	if i, found := slices.BinarySearch(w.entityWrites, id); !found {
-		w.entityWrites = slices.Insert(w.entityWrites, i, id)
+	if _, ok := w.entityWrites[string(key[1:])]; !ok {
+		w.entityWrites[string(key[1:])] = struct{}{}
+		w.sorted = false
 	}
+}
+
+// writtenEntities returns the ids of the entities this group wrote, sorted.
+func (w *batchState) writtenEntities() []string {
+	if !w.sorted {
+		w.sortedWrites = w.sortedWrites[:0]
+		for id := range w.entityWrites {
+			w.sortedWrites = append(w.sortedWrites, id)
+		}
+		slices.Sort(w.sortedWrites)
+		w.sorted = true
+	}
+	return w.sortedWrites
 }
 
 // cached is a key's value as of the group.
