@@ -243,4 +243,3 @@ func (s *Store) Close() error {
 // DB exposes the underlying database for benchmarks and integrity checks.
 // Writing to it bypasses every guarantee of the engine.
 func (s *Store) DB() *pebble.DB { return s.db }
-
