@@ -3,6 +3,7 @@ package mutualaid
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -23,11 +24,10 @@ import (
 const (
 	// MatchesPerRequest is how many offers are suggested to one request.
 	MatchesPerRequest = 5
-	// maxMatchCandidates bounds the counterpart posts one post write ranks.
-	maxMatchCandidates = 500
-	// maxMatchRefills bounds how many requests one offer write re-ranks in
-	// full after the offer left their (full) top list.
-	maxMatchRefills = 16
+	// MatchesPerOffer is how many requests one offer is suggested to: in a
+	// surge, a bottle is shown to the few who need it most, not to every
+	// parent asking (see package matching).
+	MatchesPerOffer = 5
 )
 
 // Components of a match's score; see scoreMatch.
@@ -99,8 +99,8 @@ func offerMatchable(p *linliv1.Post) bool {
 
 // rankOffers scores every offer against req (see scoreMatch) and returns
 // the matches of the offers that fit, best first: by score, then by offer
-// post id. Offers that do not fit are left out; the caller keeps the top
-// MatchesPerRequest. now decides which medicines have expired.
+// post id. Offers that do not fit are left out. now decides which
+// medicines have expired.
 func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *Catalog, now time.Time) []*linliv1.Match {
 	var out []*linliv1.Match
 	for _, o := range offers {
@@ -110,21 +110,6 @@ func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *Catalog, now tim
 	}
 	slices.SortFunc(out, func(a, b *linliv1.Match) int {
 		return cmp.Or(cmp.Compare(b.GetScore(), a.GetScore()), cmp.Compare(a.GetOfferPostId(), b.GetOfferPostId()))
-	})
-	return out
-}
-
-// rankRequests is rankOffers seen from an offer: the requests it fits,
-// best first by score, then by request post id.
-func rankRequests(offer *linliv1.Post, requests []*linliv1.Post, cat *Catalog, now time.Time) []*linliv1.Match {
-	var out []*linliv1.Match
-	for _, r := range requests {
-		if m, ok := scoreMatch(r, offer, cat, now); ok {
-			out = append(out, m)
-		}
-	}
-	slices.SortFunc(out, func(a, b *linliv1.Match) int {
-		return cmp.Or(cmp.Compare(b.GetScore(), a.GetScore()), cmp.Compare(a.GetRequestPostId(), b.GetRequestPostId()))
 	})
 	return out
 }
@@ -167,50 +152,121 @@ func rankRequests(offer *linliv1.Post, requests []*linliv1.Post, cat *Catalog, n
 // so among otherwise equal offers the medicine that expires sooner (and
 // would otherwise go to waste) comes first.
 func scoreMatch(req, offer *linliv1.Post, cat *Catalog, now time.Time) (*linliv1.Match, bool) {
-	if !requestMatchable(req) || !offerMatchable(offer) ||
-		req.GetCommunityId() != offer.GetCommunityId() || req.GetAuthorId() == offer.GetAuthorId() {
+	return buildMatch(prepareScoring(req, cat), prepareScoring(offer, cat), civilDay(now))
+}
+
+// scoring is a post prepared for scoring: its items looked up in the
+// catalog and their expiry dates read once, not at every pair.
+type scoring struct {
+	post  *linliv1.Post
+	items []scoringItem
+	age   int // of the child a request is for, in months; 0 if none
+	bonus int // a request's requestBonus
+}
+
+type scoringItem struct {
+	pi     *linliv1.PostItem
+	cat    Item
+	known  bool
+	expiry int64 // civil day of the expiry date; noExpiry, or badExpiry if it does not parse
+}
+
+const (
+	noExpiry  = math.MaxInt64
+	badExpiry = math.MinInt64
+)
+
+// prepareScoring prepares p for scoring against many counterparts.
+func prepareScoring(p *linliv1.Post, cat *Catalog) *scoring {
+	s := &scoring{post: p, age: ageMonths(p.GetForWhom()), items: make([]scoringItem, len(p.GetItems()))}
+	if p.GetKind() == linliv1.PostKind_POST_KIND_REQUEST {
+		s.bonus, _ = requestBonus(p)
+	}
+	for i, it := range p.GetItems() {
+		si := scoringItem{pi: it, expiry: noExpiry}
+		si.cat, si.known = cat.item(it.GetItemCode())
+		if exp := it.GetExpiryDate(); exp != "" {
+			si.expiry = badExpiry
+			if d, err := time.Parse(dateLayout, exp); err == nil {
+				si.expiry = civilDay(d)
+			}
+		}
+		s.items[i] = si
+	}
+	return s
+}
+
+// civilDay numbers t's date (in t's location) in days since 1970-01-01.
+func civilDay(t time.Time) int64 {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
+}
+
+// pairScore is scoreMatch's score alone, without building the match.
+func pairScore(req, offer *scoring, today int64) (int32, bool) {
+	f, ok := bestFit(req, offer, today)
+	if !ok {
+		return 0, false
+	}
+	score := f.score() + req.bonus
+	if b := req.post.GetBuildingId(); b != "" && b == offer.post.GetBuildingId() {
+		score += scoreSameBuilding
+	}
+	return int32(score), true
+}
+
+// buildMatch is scoreMatch on prepared posts.
+func buildMatch(req, offer *scoring, today int64) (*linliv1.Match, bool) {
+	best, ok := bestFit(req, offer, today)
+	if !ok {
 		return nil, false
 	}
-	age := ageMonths(req.GetForWhom())
-	today := startOfDay(now)
+	r, o := req.post, offer.post
+	score := best.score()
+	reasons := []string{best.fitReason(req.age)}
+	if b := r.GetBuildingId(); b != "" && b == o.GetBuildingId() {
+		score += scoreSameBuilding
+		reasons = append(reasons, "same building")
+	}
+	bonus, why := requestBonus(r)
+	score += bonus
+	reasons = append(reasons, why...)
+	if best.oi.expiry != noExpiry {
+		reasons = append(reasons, "expires "+best.oi.pi.GetExpiryDate())
+	}
+	reasons = append(reasons, best.quantityReason())
+	return &linliv1.Match{
+		Id:              r.GetId() + "/" + o.GetId(),
+		CommunityId:     r.GetCommunityId(),
+		RequestPostId:   r.GetId(),
+		OfferPostId:     o.GetId(),
+		RequestAuthorId: r.GetAuthorId(),
+		OfferAuthorId:   o.GetAuthorId(),
+		Score:           int32(score),
+		Reasons:         reasons,
+		OfferItemCode:   best.oi.pi.GetItemCode(),
+		Available:       best.free,
+	}, true
+}
+
+// bestFit returns the best fitting item pair of req and offer (see
+// scoreMatch); ok is false if the two cannot meet at all.
+func bestFit(req, offer *scoring, today int64) (itemFit, bool) {
+	r, o := req.post, offer.post
+	if !requestMatchable(r) || !offerMatchable(o) || r.GetCommunityId() != o.GetCommunityId() || r.GetAuthorId() == o.GetAuthorId() {
+		return itemFit{}, false
+	}
 	var best itemFit
 	found := false
-	for _, ri := range req.GetItems() {
-		for _, oi := range offer.GetItems() {
-			f, ok := fitItems(ri, oi, cat, age, today)
+	for i := range req.items {
+		for j := range offer.items {
+			f, ok := fitItems(&req.items[i], &offer.items[j], req.age, today)
 			if ok && (!found || f.score() > best.score()) {
 				best, found = f, true
 			}
 		}
 	}
-	if !found {
-		return nil, false
-	}
-	score := best.score()
-	reasons := []string{best.fitReason}
-	if b := req.GetBuildingId(); b != "" && b == offer.GetBuildingId() {
-		score += scoreSameBuilding
-		reasons = append(reasons, "same building")
-	}
-	bonus, why := requestBonus(req)
-	score += bonus
-	reasons = append(reasons, why...)
-	if best.expiryReason != "" {
-		reasons = append(reasons, best.expiryReason)
-	}
-	reasons = append(reasons, best.quantityReason)
-	return &linliv1.Match{
-		Id:              req.GetId() + "/" + offer.GetId(),
-		CommunityId:     req.GetCommunityId(),
-		RequestPostId:   req.GetId(),
-		OfferPostId:     offer.GetId(),
-		RequestAuthorId: req.GetAuthorId(),
-		OfferAuthorId:   offer.GetAuthorId(),
-		Score:           int32(score),
-		Reasons:         reasons,
-		OfferItemCode:   best.code,
-		Available:       best.free,
-	}, true
+	return best, found
 }
 
 // requestBonus is what a request adds to the score of any of its matches,
@@ -232,75 +288,76 @@ func requestBonus(req *linliv1.Post) (int, []string) {
 	return bonus, reasons
 }
 
-// maxMatchScore bounds the score of any match of a request whose
-// requestBonus is bonus, in the same building or not.
-func maxMatchScore(bonus int, sameBuilding bool) int32 {
-	s := scoreExactItem + scoreEnough + maxExpiryBonus + bonus
-	if sameBuilding {
-		s += scoreSameBuilding
-	}
-	return int32(s)
-}
+// maxPairScore bounds a match's score minus its request's bonus.
+const maxPairScore = scoreExactItem + scoreEnough + maxExpiryBonus + scoreSameBuilding
 
 // itemFit is how one offered item meets one requested item.
 type itemFit struct {
-	code           string // the offered item's code
-	free           int32
-	fit, quantity  int
-	expiry         int
-	fitReason      string
-	quantityReason string
-	expiryReason   string // empty when the item has no expiry date
+	ri, oi        *scoringItem
+	free          int32
+	fit, quantity int
+	expiry        int
 }
 
 func (f itemFit) score() int { return f.fit + f.quantity + f.expiry }
 
+// fitReason names the fit: "same item: 美林", "child-safe fever reducer",
+// "same category: pulse oximeter".
+func (f itemFit) fitReason(age int) string {
+	switch {
+	case f.fit == scoreExactItem:
+		return "same item: " + itemName(f.oi.pi, f.oi.cat, f.oi.known)
+	case age > 0:
+		return "child-safe " + f.oi.cat.Category.DisplayEN()
+	}
+	return "same category: " + f.oi.cat.Category.DisplayEN()
+}
+
+func (f itemFit) quantityReason() string {
+	need := f.ri.pi.GetQuantity()
+	switch {
+	case f.free < need:
+		return fmt.Sprintf("only %d of %d needed", f.free, need)
+	case f.oi.pi.GetReserved() > 0:
+		return fmt.Sprintf("%d of %d left", f.free, f.oi.pi.GetQuantity())
+	}
+	return fmt.Sprintf("%d available", f.free)
+}
+
 // fitItems scores the offered item oi against the requested item ri; ok is
 // false if it cannot meet it (see scoreMatch).
-func fitItems(ri, oi *linliv1.PostItem, cat *Catalog, age int, today time.Time) (itemFit, bool) {
-	free := oi.GetQuantity() - oi.GetReserved()
+func fitItems(ri, oi *scoringItem, age int, today int64) (itemFit, bool) {
+	free := oi.pi.GetQuantity() - oi.pi.GetReserved()
 	if free <= 0 {
 		return itemFit{}, false
 	}
-	f := itemFit{code: oi.GetItemCode(), free: free}
-	if exp := oi.GetExpiryDate(); exp != "" {
-		day, err := time.ParseInLocation(dateLayout, exp, today.Location())
-		if err != nil || day.Before(today) {
+	f := itemFit{ri: ri, oi: oi, free: free}
+	if oi.expiry != noExpiry {
+		if oi.expiry == badExpiry || oi.expiry < today {
 			return itemFit{}, false // expired, or a date we cannot trust
 		}
-		days := int(day.Sub(today).Round(24*time.Hour) / (24 * time.Hour))
-		f.expiry = max(0, maxExpiryBonus-days/expiryBonusDays)
-		f.expiryReason = "expires " + exp
+		f.expiry = max(0, maxExpiryBonus-int(oi.expiry-today)/expiryBonusDays)
 	}
-	reqItem, reqKnown := cat.item(ri.GetItemCode())
-	offItem, offKnown := cat.item(oi.GetItemCode())
 	switch {
-	case offKnown && offItem.Prescription:
+	case oi.known && oi.cat.Prescription:
 		return itemFit{}, false
-	case ri.GetItemCode() == oi.GetItemCode():
-		if offKnown && age > 0 && (!offItem.ChildSafe || offItem.MinAgeMonths > age) {
+	case ri.pi.GetItemCode() == oi.pi.GetItemCode():
+		if oi.known && age > 0 && (!oi.cat.ChildSafe || oi.cat.MinAgeMonths > age) {
 			return itemFit{}, false
 		}
-		f.fit, f.fitReason = scoreExactItem, "same item: "+itemName(oi, offItem, offKnown)
-	case reqKnown && offKnown:
-		if ok, _ := Fits(reqItem, offItem, age); !ok {
+		f.fit = scoreExactItem
+	case ri.known && oi.known:
+		if ok, _ := Fits(ri.cat, oi.cat, age); !ok {
 			return itemFit{}, false
 		}
-		f.fit, f.fitReason = scoreCategoryFit, "same category: "+offItem.Category.DisplayEN()
-		if age > 0 {
-			f.fitReason = "child-safe " + offItem.Category.DisplayEN()
-		}
+		f.fit = scoreCategoryFit
 	default:
 		return itemFit{}, false
 	}
-	need := ri.GetQuantity()
-	switch {
-	case free < need:
-		f.quantity, f.quantityReason = scorePartial, fmt.Sprintf("only %d of %d needed", free, need)
-	case oi.GetReserved() > 0:
-		f.quantity, f.quantityReason = scoreEnough, fmt.Sprintf("%d of %d left", free, oi.GetQuantity())
-	default:
-		f.quantity, f.quantityReason = scoreEnough, fmt.Sprintf("%d available", free)
+	if free < ri.pi.GetQuantity() {
+		f.quantity = scorePartial
+	} else {
+		f.quantity = scoreEnough
 	}
 	return f, true
 }

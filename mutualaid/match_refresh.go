@@ -2,9 +2,7 @@ package mutualaid
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
@@ -26,7 +24,7 @@ const (
 // community do this a few offers at a time; a daily job (after midnight in
 // the store clock's location) should call it for every community so that
 // quiet communities catch up too. It runs as transactions of at most 100
-// offers each and returns how many offers it re-ranked.
+// offers each and returns how many offers it scored again.
 //
 // Errors: ctx's, or internal (storage, a stored record that does not decode).
 func RefreshMatches(ctx context.Context, store *linlisync.Store, communityID string) (int, error) {
@@ -34,12 +32,13 @@ func RefreshMatches(ctx context.Context, store *linlisync.Store, communityID str
 	for {
 		var n int
 		err := store.Update(ctx, func(tx *linlisync.Tx) error {
-			m := newMatcher(tx, communityID)
-			var err error
-			if n, err = m.refresh(refreshBatch); err != nil {
+			cm, err := communityMatchesOf(tx, communityID, true)
+			if err != nil {
 				return err
 			}
-			return m.flush()
+			ids := cm.refreshDue(refreshBatch)
+			n = len(ids)
+			return cm.publish(tx, ids)
 		})
 		if err != nil {
 			return total, fmt.Errorf("mutualaid: refresh matches of %s: %w", communityID, err)
@@ -49,61 +48,6 @@ func RefreshMatches(ctx context.Context, store *linlisync.Store, communityID str
 			return total, nil
 		}
 	}
-}
-
-// errRefreshDone stops the scan of idx/refresh entries at the first day
-// still to come.
-var errRefreshDone = errors.New("mutualaid: no more offers due")
-
-// refresh re-ranks up to limit offers whose refresh day has come, earliest
-// day first (then by id), and returns how many it re-ranked. It scans the
-// community's idx/refresh entries, which are in day order, and stops at
-// the first day still to come.
-func (m *matcher) refresh(limit int) (int, error) {
-	type dueOffer struct{ day, id string }
-	var due []dueOffer
-	prefix := refreshPrefix(m.c)
-	err := m.tx.Scan(prefix, limit, func(id string, _ []byte) error {
-		day, oid, ok := strings.Cut(id[len(prefix):], "/")
-		if !ok || oid == "" {
-			return fmt.Errorf("mutualaid: malformed index entry %s", id)
-		}
-		if day > m.today {
-			return errRefreshDone
-		}
-		due = append(due, dueOffer{day, oid})
-		return nil
-	})
-	if err != nil && !errors.Is(err, errRefreshDone) {
-		return 0, err
-	}
-	for _, d := range due {
-		p, ok, err := loadPost(m.tx, PostEntityID(m.c, d.id))
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			p = &linliv1.Post{Id: d.id, Kind: linliv1.PostKind_POST_KIND_OFFER} // gone: drop it everywhere
-		}
-		ip, err := m.indexed(d.id)
-		if err != nil {
-			return 0, err
-		}
-		if ip.rec.refreshDay() != d.day {
-			// An entry its idx/post record does not name: indexPost would
-			// leave it, and it would come due forever.
-			if err := m.tx.Delete(refreshEntryID(m.c, d.day, d.id)); err != nil {
-				return 0, err
-			}
-		}
-		if err := m.indexPost(p); err != nil {
-			return 0, err
-		}
-		if err := m.offerChanged(p); err != nil {
-			return 0, err
-		}
-	}
-	return len(due), nil
 }
 
 // nextRefresh returns the first day after now's on which time alone

@@ -1,6 +1,7 @@
 package mutualaid_test
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -184,7 +185,15 @@ func TestRankRequestsYuqiao(t *testing.T) {
 		{"off-antigen-gone", nil},
 	} {
 		t.Run(tc.offer, func(t *testing.T) {
-			got := mutualaid.MatchRankRequests(mxFind(posts, tc.offer), requests, mutualaid.DefaultCatalog(), night)
+			var got []*linliv1.Match
+			for _, r := range requests {
+				if m, ok := mutualaid.MatchScore(r, mxFind(posts, tc.offer), mutualaid.DefaultCatalog(), night); ok {
+					got = append(got, m)
+				}
+			}
+			slices.SortFunc(got, func(a, b *linliv1.Match) int {
+				return cmp.Or(cmp.Compare(b.GetScore(), a.GetScore()), cmp.Compare(a.GetRequestPostId(), b.GetRequestPostId()))
+			})
 			if g := mxScores(got, true); !slices.Equal(g, tc.want) {
 				t.Errorf("got %v, want %v", g, tc.want)
 			}

@@ -2,7 +2,7 @@ package mutualaid
 
 import (
 	"context"
-	"strings"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -20,29 +20,32 @@ const expireBatch = 500
 // Offers holding anything that does not expire stay open. It returns how
 // many offers it expired. Errors: ctx's, or storage errors.
 func ExpireOffers(ctx context.Context, store *linlisync.Store, communityID string) (int, error) {
-	n := 0
-	err := store.Update(ctx, func(tx *linlisync.Tx) error {
-		var ids []string
-		prefix := "idx/post/" + communityID + "/"
-		err := tx.Scan(prefix, expireBatch, func(id string, _ []byte) error {
-			ids = append(ids, strings.TrimPrefix(id, prefix))
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, postID := range ids {
-			expired, err := expireOffer(tx, PostEntityID(communityID, postID))
+	total := 0
+	for {
+		looked, expired := 0, 0
+		err := store.Update(ctx, func(tx *linlisync.Tx) error {
+			looked, expired = 0, 0
+			cm, err := communityMatchesOf(tx, communityID, false)
 			if err != nil {
 				return err
 			}
-			if expired {
-				n++
+			for _, id := range cm.expiredOffers(expireBatch) {
+				ok, err := expireOffer(tx, PostEntityID(communityID, id))
+				if err != nil {
+					return err
+				}
+				looked++
+				if ok {
+					expired++
+				}
 			}
+			return nil
+		})
+		total += expired
+		if err != nil || looked < expireBatch || expired == 0 {
+			return total, err
 		}
-		return nil
-	})
-	return n, err
+	}
 }
 
 // expireOffer expires one offer if it is open, unreserved and holds only
@@ -64,4 +67,26 @@ func expireOffer(tx *linlisync.Tx, id string) (bool, error) {
 	p.Status = linliv1.PostStatus_POST_STATUS_EXPIRED
 	p.UpdatedAt = timestamppb.New(tx.Now())
 	return true, putPost(tx, id, p)
+}
+
+// expiredOffers returns up to limit open offers, in id order, whose
+// medicines have all passed their expiry date and of which nothing is
+// reserved.
+func (cm *communityMatches) expiredOffers(limit int) []string {
+	var ids []string
+	for id, s := range cm.active {
+		p := s.post
+		if p.GetKind() != linliv1.PostKind_POST_KIND_OFFER || p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN || reserved(p) {
+			continue
+		}
+		expired := len(s.items) > 0
+		for _, it := range s.items {
+			expired = expired && it.expiry != noExpiry && it.expiry != badExpiry && it.expiry < cm.day
+		}
+		if expired {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids[:min(len(ids), limit)]
 }

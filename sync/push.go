@@ -52,6 +52,9 @@ func (w *batchState) applyPush(client ClientID, muts []Mutation) reply {
 func (w *batchState) applyOne(client ClientID, m Mutation) (Result, error) {
 	tx := &Tx{w: w, client: client, pending: make(map[string]*pendingEntity)}
 	err := m.Apply(tx)
+	if err != nil {
+		tx.abort()
+	}
 	var rej *Rejection
 	switch {
 	case errors.As(err, &rej):
@@ -59,6 +62,7 @@ func (w *batchState) applyOne(client ClientID, m Mutation) (Result, error) {
 	case err != nil:
 		return Result{}, err
 	}
+	w.aborts = append(w.aborts, tx.aborts...)
 	if err := tx.flush(); err != nil {
 		return Result{}, w.poison(err)
 	}

@@ -106,6 +106,7 @@ type Store struct {
 	// or not. Only the writer touches it.
 	writerHeads map[string]scopeHead
 	applied     *applyCache // writer only
+	locals      map[any]any // writer only: see Tx.Local
 	failed      atomic.Pointer[failure]
 
 	mu            gosync.RWMutex
@@ -140,6 +141,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		heads:       make(map[string]scopeHead),
 		writerHeads: make(map[string]scopeHead),
 		applied:     newApplyCache(int(opts.MemTableSize / 2)),
+		locals:      make(map[any]any),
 		durableCh:   make(chan struct{}),
 		done:        make(chan struct{}),
 		syncerDone:  make(chan struct{}),

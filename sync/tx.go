@@ -18,6 +18,36 @@ type Tx struct {
 	pending map[string]*pendingEntity
 	order   []string // entity ids in first-write order, for determinism
 	notice  *Rejection
+	aborts  []func()
+}
+
+// Local returns the value the writer keeps under key, made with mk on its
+// first use. Such values are a domain's working state beside the store
+// (an index it derives from entities): they live as long as the store, and
+// only the writer (mutations and Update functions) touches them, so they
+// need no lock. Register with OnAbort how to bring them back in step when
+// what a Tx wrote does not take effect.
+func (tx *Tx) Local(key any, mk func() any) any {
+	v, ok := tx.w.s.locals[key]
+	if !ok {
+		v = mk()
+		tx.w.s.locals[key] = v
+	}
+	return v
+}
+
+// OnAbort registers fn to run in the writer if what this Tx wrote does not
+// take effect: Apply (or the Update function) returns an error, or the
+// group the Tx was applied in is abandoned. State kept with Local that the
+// Tx changed must then be rebuilt: fn marks it so.
+func (tx *Tx) OnAbort(fn func()) { tx.aborts = append(tx.aborts, fn) }
+
+// abort runs the Tx's abort functions.
+func (tx *Tx) abort() {
+	for _, fn := range tx.aborts {
+		fn()
+	}
+	tx.aborts = nil
 }
 
 // Notify attaches a notice to an applied mutation's result: a reason and

@@ -20,8 +20,10 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	_, err := s.do(ctx, request{job: func(w *batchState) error {
 		tx := &Tx{w: w, pending: make(map[string]*pendingEntity)}
 		if result = fn(tx); result != nil {
+			tx.abort()
 			return nil // nothing staged reached the batch
 		}
+		w.aborts = append(w.aborts, tx.aborts...)
 		if err := tx.flush(); err != nil {
 			return w.poison(err)
 		}

@@ -265,6 +265,9 @@ func (s *Store) abandon(g *group, w *batchState, err error) {
 	}
 	w.batch.Close()
 	s.applied.reset()
+	for _, fn := range w.aborts {
+		fn()
+	}
 	if s.opts.OnAbandon != nil {
 		s.opts.OnAbandon()
 	}
@@ -341,7 +344,8 @@ type batchState struct {
 	entityWrites map[string]struct{}
 	sortedWrites []string
 	sorted       bool
-	failed       error // set when a write into the batch failed: the group must not commit
+	failed       error    // set when a write into the batch failed: the group must not commit
+	aborts       []func() // of the Txs applied in this group, run if it is abandoned
 }
 
 // poison marks the group as not committable and returns err.
