@@ -558,11 +558,14 @@ func (c *checker) logEntry(k, v []byte) error {
 		}
 	}
 	if e.canonical {
-		if _, err := canonicalValue(c.r, e.entityID); err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				return err
-			}
+		_, closer, err := canonicalValue(c.r, e.entityID)
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			return err
+		}
+		if err != nil {
 			c.problemf("%s: %v", where, err)
+		} else {
+			closer.Close()
 		}
 	}
 	return c.owner(where, scope, seq, e)

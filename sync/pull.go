@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -60,6 +61,21 @@ type Limits struct {
 // scope's low-water mark, or ahead of its head, resets that scope.
 // Errors: ErrBadScope; ctx's error; storage errors.
 func (s *Store) Pull(ctx context.Context, scopes []string, cur Cursor, lim Limits) (Page, error) {
+	var changes []Change
+	page, err := s.PullEach(ctx, scopes, cur, lim, func(c Change) error {
+		c.Value = slices.Clone(c.Value)
+		changes = append(changes, c)
+		return nil
+	})
+	page.Changes = changes
+	return page, err
+}
+
+// PullEach is Pull that hands each change to fn, in order, instead of
+// collecting them: the returned Page has no Changes. Change.Value is only
+// valid during fn (it may point into the store's memory). An error from fn
+// stops the pull and is returned.
+func (s *Store) PullEach(ctx context.Context, scopes []string, cur Cursor, lim Limits, fn func(Change) error) (Page, error) {
 	for _, sc := range scopes {
 		if !validName(sc) {
 			return Page{}, fmt.Errorf("pull %q: %w", sc, ErrBadScope)
@@ -104,7 +120,7 @@ func (s *Store) Pull(ctx context.Context, scopes []string, cur Cursor, lim Limit
 			page.HasMore = page.HasMore || from < h.head
 			continue
 		}
-		next, more, err := s.scan(snap, sc, from, h.head, &budget, &page.Changes)
+		next, more, err := scanScope(ctx, snap, sc, from, h.head, &budget, fn)
 		if err != nil {
 			return Page{}, err
 		}
@@ -145,10 +161,11 @@ func readHead(r pebble.Reader, scope string) (scopeHead, error) {
 	return decodeHead(v)
 }
 
-// scan appends the scope's changes after from, up to head, within the
-// budget. It returns the seq the cursor reaches and whether changes remain.
-// Starting from zero, tombstones are skipped: the client has nothing to delete.
-func (s *Store) scan(r pebble.Reader, scope string, from, head uint64, b *pageBudget, out *[]Change) (uint64, bool, error) {
+// scanScope hands fn the scope's changes after from, up to head, within
+// the budget. It returns the seq the cursor reaches and whether changes
+// remain. Starting from zero, tombstones are skipped: the client has
+// nothing to delete.
+func scanScope(ctx context.Context, r pebble.Reader, scope string, from, head uint64, b *pageBudget, fn func(Change) error) (uint64, bool, error) {
 	if from >= head {
 		return head, false, nil
 	}
@@ -160,31 +177,43 @@ func (s *Store) scan(r pebble.Reader, scope string, from, head uint64, b *pageBu
 	if err != nil {
 		return 0, false, fmt.Errorf("scan %s: %w", scope, err)
 	}
+	fail := func(err error) (uint64, bool, error) {
+		it.Close()
+		return 0, false, err
+	}
 	reached := from
-	for it.First(); it.Valid(); it.Next() {
+	for valid := it.First(); valid; valid = it.Next() {
 		if b.full() {
 			return reached, true, closeIter(it, scope)
+		}
+		if b.used%1024 == 1023 && ctx.Err() != nil {
+			return fail(ctx.Err())
 		}
 		seq := binary.BigEndian.Uint64(it.Key()[len(prefix):])
 		e, err := decodeLogEntry(it.Value())
 		if err != nil {
-			it.Close()
-			return 0, false, fmt.Errorf("scan %s at %d: %w", scope, seq, err)
+			return fail(fmt.Errorf("scan %s at %d: %w", scope, seq, err))
 		}
 		reached = seq
 		if e.deleted && from == 0 {
 			continue
 		}
-		value := slices.Clone(e.value)
+		c := Change{Scope: scope, Seq: seq, EntityID: e.entityID, Deleted: e.deleted, Value: e.value}
+		var closer io.Closer
 		if e.canonical {
-			if value, err = canonicalValue(r, e.entityID); err != nil {
-				it.Close()
-				return 0, false, fmt.Errorf("scan %s at %d: %w", scope, seq, err)
+			if c.Value, closer, err = canonicalValue(r, e.entityID); err != nil {
+				return fail(fmt.Errorf("scan %s at %d: %w", scope, seq, err))
 			}
 		}
-		*out = append(*out, Change{Scope: scope, Seq: seq, EntityID: e.entityID, Deleted: e.deleted, Value: value})
+		err = fn(c)
+		if closer != nil {
+			closer.Close()
+		}
+		if err != nil {
+			return fail(err)
+		}
 		b.used++
-		b.size += len(value) + len(e.entityID)
+		b.size += len(c.Value) + len(e.entityID)
 	}
 	return head, false, closeIter(it, scope)
 }
@@ -198,22 +227,23 @@ func closeIter(it *pebble.Iterator, scope string) error {
 
 // canonicalValue reads the canonical value a canonical log entry stands
 // for. In one consistent view, such an entry is always its entity's latest
-// version in its scope, so the entity record holds the very value.
-func canonicalValue(r pebble.Reader, id string) ([]byte, error) {
+// version in its scope, so the entity record holds the very value. The
+// value lives until closer is closed.
+func canonicalValue(r pebble.Reader, id string) (value []byte, closer io.Closer, err error) {
 	v, closer, err := r.Get(entityKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("canonical entry of %s without its entity: %w", id, ErrCorrupt)
+		return nil, nil, fmt.Errorf("canonical entry of %s without its entity: %w", id, ErrCorrupt)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read entity %s: %w", id, err)
+		return nil, nil, fmt.Errorf("read entity %s: %w", id, err)
 	}
-	defer closer.Close()
 	rec, err := decodeEntity(v)
+	if err == nil && rec.deleted {
+		err = fmt.Errorf("canonical entry of deleted %s: %w", id, ErrCorrupt)
+	}
 	if err != nil {
-		return nil, err
+		closer.Close()
+		return nil, nil, err
 	}
-	if rec.deleted {
-		return nil, fmt.Errorf("canonical entry of deleted %s: %w", id, ErrCorrupt)
-	}
-	return slices.Clone(rec.canonical), nil
+	return rec.canonical, closer, nil
 }
