@@ -19,6 +19,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,6 +163,7 @@ type Client struct {
 	log  *slog.Logger
 	db   *pebble.DB
 	api  linliv1connect.SyncServiceClient
+	pull *connect.Client[linliv1.PullRequest, rawPage] // reads pages without decoding entities
 	auth linliv1connect.AuthServiceClient
 
 	syncMu sync.Mutex // one Sync (push + pull) at a time
@@ -215,6 +218,9 @@ func Open(dir string, cfg Config) (*Client, error) {
 	}
 	opts := append([]connect.ClientOption{connect.WithInterceptors(authInterceptor{c})}, cfg.ClientOptions...)
 	c.api = linliv1connect.NewSyncServiceClient(cfg.HTTPClient, cfg.BaseURL, opts...)
+	// Pull always speaks binary protobuf, whatever codec opts choose.
+	pullOpts := append(slices.Clone(opts), connect.WithCodec(rawPullCodec{}))
+	c.pull = connect.NewClient[linliv1.PullRequest, rawPage](cfg.HTTPClient, strings.TrimRight(cfg.BaseURL, "/")+linliv1connect.SyncServicePullProcedure, pullOpts...)
 	c.auth = linliv1connect.NewAuthServiceClient(cfg.HTTPClient, cfg.BaseURL, cfg.ClientOptions...)
 	return c, nil
 }

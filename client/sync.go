@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/cockroachdb/pebble/v2"
@@ -175,40 +176,85 @@ func (c *Client) recoverGap(ctx context.Context, last uint64) error {
 	return nil
 }
 
-// pullAll pulls pages until has_more is false. REQUIRES: syncMu held.
+// pullAll pulls pages until has_more is false. Pages are fetched one
+// ahead: while one page is written to the store, the next is on its way.
+// REQUIRES: syncMu held.
 func (c *Client) pullAll(ctx context.Context) error {
-	for page := 0; ctx.Err() == nil; page++ {
-		cursor, _, err := c.get(keyCursor)
-		if err != nil {
+	for ctx.Err() == nil {
+		err := c.pullPages(ctx)
+		if reason(err) != "cursor_malformed" {
 			return err
 		}
-		var res *linliv1.PullResponse
-		err = c.call(ctx, "pull", func(ctx context.Context) error {
-			var err error
-			res, err = c.api.Pull(ctx, &linliv1.PullRequest{ProtocolVersion: ProtocolVersion, Cursor: string(cursor), MaxChanges: c.cfg.PageSize})
+		c.log.WarnContext(ctx, "server refused the cursor: pulling from zero")
+		if err := c.resetAll(); err != nil {
 			return err
-		})
-		if reason(err) == "cursor_malformed" {
-			c.log.WarnContext(ctx, "server refused the cursor: pulling from zero")
-			if err := c.resetAll(); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := c.applyPage(res); err != nil {
-			return err
-		}
-		if !res.GetHasMore() {
-			return nil
-		}
-		if page > 100_000 {
-			return errors.New("client: pull never ends")
 		}
 	}
 	return ctx.Err()
+}
+
+// fetched is one page, or why it could not be had.
+type fetched struct {
+	page *rawPage
+	err  error
+}
+
+// pullPages fetches pages from the stored cursor on, each as soon as the
+// one before has arrived, and writes them in order.
+func (c *Client) pullPages(ctx context.Context) error {
+	cursor, _, err := c.get(keyCursor)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan fetched, 1)
+	go func() {
+		defer close(pages)
+		cur := string(cursor)
+		for n := 0; ; n++ {
+			var f fetched
+			if n > 100_000 {
+				f.err = errors.New("client: pull never ends")
+			} else {
+				f.page, f.err = c.fetchPage(ctx, cur)
+			}
+			select {
+			case pages <- f:
+			case <-ctx.Done():
+				return
+			}
+			if f.err != nil || !f.page.hasMore {
+				return
+			}
+			cur = f.page.cursor
+		}
+	}()
+	for f := range pages {
+		if f.err == nil {
+			f.err = c.applyPage(f.page)
+		}
+		if f.err != nil {
+			cancel()
+			for range pages { // let the fetcher end
+			}
+			return f.err
+		}
+	}
+	return ctx.Err()
+}
+
+// fetchPage pulls one page after cursor.
+func (c *Client) fetchPage(ctx context.Context, cursor string) (*rawPage, error) {
+	var page rawPage
+	err := c.call(ctx, "pull", func(ctx context.Context) error {
+		res, err := c.pull.CallUnary(ctx, connect.NewRequest(&linliv1.PullRequest{ProtocolVersion: ProtocolVersion, Cursor: cursor, MaxChanges: c.cfg.PageSize}))
+		if err == nil {
+			page = *res.Msg
+		}
+		return err
+	})
+	return &page, err
 }
 
 // resetAll forgets every synced scope and the cursor (the queue stays).
@@ -224,38 +270,37 @@ func (c *Client) resetAll() error {
 }
 
 // applyPage writes one Pull page and its cursor in one batch: resets and
-// dropped scopes clear the scope first, then the changes apply in order.
-// The caller's own client state dequeues the mutations it covers, with the
-// outcomes it carries.
-func (c *Client) applyPage(res *linliv1.PullResponse) error {
+// dropped scopes clear the scope first, then the changes apply in order,
+// each entity stored as the server sent it. The caller's own client state
+// dequeues the mutations it covers, with the outcomes it carries.
+func (c *Client) applyPage(p *rawPage) error {
 	b := c.db.NewBatch()
 	defer b.Close()
-	for _, sc := range res.GetDroppedScopes() {
+	for _, sc := range append(p.dropped, p.resets...) {
 		lo, hi := scopeBounds(sc)
 		_ = b.DeleteRange(lo, hi, nil)
 	}
-	for _, r := range res.GetResets() {
-		lo, hi := scopeBounds(r.GetScope())
-		_ = b.DeleteRange(lo, hi, nil)
-	}
-	for _, ch := range res.GetChanges() {
-		k := entityKey(ch.GetScope(), ch.GetEntityId())
-		if ch.GetDeleted() || ch.GetEntity() == nil {
+	own := "/" + c.cfg.ClientID
+	for _, ch := range p.changes {
+		k := entityKey(ch.scope, ch.entityID)
+		if ch.deleted || ch.entity == nil {
 			_ = b.Delete(k, nil)
 			continue
 		}
-		v, err := proto.Marshal(ch.GetEntity())
-		if err != nil {
-			return fmt.Errorf("client: marshal entity: %w", err)
-		}
-		_ = b.Set(k, v, nil)
-		if cs := ch.GetEntity().GetClientState(); cs != nil && cs.GetClientId() == c.cfg.ClientID {
-			if err := c.settleFromState(b, cs); err != nil {
-				return err
+		_ = b.Set(k, ch.entity, nil)
+		if strings.HasPrefix(ch.entityID, "client/") && strings.HasSuffix(ch.entityID, own) {
+			var e linliv1.Entity
+			if err := proto.Unmarshal(ch.entity, &e); err != nil {
+				return fmt.Errorf("client: decode %s: %w", ch.entityID, err)
+			}
+			if cs := e.GetClientState(); cs != nil && cs.GetClientId() == c.cfg.ClientID {
+				if err := c.settleFromState(b, cs); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	_ = b.Set([]byte(keyCursor), []byte(res.GetCursor()), nil)
+	_ = b.Set([]byte(keyCursor), []byte(p.cursor), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("client: apply pull page: %w", err)
 	}
