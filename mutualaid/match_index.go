@@ -5,11 +5,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
 
-	"github.com/google/btree"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -61,8 +61,7 @@ type communityMatches struct {
 	graph  *matching.Graph
 	active map[string]*scoring     // active posts by id
 	stored map[matching.Pair]match // what each Match entity holds
-	due    *btree.BTreeG[dueOffer] // active offers by the day time changes their scores
-	dueOf  map[string]dueOffer
+	due    dueOffers               // active offers by the day time changes their scores
 }
 
 // match is a Match entity as stored.
@@ -71,11 +70,77 @@ type match struct {
 	created *timestamppb.Timestamp
 }
 
-// dueOffer is an offer and the day its scores next change by themselves.
-type dueOffer struct{ day, id string }
+// dueOffers files offers under the day their scores next change by
+// themselves. Days are few (a medicine's expiry date, or the day its
+// expiry bonus steps), so a map of days and their sorted list serve.
+type dueOffers struct {
+	byDay map[string]map[string]struct{}
+	days  []string // the keys of byDay, sorted
+	dayOf map[string]string
+	// sorted holds a due day's offers in id order, made when the day first
+	// comes due: no offer is filed under a day that has come (nextRefresh
+	// is always after today), so the order only loses offers after that.
+	sorted map[string][]string
+}
 
-func lessDue(a, b dueOffer) bool {
-	return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.id, b.id)) < 0
+func (d *dueOffers) set(id, day string) {
+	if old, ok := d.dayOf[id]; ok {
+		if old == day {
+			return
+		}
+		d.remove(id)
+	}
+	if day == "" {
+		return
+	}
+	set := d.byDay[day]
+	if set == nil {
+		set = map[string]struct{}{}
+		d.byDay[day] = set
+		i, _ := slices.BinarySearch(d.days, day)
+		d.days = slices.Insert(d.days, i, day)
+	}
+	set[id] = struct{}{}
+	d.dayOf[id] = day
+}
+
+func (d *dueOffers) remove(id string) {
+	day, ok := d.dayOf[id]
+	if !ok {
+		return
+	}
+	delete(d.dayOf, id)
+	set := d.byDay[day]
+	delete(set, id)
+	if len(set) == 0 {
+		delete(d.byDay, day)
+		delete(d.sorted, day)
+		i, _ := slices.BinarySearch(d.days, day)
+		d.days = slices.Delete(d.days, i, i+1)
+	}
+}
+
+// first returns up to limit offers due on or before today, earliest day
+// first, then by id.
+func (d *dueOffers) first(today string, limit int) []string {
+	var ids []string
+	for _, day := range d.days {
+		if day > today || len(ids) >= limit {
+			break
+		}
+		order, ok := d.sorted[day]
+		if !ok {
+			order = slices.Sorted(maps.Keys(d.byDay[day]))
+		}
+		for len(order) > 0 && len(ids) < limit {
+			if _, still := d.byDay[day][order[0]]; still {
+				ids = append(ids, order[0])
+			}
+			order = order[1:]
+		}
+		d.sorted[day] = order
+	}
+	return ids
 }
 
 // matchScorer scores pairs of prepared posts for the community's day.
@@ -110,7 +175,7 @@ func communityMatchesOf(tx *linlisync.Tx, c string, changing bool) (*communityMa
 func newCommunityMatches(c string) *communityMatches {
 	cm := &communityMatches{
 		c: c, cat: DefaultCatalog(), active: map[string]*scoring{}, stored: map[matching.Pair]match{},
-		due: btree.NewG(8, lessDue), dueOf: map[string]dueOffer{},
+		due: dueOffers{byDay: map[string]map[string]struct{}{}, dayOf: map[string]string{}, sorted: map[string][]string{}},
 	}
 	cm.graph = matching.New(matching.DefaultConfig(matchScorer{cm}, maxPairScore))
 	return cm
@@ -229,19 +294,11 @@ func (cm *communityMatches) keys(p *linliv1.Post) []string {
 // schedule files an active offer under the day its scores next change
 // (see nextRefresh), or takes it out.
 func (cm *communityMatches) schedule(p *linliv1.Post) {
-	id := p.GetId()
-	if old, ok := cm.dueOf[id]; ok {
-		cm.due.Delete(old)
-		delete(cm.dueOf, id)
-	}
 	if p.GetKind() != linliv1.PostKind_POST_KIND_OFFER || !postActive(p) {
+		cm.due.remove(p.GetId())
 		return
 	}
-	if day := nextRefresh(p, cm.now); day != "" {
-		d := dueOffer{day: day, id: id}
-		cm.due.ReplaceOrInsert(d)
-		cm.dueOf[id] = d
-	}
+	cm.due.set(p.GetId(), nextRefresh(p, cm.now))
 }
 
 // postChanged keeps matching up to date after p was written (created,
@@ -295,20 +352,21 @@ func (cm *communityMatches) refreshDue(limit int) []string {
 	today := cm.now.Format(dateLayout)
 	var ids []string
 	for len(ids) < limit {
-		d, ok := cm.due.Min()
-		if !ok || d.day > today {
+		due := cm.due.first(today, limit-len(ids))
+		if len(due) == 0 {
 			break
 		}
-		s := cm.active[d.id]
-		if s == nil {
-			cm.due.Delete(d)
-			delete(cm.dueOf, d.id)
-			continue
-		}
-		cm.schedule(s.post)
-		if len(cm.graph.Suggestions(d.id)) > 0 {
-			cm.graph.Put(cm.node(s))
-			ids = append(ids, d.id)
+		for _, id := range due {
+			s := cm.active[id]
+			if s == nil {
+				cm.due.remove(id)
+				continue
+			}
+			cm.schedule(s.post)
+			if len(cm.graph.Suggestions(id)) > 0 {
+				cm.graph.Put(cm.node(s))
+				ids = append(ids, id)
+			}
 		}
 	}
 	return ids

@@ -32,7 +32,7 @@ func PostViews(p *linliv1.Post) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	redacted, err := marshalEntity(redactPost(p))
+	redacted, err := marshalRedacted(p)
 	if err != nil {
 		return nil, err
 	}
@@ -43,28 +43,32 @@ func PostViews(p *linliv1.Post) (map[string][]byte, error) {
 	}, nil
 }
 
-// redactPost returns the copy of p every member of its community may see.
-func redactPost(p *linliv1.Post) *linliv1.Post {
-	r := proto.CloneOf(p)
-	r.AuthorName = MaskName(p.GetAuthorName())
-	r.Unit = ""
-	r.Phone = ""
-	r.SharePhoneWithHotline = false
-	if o := p.GetOnBehalf(); o != nil {
+// marshalRedacted marshals the copy of p every member of its community may
+// see. It redacts p in place for the marshalling and puts every field back
+// before it returns, which spares copying the post; p must not be read
+// concurrently meanwhile.
+func marshalRedacted(p *linliv1.Post) ([]byte, error) {
+	name, unit, phone, share := p.AuthorName, p.Unit, p.Phone, p.SharePhoneWithHotline
+	onBehalf, triage, escalation := p.OnBehalf, p.Triage, p.Escalation
+	defer func() {
+		p.AuthorName, p.Unit, p.Phone, p.SharePhoneWithHotline = name, unit, phone, share
+		p.OnBehalf, p.Triage, p.Escalation = onBehalf, triage, escalation
+	}()
+	p.AuthorName, p.Unit, p.Phone, p.SharePhoneWithHotline = MaskName(name), "", "", false
+	if onBehalf != nil {
 		// That someone posts for a neighbour is shown; who and what was agreed is not.
-		r.OnBehalf = &linliv1.OnBehalf{ResidentName: MaskName(o.GetResidentName()), Consent: o.GetConsent()}
+		p.OnBehalf = &linliv1.OnBehalf{ResidentName: MaskName(onBehalf.GetResidentName()), Consent: onBehalf.GetConsent()}
 	}
-	if p.GetTriage() != nil {
+	if triage != nil {
 		// Neighbours see an emergency, not its signs.
-		r.Triage = &linliv1.TriageVerdict{Emergency: p.GetTriage().GetEmergency()}
+		p.Triage = &linliv1.TriageVerdict{Emergency: triage.GetEmergency()}
 	}
-	if hc := p.GetEscalation().GetHotlineCase(); hc != nil {
+	p.Escalation = nil
+	if hc := escalation.GetHotlineCase(); hc != nil {
 		// Neighbours learn that the hotline has it, not what was said.
-		r.Escalation = &linliv1.Escalation{HotlineCase: &linliv1.HotlineCase{State: hc.GetState()}}
-	} else {
-		r.Escalation = nil
+		p.Escalation = &linliv1.Escalation{HotlineCase: &linliv1.HotlineCase{State: hc.GetState()}}
 	}
-	return r
+	return marshalEntity(p)
 }
 
 // MaskName hides a display name behind its first character: "王芳" → "王**",

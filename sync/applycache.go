@@ -24,12 +24,16 @@ func (c *applyCache) get(key []byte) (cached, bool) {
 	return v, ok
 }
 
-// merge adds a group's view of its keys.
+// merge adds a group's view of its entity and client keys (the only ones
+// read again across groups).
 func (c *applyCache) merge(group map[string]cached) {
 	if c.max <= 0 {
 		return
 	}
 	for k, v := range group {
+		if k[0] != prefixEntity && k[0] != prefixClient {
+			continue
+		}
 		if old, ok := c.entries[k]; ok {
 			c.size -= len(k) + len(old.value)
 		}

@@ -97,10 +97,7 @@ func (w *batchState) storedResult(client ClientID, id uint64) (Result, error) {
 // that falls out of the kept window.
 func (w *batchState) recordResult(client ClientID, rec *clientRecord, r Result) error {
 	rec.last = r.ID
-	rec.recent = append(rec.recent, r)
-	if n := len(rec.recent); n > RecentResults {
-		rec.recent = append(rec.recent[:0:0], rec.recent[n-RecentResults:]...)
-	}
+	rec.recent = append(rec.recent, r) // trimmed to RecentResults by saveClient
 	if err := w.set(resultKey(client, r.ID), encodeResult(r)); err != nil {
 		return fmt.Errorf("write result: %w", err)
 	}
@@ -116,6 +113,9 @@ func (w *batchState) recordResult(client ClientID, rec *clientRecord, r Result) 
 // the previous one there, and writes the client record. The state has no
 // entity record: the client record knows where it stands.
 func (w *batchState) saveClient(client ClientID, rec clientRecord) error {
+	if n := len(rec.recent); n > RecentResults {
+		rec.recent = rec.recent[n-RecentResults:]
+	}
 	state := ClientState{Client: client.Client, LastMutationID: rec.last, Recent: rec.recent}
 	v, err := w.s.opts.EncodeClientState(state)
 	if err != nil {

@@ -36,7 +36,7 @@ type Options struct {
 	DropInterval time.Duration
 	// MaxBatchMutations bounds one group commit. Default: 10,000.
 	MaxBatchMutations int
-	// CacheSize is Pebble's block cache. Default: 64 MiB.
+	// CacheSize is Pebble's block cache, beside the memtables. Default: 64 MiB.
 	CacheSize int64
 	// MemTableSize is Pebble's memtable: the writes it holds before a flush.
 	// A larger one folds more overwritten and deleted keys away before they
@@ -127,7 +127,9 @@ type Store struct {
 func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	log := opts.Logger.With("component", "sync")
-	cache := pebble.NewCache(opts.CacheSize)
+	// Pebble counts its memtables against the block cache: size it for
+	// CacheSize of blocks beside a full memtable and one being flushed.
+	cache := pebble.NewCache(opts.CacheSize + 2*opts.MemTableSize)
 	defer cache.Unref()
 	db, err := pebble.Open(dir, pebbleOptions(opts, cache, log))
 	if err != nil {

@@ -33,7 +33,7 @@ func lessItem(x, y item) bool {
 	return cmp.Or(cmp.Compare(x.a, y.a), cmp.Compare(x.b, y.b), cmp.Compare(x.id, y.id)) < 0
 }
 
-func newSet() *btree.BTreeG[item] { return btree.NewG(8, lessItem) }
+func newSet() *btree.BTreeG[item] { return btree.NewG(32, lessItem) }
 
 // placement is where a node is filed, to unfile it.
 type placement struct {
