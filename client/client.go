@@ -107,6 +107,17 @@ type Config struct {
 	RefreshBefore time.Duration
 	// ClientOptions are added to the Connect clients (e.g. connect.WithGRPC()).
 	ClientOptions []connect.ClientOption
+	// OnPage, if set, is called after each pulled page is stored, with
+	// the pages and changes stored so far by the Pull (or Sync) running:
+	// a progress line for a long catch-up.
+	OnPage func(PullProgress)
+}
+
+// PullProgress is how far a Pull has come.
+type PullProgress struct {
+	Pages   int  // pages stored
+	Changes int  // changes stored
+	More    bool // more pages follow
 }
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -230,9 +230,16 @@ func (c *Client) pullPages(ctx context.Context) error {
 			cur = f.page.cursor
 		}
 	}()
+	var progress PullProgress
 	for f := range pages {
 		if f.err == nil {
 			f.err = c.applyPage(f.page)
+		}
+		if f.err == nil && c.cfg.OnPage != nil {
+			progress.Pages++
+			progress.Changes += len(f.page.changes)
+			progress.More = f.page.hasMore
+			c.cfg.OnPage(progress)
 		}
 		if f.err != nil {
 			cancel()

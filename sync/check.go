@@ -397,56 +397,72 @@ func (c *checker) clientState(cl ClientID, rec clientRecord) error {
 // clientResults checks the client's kept outcomes: ids (last-KeptOutcomes, last].
 func (c *checker) clientResults(cl ClientID, rec clientRecord) error {
 	name := cl.User + "/" + cl.Client
-	prefix := resultKey(cl, 0)
-	prefix = prefix[:len(prefix)-8]
+	prefix := resultPrefix(cl)
 	it, err := c.r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
-	floor := uint64(0) // ids ≤ floor are forgotten
+	// The outcomes of (last − KeptOutcomes, last] must be kept, in records
+	// of consecutive ids without gaps; older ones may be, until forgotten.
+	window := uint64(1)
 	if rec.last > KeptOutcomes {
-		floor = rec.last - KeptOutcomes
+		window = rec.last - KeptOutcomes + 1
 	}
-	inWindow := uint64(0)
+	next := uint64(0) // the id the next record must start at; 0 before the first
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
 		if len(k) != len(prefix)+8 {
 			continue // malformed: reported by the result pass
 		}
-		id := binary.BigEndian.Uint64(k[len(prefix):])
-		switch {
-		case id > rec.last:
-			c.problemf("client %s: outcome %d kept but last mutation id is %d", name, id, rec.last)
-		case id <= floor:
-			c.problemf("client %s: outcome %d kept outside the window (%d, %d]", name, id, floor, rec.last)
-		default:
-			inWindow++
+		first := binary.BigEndian.Uint64(k[len(prefix):])
+		rs, err := decodeOutcomes(first, it.Value())
+		if err != nil {
+			continue // reported by the result pass
 		}
+		last := first + uint64(len(rs)) - 1
+		start := next
+		if start == 0 {
+			start = window
+		}
+		if first > start && start <= rec.last {
+			c.problemf("client %s: outcomes of ids %d..%d missing", name, start, min(first-1, rec.last))
+		}
+		if next != 0 && first < next {
+			c.problemf("client %s: outcomes of ids %d..%d kept twice", name, first, next-1)
+		}
+		if last > rec.last {
+			c.problemf("client %s: outcomes %d..%d kept but last mutation id is %d", name, first, last, rec.last)
+		}
+		next = last + 1
 	}
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
-	if want := rec.last - floor; inWindow != want {
-		c.problemf("client %s: %d outcomes kept in (%d, %d], want %d", name, inWindow, floor, rec.last, want)
+	switch {
+	case rec.last == 0:
+	case next == 0:
+		c.problemf("client %s: outcomes of ids %d..%d missing", name, window, rec.last)
+	case next <= rec.last:
+		c.problemf("client %s: outcomes of ids %d..%d missing", name, next, rec.last)
 	}
 	return nil
 }
 
 func (c *checker) result(k, v []byte) error {
-	c.rep.Results++
-	cl, id, ok := parseResultKey(k)
+	cl, first, ok := parseResultKey(k)
 	if !ok {
 		c.problemf("%s: malformed result key", describeKey(k))
 		return nil
 	}
-	r, err := decodeResult(v)
-	switch {
-	case err != nil:
+	rs, err := decodeOutcomes(first, v)
+	if err != nil {
 		c.problemf("%s: %v", describeKey(k), err)
-	case r.ID != id:
-		c.problemf("%s: record says id %d", describeKey(k), r.ID)
-	case r.Status != StatusApplied && r.Status != StatusRejected:
-		c.problemf("%s: status %d", describeKey(k), r.Status)
+	}
+	c.rep.Results += len(rs)
+	for _, r := range rs {
+		if r.Status != StatusApplied && r.Status != StatusRejected {
+			c.problemf("%s: outcome of %d has status %d", describeKey(k), r.ID, r.Status)
+		}
 	}
 	ck := clientKey(cl)
 	if !bytes.Equal(ck, c.lastClient) {

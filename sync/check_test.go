@@ -180,14 +180,14 @@ func TestCheckFindsCorruption(t *testing.T) {
 			s.mustSet(t, clientKey(u1), encodeClient(c))
 		}, []string{`client u1/phone: stateSeq points at missing log entry user/u1:99`, `client state "client/u1/phone" not pointed at by its client record`}},
 		{"ResultOutsideWindow", func(t *testing.T, s *Store) {
-			s.mustSet(t, resultKey(u1, 50), encodeResult(Result{ID: 50, Status: StatusApplied}))
-			s.mustSet(t, resultKey(ClientID{User: "u2", Client: "tab"}, 1), encodeResult(Result{ID: 1, Status: StatusApplied}))
-			if err := s.db.Delete(resultKey(u1, 3), pebble.Sync); err != nil {
+			s.mustSet(t, resultKey(u1, 50), encodeOutcomes([]Result{{ID: 50, Status: StatusApplied}}))
+			s.mustSet(t, resultKey(ClientID{User: "u2", Client: "tab"}, 1), encodeOutcomes([]Result{{ID: 1, Status: StatusApplied}}))
+			if err := s.db.Delete(resultKey(u1, 1), pebble.Sync); err != nil {
 				t.Fatal(err)
 			}
 			s.readRawWrites()
-		}, []string{`client u1/phone: outcome 50 kept but last mutation id is 5`, `R u2/tab:1: outcome of a client with no record`,
-			`client u1/phone: 4 outcomes kept in (0, 5], want 5`}},
+		}, []string{`client u1/phone: outcomes 50..50 kept but last mutation id is 5`, `R u2/tab:1: outcome of a client with no record`,
+			`client u1/phone: outcomes of ids 1..5 missing`}},
 		{"NoEpoch", func(t *testing.T, s *Store) {
 			if err := s.db.Delete(keyEpoch, pebble.Sync); err != nil {
 				t.Fatal(err)

@@ -43,10 +43,11 @@ func dumpRecord(k, v []byte) string {
 		return "M " + string(k[1:]) + " (16 bytes)"
 	case prefixClient:
 		c, err := decodeClient(v)
-		return fmt.Sprintf("C %s last=%d recent=%v err=%v", name(k[1:]), c.last, c.recent, err)
+		return fmt.Sprintf("C %s last=%d recent=%v kept=%d err=%v", name(k[1:]), c.last, c.recent, c.kept, err)
 	case prefixResult:
-		r, err := decodeResult(v)
-		return fmt.Sprintf("R %s:%d %+v err=%v", name(k[1:len(k)-9]), binary.BigEndian.Uint64(k[len(k)-8:]), r, err)
+		first := binary.BigEndian.Uint64(k[len(k)-8:])
+		rs, err := decodeOutcomes(first, v)
+		return fmt.Sprintf("R %s:%d %+v err=%v", name(k[1:len(k)-9]), first, rs, err)
 	case prefixEntity:
 		e, err := decodeEntity(v)
 		return fmt.Sprintf("E %s deleted=%v canonical=%q placements=%+v err=%v", k[1:], e.deleted, e.canonical, e.placements, err)

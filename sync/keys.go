@@ -16,7 +16,7 @@ import (
 //	prefix  key                                     value                                        meaning
 //	'M'     M "epoch"                               16 random bytes                              store epoch; new on restore
 //	'C'     C user 0x00 client                      clientRecord                                 last id, seq of its state in user scope, recent outcomes
-//	'R'     R user 0x00 client 0x00 id:u64          resultRecord                                 one outcome; last KeptOutcomes kept
+//	'R'     R user 0x00 client 0x00 id:u64          outcomes record                              outcomes of ids from id on (a push's); those of the last KeptOutcomes ids kept
 //	'E'     E entityID                              entityRecord                                 canonical value + placements per scope (not for client states)
 //	'H'     H scope                                 head:u64 lwm:u64                             scope's newest seq and low-water mark
 //	'L'     L scope 0x00 seq:u64                    logEntry                                     the scope's compacted change log
@@ -41,6 +41,12 @@ func clientKey(c ClientID) []byte {
 	k = append(k, c.User...)
 	k = append(k, sep)
 	return append(k, c.Client...)
+}
+
+// resultPrefix is the key prefix of all of one client's outcome records.
+func resultPrefix(c ClientID) []byte {
+	k := resultKey(c, 0)
+	return k[:len(k)-8]
 }
 
 func resultKey(c ClientID, id uint64) []byte {

@@ -1,8 +1,12 @@
 package sync
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // applyPush applies one client's mutations into the batch.
@@ -19,7 +23,7 @@ func (w *batchState) applyPush(client ClientID, muts []Mutation) reply {
 	var failure error
 	for _, m := range muts {
 		if m.ID <= rec.last {
-			r, err := w.storedResult(client, m.ID)
+			r, err := w.storedResult(client, rec, m.ID)
 			if err != nil {
 				failure = err
 				break
@@ -32,13 +36,15 @@ func (w *batchState) applyPush(client ClientID, muts []Mutation) reply {
 			failure = fmt.Errorf("apply mutation %d (%s): %w", m.ID, m.Name, err)
 			break
 		}
-		if err := w.recordResult(client, &rec, r); err != nil {
-			return reply{err: w.poison(err)}
-		}
+		rec.last = r.ID
+		rec.recent = append(rec.recent, r) // trimmed to RecentResults by saveClient
 		results = append(results, r)
 		applied++
 	}
 	if applied > 0 {
+		if err := w.keepOutcomes(client, &rec, results[len(results)-applied:]); err != nil {
+			return reply{err: w.poison(err)}
+		}
 		if err := w.saveClient(client, rec); err != nil {
 			return reply{err: w.poison(err)}
 		}
@@ -81,32 +87,93 @@ func (w *batchState) loadClient(client ClientID) (clientRecord, error) {
 	return decodeClient(v)
 }
 
-// storedResult answers a duplicate with the outcome it had.
-func (w *batchState) storedResult(client ClientID, id uint64) (Result, error) {
-	v, ok, err := w.get(resultKey(client, id))
-	if err != nil {
-		return Result{}, fmt.Errorf("read result: %w", err)
-	}
-	if !ok {
-		return Result{ID: id, Status: StatusOutcomeExpired}, nil
-	}
-	return decodeResult(v)
-}
-
-// recordResult stores r as the client's newest outcome and forgets the one
-// that falls out of the kept window.
-func (w *batchState) recordResult(client ClientID, rec *clientRecord, r Result) error {
-	rec.last = r.ID
-	rec.recent = append(rec.recent, r) // trimmed to RecentResults by saveClient
-	if err := w.set(resultKey(client, r.ID), encodeResult(r)); err != nil {
-		return fmt.Errorf("write result: %w", err)
-	}
-	if r.ID > KeptOutcomes {
-		if err := w.del(resultKey(client, r.ID-KeptOutcomes)); err != nil {
-			return fmt.Errorf("forget result: %w", err)
+// storedResult answers a duplicate with the outcome it had: from the
+// client's recent outcomes, the records this group wrote, or the stored
+// record that holds it; StatusOutcomeExpired once it is no longer kept.
+func (w *batchState) storedResult(client ClientID, rec clientRecord, id uint64) (Result, error) {
+	for _, r := range rec.recent {
+		if r.ID == id {
+			return r, nil
 		}
 	}
-	return nil
+	for _, rs := range w.outcomes[client] {
+		if id >= rs[0].ID && id < rs[0].ID+uint64(len(rs)) {
+			return rs[id-rs[0].ID], nil
+		}
+	}
+	prefix := resultPrefix(client)
+	it, err := w.s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: resultKey(client, id+1)})
+	if err != nil {
+		return Result{}, fmt.Errorf("read outcome: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return Result{ID: id, Status: StatusOutcomeExpired}, it.Error()
+	}
+	if c, hit := w.cache[string(it.Key())]; hit && !c.present {
+		return Result{ID: id, Status: StatusOutcomeExpired}, nil // forgotten in this group
+	}
+	first := binary.BigEndian.Uint64(it.Key()[len(prefix):])
+	rs, err := decodeOutcomes(first, it.Value())
+	if err != nil {
+		return Result{}, fmt.Errorf("read outcome: %w", err)
+	}
+	if id < first+uint64(len(rs)) {
+		return rs[id-first], nil
+	}
+	return Result{ID: id, Status: StatusOutcomeExpired}, nil
+}
+
+// keepOutcomes stores the outcomes of a push's applied mutations as one
+// record and, once more than twice KeptOutcomes ids are kept, forgets the
+// records wholly older than the last KeptOutcomes ids.
+func (w *batchState) keepOutcomes(client ClientID, rec *clientRecord, results []Result) error {
+	if err := w.set(resultKey(client, results[0].ID), encodeOutcomes(results)); err != nil {
+		return fmt.Errorf("write outcomes: %w", err)
+	}
+	if w.outcomes == nil {
+		w.outcomes = map[ClientID][][]Result{}
+	}
+	w.outcomes[client] = append(w.outcomes[client], results)
+	if rec.kept == 0 {
+		rec.kept = 1 // an older release's record: look from the start
+	}
+	if rec.last < rec.kept+2*KeptOutcomes {
+		return nil
+	}
+	return w.forgetOutcomes(client, rec)
+}
+
+// forgetOutcomes deletes the client's outcome records whose ids are all at
+// or below last − KeptOutcomes, and moves rec.kept to the first one left.
+// Records this group wrote are not visible to it, and are too young anyway.
+func (w *batchState) forgetOutcomes(client ClientID, rec *clientRecord) error {
+	prefix := resultPrefix(client)
+	it, err := w.s.db.NewIter(&pebble.IterOptions{LowerBound: resultKey(client, rec.kept), UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return fmt.Errorf("forget outcomes: %w", err)
+	}
+	defer it.Close()
+	keepFrom := rec.last - KeptOutcomes + 1
+	for valid := it.First(); valid; valid = it.Next() {
+		if c, hit := w.cache[string(it.Key())]; hit && !c.present {
+			continue
+		}
+		first := binary.BigEndian.Uint64(it.Key()[len(prefix):])
+		rs, err := decodeOutcomes(first, it.Value())
+		if err != nil {
+			return fmt.Errorf("forget outcomes: %w", err)
+		}
+		if first+uint64(len(rs)) > keepFrom {
+			rec.kept = first
+			return it.Error()
+		}
+		if err := w.del(slices.Clone(it.Key())); err != nil {
+			return fmt.Errorf("forget outcomes: %w", err)
+		}
+	}
+	rec.kept = keepFrom
+	return it.Error()
 }
 
 // saveClient publishes the client's state in its user's scope, replacing

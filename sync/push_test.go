@@ -158,14 +158,31 @@ func TestPush(t *testing.T) {
 		t.Parallel()
 		s := mustOpen(t, t.TempDir(), linlisync.Options{})
 		var muts []linlisync.Mutation
-		for i := uint64(1); i <= linlisync.KeptOutcomes+10; i++ {
-			muts = append(muts, put(i, "post/p1", "v", "community/c1"))
+		last := uint64(3*linlisync.KeptOutcomes + 5)
+		for i := uint64(1); i <= last; i++ {
+			m := put(i, "post/p1", "v", "community/c1")
+			if i%7 == 0 {
+				m = reject(i)
+			}
+			muts = append(muts, m)
 		}
-		mustPush(t, s, client(1), muts...)
-		old := mustPush(t, s, client(1), muts[0])
-		recent := mustPush(t, s, client(1), muts[len(muts)-1])
-		if old[0].Status != linlisync.StatusOutcomeExpired || recent[0].Status != linlisync.StatusApplied {
-			t.Fatalf("results = %+v %+v, want expired then applied", old, recent)
+		for i := 0; i < len(muts); i += 10 { // pushes of 10, and one of 1 in between
+			mustPush(t, s, client(1), muts[i:min(i+10, len(muts))]...)
+		}
+		if old := mustPush(t, s, client(1), muts[0]); old[0].Status != linlisync.StatusOutcomeExpired {
+			t.Errorf("outcome of 1 = %+v after %d more, want expired", old[0], last)
+		}
+		// Every one of the last KeptOutcomes is answered as it was.
+		window := muts[last-linlisync.KeptOutcomes:]
+		for i, r := range mustPush(t, s, client(1), window...) {
+			id := window[i].ID
+			want := linlisync.StatusApplied
+			if id%7 == 0 {
+				want = linlisync.StatusRejected
+			}
+			if r.ID != id || r.Status != want {
+				t.Fatalf("outcome of %d = %+v, want status %d", id, r, want)
+			}
 		}
 	})
 

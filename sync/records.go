@@ -93,21 +93,56 @@ func (d *decoder) result() Result {
 	}
 }
 
-func encodeResult(r Result) []byte {
-	return appendResult([]byte{recordVersion}, r)
+// Outcome records (R keys) hold the outcomes of consecutive mutation ids,
+// from the id in their key: version 1 records (written by older releases)
+// one outcome, with its id; version 2 records a push's, the count then each
+// outcome's status, reason and message.
+const outcomesVersion = 2
+
+// encodeOutcomes encodes results, whose ids are consecutive.
+func encodeOutcomes(results []Result) []byte {
+	b := []byte{outcomesVersion}
+	b = binary.AppendUvarint(b, uint64(len(results)))
+	for _, r := range results {
+		b = binary.AppendUvarint(b, uint64(r.Status))
+		b = appendString(b, r.Reason)
+		b = appendString(b, r.Message)
+	}
+	return b
 }
 
-func decodeResult(b []byte) (Result, error) {
+// decodeOutcomes decodes the record of the R key whose id is first.
+func decodeOutcomes(first uint64, b []byte) ([]Result, error) {
 	d := decoder{b: b}
-	d.version()
-	r := d.result()
-	return r, d.done("result")
+	switch d.uvarint() {
+	case recordVersion:
+		r := d.result()
+		if d.err == nil && r.ID != first {
+			d.fail()
+		}
+		return []Result{r}, d.done("outcome")
+	case outcomesVersion:
+		n := d.uvarint()
+		if n == 0 || n > uint64(len(d.b)) {
+			d.fail()
+		}
+		out := make([]Result, 0, min(n, 1<<16))
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			out = append(out, Result{ID: first + i, Status: Status(d.uvarint()), Reason: string(d.bytes()), Message: string(d.bytes())})
+		}
+		return out, d.done("outcomes")
+	}
+	d.fail()
+	return nil, d.done("outcomes")
 }
 
 // clientRecord is what the store keeps per client besides its outcomes.
 type clientRecord struct {
 	last     uint64
 	stateSeq uint64 // where the client's state stands in its user's scope; 0 before the first push
+	// kept is the first id of the oldest outcome record kept (0: not known,
+	// as in records older releases wrote).
+	kept uint64
 	recent   []Result
 }
 
@@ -117,6 +152,20 @@ func encodeClient(c clientRecord) []byte {
 	b = binary.AppendUvarint(b, c.stateSeq)
 	b = binary.AppendUvarint(b, uint64(len(c.recent)))
 	for _, r := range c.recent {
+		b = appendResult(b, r)
+	}
+	return binary.AppendUvarint(b, c.kept)
+}
+
+// encodeClientState is the engine's own encoding of a published client
+// state: a client record's fields as releases before outcome records had
+// them.
+func encodeClientState(c ClientState) []byte {
+	b := []byte{recordVersion}
+	b = binary.AppendUvarint(b, c.LastMutationID)
+	b = binary.AppendUvarint(b, 0)
+	b = binary.AppendUvarint(b, uint64(len(c.Recent)))
+	for _, r := range c.Recent {
 		b = appendResult(b, r)
 	}
 	return b
@@ -132,6 +181,9 @@ func decodeClient(b []byte) (clientRecord, error) {
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		c.recent = append(c.recent, d.result())
+	}
+	if len(d.b) > 0 {
+		c.kept = d.uvarint()
 	}
 	return c, d.done("client")
 }

@@ -68,7 +68,7 @@ func (o *Options) setDefaults() {
 	}
 	if o.EncodeClientState == nil {
 		o.EncodeClientState = func(c ClientState) ([]byte, error) {
-			return encodeClient(clientRecord{last: c.LastMutationID, recent: c.Recent}), nil
+			return encodeClientState(c), nil
 		}
 	}
 	if o.TombstoneRetention <= 0 {

@@ -346,6 +346,7 @@ type batchState struct {
 	sorted       bool
 	failed       error    // set when a write into the batch failed: the group must not commit
 	aborts       []func() // of the Txs applied in this group, run if it is abandoned
+	outcomes     map[ClientID][][]Result // outcome records written in this group, by client
 }
 
 // poison marks the group as not committable and returns err.

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
 
@@ -139,19 +138,19 @@ func loadCommunity(ctx context.Context, sc *syncClient, loaders []*pushClient, n
 // catchupClient opens a client.Client with an empty store in a temporary
 // folder (untimed) and times its Pull: pages until has_more is false, each
 // applied with its cursor in one fsynced batch. It returns the changes and
-// pages received, counted on the wire by an interceptor, and the time.
+// pages stored, as the client reports them, and the time.
 func catchupClient(ctx context.Context, hc *http.Client, baseURL, token string) (changes, pages int, took time.Duration, err error) {
 	dir, err := os.MkdirTemp("", "linli-bench-client-")
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
-	count := pullCounter{changes: &changes, pages: &pages}
 	c, err := client.Open(filepath.Join(dir, "store"), client.Config{
 		BaseURL: baseURL, HTTPClient: hc, ClientID: benchClientID, Logger: discardLogger(),
 		AccessToken: func(context.Context) (string, error) { return token, nil },
 		PageSize:    catchupPageLimit, MaxAttempts: 1,
-		ClientOptions: append(slices.Clone(benchClientOptions), connect.WithInterceptors(count)),
+		ClientOptions: slices.Clone(benchClientOptions),
+		OnPage:        func(p client.PullProgress) { changes, pages = p.Changes, p.Pages },
 	})
 	if err != nil {
 		return 0, 0, 0, err
@@ -162,29 +161,6 @@ func catchupClient(ctx context.Context, hc *http.Client, baseURL, token string) 
 		return 0, 0, 0, fmt.Errorf("client pull: %w", err)
 	}
 	return changes, pages, time.Since(t0), nil
-}
-
-// pullCounter counts the pages and changes of the Pull responses a client
-// receives. It is used by one Pull at a time.
-type pullCounter struct{ changes, pages *int }
-
-func (p pullCounter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		res, err := next(ctx, req)
-		if r, ok := res.(*connect.Response[linliv1.PullResponse]); ok && err == nil {
-			*p.pages++
-			*p.changes += len(r.Msg.GetChanges())
-		}
-		return res, err
-	}
-}
-
-func (p pullCounter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (p pullCounter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
 }
 
 // catchupOnce pulls a member's feed from an empty cursor to its end.
