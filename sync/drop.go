@@ -66,7 +66,7 @@ func (w *batchState) dropTombstone(indexKey []byte, scope string, seq uint64) er
 	if err != nil {
 		return fmt.Errorf("read tombstone: %w", err)
 	}
-	if err := w.del(indexKey); err != nil {
+	if err := w.delOnce(indexKey); err != nil {
 		return fmt.Errorf("drop tombstone: %w", err)
 	}
 	if !ok {
@@ -76,7 +76,7 @@ func (w *batchState) dropTombstone(indexKey []byte, scope string, seq uint64) er
 	if err != nil {
 		return err
 	}
-	if err := w.del(logKey(scope, seq)); err != nil {
+	if err := w.delOnce(logKey(scope, seq)); err != nil {
 		return fmt.Errorf("drop tombstone: %w", err)
 	}
 	if err := w.forgetPlacement(e.entityID, scope, seq); err != nil {

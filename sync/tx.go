@@ -201,11 +201,11 @@ func (w *batchState) entomb(id string, p placement) (placement, error) {
 
 // removeEntry deletes the log entry a placement points at.
 func (w *batchState) removeEntry(p placement) error {
-	if err := w.del(logKey(p.scope, p.seq)); err != nil {
+	if err := w.delOnce(logKey(p.scope, p.seq)); err != nil {
 		return fmt.Errorf("compact %s: %w", p.scope, err)
 	}
 	if p.tombstoneAt != 0 {
-		if err := w.del(tombstoneKey(p.tombstoneAt, p.scope, p.seq)); err != nil {
+		if err := w.delOnce(tombstoneKey(p.tombstoneAt, p.scope, p.seq)); err != nil {
 			return fmt.Errorf("compact %s: %w", p.scope, err)
 		}
 	}

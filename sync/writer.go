@@ -428,6 +428,16 @@ func (w *batchState) del(key []byte) error {
 	return w.batch.Delete(key, nil)
 }
 
+// delOnce deletes a key that was set exactly once since it last did not
+// exist (a log entry, a tombstone's index key: their seqs are never
+// reused). Pebble drops such a deletion together with the value as soon as
+// a compaction meets both, instead of carrying it down to the last level,
+// so scans of a much-edited scope do not keep stepping over them.
+func (w *batchState) delOnce(key []byte) error {
+	w.cache[string(key)] = cached{}
+	return w.batch.SingleDelete(key, nil)
+}
+
 // noteEntity remembers the entity ids this group wrote, for Tx.Scan.
 func (w *batchState) noteEntity(key []byte) {
 	if len(key) == 0 || key[0] != prefixEntity {
