@@ -31,13 +31,16 @@ type dirFixture struct {
 	clk   *clock
 	store *linlisync.Store
 	dir   *mutualaid.Directory
+	// storeDir is the store's folder.
+	storeDir string
 }
 
 func newDirFixture(t testing.TB) *dirFixture {
 	t.Helper()
 	clk := &clock{now: night}
-	s := mustOpen(t, clk)
-	f := &dirFixture{t: t, clk: clk, store: s, dir: mutualaid.NewDirectory(s, clk.Now)}
+	storeDir := t.TempDir()
+	s := mustOpenIn(t, storeDir, clk)
+	f := &dirFixture{t: t, clk: clk, store: s, dir: mutualaid.NewDirectory(s, clk.Now), storeDir: storeDir}
 	for _, c := range []*linliv1.Community{yuqiao, beiyuan} {
 		if _, err := f.dir.CreateCommunity(context.Background(), c); err != nil {
 			t.Fatalf("CreateCommunity %s: %v", c.GetId(), err)

@@ -48,7 +48,13 @@ func (c *clock) Advance(d time.Duration) {
 // mustOpen opens a real store in a temporary directory, closed at cleanup.
 func mustOpen(tb testing.TB, clk *clock) *linlisync.Store {
 	tb.Helper()
-	s, err := linlisync.Open(tb.TempDir(), linlisync.Options{
+	return mustOpenIn(tb, tb.TempDir(), clk)
+}
+
+// mustOpenIn opens a real store in dir, closed at cleanup.
+func mustOpenIn(tb testing.TB, dir string, clk *clock) *linlisync.Store {
+	tb.Helper()
+	s, err := linlisync.Open(dir, linlisync.Options{
 		EncodeClientState: mutualaid.EncodeClientState,
 		DropInterval:      -1,
 		Now:               clk.Now,
