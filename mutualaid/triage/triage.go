@@ -1,4 +1,4 @@
-package mutualaid
+package triage
 
 import (
 	"regexp"
@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// Sign codes reported in Triage.Signs, in this order. They are machine
+// Sign codes reported in Verdict.Signs, in this order. They are machine
 // readable and stored with posts: never rename or reuse one.
 const (
 	SignDifficultyBreathing = "difficulty_breathing" // 呼吸困难, can't breathe, short of breath
@@ -27,11 +27,11 @@ const (
 	SignInfantDehydration   = "infant_dehydration"   // a baby or small child with no urine for ≥8 hours
 )
 
-// Triage is the verdict on a post's text.
+// Verdict is the verdict on a post's text.
 //
 // Emergency is true exactly when Signs is non-empty; AdviceZH and AdviceEN
 // are set exactly when Emergency is true.
-type Triage struct {
+type Verdict struct {
 	Emergency bool
 	// Signs are the Sign* codes found, each once, in the order of the Sign*
 	// constants; nil when none.
@@ -65,7 +65,7 @@ type Triage struct {
 // Assess never panics, whatever the input (invalid UTF-8 included), is
 // deterministic, and is safe for concurrent use. Its cost is linear in the
 // length of the texts.
-func Assess(ageMonths int, texts ...string) Triage {
+func Assess(ageMonths int, texts ...string) Verdict {
 	text := triageText(texts)
 	memo := make(map[*triageCue]bool) // cues shared by signs are looked for once
 	var found []*triageSign
@@ -75,9 +75,9 @@ func Assess(ageMonths int, texts ...string) Triage {
 		}
 	}
 	if len(found) == 0 {
-		return Triage{}
+		return Verdict{}
 	}
-	t := Triage{Emergency: true}
+	t := Verdict{Emergency: true}
 	for _, s := range found {
 		t.Signs = append(t.Signs, s.code)
 	}

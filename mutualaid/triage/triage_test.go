@@ -1,4 +1,4 @@
-package mutualaid
+package triage
 
 import (
 	"bufio"
@@ -282,7 +282,7 @@ func BenchmarkAssess(b *testing.B) {
 
 // checkTriageInvariants: Emergency iff signs; signs known, unique and in
 // table order; advice iff emergency, naming 120 in both languages.
-func checkTriageInvariants(t *testing.T, got Triage) {
+func checkTriageInvariants(t *testing.T, got Verdict) {
 	t.Helper()
 	if got.Emergency != (len(got.Signs) > 0) {
 		t.Fatalf("Emergency = %v with signs %q", got.Emergency, got.Signs)
@@ -334,11 +334,11 @@ func triageMap(texts []string, fn func(string) string) []string {
 	return out
 }
 
-// readTriageFixture reads testdata/triage/name: one post per line, blank
+// readTriageFixture reads testdata/name: one post per line, blank
 // lines and lines starting with # skipped.
 func readTriageFixture(tb testing.TB, name string) []string {
 	tb.Helper()
-	f, err := os.Open(filepath.Join("testdata", "triage", name))
+	f, err := os.Open(filepath.Join("testdata", name))
 	if err != nil {
 		tb.Fatal(err)
 	}
