@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
@@ -177,7 +178,7 @@ func caseRequest(tx *linlisync.Tx, p *linliv1.Post, in forwardInput) (hotline.Ca
 }
 
 // serviceCategory is the category of p's first catalog item (other if none).
-func serviceCategory(p *linliv1.Post) Category { return categories(p)[0] }
+func serviceCategory(p *linliv1.Post) catalog.Category { return categories(p)[0] }
 
 // caseSummary is linli's description of request p for the hotline.
 func caseSummary(p *linliv1.Post) string {

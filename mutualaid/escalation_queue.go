@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -48,7 +49,7 @@ func itemsSummary(p *linliv1.Post) string {
 	parts := make([]string, 0, len(p.GetItems()))
 	for _, it := range p.GetItems() {
 		name, unit := it.GetName(), it.GetUnit()
-		if ci, ok := DefaultCatalog().item(it.GetItemCode()); ok {
+		if ci, ok := catalog.Default().Item(it.GetItemCode()); ok {
 			name = ci.NameZH
 			if unit == "" {
 				unit = ci.UnitZH

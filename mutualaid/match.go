@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 )
 
@@ -101,7 +102,7 @@ func offerMatchable(p *linliv1.Post) bool {
 // the matches of the offers that fit, best first: by score, then by offer
 // post id. Offers that do not fit are left out; the caller keeps the top
 // MatchesPerRequest. now decides which medicines have expired.
-func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *Catalog, now time.Time) []*linliv1.Match {
+func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *catalog.Catalog, now time.Time) []*linliv1.Match {
 	var out []*linliv1.Match
 	for _, o := range offers {
 		if m, ok := scoreMatch(req, o, cat, now); ok {
@@ -116,7 +117,7 @@ func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *Catalog, now tim
 
 // rankRequests is rankOffers seen from an offer: the requests it fits,
 // best first by score, then by request post id.
-func rankRequests(offer *linliv1.Post, requests []*linliv1.Post, cat *Catalog, now time.Time) []*linliv1.Match {
+func rankRequests(offer *linliv1.Post, requests []*linliv1.Post, cat *catalog.Catalog, now time.Time) []*linliv1.Match {
 	var out []*linliv1.Match
 	for _, r := range requests {
 		if m, ok := scoreMatch(r, offer, cat, now); ok {
@@ -166,7 +167,7 @@ func rankRequests(offer *linliv1.Post, requests []*linliv1.Post, cat *Catalog, n
 //
 // so among otherwise equal offers the medicine that expires sooner (and
 // would otherwise go to waste) comes first.
-func scoreMatch(req, offer *linliv1.Post, cat *Catalog, now time.Time) (*linliv1.Match, bool) {
+func scoreMatch(req, offer *linliv1.Post, cat *catalog.Catalog, now time.Time) (*linliv1.Match, bool) {
 	if !requestMatchable(req) || !offerMatchable(offer) ||
 		req.GetCommunityId() != offer.GetCommunityId() || req.GetAuthorId() == offer.GetAuthorId() {
 		return nil, false
@@ -257,7 +258,7 @@ func (f itemFit) score() int { return f.fit + f.quantity + f.expiry }
 
 // fitItems scores the offered item oi against the requested item ri; ok is
 // false if it cannot meet it (see scoreMatch).
-func fitItems(ri, oi *linliv1.PostItem, cat *Catalog, age int, today time.Time) (itemFit, bool) {
+func fitItems(ri, oi *linliv1.PostItem, cat *catalog.Catalog, age int, today time.Time) (itemFit, bool) {
 	free := oi.GetQuantity() - oi.GetReserved()
 	if free <= 0 {
 		return itemFit{}, false
@@ -272,8 +273,8 @@ func fitItems(ri, oi *linliv1.PostItem, cat *Catalog, age int, today time.Time) 
 		f.expiry = max(0, maxExpiryBonus-days/expiryBonusDays)
 		f.expiryReason = "expires " + exp
 	}
-	reqItem, reqKnown := cat.item(ri.GetItemCode())
-	offItem, offKnown := cat.item(oi.GetItemCode())
+	reqItem, reqKnown := cat.Item(ri.GetItemCode())
+	offItem, offKnown := cat.Item(oi.GetItemCode())
 	switch {
 	case offKnown && offItem.Prescription:
 		return itemFit{}, false
@@ -283,7 +284,7 @@ func fitItems(ri, oi *linliv1.PostItem, cat *Catalog, age int, today time.Time) 
 		}
 		f.fit, f.fitReason = scoreExactItem, "same item: "+itemName(oi, offItem, offKnown)
 	case reqKnown && offKnown:
-		if ok, _ := Fits(reqItem, offItem, age); !ok {
+		if ok, _ := catalog.Fits(reqItem, offItem, age); !ok {
 			return itemFit{}, false
 		}
 		f.fit, f.fitReason = scoreCategoryFit, "same category: "+offItem.Category.DisplayEN()
@@ -307,7 +308,7 @@ func fitItems(ri, oi *linliv1.PostItem, cat *Catalog, age int, today time.Time) 
 
 // itemName is how a match names an offered item: as its author wrote it,
 // else the catalog's Chinese or English name, else its code.
-func itemName(oi *linliv1.PostItem, it Item, known bool) string {
+func itemName(oi *linliv1.PostItem, it catalog.Item, known bool) string {
 	if n := strings.TrimSpace(oi.GetName()); n != "" {
 		return n
 	}

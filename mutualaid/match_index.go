@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -280,7 +281,7 @@ func postChanged(tx *linlisync.Tx, p *linliv1.Post) error {
 
 // newMatcher starts the matching work of one transaction in community c.
 func newMatcher(tx *linlisync.Tx, c string) *matcher {
-	m := &matcher{tx: tx, c: c, now: tx.Now(), cat: DefaultCatalog(),
+	m := &matcher{tx: tx, c: c, now: tx.Now(), cat: catalog.Default(),
 		posts: map[string]*indexedPost{}, lists: map[string]*loadedList{}}
 	m.today = startOfDay(m.now).Format(dateLayout)
 	return m
@@ -295,7 +296,7 @@ type matcher struct {
 	c       string
 	now     time.Time
 	today   string // now's date, "YYYY-MM-DD"
-	cat     *Catalog
+	cat     *catalog.Catalog
 	posts   map[string]*indexedPost // post id → its idx/post record
 	lists   map[string]*loadedList  // post id → its list
 	refills int
@@ -456,7 +457,7 @@ func (m *matcher) keys(p *linliv1.Post) []string {
 
 // key returns the index key of an item code (see openPost.Keys).
 func (m *matcher) key(code string) string {
-	if item, ok := m.cat.item(code); ok && item.Category != CategoryOther {
+	if item, ok := m.cat.Item(code); ok && item.Category != catalog.CategoryOther {
 		return "cat:" + string(item.Category) + "/" + item.Group
 	}
 	return "code:" + code

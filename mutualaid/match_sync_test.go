@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linli/linli/mutualaid"
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -140,7 +141,7 @@ func (w *matchWorld) wantConsistent() {
 	offers := mxOfKind(posts, linliv1.PostKind_POST_KIND_OFFER)
 	want := map[string]*linliv1.Match{}
 	for _, req := range mxOfKind(posts, linliv1.PostKind_POST_KIND_REQUEST) {
-		ranked := mutualaid.MatchRankOffers(req, offers, mutualaid.DefaultCatalog(), w.clk.Now())
+		ranked := mutualaid.MatchRankOffers(req, offers, catalog.Default(), w.clk.Now())
 		for _, m := range ranked[:min(len(ranked), mutualaid.MatchesPerRequest)] {
 			want[mutualaid.MatchEntityID("yuqiao", m.GetRequestPostId(), m.GetOfferPostId())] = m
 		}

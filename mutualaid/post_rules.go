@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	"github.com/linli/linli/mutualaid/triage"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
@@ -74,7 +75,7 @@ func draftOf(m *linliv1.Mutation) (string, *linliv1.PostDraft, bool) {
 // catalogItem checks an item against the catalog: known code, medicines
 // with an expiry date that has not passed, prescription drugs never offered.
 func (v *validator) catalogItem(at string, it *linliv1.PostItem, offer bool, now time.Time) {
-	item, ok := DefaultCatalog().item(it.GetItemCode())
+	item, ok := catalog.Default().Item(it.GetItemCode())
 	if !ok {
 		v.fail(at+".item_code", "item_unknown", "This item is not in the catalog; pick it from the list.")
 		return

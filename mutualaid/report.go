@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -111,15 +112,15 @@ func (t *tally) add(p *linliv1.Post) {
 }
 
 // categories are the distinct catalog categories of p's items.
-func categories(p *linliv1.Post) []Category {
-	var out []Category
+func categories(p *linliv1.Post) []catalog.Category {
+	var out []catalog.Category
 	for _, it := range p.GetItems() {
-		if ci, ok := DefaultCatalog().item(it.GetItemCode()); ok && !slices.Contains(out, ci.Category) {
+		if ci, ok := catalog.Default().Item(it.GetItemCode()); ok && !slices.Contains(out, ci.Category) {
 			out = append(out, ci.Category)
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, CategoryOther)
+		out = append(out, catalog.CategoryOther)
 	}
 	return out
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/linli/linli/mutualaid"
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -179,7 +180,7 @@ func writeReportTable(w io.Writer, r *linliv1.Report) error {
 }
 
 func categoryLabel(k string) string {
-	c := mutualaid.Category(k)
+	c := catalog.Category(k)
 	if !c.Valid() {
 		return k
 	}

@@ -1,4 +1,4 @@
-package mutualaid
+package catalog
 
 import (
 	"bytes"
@@ -61,16 +61,6 @@ var categoryDisplay = []struct {
 	{CategoryOther, "其他", "other"},
 }
 
-// Categories returns every known category in display order. The slice is
-// the caller's.
-func Categories() []Category {
-	out := make([]Category, len(categoryDisplay))
-	for i, d := range categoryDisplay {
-		out[i] = d.c
-	}
-	return out
-}
-
 // Valid reports whether c is one of the known categories.
 func (c Category) Valid() bool {
 	for _, d := range categoryDisplay {
@@ -105,7 +95,7 @@ func (c Category) DisplayEN() string {
 
 // Item is one entry of the catalog: something neighbours offer or request.
 //
-// Every Item obtained from a Catalog satisfies what ParseCatalog checks:
+// Every Item obtained from a Catalog satisfies what Parse checks:
 // Code is 1–64 bytes of [a-z0-9-]; NameZH, NameEN, Unit and UnitZH are
 // non-empty; Category is known; Prescription implies Medicine; MinAgeMonths
 // is 0 unless ChildSafe.
@@ -144,8 +134,9 @@ func (it Item) clone() Item {
 }
 
 // Catalog is an immutable, validated set of items with a name index. It is
-// safe for concurrent use. Methods return copies: callers may modify what
-// they get. The zero Catalog is empty and usable.
+// safe for concurrent use. Lookup returns copies, which callers may modify;
+// Item shares the item's Synonyms with the catalog. The zero Catalog is
+// empty and usable.
 type Catalog struct {
 	items  []Item
 	keys   [][]string       // per item: its normalized code, names and synonyms, deduplicated
@@ -153,8 +144,8 @@ type Catalog struct {
 	exact  map[string][]int // normalized name → indexes into items, ascending
 }
 
-// ErrInvalidCatalog is wrapped by every error ParseCatalog returns.
-var ErrInvalidCatalog = errors.New("mutualaid: invalid catalog")
+// ErrInvalid is wrapped by every error Parse returns.
+var ErrInvalid = errors.New("catalog: invalid catalog")
 
 // Catalog limits. Names fit a post item's name (80 characters), units a
 // post item's unit (16).
@@ -163,16 +154,16 @@ const (
 	catalogMaxNameLen   = 80
 	catalogMaxUnitLen   = 16
 	catalogMaxAgeMonths = 216
-	catalogMaxProblems  = 20 // ParseCatalog reports at most this many
+	catalogMaxProblems  = 20 // Parse reports at most this many
 )
 
-var defaultCatalog = sync.OnceValues(func() (*Catalog, error) { return ParseCatalog(catalogJSON) })
+var defaultCatalog = sync.OnceValues(func() (*Catalog, error) { return Parse(catalogJSON) })
 
-// DefaultCatalog returns the catalog embedded in the binary, parsed and
+// Default returns the catalog embedded in the binary, parsed and
 // validated once. It never panics: were the embedded file invalid (which
 // TestCatalogEmbedded rules out before a release), it would return an empty
 // catalog, in which every lookup fails.
-func DefaultCatalog() *Catalog {
+func Default() *Catalog {
 	c, err := defaultCatalog()
 	if err != nil {
 		return &Catalog{}
@@ -209,7 +200,7 @@ type catalogEntry struct {
 	Synonyms     []string `json:"synonyms"`
 }
 
-// ParseCatalog decodes and validates a catalog file (format on catalogFile:
+// Parse decodes and validates a catalog file (format on catalogFile:
 // a JSON object with an "items" array). It checks that there is at least
 // one item; that codes are unique and 1–64 of [a-z0-9-]; that every
 // category is known; that names, units and synonyms are non-empty and short
@@ -219,20 +210,20 @@ type catalogEntry struct {
 // and that no name or synonym (compared as Lookup compares them) is claimed
 // by two items of different categories, naming both.
 //
-// It returns the catalog, or an error wrapping ErrInvalidCatalog that lists
+// It returns the catalog, or an error wrapping ErrInvalid that lists
 // up to 20 problems, each naming the item ("items[3] \"code\": …").
-func ParseCatalog(data []byte) (*Catalog, error) {
+func Parse(data []byte) (*Catalog, error) {
 	var f catalogFile
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidCatalog, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the catalog object", ErrInvalidCatalog)
+		return nil, fmt.Errorf("%w: data after the catalog object", ErrInvalid)
 	}
 	if len(f.Items) == 0 {
-		return nil, fmt.Errorf("%w: no items", ErrInvalidCatalog)
+		return nil, fmt.Errorf("%w: no items", ErrInvalid)
 	}
 
 	c := &Catalog{
@@ -284,7 +275,7 @@ func ParseCatalog(data []byte) (*Catalog, error) {
 		if n > catalogMaxProblems {
 			problems = append(problems[:catalogMaxProblems], fmt.Sprintf("and %d more", n-catalogMaxProblems))
 		}
-		return nil, fmt.Errorf("%w: %s", ErrInvalidCatalog, strings.Join(problems, "; "))
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
 	return c, nil
 }
@@ -397,19 +388,10 @@ func normalizeItemName(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// Item returns the item with exactly this code.
+// Item returns the item with exactly this code. Its Synonyms slice is the
+// catalog's own: the caller must not modify it. (It is called on every post
+// write, by validation and matching, and copies nothing.)
 func (c *Catalog) Item(code string) (Item, bool) {
-	it, ok := c.item(code)
-	if !ok {
-		return Item{}, false
-	}
-	return it.clone(), true
-}
-
-// item is Item without copying its slices, for this package's hot paths
-// (matching and validation on every post write). The caller must not
-// modify the result's Synonyms.
-func (c *Catalog) item(code string) (Item, bool) {
 	i, ok := c.byCode[code]
 	if !ok {
 		return Item{}, false
@@ -446,26 +428,6 @@ func (c *Catalog) Lookup(name string) []Item {
 	out := make([]Item, len(hits))
 	for n, i := range hits {
 		out[n] = c.items[i].clone()
-	}
-	return out
-}
-
-// Items returns every item in file order.
-func (c *Catalog) Items() []Item {
-	out := make([]Item, len(c.items))
-	for i, it := range c.items {
-		out[i] = it.clone()
-	}
-	return out
-}
-
-// InCategory returns the items of category cat in file order, or nil.
-func (c *Catalog) InCategory(cat Category) []Item {
-	var out []Item
-	for _, it := range c.items {
-		if it.Category == cat {
-			out = append(out, it.clone())
-		}
 	}
 	return out
 }

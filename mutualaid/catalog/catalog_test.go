@@ -1,4 +1,4 @@
-package mutualaid
+package catalog
 
 import (
 	"encoding/json"
@@ -11,9 +11,9 @@ import (
 // mustCatalogItem returns the embedded catalog's item with this code.
 func mustCatalogItem(tb testing.TB, code string) Item {
 	tb.Helper()
-	it, ok := DefaultCatalog().Item(code)
+	it, ok := Default().Item(code)
 	if !ok {
-		tb.Fatalf("DefaultCatalog().Item(%q): not found", code)
+		tb.Fatalf("Default().Item(%q): not found", code)
 	}
 	return it
 }
@@ -31,22 +31,22 @@ func TestCatalogEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("embedded catalog.json: %v", err)
 	}
-	if got := DefaultCatalog(); got != c {
-		t.Errorf("DefaultCatalog() = %p, want the catalog parsed once (%p)", got, c)
+	if got := Default(); got != c {
+		t.Errorf("Default() = %p, want the catalog parsed once (%p)", got, c)
 	}
-	if got, want := len(c.Items()), 70; got < want {
-		t.Errorf("len(Items()) = %d, want at least %d", got, want)
+	if got, want := len(c.items), 70; got < want {
+		t.Errorf("len(items) = %d, want at least %d", got, want)
 	}
-	for _, cat := range Categories() {
-		if got := len(c.InCategory(cat)); got == 0 {
-			t.Errorf("InCategory(%q) is empty, want at least one item", cat)
+	for _, cat := range categories() {
+		if got := len(inCategory(c, cat)); got == 0 {
+			t.Errorf("category %q has no item, want at least one", cat)
 		}
 	}
 	var total int
-	for _, cat := range Categories() {
-		total += len(c.InCategory(cat))
+	for _, cat := range categories() {
+		total += len(inCategory(c, cat))
 	}
-	if got, want := total, len(c.Items()); got != want {
+	if got, want := total, len(c.items); got != want {
 		t.Errorf("items over all categories = %d, want %d (every item in a known category)", got, want)
 	}
 	// Codes that other code and fixtures rely on.
@@ -109,39 +109,43 @@ func TestCatalogItemFlags(t *testing.T) {
 }
 
 func TestCatalogReturnsCopies(t *testing.T) {
-	c := DefaultCatalog()
+	c := Default()
 	it, _ := c.Item("ibuprofen-suspension-child")
 	want := it.Synonyms[0]
-	it.Synonyms[0] = "changed"
-	c.Items()[0].Synonyms[0] = "changed"
 	c.Lookup("美林")[0].Synonyms[0] = "changed"
-	c.InCategory(CategoryFeverReducer)[0].Synonyms[0] = "changed"
 	if got := mustCatalogItem(t, "ibuprofen-suspension-child").Synonyms[0]; got != want {
 		t.Errorf("Synonyms[0] after callers modified their copies = %q, want %q", got, want)
 	}
 }
 
 func TestCatalogItemsInFileOrder(t *testing.T) {
-	c := DefaultCatalog()
-	items := c.Items()
-	if got, want := items[0].Code, "ibuprofen-suspension-child"; got != want {
-		t.Errorf("Items()[0].Code = %q, want %q (file order)", got, want)
+	c := Default()
+	if got, want := c.items[0].Code, "ibuprofen-suspension-child"; got != want {
+		t.Errorf("items[0].Code = %q, want %q (file order)", got, want)
 	}
-	// InCategory keeps file order: its codes are a subsequence of Items'.
-	all := itemCodes(items)
-	for _, cat := range Categories() {
-		last := -1
-		for _, code := range itemCodes(c.InCategory(cat)) {
-			i := slices.Index(all, code)
-			if i <= last {
-				t.Errorf("InCategory(%q): %q out of file order", cat, code)
-			}
-			last = i
+	if got := inCategory(c, "vitamins"); got != nil {
+		t.Errorf("items of an unknown category = %v, want nil", itemCodes(got))
+	}
+}
+
+// categories are the known categories in display order.
+func categories() []Category {
+	out := make([]Category, len(categoryDisplay))
+	for i, d := range categoryDisplay {
+		out[i] = d.c
+	}
+	return out
+}
+
+// inCategory lists c's items of category cat, in file order.
+func inCategory(c *Catalog, cat Category) []Item {
+	var out []Item
+	for _, it := range c.items {
+		if it.Category == cat {
+			out = append(out, it)
 		}
 	}
-	if got := c.InCategory("vitamins"); got != nil {
-		t.Errorf("InCategory(unknown) = %v, want nil", itemCodes(got))
-	}
+	return out
 }
 
 func TestLookup(t *testing.T) {
@@ -186,7 +190,7 @@ func TestLookup(t *testing.T) {
 		{"OnlySpaces", " 　 ", "", nil, nil},
 		{"OneRuneNoExact", "布", "", nil, nil},
 	}
-	c := DefaultCatalog()
+	c := Default()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := itemCodes(c.Lookup(tt.query))
@@ -237,14 +241,14 @@ func TestLookupExactFirst(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			if got := itemCodes(DefaultCatalog().Lookup(tt.query)); !slices.Equal(got, tt.want) {
+			if got := itemCodes(Default().Lookup(tt.query)); !slices.Equal(got, tt.want) {
 				t.Errorf("Lookup(%q) = %v, want %v", tt.query, got, tt.want)
 			}
 		})
 	}
 }
 
-// catalogTestEntry is a valid catalog entry for ParseCatalog tests.
+// catalogTestEntry is a valid catalog entry for Parse tests.
 func catalogTestEntry(code string, category Category, synonyms ...string) map[string]any {
 	return map[string]any{
 		"code": code, "name_zh": "名称" + code, "name_en": "name " + code, "category": string(category),
@@ -280,7 +284,7 @@ func catalogTestJSON(tb testing.TB, entries ...map[string]any) []byte {
 	return b
 }
 
-func TestParseCatalogRejects(t *testing.T) {
+func TestParseRejects(t *testing.T) {
 	a := catalogTestEntry("a", CategoryFeverReducer, "Motrin")
 	b := catalogTestEntry("b", CategoryFeverReducer)
 	tests := []struct {
@@ -321,38 +325,38 @@ func TestParseCatalogRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := ParseCatalog(tt.data)
+			c, err := Parse(tt.data)
 			if err == nil {
-				t.Fatalf("ParseCatalog(%s) = %d items, nil error; want an error", tt.data, len(c.Items()))
+				t.Fatalf("Parse(%s) = %d items, nil error; want an error", tt.data, len(c.items))
 			}
-			if !errors.Is(err, ErrInvalidCatalog) {
-				t.Errorf("ParseCatalog error %q does not wrap ErrInvalidCatalog", err)
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("Parse error %q does not wrap ErrInvalid", err)
 			}
 			if c != nil {
-				t.Errorf("ParseCatalog returned a catalog with its error")
+				t.Errorf("Parse returned a catalog with its error")
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
-					t.Errorf("ParseCatalog error = %q, want it to contain %q", err, w)
+					t.Errorf("Parse error = %q, want it to contain %q", err, w)
 				}
 			}
 		})
 	}
 }
 
-func TestParseCatalogAccepts(t *testing.T) {
+func TestParseAccepts(t *testing.T) {
 	// Synonyms may be shared within a category (布洛芬 names every ibuprofen form).
 	data := catalogTestJSON(t,
 		catalogTestEntry("ibu-child", CategoryFeverReducer, "布洛芬", "美林"),
 		entryWith(catalogTestEntry("ibu-adult", CategoryFeverReducer, "布洛芬", "ＩＢＵＰＲＯＦＥＮ", "ibuprofen"), "child_safe", false),
 		entryWith(catalogTestEntry("formula", CategoryBaby), "medicine", false, "group", "formula", "min_age_months", 6),
 	)
-	c, err := ParseCatalog(data)
+	c, err := Parse(data)
 	if err != nil {
-		t.Fatalf("ParseCatalog: %v", err)
+		t.Fatalf("Parse: %v", err)
 	}
-	if got, want := itemCodes(c.Items()), []string{"ibu-child", "ibu-adult", "formula"}; !slices.Equal(got, want) {
-		t.Errorf("Items() = %v, want %v", got, want)
+	if got, want := itemCodes(c.items), []string{"ibu-child", "ibu-adult", "formula"}; !slices.Equal(got, want) {
+		t.Errorf("items = %v, want %v", got, want)
 	}
 	if got, want := itemCodes(c.Lookup("布洛芬")), []string{"ibu-child", "ibu-adult"}; !slices.Equal(got, want) {
 		t.Errorf("Lookup(布洛芬) = %v, want %v", got, want)
@@ -374,8 +378,8 @@ func TestCatalogZeroValue(t *testing.T) {
 	if got := c.Lookup("抗原"); got != nil {
 		t.Errorf("zero Catalog: Lookup = %v, want nil", itemCodes(got))
 	}
-	if got := c.Items(); len(got) != 0 {
-		t.Errorf("zero Catalog: Items = %v, want none", itemCodes(got))
+	if got := c.items; len(got) != 0 {
+		t.Errorf("zero Catalog: items = %v, want none", itemCodes(got))
 	}
 }
 
@@ -427,9 +431,9 @@ func TestFits(t *testing.T) {
 }
 
 func TestCatalogCategoryDisplay(t *testing.T) {
-	cats := Categories()
+	cats := categories()
 	if got, want := len(cats), 12; got != want {
-		t.Errorf("len(Categories()) = %d, want %d", got, want)
+		t.Errorf("len(categories()) = %d, want %d", got, want)
 	}
 	for _, c := range cats {
 		if !c.Valid() {
@@ -469,7 +473,7 @@ func FuzzCatalogLookup(f *testing.F) {
 	for _, s := range []string{"美林", "ＭＯＴＲＩＮ", "美林　", "antigen test", "n95", "84消毒液", "黄桃罐头", "", "\xff\xfe", "ｶﾀｶﾅ", "children’s"} {
 		f.Add(s)
 	}
-	c := DefaultCatalog()
+	c := Default()
 	f.Fuzz(func(t *testing.T, q string) {
 		got := itemCodes(c.Lookup(q))
 		if n := normalizeItemName(q); n != normalizeItemName(n) {
