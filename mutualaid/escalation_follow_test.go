@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linli/linli/internal/hotlinesim"
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
@@ -19,7 +20,7 @@ import (
 // hotlineRig is a hotline simulator on the fixture's clock, an outbox and
 // a case follower speaking to it.
 type hotlineRig struct {
-	sim      *hotline.Sim
+	sim      *hotlinesim.Sim
 	outbox   *hotline.Outbox
 	follower *mutualaid.CaseFollower
 }
@@ -32,7 +33,7 @@ func (f *handoffFixture) hotline(resolveAfter time.Duration) *hotlineRig {
 // it may answer a call itself (and return true) to misbehave.
 func (f *handoffFixture) interceptedHotline(resolveAfter time.Duration, intercept func(http.ResponseWriter, *http.Request) bool) *hotlineRig {
 	f.t.Helper()
-	sim := &hotline.Sim{ResolveAfter: resolveAfter, Now: f.clk.Now}
+	sim := &hotlinesim.Sim{ResolveAfter: resolveAfter, Now: f.clk.Now}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if intercept == nil || !intercept(w, r) {
 			sim.ServeHTTP(w, r)

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/linli/linli/internal/hotlinesim"
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
@@ -103,7 +104,7 @@ func history(t *testing.T) *handoffFixture {
 	f.phone("u-wu").mustApply(&linliv1.Mutation{Kind: &linliv1.Mutation_PostRequest{PostRequest: &linliv1.PostRequestMutation{PostId: "req-crit", Draft: crit}}})
 	f.clk.Advance(31 * time.Minute)
 	f.escalate(1)
-	sim := &hotline.Sim{ResolveAfter: 2 * time.Hour, Now: f.clk.Now}
+	sim := &hotlinesim.Sim{ResolveAfter: 2 * time.Hour, Now: f.clk.Now}
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
 	f.hotlinePass(simSrv.URL)

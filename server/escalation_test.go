@@ -10,7 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/linli/linli/mutualaid/hotline"
+	"github.com/linli/linli/internal/hotlinesim"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -32,12 +32,12 @@ func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d)
 type hotlineWorld struct {
 	*harness
 	clk   *testClock
-	sim   *hotline.Sim
+	sim   *hotlinesim.Sim
 	wang  linliv1connect.SyncServiceClient
 	staff linliv1connect.StaffServiceClient
 }
 
-func newHotlineWorld(t *testing.T, dataDir string, clk *testClock, sim *hotline.Sim) *hotlineWorld {
+func newHotlineWorld(t *testing.T, dataDir string, clk *testClock, sim *hotlinesim.Sim) *hotlineWorld {
 	t.Helper()
 	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	t.Cleanup(hot.Close)
@@ -124,7 +124,7 @@ func (w *hotlineWorld) report(t *testing.T) *linliv1.Report {
 func TestHotlineEndToEnd(t *testing.T) {
 	t.Parallel()
 	clk := &testClock{now: time.Date(2022, 12, 15, 23, 40, 0, 0, time.FixedZone("CST", 8*3600))}
-	sim := &hotline.Sim{APIKey: "demo", ResolveAfter: 3 * time.Hour, Now: clk.Now}
+	sim := &hotlinesim.Sim{APIKey: "demo", ResolveAfter: 3 * time.Hour, Now: clk.Now}
 	w := newHotlineWorld(t, "", clk, sim)
 	ctx := t.Context()
 
@@ -208,7 +208,7 @@ func TestHotlineEndToEnd(t *testing.T) {
 func TestDeadlinePassesWhileDown(t *testing.T) {
 	t.Parallel()
 	clk := &testClock{now: time.Date(2022, 12, 16, 1, 0, 0, 0, time.UTC)}
-	sim := &hotline.Sim{APIKey: "demo", ResolveAfter: 24 * time.Hour, Now: clk.Now}
+	sim := &hotlinesim.Sim{APIKey: "demo", ResolveAfter: 24 * time.Hour, Now: clk.Now}
 	dir := t.TempDir()
 	w := newHotlineWorld(t, dir, clk, sim)
 	ctx := t.Context()

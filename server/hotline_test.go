@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linli/linli/internal/hotlinesim"
 	"github.com/linli/linli/mutualaid/hotline"
 	"github.com/linli/linli/server"
 )
@@ -17,7 +18,7 @@ import (
 // outbox's depth before and after.
 func TestOutboxForwardsAndReports(t *testing.T) {
 	t.Parallel()
-	sim := &hotline.Sim{APIKey: "demo"}
+	sim := &hotlinesim.Sim{APIKey: "demo"}
 	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	defer hot.Close()
 	h := newHarness(t, server.Config{Hotline: server.HotlineConfig{

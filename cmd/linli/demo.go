@@ -15,7 +15,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/linli/linli/client"
-	"github.com/linli/linli/mutualaid/hotline"
+	"github.com/linli/linli/internal/hotlinesim"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -91,7 +91,7 @@ func demoHotline() (url string, stop func(), err error) {
 		return "", nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/open311/v2/", http.StripPrefix("/open311/v2", &hotline.Sim{APIKey: "demo", ResolveAfter: 2 * time.Second}))
+	mux.Handle("/open311/v2/", http.StripPrefix("/open311/v2", &hotlinesim.Sim{APIKey: "demo", ResolveAfter: 2 * time.Second}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	return "http://" + ln.Addr().String() + "/open311/v2/", func() { _ = hs.Close() }, nil

@@ -9,7 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/linli/linli/mutualaid/hotline"
+	"github.com/linli/linli/internal/hotlinesim"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
@@ -19,7 +19,7 @@ import (
 // is in flight, restarts it, and checks that the hotline still holds
 // exactly one case for the request, and that the request shows it.
 func TestHotlineKilledMidForward(t *testing.T) {
-	sim := &hotline.Sim{APIKey: "demo", ResolveAfter: time.Hour}
+	sim := &hotlinesim.Sim{APIKey: "demo", ResolveAfter: time.Hour}
 	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	defer hot.Close()
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linli/linli/internal/hotlinesim"
 	"github.com/linli/linli/mutualaid/hotline"
 )
 
@@ -86,7 +87,7 @@ func TestHotlineSimControl(t *testing.T) {
 		_, err := c.Create(context.Background(), hotline.CaseRequest{ServiceCode: "food", Description: "缺少食品"})
 		held <- err
 	}()
-	var cases []hotline.ControlCase
+	var cases []hotlinesim.ControlCase
 	for deadline := time.Now().Add(10 * time.Second); len(cases) == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the held POST never created its case")

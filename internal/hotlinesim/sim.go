@@ -1,4 +1,4 @@
-package hotline
+package hotlinesim
 
 import (
 	"encoding/json"
@@ -10,10 +10,12 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/linli/linli/mutualaid/hotline"
 )
 
 // Services the simulator offers: one per item category, named in Chinese.
-var simServices = []Service{
+var simServices = []hotline.Service{
 	{ServiceCode: "fever_reducer", ServiceName: "退烧药", Description: "布洛芬、对乙酰氨基酚等退烧药短缺", Group: "药品"},
 	{ServiceCode: "antigen_test", ServiceName: "抗原检测试剂", Description: "新冠抗原检测试剂短缺", Group: "检测"},
 	{ServiceCode: "thermometer", ServiceName: "体温计", Group: "器械"},
@@ -60,7 +62,7 @@ type SimCase struct {
 // says: by jurisdiction_id, service_code and status (each comma-separated
 // lists), and start_date and end_date (RFC 3339, inclusive, compared with
 // the case's creation time; without them the last 90 days, and at most
-// MaxSearchSpan apart), answering at most the MaxSearchResults most recent
+// hotline.MaxSearchSpan apart), answering at most the hotline.MaxSearchResults most recent
 // matches, oldest first.
 //
 // Configure the exported fields before serving; the methods are safe for
@@ -159,6 +161,25 @@ func (s *Sim) FindByAttribute(key, value string) []string {
 func (s *Sim) Count() int { s.init(); s.mu.Lock(); defer s.mu.Unlock(); return len(s.cases) }
 
 // add stores c as the newest case. REQUIRES: s.mu held.
+// Seed stores c as if the hotline had created it at c.Requested (a past or
+// future time), without a call: for tests that need cases the simulator
+// did not make. An empty ID gets the next one ("12345-000001", …); nil
+// Attributes become empty. It returns the id.
+func (s *Sim) Seed(c SimCase) string {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.ID == "" {
+		s.seq++
+		c.ID = fmt.Sprintf("12345-%06d", s.seq)
+	}
+	if c.Attributes == nil {
+		c.Attributes = map[string]string{}
+	}
+	s.add(&c)
+	return c.ID
+}
+
 func (s *Sim) add(c *SimCase) {
 	s.cases[c.ID] = c
 	s.order = append(s.order, c.ID)
@@ -249,7 +270,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeErr(w http.ResponseWriter, status int, desc string) {
-	writeJSON(w, status, []APIErrorItem{{Code: status, Description: desc}})
+	writeJSON(w, status, []hotline.APIErrorItem{{Code: status, Description: desc}})
 }
 
 func (s *Sim) checkJurisdiction(w http.ResponseWriter, j string) (agency string, ok bool) {
@@ -287,7 +308,7 @@ func (s *Sim) services(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out := make([]Service, len(simServices))
+	out := make([]hotline.Service, len(simServices))
 	for i, sv := range simServices {
 		sv.Type = "realtime"
 		sv.Keywords = sv.ServiceName
@@ -313,7 +334,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	}
 	agency = s.dispatch(f.Get("address_string"), agency)
 	code := f.Get("service_code")
-	if !slices.ContainsFunc(simServices, func(sv Service) bool { return sv.ServiceCode == code }) {
+	if !slices.ContainsFunc(simServices, func(sv hotline.Service) bool { return sv.ServiceCode == code }) {
 		writeErr(w, http.StatusBadRequest, fmt.Sprintf("service_code %q 不存在", code))
 		return
 	}
@@ -322,8 +343,8 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "description 不能为空")
 		return
 	}
-	if utf8.RuneCountInString(desc) > MaxDescription {
-		writeErr(w, http.StatusBadRequest, fmt.Sprintf("description 超过 %d 字", MaxDescription))
+	if utf8.RuneCountInString(desc) > hotline.MaxDescription {
+		writeErr(w, http.StatusBadRequest, fmt.Sprintf("description 超过 %d 字", hotline.MaxDescription))
 		return
 	}
 	attrs := map[string]string{}
@@ -363,20 +384,20 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 		abort(w)
 		return
 	}
-	res := CreateResult{ServiceNotice: "已受理，将派至" + agency + "办理"}
+	res := hotline.CreateResult{ServiceNotice: "已受理，将派至" + agency + "办理"}
 	if s.UseTokens {
 		res.Token = c.Token
 	} else {
 		res.ServiceRequestID = c.ID
 	}
-	writeJSON(w, http.StatusCreated, []CreateResult{res})
+	writeJSON(w, http.StatusCreated, []hotline.CreateResult{res})
 }
 
 // status renders a case as seen now. REQUIRES: s.mu held.
-func (s *Sim) status(c *SimCase) CaseStatus {
+func (s *Sim) status(c *SimCase) hotline.CaseStatus {
 	now := s.now()
 	done := c.Requested.Add(s.ResolveAfter)
-	cs := CaseStatus{
+	cs := hotline.CaseStatus{
 		ServiceRequestID:  c.ID,
 		ServiceCode:       c.ServiceCode,
 		Description:       c.Description,
@@ -386,15 +407,15 @@ func (s *Sim) status(c *SimCase) CaseStatus {
 		RequestedDatetime: c.Requested.Format(time.RFC3339),
 		ExpectedDatetime:  done.Format(time.RFC3339),
 	}
-	if i := slices.IndexFunc(simServices, func(sv Service) bool { return sv.ServiceCode == c.ServiceCode }); i >= 0 {
+	if i := slices.IndexFunc(simServices, func(sv hotline.Service) bool { return sv.ServiceCode == c.ServiceCode }); i >= 0 {
 		cs.ServiceName = simServices[i].ServiceName
 	}
 	if !now.Before(done) {
-		cs.Status = StatusClosed
+		cs.Status = hotline.StatusClosed
 		cs.StatusNotes = "已办结：" + c.Agency + "已协调社区将物资送达居民"
 		cs.UpdatedDatetime = done.Format(time.RFC3339)
 	} else {
-		cs.Status = StatusOpen
+		cs.Status = hotline.StatusOpen
 		cs.StatusNotes = "已派单至" + c.Agency + "，正在办理"
 		cs.UpdatedDatetime = c.Requested.Format(time.RFC3339)
 	}
@@ -419,7 +440,7 @@ func (s *Sim) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	out := []CaseStatus{}
+	out := []hotline.CaseStatus{}
 	for _, id := range s.order {
 		if c := s.cases[id]; f.match(c) {
 			if cs := s.status(c); f.matchStatus(cs.Status) {
@@ -428,15 +449,15 @@ func (s *Sim) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
-	if len(out) > MaxSearchResults {
-		out = out[len(out)-MaxSearchResults:]
+	if len(out) > hotline.MaxSearchResults {
+		out = out[len(out)-hotline.MaxSearchResults:]
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Sim) listIDs(w http.ResponseWriter, ids []string) {
 	s.mu.Lock()
-	out := []CaseStatus{}
+	out := []hotline.CaseStatus{}
 	for _, id := range ids {
 		if c, ok := s.cases[strings.TrimSpace(id)]; ok {
 			out = append(out, s.status(c))
@@ -454,7 +475,7 @@ func (s *Sim) lookup(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	c, found := s.cases[id]
-	var cs CaseStatus
+	var cs hotline.CaseStatus
 	if found {
 		cs = s.status(c)
 	}
@@ -463,7 +484,7 @@ func (s *Sim) lookup(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, fmt.Sprintf("service_request_id %q 不存在", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, []CaseStatus{cs})
+	writeJSON(w, http.StatusOK, []hotline.CaseStatus{cs})
 }
 
 func (s *Sim) token(w http.ResponseWriter, r *http.Request) {

@@ -1,4 +1,4 @@
-package hotline
+package hotlinesim
 
 import (
 	"context"
@@ -9,13 +9,15 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/linli/linli/mutualaid/hotline"
 )
 
 // ids lists the service_request_ids of cs.
-func ids(cs []CaseStatus) []string {
+func ids(cs []hotline.CaseStatus) []string {
 	out := []string{}
 	for _, c := range cs {
 		out = append(out, c.ServiceRequestID)
@@ -34,20 +36,20 @@ func TestSearch(t *testing.T) {
 	seedCases(sim, 1, "fever_reducer", "刚才", t0)                          // 000004
 	for _, tc := range []struct {
 		name string
-		q    SearchQuery
+		q    hotline.SearchQuery
 		want []string
 	}{
-		{"Defaults", SearchQuery{}, []string{"12345-000002", "12345-000003", "12345-000004"}},
-		{"ServiceCode", SearchQuery{ServiceCode: "fever_reducer"}, []string{"12345-000002", "12345-000004"}},
-		{"ServiceCodes", SearchQuery{ServiceCode: "mask,oximeter"}, []string{"12345-000003"}},
-		{"Open", SearchQuery{Status: StatusOpen}, []string{"12345-000003", "12345-000004"}},
-		{"Closed", SearchQuery{Status: StatusClosed}, []string{"12345-000002"}},
-		{"Both", SearchQuery{Status: "open,closed", ServiceCode: "fever_reducer"}, []string{"12345-000002", "12345-000004"}},
-		{"Range", SearchQuery{Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Minute)}, []string{"12345-000002", "12345-000003"}},
-		{"RangeInclusive", SearchQuery{Start: t0.Add(-time.Hour), End: t0.Add(-time.Hour)}, []string{"12345-000002"}},
-		{"StartOnly", SearchQuery{Start: t0.Add(-101 * 24 * time.Hour)}, []string{"12345-000001"}},
-		{"EndOnly", SearchQuery{End: t0.Add(-time.Minute)}, []string{"12345-000002", "12345-000003"}},
-		{"Empty", SearchQuery{ServiceCode: "baby"}, []string{}},
+		{"Defaults", hotline.SearchQuery{}, []string{"12345-000002", "12345-000003", "12345-000004"}},
+		{"ServiceCode", hotline.SearchQuery{ServiceCode: "fever_reducer"}, []string{"12345-000002", "12345-000004"}},
+		{"ServiceCodes", hotline.SearchQuery{ServiceCode: "mask,oximeter"}, []string{"12345-000003"}},
+		{"Open", hotline.SearchQuery{Status: hotline.StatusOpen}, []string{"12345-000003", "12345-000004"}},
+		{"Closed", hotline.SearchQuery{Status: hotline.StatusClosed}, []string{"12345-000002"}},
+		{"Both", hotline.SearchQuery{Status: "open,closed", ServiceCode: "fever_reducer"}, []string{"12345-000002", "12345-000004"}},
+		{"Range", hotline.SearchQuery{Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Minute)}, []string{"12345-000002", "12345-000003"}},
+		{"RangeInclusive", hotline.SearchQuery{Start: t0.Add(-time.Hour), End: t0.Add(-time.Hour)}, []string{"12345-000002"}},
+		{"StartOnly", hotline.SearchQuery{Start: t0.Add(-101 * 24 * time.Hour)}, []string{"12345-000001"}},
+		{"EndOnly", hotline.SearchQuery{End: t0.Add(-time.Minute)}, []string{"12345-000002", "12345-000003"}},
+		{"Empty", hotline.SearchQuery{ServiceCode: "baby"}, []string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs, err := c.Search(ctx, tc.q)
@@ -59,7 +61,7 @@ func TestSearch(t *testing.T) {
 			}
 		})
 	}
-	cs, err := c.Search(ctx, SearchQuery{ServiceCode: "mask"})
+	cs, err := c.Search(ctx, hotline.SearchQuery{ServiceCode: "mask"})
 	if err != nil || len(cs) != 1 || cs[0].Description != "口罩" || cs[0].RequestedDatetime == "" {
 		t.Errorf("got %+v, %v; want the case with its description and requested_datetime", cs, err)
 	}
@@ -68,19 +70,22 @@ func TestSearch(t *testing.T) {
 func TestSearchJurisdiction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sim, c, _ := newSim(t, nil)
+	sim := &Sim{APIKey: "demo"}
+	srv := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
+	t.Cleanup(srv.Close)
+	base := srv.URL + "/open311/v2"
+	c := hotline.NewClient(base, "demo", "yuqiao", nil)
 	if _, err := c.Create(ctx, feverCase()); err != nil {
 		t.Fatal(err)
 	}
-	base := strings.TrimSuffix(c.base.String(), "/")
-	other := NewClient(base, "demo", "beiyuan", nil)
-	if cs, err := other.Search(ctx, SearchQuery{}); err != nil || len(cs) != 0 {
+	other := hotline.NewClient(base, "demo", "beiyuan", nil)
+	if cs, err := other.Search(ctx, hotline.SearchQuery{}); err != nil || len(cs) != 0 {
 		t.Errorf("beiyuan: got %v, %v; want no cases of yuqiao", ids(cs), err)
 	}
-	if _, err := NewClient(base, "demo", "atlantis", nil).Search(ctx, SearchQuery{}); !errors.As(err, new(*APIError)) {
+	if _, err := hotline.NewClient(base, "demo", "atlantis", nil).Search(ctx, hotline.SearchQuery{}); !errors.As(err, new(*hotline.APIError)) {
 		t.Errorf("unknown jurisdiction: got %v, want *APIError", err)
 	}
-	if cs, err := c.Search(ctx, SearchQuery{}); err != nil || len(cs) != 1 || sim.Count() != 1 {
+	if cs, err := c.Search(ctx, hotline.SearchQuery{}); err != nil || len(cs) != 1 || sim.Count() != 1 {
 		t.Errorf("yuqiao: got %v, %v; want its case", ids(cs), err)
 	}
 }
@@ -89,10 +94,10 @@ func TestSearchAtMost1000(t *testing.T) {
 	t.Parallel()
 	sim, c, clk := newSim(t, nil)
 	seedCases(sim, 1, "food", "最早", clk.Now().Add(-time.Minute))
-	seedCases(sim, MaxSearchResults, "food", "后来", clk.Now())
-	cs, err := c.Search(context.Background(), SearchQuery{ServiceCode: "food"})
-	if err != nil || len(cs) != MaxSearchResults {
-		t.Fatalf("got %d cases, %v; want %d", len(cs), err, MaxSearchResults)
+	seedCases(sim, hotline.MaxSearchResults, "food", "后来", clk.Now())
+	cs, err := c.Search(context.Background(), hotline.SearchQuery{ServiceCode: "food"})
+	if err != nil || len(cs) != hotline.MaxSearchResults {
+		t.Fatalf("got %d cases, %v; want %d", len(cs), err, hotline.MaxSearchResults)
 	}
 	if cs[0].ServiceRequestID != "12345-000002" {
 		t.Errorf("first case %s, want the oldest of the most recent 1000 (12345-000002)", cs[0].ServiceRequestID)
@@ -104,15 +109,15 @@ func TestSearchRefusedBeforeSending(t *testing.T) {
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls++ }))
 	t.Cleanup(srv.Close)
-	c := NewClient(srv.URL, "", "", nil)
+	c := hotline.NewClient(srv.URL, "", "", nil)
 	t0 := time.Date(2022, 12, 18, 0, 0, 0, 0, time.UTC)
-	for _, q := range []SearchQuery{
+	for _, q := range []hotline.SearchQuery{
 		{Status: "pending"},
 		{Status: "open,"},
 		{Start: t0, End: t0.Add(-time.Second)},
-		{Start: t0, End: t0.Add(MaxSearchSpan + time.Second)},
+		{Start: t0, End: t0.Add(hotline.MaxSearchSpan + time.Second)},
 	} {
-		if _, err := c.Search(context.Background(), q); !errors.Is(err, ErrInvalid) {
+		if _, err := c.Search(context.Background(), q); !errors.Is(err, hotline.ErrInvalid) {
 			t.Errorf("Search(%+v): got %v, want ErrInvalid", q, err)
 		}
 	}
@@ -130,8 +135,8 @@ func TestSearchQueryEncoding(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	cst := time.FixedZone("CST", 8*3600)
-	_, err := NewClient(srv.URL, "key", "yuqiao", nil).Search(context.Background(), SearchQuery{
-		ServiceCode: "fever_reducer", Status: StatusOpen,
+	_, err := hotline.NewClient(srv.URL, "key", "yuqiao", nil).Search(context.Background(), hotline.SearchQuery{
+		ServiceCode: "fever_reducer", Status: hotline.StatusOpen,
 		Start: time.Date(2022, 12, 18, 22, 40, 0, 500, cst), End: time.Date(2022, 12, 19, 0, 40, 0, 500, cst),
 	})
 	if err != nil {
@@ -162,7 +167,7 @@ func TestSimSearchBadInput(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		sim.ServeHTTP(rec, httptest.NewRequest("GET", "/requests.json?jurisdiction_id=yuqiao&"+q, nil))
-		if _, ok := decodeError(rec.Code, rec.Body.Bytes()); rec.Code != 400 || !ok {
+		if ok := isErrorArray(rec.Body.Bytes()); rec.Code != 400 || !ok {
 			t.Errorf("%s: got %d %s, want 400 with an error array", q, rec.Code, rec.Body)
 		}
 	}
@@ -175,7 +180,7 @@ func TestHoldNext(t *testing.T) {
 	sim.HoldNext(1)
 	start := time.Now()
 	_, err := c.Create(ctx, feverCase())
-	if err == nil || !IsRetryable(err) || errors.As(err, new(*APIError)) {
+	if err == nil || !hotline.IsRetryable(err) || errors.As(err, new(*hotline.APIError)) {
 		t.Fatalf("held create: got %v, want a retryable transport error", err)
 	}
 	if d := time.Since(start); d < 250*time.Millisecond {
@@ -254,7 +259,7 @@ func TestControl(t *testing.T) {
 	t.Run("FaultsSkipControl", func(t *testing.T) {
 		t.Parallel()
 		_, base := newControlSim(t, true)
-		c := NewClient(base, "demo", "yuqiao", &http.Client{Timeout: 300 * time.Millisecond})
+		c := hotline.NewClient(base, "demo", "yuqiao", &http.Client{Timeout: 300 * time.Millisecond})
 		code, body := postForm(t, base+"/sim/v1/faults?fail=2", url.Values{"lose": {"1"}})
 		var f ControlFaults
 		if err := json.Unmarshal(body, &f); code != 200 || err != nil || f.Fail != 2 || f.Lose != 1 {
@@ -266,11 +271,11 @@ func TestControl(t *testing.T) {
 			}
 		}
 		for i := range 2 {
-			if _, err := c.Create(ctx, feverCase()); !errors.As(err, new(*APIError)) {
+			if _, err := c.Create(ctx, feverCase()); !errors.As(err, new(*hotline.APIError)) {
 				t.Fatalf("create %d: got %v, want the injected 500", i, err)
 			}
 		}
-		if _, err := c.Create(ctx, feverCase()); err == nil || errors.As(err, new(*APIError)) {
+		if _, err := c.Create(ctx, feverCase()); err == nil || errors.As(err, new(*hotline.APIError)) {
 			t.Fatalf("third create: got %v, want the answer lost", err)
 		}
 		if _, err := c.Create(ctx, feverCase()); err != nil {
@@ -285,7 +290,7 @@ func TestControl(t *testing.T) {
 	t.Run("Cases", func(t *testing.T) {
 		t.Parallel()
 		_, base := newControlSim(t, true)
-		c := NewClient(base, "demo", "yuqiao", nil)
+		c := hotline.NewClient(base, "demo", "yuqiao", nil)
 		if _, err := c.Create(ctx, feverCase()); err != nil {
 			t.Fatal(err)
 		}
@@ -309,11 +314,11 @@ func TestControl(t *testing.T) {
 	t.Run("Timeout", func(t *testing.T) {
 		t.Parallel()
 		_, base := newControlSim(t, true)
-		c := NewClient(base, "demo", "yuqiao", &http.Client{Timeout: 200 * time.Millisecond})
+		c := hotline.NewClient(base, "demo", "yuqiao", &http.Client{Timeout: 200 * time.Millisecond})
 		if code, body := postForm(t, base+"/sim/v1/faults", url.Values{"timeout": {"1"}, "hang": {"5s"}}); code != 200 {
 			t.Fatalf("POST faults: %d %s", code, body)
 		}
-		if _, err := c.Services(ctx); err == nil || !IsRetryable(err) {
+		if _, err := c.Services(ctx); err == nil || !hotline.IsRetryable(err) {
 			t.Errorf("got %v, want a timeout", err)
 		}
 		if _, err := c.Services(ctx); err != nil {
@@ -324,7 +329,7 @@ func TestControl(t *testing.T) {
 	t.Run("Hold", func(t *testing.T) {
 		t.Parallel()
 		sim, base := newControlSim(t, true)
-		c := NewClient(base, "demo", "yuqiao", &http.Client{Timeout: 200 * time.Millisecond})
+		c := hotline.NewClient(base, "demo", "yuqiao", &http.Client{Timeout: 200 * time.Millisecond})
 		if code, body := postForm(t, base+"/sim/v1/faults", url.Values{"hold": {"1"}}); code != 200 {
 			t.Fatalf("POST faults: %d %s", code, body)
 		}
@@ -342,7 +347,7 @@ func TestControl(t *testing.T) {
 			"bogus=1", "fail=1&fail=2", "lose=1&hang=nope", "lose=1&timeout=1", "hold=99999999999999999999",
 		} {
 			code, body := postForm(t, base+"/sim/v1/faults?"+q, nil)
-			if _, ok := decodeError(code, body); code != 400 || !ok {
+			if ok := isErrorArray(body); code != 400 || !ok {
 				t.Errorf("%s: got %d %s, want 400 with an error array", q, code, body)
 			}
 		}
@@ -366,4 +371,55 @@ func TestControl(t *testing.T) {
 			t.Errorf("faults set with Control off: fail=%d", sim.fail)
 		}
 	})
+}
+
+// isErrorArray reports whether body is a GeoReport v2 error array.
+func isErrorArray(body []byte) bool {
+	var items []hotline.APIErrorItem
+	return json.Unmarshal(body, &items) == nil && len(items) > 0
+}
+
+// fakeClock is a settable clock for the simulator.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// newSim starts a simulator and a client pointed at it.
+func newSim(t *testing.T, mod func(*Sim)) (*Sim, *hotline.Client, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{t: time.Date(2022, 12, 18, 23, 40, 0, 0, time.FixedZone("CST", 8*3600))}
+	sim := &Sim{APIKey: "demo", ResolveAfter: 30 * time.Minute, Now: clk.Now}
+	if mod != nil {
+		mod(sim)
+	}
+	srv := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
+	t.Cleanup(srv.Close)
+	// Short enough that a hung call (TimeoutNext) fails fast, long enough
+	// for an answer of 1,000 cases under the race detector.
+	c := hotline.NewClient(srv.URL+"/open311/v2", "demo", "yuqiao", &http.Client{Timeout: 1500 * time.Millisecond})
+	return sim, c, clk
+}
+
+func feverCase() hotline.CaseRequest {
+	return hotline.CaseRequest{
+		ServiceCode:   "fever_reducer",
+		AddressString: "玉桥街道 某小区 3号楼",
+		Description:   "3号楼一名婴儿发烧，需要儿童退烧药（美林），邻里未能满足",
+		Attributes:    map[string]string{"linli_post_id": "post-42", "urgency": "urgent"},
+	}
+}
+
+// seedCases stores n cases directly in sim, all requested at at.
+func seedCases(sim *Sim, n int, code, desc string, at time.Time) {
+	for range n {
+		sim.Seed(SimCase{Jurisdiction: "yuqiao", ServiceCode: code, Description: desc, Agency: "玉桥街道办事处", Requested: at})
+	}
 }

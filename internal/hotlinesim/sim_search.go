@@ -1,4 +1,4 @@
-package hotline
+package hotlinesim
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/linli/linli/mutualaid/hotline"
 )
 
 // simFilter is a GET requests.json search: the cases it selects.
@@ -25,7 +27,7 @@ func parseSimFilter(q url.Values, now time.Time) (simFilter, error) {
 	f := simFilter{jurisdiction: q.Get("jurisdiction_id"), codes: splitList(q.Get("service_code")),
 		statuses: splitList(q.Get("status"))}
 	for _, st := range f.statuses {
-		if st != StatusOpen && st != StatusClosed {
+		if st != hotline.StatusOpen && st != hotline.StatusClosed {
 			return simFilter{}, fmt.Errorf("status %q: want open or closed", st)
 		}
 	}
@@ -38,16 +40,16 @@ func parseSimFilter(q url.Values, now time.Time) (simFilter, error) {
 	}
 	switch {
 	case f.start.IsZero() && f.end.IsZero():
-		f.start, f.end = now.Add(-MaxSearchSpan), now
+		f.start, f.end = now.Add(-hotline.MaxSearchSpan), now
 	case f.end.IsZero():
-		f.end = f.start.Add(MaxSearchSpan)
+		f.end = f.start.Add(hotline.MaxSearchSpan)
 	case f.start.IsZero():
-		f.start = f.end.Add(-MaxSearchSpan)
+		f.start = f.end.Add(-hotline.MaxSearchSpan)
 	}
 	if f.end.Before(f.start) {
 		return simFilter{}, fmt.Errorf("end_date %s is before start_date %s", q.Get("end_date"), q.Get("start_date"))
 	}
-	if f.end.Sub(f.start) > MaxSearchSpan {
+	if f.end.Sub(f.start) > hotline.MaxSearchSpan {
 		return simFilter{}, errors.New("start_date and end_date may not span more than 90 days")
 	}
 	return f, nil

@@ -1,4 +1,4 @@
-package hotline
+package hotlinesim
 
 import (
 	"fmt"
