@@ -1,4 +1,4 @@
-package main
+package sim
 
 import (
 	"bytes"
@@ -27,8 +27,8 @@ import (
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
 
-// simConfig is one convergence simulation.
-type simConfig struct {
+// Config is one convergence simulation.
+type Config struct {
 	Seed      uint64
 	Residents int
 	Duration  time.Duration // of the chaotic phase
@@ -39,8 +39,8 @@ type simConfig struct {
 	Log       *slog.Logger  // the clients' logs
 }
 
-// simReport sums up a run.
-type simReport struct {
+// Report sums up a run.
+type Report struct {
 	Enqueued, Applied, Rejected     int
 	Posts, Handoffs, Received       int
 	Restarts, Offline, Drops, Kills int
@@ -48,7 +48,7 @@ type simReport struct {
 	Elapsed                         time.Duration
 }
 
-func (r simReport) String() string {
+func (r Report) String() string {
 	return fmt.Sprintf("%d mutations (%d applied, %d rejected); %d posts, %d handoffs (%d received); %d client restarts, %d offline spells, %d responses dropped, %d server kills, %d failed syncs; %v",
 		r.Enqueued, r.Applied, r.Rejected, r.Posts, r.Handoffs, r.Received, r.Restarts, r.Offline, r.Drops, r.Kills, r.SyncErrors, r.Elapsed.Round(time.Millisecond))
 }
@@ -77,51 +77,16 @@ var simItems = []struct {
 	{"thermometer-electronic", "体温计", "支", false},
 }
 
-// runSim is `linli sim`: the convergence simulation against this binary.
-func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("linli sim", stderr)
-	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed: the same seed replays the same choices")
-	residents := fs.Int("residents", 50, "simulated residents (1 to 1000)")
-	duration := fs.Duration("duration", 60*time.Second, "length of the chaotic phase")
-	kills := fs.Int("kills", 3, "server SIGKILLs during the run")
-	dir := fs.String("dir", "", "work folder (kept); empty: a temporary one, removed on success")
-	verbose := fs.Bool("verbose", false, "log the clients' warnings")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *residents < 1 || *residents > 1000 || *duration <= 0 || *kills < 0 {
-		return errors.New("--residents must be 1 to 1000, --duration positive, --kills ≥ 0")
-	}
-	bin, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	work, keep := *dir, *dir != ""
-	if !keep {
-		if work, err = os.MkdirTemp("", "linli-sim-"); err != nil {
-			return err
-		}
-	}
-	log := discardLogger()
-	if *verbose {
-		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	rep, err := simulate(ctx, simConfig{Seed: *seed, Residents: *residents, Duration: *duration, Kills: *kills, Bin: bin, Dir: work, Out: stdout, Log: log})
-	if err != nil {
-		return fmt.Errorf("seed %d: %w (work folder %s)", *seed, err, work)
-	}
-	fmt.Fprintf(stdout, "converged (seed %d): %v\n", *seed, rep)
-	if !keep {
-		return os.RemoveAll(work)
-	}
-	return nil
-}
-
-// simulate runs the simulation and checks the end state. The error lists
-// every violation found.
-func simulate(ctx context.Context, cfg simConfig) (simReport, error) {
+// Run runs the convergence simulation against the linli binary cfg.Bin:
+// cfg.Residents residents post, match, accept and hand off through flaky
+// networks, lost responses and app restarts while the server is SIGKILLed
+// and restarted cfg.Kills times; then it checks the end state: every
+// client's synced state equals a pull from zero, every mutation applied
+// exactly once, and no unit or phone reached a client that may not see
+// it. The error lists every violation found.
+func Run(ctx context.Context, cfg Config) (Report, error) {
 	start := time.Now()
-	var rep simReport
+	var rep Report
 	if err := simSetup(ctx, cfg); err != nil {
 		return rep, err
 	}
@@ -230,7 +195,7 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 
 // simSetup creates the community, its buildings and a join code with
 // `linli admin` before the server's first start.
-func simSetup(ctx context.Context, cfg simConfig) error {
+func simSetup(ctx context.Context, cfg Config) error {
 	data := filepath.Join(cfg.Dir, "data")
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return err
@@ -280,7 +245,7 @@ type simServer struct {
 
 // simStartServer starts `linli serve` on addr over the sim's data folder
 // (no join or push limits) and waits until it is healthy.
-func simStartServer(ctx context.Context, cfg simConfig, addr string, n int) (*simServer, error) {
+func simStartServer(ctx context.Context, cfg Config, addr string, n int) (*simServer, error) {
 	logf, err := os.Create(filepath.Join(cfg.Dir, fmt.Sprintf("serve-%d.log", n)))
 	if err != nil {
 		return nil, err
@@ -374,7 +339,7 @@ type simResident struct {
 }
 
 // simJoin signs resident i in with the join code and opens their client.
-func simJoin(ctx context.Context, cfg simConfig, auth linliv1connect.AuthServiceClient, base, code string, i int) (*simResident, error) {
+func simJoin(ctx context.Context, cfg Config, auth linliv1connect.AuthServiceClient, base, code string, i int) (*simResident, error) {
 	b := simBuildings[i%len(simBuildings)]
 	r := &simResident{
 		i: i, name: fmt.Sprintf("r%d", i), full: fmt.Sprintf("邻居%d号", i),
@@ -604,7 +569,7 @@ func (r *simResident) finalSync(ctx context.Context) error {
 
 // check compares the resident's local synced state with a pull from zero
 // and checks exactly-once and privacy.
-func (r *simResident) check(ctx context.Context, base string, rep *simReport) []error {
+func (r *simResident) check(ctx context.Context, base string, rep *Report) []error {
 	var errs []error
 	fail := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s (%s): %s", r.name, r.user, fmt.Sprintf(format, args...)))
@@ -786,4 +751,26 @@ func simPullAll(ctx context.Context, base, tok string) (map[string]map[string]*l
 		}
 	}
 	return nil, errors.New("pull never ends")
+}
+
+// bearerToken adds the access token to every call.
+type bearerToken string
+
+func (b bearerToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", "Bearer "+string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearerToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		return conn
+	}
+}
+
+func (b bearerToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }

@@ -1,11 +1,10 @@
-package main
+package bench
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,55 +18,65 @@ import (
 // The bench scenarios, in the order they run.
 var benchScenarios = []string{"push", "push-batch", "catchup", "subscribers"}
 
+// Scenarios lists the bench's scenarios in the order they run.
+func Scenarios() []string { return slices.Clone(benchScenarios) }
+
+// benchFlags is a Config as the scenarios read it.
 type benchFlags struct {
 	scenarios       string
 	duration        time.Duration
 	json            bool
 	addr            string
 	joinCode        string
-	data            string // deprecated, ignored
 	subscribers     int
 	catchupEntities int
 	protocol        string
 }
 
-// runBench is `linli bench`: a load generator over real HTTP that measures
-// the server against baselines taken in the same run on the same machine
-// (a bare Connect echo server, raw Pebble), and prints one row per figure.
+// Config is one run of the bench, as `linli bench` takes it from its flags.
+type Config struct {
+	Scenarios       string        // comma-separated scenarios to run (or all)
+	Duration        time.Duration // how long each scenario (and each of its baselines) runs
+	JSON            bool          // print one JSON object instead of a table
+	Addr            string        // host:port of a running server; empty: start one in-process
+	JoinCode        string        // with Addr: a resident join code with enough uses
+	Subscribers     int           // Subscribe streams held open in the subscribers scenario
+	CatchupEntities int           // entities loaded into one community for the catchup scenario
+	Protocol        string        // client protocol for push, push-batch and catchup: http1 or h2c
+}
+
+func (c Config) flags() benchFlags {
+	return benchFlags{
+		scenarios: c.Scenarios, duration: c.Duration, json: c.JSON, addr: c.Addr, joinCode: c.JoinCode,
+		subscribers: c.Subscribers, catchupEntities: c.CatchupEntities, protocol: c.Protocol,
+	}
+}
+
+// Validate checks cfg and returns the scenarios to run, in order, each once.
+func (c Config) Validate() ([]string, error) { f := c.flags(); return f.validate() }
+
+// Run is `linli bench`: a load generator over real HTTP that measures the
+// server against baselines taken in the same run on the same machine (a
+// bare Connect echo server, raw Pebble), and prints one row per figure to
+// stdout, progress to stderr.
 //
 // By default it starts its own server in a temporary folder, without rate
-// limits, and adds its members to the store directly; with --addr it drives
-// a running server whose simulated users join with --join-code (the server
+// limits, and adds its members to the store directly; with Addr it drives
+// a running server whose simulated users join with JoinCode (the server
 // must run with --join-rate -1 --push-rate -1). Members are reused across
 // scenarios. The echo baseline server always runs in this process.
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f benchFlags
-	fs := newFlagSet("linli bench", stderr)
-	fs.StringVar(&f.scenarios, "scenarios", "all", "comma-separated scenarios to run: "+strings.Join(benchScenarios, ", ")+" (or all)")
-	fs.DurationVar(&f.duration, "duration", 3*time.Second, "how long each scenario (and each of its baselines) runs")
-	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of a table")
-	fs.StringVar(&f.addr, "addr", "", "host:port of a running server to measure (default: start one in-process)")
-	fs.StringVar(&f.joinCode, "join-code", "", "with --addr (required): a resident join code with enough uses for every simulated user, from linli admin join-code --building B --uses 10000")
-	fs.StringVar(&f.data, "data", "", "deprecated and ignored: with --addr, simulated users join with --join-code")
-	fs.IntVar(&f.subscribers, "subscribers", 10_000, "Subscribe streams to hold open in the subscribers scenario")
-	fs.IntVar(&f.catchupEntities, "catchup-entities", 100_000, "entities to load into one community for the catchup scenario")
-	fs.StringVar(&f.protocol, "protocol", "http1", "client protocol for push, push-batch and catchup: http1 or h2c (subscribers always use h2c)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+//
+// Errors: cfg invalid (see Validate), and whatever stops a scenario; the
+// figures measured before are printed all the same.
+func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	f := cfg.flags()
 	scenarios, err := f.validate()
 	if err != nil {
-		fmt.Fprintf(stderr, "linli bench: %v\n", err)
-		return errUsage
+		return err
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
-	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "data" {
-			progress("--data is deprecated and ignored: with --addr, simulated users join with --join-code")
-		}
-	})
 
 	tgt, err := openTarget(ctx, f, f.membersNeeded(scenarios), log)
 	if err != nil {

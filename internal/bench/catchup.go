@@ -1,10 +1,11 @@
-package main
+package bench
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -148,7 +149,7 @@ func catchupClient(ctx context.Context, hc *http.Client, baseURL, token string) 
 	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
 	count := pullCounter{changes: &changes, pages: &pages}
 	c, err := client.Open(filepath.Join(dir, "store"), client.Config{
-		BaseURL: baseURL, HTTPClient: hc, ClientID: benchClientID, Logger: discardLogger(),
+		BaseURL: baseURL, HTTPClient: hc, ClientID: benchClientID, Logger: slog.New(slog.DiscardHandler),
 		AccessToken: func(context.Context) (string, error) { return token, nil },
 		PageSize:    catchupPageLimit, MaxAttempts: 1,
 		ClientOptions: append(slices.Clone(benchClientOptions), connect.WithInterceptors(count)),

@@ -1,10 +1,11 @@
-package main
+package demo
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,35 +17,44 @@ import (
 
 	"github.com/linli/linli/client"
 	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
 )
 
-// runDemo plays the 23:40 story through the public API: a parent asks for a
-// child's fever reducer, a neighbour's offer is suggested, a volunteer
-// carries it to the 15th-floor elevator windowsill, the parent confirms —
-// and another neighbour sees neither unit nor phone. Each character syncs
-// through package client, with a store of their own under the demo's
-// temporary folder (removed at the end, with the in-process server's data).
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("linli demo", stderr)
-	addr := fs.String("addr", "", "a running server (host:port); empty: an in-process one")
-	code := fs.String("admin-code", "", "with --addr: the one-time admin join code the server printed on first start")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+// Config is one run of the demo, as `linli demo` takes it from its flags.
+type Config struct {
+	// Addr is a running server (host:port); empty: an in-process one, with
+	// a hotline simulator.
+	Addr string
+	// AdminCode, with Addr, is the one-time admin join code the server
+	// printed on first start.
+	AdminCode string
+}
+
+// Run plays the 23:40 story through the public API, narrating it to out: a
+// parent asks for a child's fever reducer, a neighbour's offer is
+// suggested, a volunteer carries it to the 15th-floor elevator windowsill,
+// the parent confirms — and another neighbour sees neither unit nor phone.
+// Each character syncs through package client, with a store of their own
+// under the demo's temporary folder (removed at the end, with the
+// in-process server's data).
+//
+// Errors: Addr without AdminCode; the first step of the story that does
+// not go as told.
+func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	dir, err := os.MkdirTemp("", "linli-demo-")
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
-	base, adminCode, stop, err := demoServer(ctx, *addr, *code, filepath.Join(dir, "server"))
+	base, adminCode, stop, err := demoServer(ctx, cfg.Addr, cfg.AdminCode, filepath.Join(dir, "server"))
 	if err != nil {
 		return err
 	}
 	defer stop()
-	d := &demo{ctx: ctx, out: stdout, base: base, dir: filepath.Join(dir, "clients"), http: &http.Client{Timeout: 30 * time.Second}}
+	d := &demo{ctx: ctx, out: out, base: base, dir: filepath.Join(dir, "clients"), http: &http.Client{Timeout: 30 * time.Second}}
 	defer func() { err = errors.Join(err, d.close()) }()
 	return d.run(adminCode)
 }
@@ -63,7 +73,7 @@ func demoServer(ctx context.Context, addr, code, dir string) (base, adminCode st
 	if err != nil {
 		return "", "", nil, err
 	}
-	srv, err := server.New(server.Config{DataDir: dir, Logger: discardLogger(), Hotline: server.HotlineConfig{
+	srv, err := server.New(server.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler), Hotline: server.HotlineConfig{
 		URL: hotURL, APIKey: "demo", JurisdictionID: "yuqiao", Every: 200 * time.Millisecond,
 	}})
 	if err != nil {
@@ -196,7 +206,7 @@ func (d *demo) person(code, name, device, unit string) (*person, error) {
 	}
 	d.show("%s joined as %s", name, s.user)
 	c, err := client.Open(filepath.Join(d.dir, device), client.Config{
-		BaseURL: d.base, HTTPClient: d.http, ClientID: device, Logger: discardLogger(),
+		BaseURL: d.base, HTTPClient: d.http, ClientID: device, Logger: slog.New(slog.DiscardHandler),
 		AccessToken: func(context.Context) (string, error) { return s.token, nil },
 	})
 	if err != nil {
@@ -281,4 +291,18 @@ func describePost(p *linliv1.Post) string {
 	}
 	return fmt.Sprintf("%s %s: %s (%s; %s; %s)", strings.ToLower(strings.TrimPrefix(p.GetKind().String(), "POST_KIND_")),
 		p.GetId(), strings.Join(items, ", "), who, where, strings.TrimPrefix(p.GetStatus().String(), "POST_STATUS_"))
+}
+
+// bootstrap creates the community and a single-use admin join code for it.
+func bootstrap(ctx context.Context, dir *mutualaid.Directory, c *linliv1.Community) (string, error) {
+	if _, err := dir.CreateCommunity(ctx, c); err != nil {
+		return "", fmt.Errorf("create community: %w", err)
+	}
+	code, _, err := dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{
+		CommunityID: c.GetId(), Role: linliv1.Role_ROLE_ADMIN, ValidFor: mutualaid.DefaultJoinCodeValidity, MaxUses: 1, CreatedBy: "linli-admin",
+	})
+	if err != nil {
+		return "", fmt.Errorf("create admin join code: %w", err)
+	}
+	return code, nil
 }
