@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/internal/bearer"
 	"github.com/linli/linli/internal/hotlinesim"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
@@ -51,7 +52,7 @@ func newHotlineWorld(t *testing.T, dataDir string, clk *testClock, sim *hotlines
 		t.Fatal(err)
 	}
 	w.wang = h.client(w.longToken(t, "u-wang", server.RoleResident))
-	w.staff = linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer(w.longToken(t, "u-zhao", server.RoleStaff))))
+	w.staff = linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(w.longToken(t, "u-zhao", server.RoleStaff))))
 	return w
 }
 
@@ -128,7 +129,7 @@ func TestHotlineEndToEnd(t *testing.T) {
 	w := newHotlineWorld(t, "", clk, sim)
 	ctx := t.Context()
 
-	resident := linliv1connect.NewStaffServiceClient(w.http, w.url, connect.WithInterceptors(bearer(w.longToken(t, "u-wang", server.RoleResident))))
+	resident := linliv1connect.NewStaffServiceClient(w.http, w.url, connect.WithInterceptors(bearer.Token(w.longToken(t, "u-wang", server.RoleResident))))
 	_, err := resident.ListQueue(ctx, &linliv1.ListQueueRequest{ProtocolVersion: 1})
 	wantError(t, err, connect.CodePermissionDenied, "not_staff_of_community")
 
@@ -193,7 +194,7 @@ func TestHotlineEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := linliv1connect.NewStaffServiceClient(w.h2c, w.url, connect.WithGRPC(), connect.WithInterceptors(bearer(tok)))
+	admin := linliv1connect.NewStaffServiceClient(w.h2c, w.url, connect.WithGRPC(), connect.WithInterceptors(bearer.Token(tok)))
 	res2, err := admin.GetReport(ctx, &linliv1.GetReportRequest{ProtocolVersion: 1, CommunityId: "yuqiao"})
 	if err != nil || res2.GetReport().GetRated() != 1 {
 		t.Errorf("admin's report of yuqiao over gRPC: %v, %v", res2.GetReport(), err)

@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/internal/bearer"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
@@ -80,38 +81,12 @@ func (h *harness) token(t *testing.T, user, community string, role server.Role) 
 
 // client is a SyncService client that sends tok on every call.
 func (h *harness) client(tok string, opts ...connect.ClientOption) linliv1connect.SyncServiceClient {
-	opts = append(opts, connect.WithInterceptors(bearer(tok)))
+	opts = append(opts, connect.WithInterceptors(bearer.Token(tok)))
 	return linliv1connect.NewSyncServiceClient(h.http, h.url, opts...)
 }
 
 func (h *harness) grpcClient(tok string) linliv1connect.SyncServiceClient {
-	return linliv1connect.NewSyncServiceClient(h.h2c, h.url, connect.WithGRPC(), connect.WithInterceptors(bearer(tok)))
-}
-
-// bearer adds the Authorization header to unary and streaming calls.
-type bearer string
-
-func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if b != "" {
-			req.Header().Set("Authorization", "Bearer "+string(b))
-		}
-		return next(ctx, req)
-	}
-}
-
-func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		if b != "" {
-			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
-		}
-		return conn
-	}
-}
-
-func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
+	return linliv1connect.NewSyncServiceClient(h.h2c, h.url, connect.WithGRPC(), connect.WithInterceptors(bearer.Token(tok)))
 }
 
 // offer is a valid mutation: a neighbour offering children's ibuprofen.

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/linli/linli/internal/bearer"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -132,7 +133,7 @@ func TestJoinRefreshSignOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		me := linliv1connect.NewAuthServiceClient(h.http, h.url, connect.WithInterceptors(bearer(again.GetTokens().GetAccessToken())))
+		me := linliv1connect.NewAuthServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(again.GetTokens().GetAccessToken())))
 		list, err := me.ListDevices(ctx, &linliv1.ListDevicesRequest{ProtocolVersion: 1})
 		if err != nil || len(list.GetDevices()) != 1 || list.GetDevices()[0].GetClientId() != "tablet" {
 			t.Fatalf("devices = %v, %v", list, err)
@@ -153,7 +154,7 @@ func TestJoinRefreshSignOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		phone := linliv1connect.NewAuthServiceClient(h.http, h.url, connect.WithInterceptors(bearer(first.GetTokens().GetAccessToken())))
+		phone := linliv1connect.NewAuthServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(first.GetTokens().GetAccessToken())))
 		dc, err := phone.CreateDeviceCode(ctx, &linliv1.CreateDeviceCodeRequest{ProtocolVersion: 1})
 		if err != nil || dc.GetCode() == "" {
 			t.Fatalf("CreateDeviceCode: %v, %v", dc, err)
@@ -175,7 +176,7 @@ func TestJoinRefreshSignOut(t *testing.T) {
 // joinCode asks CommunityService for a code as tok.
 func joinCode(t *testing.T, h *harness, tok, community string, role linliv1.Role, uses uint32) string {
 	t.Helper()
-	cs := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(tok)))
+	cs := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(tok)))
 	_, err := cs.CreateBuilding(t.Context(), &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: community,
 		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}})
 	if err != nil {
@@ -193,7 +194,7 @@ func joinCode(t *testing.T, h *harness, tok, community string, role linliv1.Role
 func TestRemovedMemberRefusedAtOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond})
-	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
 	tok := h.token(t, "u-wang", "yuqiao", server.RoleResident)
 	c := h.client(tok)
 	stream, err := c.Subscribe(t.Context(), &linliv1.SubscribeRequest{ProtocolVersion: 1})
@@ -229,7 +230,7 @@ func TestCrossCommunityStaff(t *testing.T) {
 	h := newHarness(t, server.Config{})
 	h.member(t, "u-b", "beiyuan", server.RoleResident)
 	staffA := h.token(t, "staff-a", "yuqiao", server.RoleStaff)
-	cs := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(staffA)))
+	cs := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(staffA)))
 	ctx := t.Context()
 	checks := map[string]error{}
 	_, checks["CreateBuilding"] = cs.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "beiyuan", Building: &linliv1.Building{Id: "b1", Name: "1号楼"}})
@@ -237,7 +238,7 @@ func TestCrossCommunityStaff(t *testing.T) {
 	_, checks["SetRole"] = cs.SetRole(ctx, &linliv1.SetRoleRequest{ProtocolVersion: 1, CommunityId: "beiyuan", UserId: "u-b", Role: linliv1.Role_ROLE_STAFF})
 	_, checks["RemoveMember"] = cs.RemoveMember(ctx, &linliv1.RemoveMemberRequest{ProtocolVersion: 1, CommunityId: "beiyuan", UserId: "u-b"})
 	_, checks["CreateCommunity"] = cs.CreateCommunity(ctx, &linliv1.CreateCommunityRequest{ProtocolVersion: 1, CommunityId: "x", Name: "x", District: "x", StreetOffice: "x"})
-	ss := linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer(staffA)))
+	ss := linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(staffA)))
 	_, checks["ListQueue"] = ss.ListQueue(ctx, &linliv1.ListQueueRequest{ProtocolVersion: 1, CommunityId: "beiyuan"})
 	_, checks["ForwardPost"] = ss.ForwardPost(ctx, &linliv1.ForwardPostRequest{ProtocolVersion: 1, CommunityId: "beiyuan", PostId: "p"})
 	_, checks["DismissPost"] = ss.DismissPost(ctx, &linliv1.DismissPostRequest{ProtocolVersion: 1, CommunityId: "beiyuan", PostId: "p", Reason: "r"})
@@ -265,7 +266,7 @@ func TestCrossCommunityStaff(t *testing.T) {
 func TestRoleChangeMovesScopes(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
 	ctx := t.Context()
 	if _, err := staff.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "yuqiao",
 		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}}); err != nil {
@@ -379,7 +380,7 @@ func headerKid(t *testing.T, tok string) string {
 func TestSubscribeFollowsRoleChange(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond})
-	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if _, err := staff.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "yuqiao",

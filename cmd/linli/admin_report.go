@@ -15,6 +15,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/internal/bearer"
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
@@ -110,7 +111,7 @@ func reportOnline(ctx context.Context, addr, data string, user server.Principal,
 		return nil, fmt.Errorf("mint: %w", err)
 	}
 	c := linliv1connect.NewStaffServiceClient(&http.Client{Timeout: time.Minute}, serverURL(addr),
-		connect.WithInterceptors(bearerToken(tok)))
+		connect.WithInterceptors(bearer.Token(tok)))
 	res, err := c.GetReport(ctx, &linliv1.GetReportRequest{
 		ProtocolVersion: 1, CommunityId: community, From: timestamppb.New(from), To: timestamppb.New(to),
 	})
@@ -207,26 +208,4 @@ func writeReportCSV(w io.Writer, r *linliv1.Report) error {
 		return fmt.Errorf("write csv: %w", err)
 	}
 	return nil
-}
-
-// bearerToken adds the access token to every call.
-type bearerToken string
-
-func (b bearerToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		req.Header().Set("Authorization", "Bearer "+string(b))
-		return next(ctx, req)
-	}
-}
-
-func (b bearerToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
-		return conn
-	}
-}
-
-func (b bearerToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
 }

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/linli/linli/client"
+	"github.com/linli/linli/internal/bearer"
 	"github.com/linli/linli/internal/hotlinesim"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
@@ -149,8 +150,8 @@ func (d *demo) run(adminCode string) error {
 	if err != nil {
 		return fmt.Errorf("join as admin: %w", err)
 	}
-	community := linliv1connect.NewCommunityServiceClient(d.http, d.base, connect.WithInterceptors(bearerToken(admin.token)))
-	d.staff = linliv1connect.NewStaffServiceClient(d.http, d.base, connect.WithInterceptors(bearerToken(admin.token)))
+	community := linliv1connect.NewCommunityServiceClient(d.http, d.base, connect.WithInterceptors(bearer.Token(admin.token)))
+	d.staff = linliv1connect.NewStaffServiceClient(d.http, d.base, connect.WithInterceptors(bearer.Token(admin.token)))
 	d.say("Staff 刘敏 sets up building 3 with its drop point and invites residents.")
 	if _, err := community.CreateBuilding(d.ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: admin.community,
 		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台", "1楼大堂"}}}); err != nil {
@@ -251,28 +252,6 @@ func (d *demo) synced(p *person) (map[string]map[string]*linliv1.Entity, error) 
 		return nil, fmt.Errorf("%s synced state: %w", p.name, err)
 	}
 	return all, nil
-}
-
-// bearerToken adds the access token to every call.
-type bearerToken string
-
-func (b bearerToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		req.Header().Set("Authorization", "Bearer "+string(b))
-		return next(ctx, req)
-	}
-}
-
-func (b bearerToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
-		return conn
-	}
-}
-
-func (b bearerToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
 }
 
 // describePost renders a post as the viewer sees it.

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linli/linli/client"
+	"github.com/linli/linli/internal/bearer"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
@@ -721,7 +722,7 @@ func (r *simResident) checkHandoff(sc, id string, h *linliv1.Handoff) []error {
 
 // simPullAll pulls as tok from an empty cursor: scope → entity id → entity.
 func simPullAll(ctx context.Context, base, tok string) (map[string]map[string]*linliv1.Entity, error) {
-	api := linliv1connect.NewSyncServiceClient(&http.Client{Timeout: 30 * time.Second}, base, connect.WithInterceptors(bearerToken(tok)))
+	api := linliv1connect.NewSyncServiceClient(&http.Client{Timeout: 30 * time.Second}, base, connect.WithInterceptors(bearer.Token(tok)))
 	out := map[string]map[string]*linliv1.Entity{}
 	cursor := ""
 	for range 100_000 {
@@ -751,26 +752,4 @@ func simPullAll(ctx context.Context, base, tok string) (map[string]map[string]*l
 		}
 	}
 	return nil, errors.New("pull never ends")
-}
-
-// bearerToken adds the access token to every call.
-type bearerToken string
-
-func (b bearerToken) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		req.Header().Set("Authorization", "Bearer "+string(b))
-		return next(ctx, req)
-	}
-}
-
-func (b bearerToken) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
-		return conn
-	}
-}
-
-func (b bearerToken) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
 }
