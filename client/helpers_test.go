@@ -95,7 +95,7 @@ func (h *harness) member(user string) string {
 	}); err != nil {
 		t.Fatalf("add member %s: %v", user, err)
 	}
-	tok, err := h.srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: testCommunity, Role: server.RoleResident}, time.Hour)
+	tok, err := h.srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: testCommunity, Role: mutualaid.RoleResident}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

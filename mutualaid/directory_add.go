@@ -46,7 +46,7 @@ func validateAddMember(m *linliv1.Member) error {
 	v.displayName("display_name", m.GetDisplayName())
 	v.text("unit", "unit", m.GetUnit(), maxUnitLen, false)
 	v.phone("phone", m.GetPhone())
-	if RoleName(m.GetRole()) == "" {
+	if RoleOf(m.GetRole()) == "" {
 		v.fail("role", "role_invalid", "Choose a role: resident, volunteer, staff or admin.")
 	}
 	return v.result()

@@ -85,11 +85,7 @@ func (f *dirFixture) resident(name string) *linliv1.Member {
 
 // actor is m as the domain sees the caller.
 func actor(m *linliv1.Member) mutualaid.Member {
-	roles := map[linliv1.Role]string{
-		linliv1.Role_ROLE_RESIDENT: mutualaid.RoleResident, linliv1.Role_ROLE_VOLUNTEER: mutualaid.RoleVolunteer,
-		linliv1.Role_ROLE_STAFF: mutualaid.RoleStaff, linliv1.Role_ROLE_ADMIN: mutualaid.RoleAdmin,
-	}
-	return mutualaid.Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: roles[m.GetRole()]}
+	return mutualaid.Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: mutualaid.RoleOf(m.GetRole())}
 }
 
 // session signs m in on client and returns the refresh token.

@@ -30,7 +30,7 @@ func MemberScopes(m *linliv1.Member) []string {
 	if m == nil || m.GetRemoved() || m.GetUserId() == "" || m.GetCommunityId() == "" {
 		return nil
 	}
-	scopes := Scopes(Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: RoleName(m.GetRole())})
+	scopes := Scopes(Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: RoleOf(m.GetRole())})
 	if m.GetRole() == linliv1.Role_ROLE_VOLUNTEER {
 		for _, b := range m.GetVolunteerBuildingIds() {
 			scopes = append(scopes, BuildingScope(m.GetCommunityId(), b))
@@ -62,7 +62,7 @@ func (d *Directory) SetRole(ctx context.Context, actor Member, communityID, user
 	if err := authorize(actor, communityID); err != nil {
 		return nil, err
 	}
-	name := RoleName(role)
+	name := RoleOf(role)
 	if name == "" {
 		return nil, Invalidf("role", "role_invalid", "Choose a role: resident, volunteer, staff or admin.")
 	}
@@ -199,20 +199,4 @@ func putMember(tx *linlisync.Tx, m *linliv1.Member) error {
 	}
 	return putEntity(tx, memberEntityID(m.GetCommunityId(), m.GetUserId()),
 		&linliv1.Entity{Kind: &linliv1.Entity_Member{Member: m}}, scopes...)
-}
-
-// roleString returns the Role* name of r, or "" if r is unspecified or
-// unknown.
-func RoleName(r linliv1.Role) string {
-	switch r {
-	case linliv1.Role_ROLE_RESIDENT:
-		return RoleResident
-	case linliv1.Role_ROLE_VOLUNTEER:
-		return RoleVolunteer
-	case linliv1.Role_ROLE_STAFF:
-		return RoleStaff
-	case linliv1.Role_ROLE_ADMIN:
-		return RoleAdmin
-	}
-	return ""
 }

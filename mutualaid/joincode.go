@@ -109,7 +109,7 @@ func newJoinCodeRecord(spec JoinCodeSpec, now time.Time) (*joinCodeRecord, error
 	if role == linliv1.Role_ROLE_UNSPECIFIED {
 		role = linliv1.Role_ROLE_RESIDENT
 	}
-	if RoleName(role) == "" {
+	if RoleOf(role) == "" {
 		v.fail("role", "role_invalid", "Choose a role: resident, volunteer, staff or admin.")
 	}
 	validFor, uses := orDefault(spec.ValidFor, DefaultJoinCodeValidity), spec.MaxUses

@@ -45,7 +45,7 @@ func (h *authHandler) Join(ctx context.Context, req *linliv1.JoinRequest) (*linl
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Join", err)
 	}
-	h.log.InfoContext(ctx, "member joined", "community", m.GetCommunityId(), "user", m.GetUserId(), "role", roleName(m.GetRole()))
+	h.log.InfoContext(ctx, "member joined", "community", m.GetCommunityId(), "user", m.GetUserId(), "role", mutualaid.MemberOf(m).Role)
 	refresh, exp, err := h.dir.StartSession(ctx, m.GetCommunityId(), m.GetUserId(), req.GetClientId())
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Join", err)
@@ -85,7 +85,7 @@ func (h *authHandler) Refresh(ctx context.Context, req *linliv1.RefreshRequest) 
 
 // issue mints an access token for m on client and pairs it with refresh.
 func (h *authHandler) issue(m *linliv1.Member, client, refresh string, refreshExp time.Time) (*linliv1.Tokens, error) {
-	p := Principal{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: Role(roleName(m.GetRole())), ClientID: client}
+	p := Principal{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: mutualaid.MemberOf(m).Role, ClientID: client}
 	access, err := h.tokens.Mint(p, AccessTokenTTL)
 	if err != nil {
 		return nil, err

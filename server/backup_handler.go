@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/linli/linli/mutualaid"
 	linlisync "github.com/linli/linli/sync"
 )
 
@@ -14,7 +15,7 @@ import (
 // folder's keys for operations such as an online backup. Only someone who
 // can read the signing keys can mint it; community admins' tokens (from
 // Join) never carry this user and community.
-var Operator = Principal{UserID: "linli-operator", CommunityID: "-", Role: RoleAdmin}
+var Operator = Principal{UserID: "linli-operator", CommunityID: "-", Role: mutualaid.RoleAdmin}
 
 // BackupPath is where the online backup is requested.
 const BackupPath = "/admin/v1/backup"
@@ -33,7 +34,7 @@ type backupResponse struct {
 // answers {"dir", "epoch"}. Operator tokens only.
 func (s *Server) backupHandler(w http.ResponseWriter, r *http.Request) {
 	p, ok := PrincipalFrom(r.Context())
-	if !ok || p.UserID != Operator.UserID || p.CommunityID != Operator.CommunityID || p.Role != RoleAdmin {
+	if !ok || p.UserID != Operator.UserID || p.CommunityID != Operator.CommunityID || p.Role != mutualaid.RoleAdmin {
 		http.Error(w, "operator token required (linli admin backup mints one)", http.StatusForbidden)
 		return
 	}

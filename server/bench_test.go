@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -52,7 +53,7 @@ func BenchmarkPushRPC(b *testing.B) {
 			}); err != nil {
 				b.Fatal(err)
 			}
-			tok, err := srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: "c1", Role: server.RoleResident}, time.Hour)
+			tok, err := srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: "c1", Role: mutualaid.RoleResident}, time.Hour)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -92,7 +92,7 @@ func (h *communityHandler) SetRole(ctx context.Context, req *linliv1.SetRoleRequ
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "SetRole", err)
 	}
-	h.log.InfoContext(ctx, "role changed", "community", req.GetCommunityId(), "user", req.GetUserId(), "role", roleName(m.GetRole()), "by", c.UserID)
+	h.log.InfoContext(ctx, "role changed", "community", req.GetCommunityId(), "user", req.GetUserId(), "role", mutualaid.MemberOf(m).Role, "by", c.UserID)
 	return &linliv1.SetRoleResponse{Member: m}, nil
 }
 

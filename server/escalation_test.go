@@ -12,6 +12,7 @@ import (
 
 	"github.com/linli/linli/internal/bearer"
 	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -46,18 +47,18 @@ func newHotlineWorld(t *testing.T, dataDir string, clk *testClock, sim *hotlines
 		URL: hot.URL + "/open311/v2", APIKey: "demo", JurisdictionID: "yuqiao", Every: 20 * time.Millisecond,
 	}})
 	w := &hotlineWorld{harness: h, clk: clk, sim: sim}
-	h.member(t, "u-wang", "yuqiao", server.RoleResident)
-	h.member(t, "u-zhao", "yuqiao", server.RoleStaff)
+	h.member(t, "u-wang", "yuqiao", mutualaid.RoleResident)
+	h.member(t, "u-zhao", "yuqiao", mutualaid.RoleStaff)
 	if _, err := h.srv.Directory().PutBuilding(t.Context(), &linliv1.Building{Id: "b3", CommunityId: "yuqiao", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
 		t.Fatal(err)
 	}
-	w.wang = h.client(w.longToken(t, "u-wang", server.RoleResident))
-	w.staff = linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(w.longToken(t, "u-zhao", server.RoleStaff))))
+	w.wang = h.client(w.longToken(t, "u-wang", mutualaid.RoleResident))
+	w.staff = linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(w.longToken(t, "u-zhao", mutualaid.RoleStaff))))
 	return w
 }
 
 // longToken outlives the test's clock jumps.
-func (w *hotlineWorld) longToken(t *testing.T, user string, role server.Role) string {
+func (w *hotlineWorld) longToken(t *testing.T, user string, role mutualaid.Role) string {
 	tok, err := w.srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: "yuqiao", Role: role}, 30*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func TestHotlineEndToEnd(t *testing.T) {
 	w := newHotlineWorld(t, "", clk, sim)
 	ctx := t.Context()
 
-	resident := linliv1connect.NewStaffServiceClient(w.http, w.url, connect.WithInterceptors(bearer.Token(w.longToken(t, "u-wang", server.RoleResident))))
+	resident := linliv1connect.NewStaffServiceClient(w.http, w.url, connect.WithInterceptors(bearer.Token(w.longToken(t, "u-wang", mutualaid.RoleResident))))
 	_, err := resident.ListQueue(ctx, &linliv1.ListQueueRequest{ProtocolVersion: 1})
 	wantError(t, err, connect.CodePermissionDenied, "not_staff_of_community")
 
@@ -189,8 +190,8 @@ func TestHotlineEndToEnd(t *testing.T) {
 	}
 
 	// An admin of another community reads yuqiao's report, over gRPC.
-	w.member(t, "u-admin", "home", server.RoleAdmin)
-	tok, err := w.srv.Tokens().Mint(server.Principal{UserID: "u-admin", CommunityID: "home", Role: server.RoleAdmin}, 30*24*time.Hour)
+	w.member(t, "u-admin", "home", mutualaid.RoleAdmin)
+	tok, err := w.srv.Tokens().Mint(server.Principal{UserID: "u-admin", CommunityID: "home", Role: mutualaid.RoleAdmin}, 30*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func newHarness(t *testing.T, cfg server.Config) *harness {
 
 // token makes user a member of community with role (creating the
 // community if needed) and mints a token for them.
-func (h *harness) token(t *testing.T, user, community string, role server.Role) string {
+func (h *harness) token(t *testing.T, user, community string, role mutualaid.Role) string {
 	t.Helper()
 	h.member(t, user, community, role)
 	tok, err := h.srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: community, Role: role}, time.Hour)
@@ -163,7 +163,7 @@ func describe(changes []*linliv1.Change) string {
 }
 
 // member creates or replaces a membership in the store.
-func (h *harness) member(t *testing.T, user, community string, role server.Role) *linliv1.Member {
+func (h *harness) member(t *testing.T, user, community string, role mutualaid.Role) *linliv1.Member {
 	t.Helper()
 	dir := h.srv.Directory()
 	if _, found, err := dir.Community(community); err != nil || !found {
@@ -173,7 +173,7 @@ func (h *harness) member(t *testing.T, user, community string, role server.Role)
 		}
 	}
 	m, err := dir.AddMember(t.Context(), &linliv1.Member{
-		UserId: user, CommunityId: community, Role: server.ProtoRole(role), DisplayName: "王芳", BuildingId: "b3", Unit: "1502",
+		UserId: user, CommunityId: community, Role: role.Proto(), DisplayName: "王芳", BuildingId: "b3", Unit: "1502",
 	})
 	if err != nil {
 		t.Fatalf("add member %s: %v", user, err)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/linli/linli/internal/bearer"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -83,7 +84,7 @@ func refusedWithoutToken(t *testing.T, h *harness, path string, stream bool) boo
 func TestJoinRefreshSignOut(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{RateLimits: server.RateLimits{Join: server.Limit{Rate: -1}, Refresh: server.Limit{Rate: -1}}})
-	staff := h.token(t, "staff-li", "yuqiao", server.RoleStaff)
+	staff := h.token(t, "staff-li", "yuqiao", mutualaid.RoleStaff)
 	code := joinCode(t, h, staff, "yuqiao", linliv1.Role_ROLE_RESIDENT, 2)
 	auth := linliv1connect.NewAuthServiceClient(h.http, h.url)
 	ctx := t.Context()
@@ -194,8 +195,8 @@ func joinCode(t *testing.T, h *harness, tok, community string, role linliv1.Role
 func TestRemovedMemberRefusedAtOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond})
-	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
-	tok := h.token(t, "u-wang", "yuqiao", server.RoleResident)
+	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(h.token(t, "staff-li", "yuqiao", mutualaid.RoleStaff))))
+	tok := h.token(t, "u-wang", "yuqiao", mutualaid.RoleResident)
 	c := h.client(tok)
 	stream, err := c.Subscribe(t.Context(), &linliv1.SubscribeRequest{ProtocolVersion: 1})
 	if err != nil {
@@ -228,8 +229,8 @@ func TestRemovedMemberRefusedAtOnce(t *testing.T) {
 func TestCrossCommunityStaff(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	h.member(t, "u-b", "beiyuan", server.RoleResident)
-	staffA := h.token(t, "staff-a", "yuqiao", server.RoleStaff)
+	h.member(t, "u-b", "beiyuan", mutualaid.RoleResident)
+	staffA := h.token(t, "staff-a", "yuqiao", mutualaid.RoleStaff)
 	cs := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(staffA)))
 	ctx := t.Context()
 	checks := map[string]error{}
@@ -266,13 +267,13 @@ func TestCrossCommunityStaff(t *testing.T) {
 func TestRoleChangeMovesScopes(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(h.token(t, "staff-li", "yuqiao", mutualaid.RoleStaff))))
 	ctx := t.Context()
 	if _, err := staff.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "yuqiao",
 		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}}); err != nil {
 		t.Fatal(err)
 	}
-	c := h.client(h.token(t, "u-zhao", "yuqiao", server.RoleResident))
+	c := h.client(h.token(t, "u-zhao", "yuqiao", mutualaid.RoleResident))
 	_, cur := pullAll(t, c, "")
 	buildingScope := "building/yuqiao/b3"
 
@@ -321,7 +322,7 @@ func cursorHas(t *testing.T, cursor, scope string) bool {
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{KeyReload: 20 * time.Millisecond})
-	old := h.token(t, "u1", "yuqiao", server.RoleResident)
+	old := h.token(t, "u1", "yuqiao", mutualaid.RoleResident)
 	oldKeys, err := server.LoadOrCreateKeys(h.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +332,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.srv.Tokens().SetKeys(newKeys) // what the reload loop does within KeyReload
-	fresh := h.token(t, "u1", "yuqiao", server.RoleResident)
+	fresh := h.token(t, "u1", "yuqiao", mutualaid.RoleResident)
 	if kid := headerKid(t, fresh); kid != newKeys.CurrentID() || kid == oldKeys.CurrentID() {
 		t.Fatalf("new token kid %q, want the new key %q", kid, newKeys.CurrentID())
 	}
@@ -380,14 +381,14 @@ func headerKid(t *testing.T, tok string) string {
 func TestSubscribeFollowsRoleChange(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond})
-	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer.Token(h.token(t, "staff-li", "yuqiao", mutualaid.RoleStaff))))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if _, err := staff.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "yuqiao",
 		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}}); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := h.client(h.token(t, "u-zhao", "yuqiao", server.RoleResident)).Subscribe(ctx, &linliv1.SubscribeRequest{ProtocolVersion: 1})
+	stream, err := h.client(h.token(t, "u-zhao", "yuqiao", mutualaid.RoleResident)).Subscribe(ctx, &linliv1.SubscribeRequest{ProtocolVersion: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

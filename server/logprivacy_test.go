@@ -7,6 +7,7 @@ import (
 	gosync "sync"
 	"testing"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -37,7 +38,7 @@ func TestLogsKeepSecrets(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
 	h := newHarness(t, server.Config{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	staff := h.token(t, "staff-li", "yuqiao", server.RoleStaff)
+	staff := h.token(t, "staff-li", "yuqiao", mutualaid.RoleStaff)
 	code := joinCode(t, h, staff, "yuqiao", linliv1.Role_ROLE_RESIDENT, 1)
 	auth := linliv1connect.NewAuthServiceClient(h.http, h.url)
 	joined, err := auth.Join(t.Context(), &linliv1.JoinRequest{ProtocolVersion: 1, Code: code, ClientId: "phone",

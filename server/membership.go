@@ -20,12 +20,7 @@ type caller struct {
 }
 
 // domain is the caller as the domain sees it.
-func (c caller) domain() mutualaid.Member {
-	return mutualaid.Member{
-		UserID: c.UserID, CommunityID: c.CommunityID, Role: roleName(c.member.GetRole()),
-		Buildings: c.member.GetVolunteerBuildingIds(),
-	}
-}
+func (c caller) domain() mutualaid.Member { return mutualaid.MemberOf(c.member) }
 
 // scopes are the scopes the caller may read now.
 func (c caller) scopes() []string { return mutualaid.MemberScopes(c.member) }
@@ -93,28 +88,6 @@ func isRemoved(err error) bool {
 }
 
 const reasonMemberRemoved = "member_removed"
-
-// roleName is a stored role's name as tokens spell it (resident if
-// unspecified).
-func roleName(r linliv1.Role) string {
-	if name := mutualaid.RoleName(r); name != "" {
-		return name
-	}
-	return string(RoleResident)
-}
-
-// ProtoRole is the stored form of r.
-func ProtoRole(r Role) linliv1.Role {
-	switch r {
-	case RoleVolunteer:
-		return linliv1.Role_ROLE_VOLUNTEER
-	case RoleStaff:
-		return linliv1.Role_ROLE_STAFF
-	case RoleAdmin:
-		return linliv1.Role_ROLE_ADMIN
-	}
-	return linliv1.Role_ROLE_RESIDENT
-}
 
 // manager is the caller if it is staff of community or an admin (of any
 // community), with the community it acts in: an empty community means the

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -39,7 +40,7 @@ func TestMetrics(t *testing.T) {
 		Push: server.Limit{Rate: 1e-6, Burst: 3},
 	}})
 	ctx := t.Context()
-	tok := h.token(t, "u1", "c1", server.RoleResident)
+	tok := h.token(t, "u1", "c1", mutualaid.RoleResident)
 	c := h.client(tok)
 
 	for i := range 3 {
@@ -153,7 +154,7 @@ func TestMetrics(t *testing.T) {
 func TestMetricsToken(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{MetricsToken: "s3cret-metrics"})
-	member := h.token(t, "u1", "c1", server.RoleResident)
+	member := h.token(t, "u1", "c1", mutualaid.RoleResident)
 	for _, tc := range []struct {
 		name   string
 		header []string

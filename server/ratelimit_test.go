@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -38,8 +39,8 @@ func TestRateLimits(t *testing.T) {
 		t.Fatal("no Retry-After header")
 	}
 
-	c := h.client(h.token(t, "u1", "yuqiao", server.RoleResident))
-	other := h.client(h.token(t, "u2", "yuqiao", server.RoleResident))
+	c := h.client(h.token(t, "u1", "yuqiao", mutualaid.RoleResident))
+	other := h.client(h.token(t, "u2", "yuqiao", mutualaid.RoleResident))
 	for i := range 3 {
 		_, err = push(t.Context(), c, "phone", offer(uint64(i+1), "p"+string(rune('a'+i))))
 	}

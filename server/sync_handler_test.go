@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -25,7 +26,7 @@ import (
 func TestClients(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	tok := h.token(t, "u1", "c1", server.RoleResident)
+	tok := h.token(t, "u1", "c1", mutualaid.RoleResident)
 	clients := map[string]linliv1connect.SyncServiceClient{
 		"ConnectBinary": h.client(tok),
 		"ConnectJSON":   h.client(tok, connect.WithProtoJSON()),
@@ -108,7 +109,7 @@ func countEntities(changes []*linliv1.Change, scope, prefix string) int {
 func TestPushBadInput(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{MaxRequestBytes: 1 << 20})
-	tok := h.token(t, "u1", "c1", server.RoleResident)
+	tok := h.token(t, "u1", "c1", mutualaid.RoleResident)
 	c := h.client(tok)
 	withDraft := func(edit func(d *linliv1.PostDraft)) *linliv1.Mutation {
 		m := offer(1, "bad")
@@ -178,7 +179,7 @@ func pushOf(muts ...*linliv1.Mutation) *linliv1.PushRequest {
 func TestPushProtocol(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	c := h.client(h.token(t, "u1", "c1", server.RoleResident))
+	c := h.client(h.token(t, "u1", "c1", mutualaid.RoleResident))
 	ctx := t.Context()
 
 	t.Run("RetriedBatchAppliesOnce", func(t *testing.T) {
@@ -238,7 +239,7 @@ func TestPushProtocol(t *testing.T) {
 func TestPullCursors(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	c := h.client(h.token(t, "u1", "c1", server.RoleResident))
+	c := h.client(h.token(t, "u1", "c1", mutualaid.RoleResident))
 	if _, err := push(t.Context(), c, "phone", offer(1, "p1")); err != nil {
 		t.Fatal(err)
 	}
@@ -267,8 +268,8 @@ func TestPullCursors(t *testing.T) {
 func TestCommunityIsolation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	a := h.client(h.token(t, "ua", "yuqiao", server.RoleResident))
-	staffB := h.client(h.token(t, "sb", "beiyuan", server.RoleStaff))
+	a := h.client(h.token(t, "ua", "yuqiao", mutualaid.RoleResident))
+	staffB := h.client(h.token(t, "sb", "beiyuan", mutualaid.RoleStaff))
 	if _, err := push(t.Context(), a, "phone", offer(1, "secret")); err != nil {
 		t.Fatal(err)
 	}
@@ -292,10 +293,10 @@ func TestCommunityIsolation(t *testing.T) {
 func TestSubscribe(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond, TokenWarning: 2 * time.Second})
-	h.member(t, "u1", "c1", server.RoleResident)
+	h.member(t, "u1", "c1", mutualaid.RoleResident)
 	for _, name := range []string{"Connect", "GRPC"} {
 		t.Run(name, func(t *testing.T) {
-			tok, err := h.srv.Tokens().Mint(server.Principal{UserID: "u1", CommunityID: "c1", Role: server.RoleResident}, 3*time.Second)
+			tok, err := h.srv.Tokens().Mint(server.Principal{UserID: "u1", CommunityID: "c1", Role: mutualaid.RoleResident}, 3*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -368,14 +369,14 @@ func receive(t *testing.T, s *connect.ServerStreamForClient[linliv1.SubscribeRes
 func TestUnauthenticated(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	good := h.token(t, "u1", "c1", server.RoleResident)
+	good := h.token(t, "u1", "c1", mutualaid.RoleResident)
 	keys, err := server.LoadOrCreateKeys(h.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	past := server.NewTokens(keys)
 	past.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
-	expired, err := past.Mint(server.Principal{UserID: "u1", CommunityID: "c1", Role: server.RoleResident}, time.Hour)
+	expired, err := past.Mint(server.Principal{UserID: "u1", CommunityID: "c1", Role: mutualaid.RoleResident}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

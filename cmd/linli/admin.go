@@ -193,7 +193,7 @@ func runAdminJoinCode(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	r, err := server.ParseRole(*role)
+	r, err := mutualaid.ParseRole(*role)
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func runAdminJoinCode(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	defer o.Close()
 	code, _, err := o.dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{
-		CommunityID: *community, BuildingID: *building, Role: server.ProtoRole(r),
+		CommunityID: *community, BuildingID: *building, Role: r.Proto(),
 		ValidFor: *valid, MaxUses: uint32(*uses), CreatedBy: "linli-admin",
 	})
 	if err != nil {
@@ -248,7 +248,7 @@ func runAdminToken(args []string, stdout, stderr io.Writer) error {
 	if *user == "" || *community == "" {
 		return errors.New("--user and --community are required")
 	}
-	r, err := server.ParseRole(*role)
+	r, err := mutualaid.ParseRole(*role)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func runAdminReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	from, to = server.ReportPeriod(from, to, hasFrom, hasTo, time.Now())
 	var r *linliv1.Report
 	if *addr != "" {
-		asUser := server.Principal{UserID: *user, CommunityID: cmp.Or(*userCommunity, *community), Role: server.RoleStaff}
+		asUser := server.Principal{UserID: *user, CommunityID: cmp.Or(*userCommunity, *community), Role: mutualaid.RoleStaff}
 		r, err = reportOnline(ctx, *addr, *data, asUser, *community, from, to)
 	} else {
 		r, err = reportOffline(ctx, *data, *community, from, to)

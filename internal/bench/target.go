@@ -191,7 +191,7 @@ func (t *benchTarget) addMember(ctx context.Context, community, user string) (*p
 	if err != nil {
 		return nil, fmt.Errorf("add member %s: %w", user, err)
 	}
-	tok, err := t.tokens.Mint(server.Principal{UserID: user, CommunityID: community, Role: server.RoleResident, ClientID: benchClientID}, benchTokenTTL)
+	tok, err := t.tokens.Mint(server.Principal{UserID: user, CommunityID: community, Role: mutualaid.RoleResident, ClientID: benchClientID}, benchTokenTTL)
 	if err != nil {
 		return nil, fmt.Errorf("mint token: %w", err)
 	}
