@@ -22,6 +22,33 @@ func (d *Directory) Member(communityID, userID string) (*linliv1.Member, bool, e
 	return loadMember(d.store.Get, communityID, userID)
 }
 
+// CurrentMember returns the membership userID acts with now, as the store
+// holds it (not as a token claims it): roles, volunteer buildings and
+// removal take effect on the caller's next request. clientID, if not
+// empty, is the device the request comes from.
+//
+// Errors: ErrMemberRemoved (no such member, or removed), ErrSessionRevoked
+// (the device was signed out); otherwise storage or decoding errors.
+func (d *Directory) CurrentMember(communityID, userID, clientID string) (*linliv1.Member, error) {
+	m, found, err := d.Member(communityID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("mutualaid: member %s of %s: %w", userID, communityID, err)
+	}
+	if !found || m.GetRemoved() {
+		return nil, ErrMemberRemoved
+	}
+	if clientID != "" {
+		dev, found, err := d.Device(userID, clientID)
+		if err != nil {
+			return nil, fmt.Errorf("mutualaid: device %s of %s: %w", clientID, userID, err)
+		}
+		if found && dev.GetRevoked() {
+			return nil, ErrSessionRevoked
+		}
+	}
+	return m, nil
+}
+
 // MemberScopes returns the sync scopes a member may read now:
 // CommunityScope, UserScope, StaffScope for staff and admins, and
 // BuildingScope for each building a volunteer serves. A removed (or nil)

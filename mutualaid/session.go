@@ -138,7 +138,7 @@ func liveSession(tx *linlisync.Tx, hash string, now time.Time) (*refreshRecord, 
 		return nil, nil, err
 	}
 	if !ok || dev.Revoked || dev.Family != rec.Family || dev.Current != hash {
-		return nil, nil, Errorf(Unauthenticated, "session_revoked", "This device was signed out. Please sign in again.")
+		return nil, nil, ErrSessionRevoked
 	}
 	return rec, dev, nil
 }
@@ -247,9 +247,7 @@ func errRefreshInvalid() error {
 	return Errorf(Unauthenticated, "refresh_token_invalid", "Your sign-in has expired. Please sign in again.")
 }
 
-func errMemberRemoved() error {
-	return Errorf(Unauthenticated, "member_removed", "Your membership of this community has ended.")
-}
+func errMemberRemoved() error { return ErrMemberRemoved }
 
 func errDeviceNotFound() error {
 	return Errorf(NotFound, "device_not_found", "There is no such device.")

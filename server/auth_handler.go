@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/linli/linli/mutualaid"
@@ -69,12 +68,9 @@ func (h *authHandler) Refresh(ctx context.Context, req *linliv1.RefreshRequest) 
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Refresh", err)
 	}
-	m, found, err := h.dir.Member(sess.CommunityID, sess.UserID)
+	m, err := h.dir.CurrentMember(sess.CommunityID, sess.UserID, "")
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Refresh", err)
-	}
-	if !found || m.GetRemoved() {
-		return nil, newError(connect.CodeUnauthenticated, "your membership has ended", &linliv1.ErrorDetail{Reason: "member_removed"})
 	}
 	tokens, err := h.issue(m, sess.ClientID, refresh, exp)
 	if err != nil {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -44,50 +43,21 @@ func (ms members) call(ctx context.Context, version uint32, procedure string) (c
 	return c, nil
 }
 
-// current loads the caller's membership and device. Errors:
-// Unauthenticated "member_removed" if the member is gone or removed,
-// "session_revoked" if the token's device was signed out.
+// current loads the caller's membership and device as they stand now.
+// Errors: Unauthenticated "token_missing" without a principal (a public
+// path); mutualaid.ErrMemberRemoved, mutualaid.ErrSessionRevoked; storage
+// errors.
 func (ms members) current(ctx context.Context) (caller, error) {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
 		return caller{}, newError(connect.CodeUnauthenticated, "missing bearer token", &linliv1.ErrorDetail{Reason: "token_missing"})
 	}
-	m, found, err := ms.dir.Member(p.CommunityID, p.UserID)
+	m, err := ms.dir.CurrentMember(p.CommunityID, p.UserID, p.ClientID)
 	if err != nil {
 		return caller{}, err
 	}
-	if !found || m.GetRemoved() {
-		return caller{}, newError(connect.CodeUnauthenticated, "your membership has ended", &linliv1.ErrorDetail{Reason: reasonMemberRemoved})
-	}
-	if p.ClientID != "" {
-		d, found, err := ms.dir.Device(p.UserID, p.ClientID)
-		if err != nil {
-			return caller{}, err
-		}
-		if found && d.GetRevoked() {
-			return caller{}, newError(connect.CodeUnauthenticated, "this device was signed out", &linliv1.ErrorDetail{Reason: "session_revoked"})
-		}
-	}
 	return caller{Principal: p, member: m}, nil
 }
-
-// isRemoved reports whether err is current's refusal of a removed member.
-func isRemoved(err error) bool {
-	var cerr *connect.Error
-	if !errors.As(err, &cerr) || cerr.Code() != connect.CodeUnauthenticated {
-		return false
-	}
-	for _, d := range cerr.Details() {
-		if v, derr := d.Value(); derr == nil {
-			if detail, ok := v.(*linliv1.ErrorDetail); ok && detail.GetReason() == reasonMemberRemoved {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-const reasonMemberRemoved = "member_removed"
 
 // manager is the caller if it is staff of community or an admin (of any
 // community), with the community it acts in: an empty community means the

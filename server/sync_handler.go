@@ -132,7 +132,7 @@ func (h *syncHandler) Pull(ctx context.Context, req *linliv1.PullRequest) (*linl
 	}
 	c, err := h.members.current(ctx)
 	cur, cerr := linlisync.DecodeCursor(req.GetCursor())
-	if isRemoved(err) && cerr == nil && len(cur.Seqs) > 0 {
+	if errors.Is(err, mutualaid.ErrMemberRemoved) && cerr == nil && len(cur.Seqs) > 0 {
 		return droppedEverything(cur), nil
 	}
 	if err != nil {
