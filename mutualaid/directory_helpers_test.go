@@ -30,7 +30,7 @@ type dirFixture struct {
 	t     testing.TB
 	clk   *clock
 	store *linlisync.Store
-	dir   *mutualaid.Directory
+	svc   *mutualaid.Service
 	// storeDir is the store's folder.
 	storeDir string
 }
@@ -39,15 +39,15 @@ func newDirFixture(t testing.TB) *dirFixture {
 	t.Helper()
 	clk := &clock{now: night}
 	storeDir := t.TempDir()
-	s := mustOpenIn(t, storeDir, clk)
-	f := &dirFixture{t: t, clk: clk, store: s, dir: mutualaid.NewDirectory(s, clk.Now), storeDir: storeDir}
+	svc := mustOpenIn(t, storeDir, clk)
+	f := &dirFixture{t: t, clk: clk, store: svc.Store(), svc: svc, storeDir: storeDir}
 	for _, c := range []*linliv1.Community{yuqiao, beiyuan} {
-		if _, err := f.dir.CreateCommunity(context.Background(), c); err != nil {
+		if _, err := f.svc.CreateCommunity(context.Background(), mutualaid.Operator, c); err != nil {
 			t.Fatalf("CreateCommunity %s: %v", c.GetId(), err)
 		}
 	}
 	for _, b := range []*linliv1.Building{bldg3, bldg5, {Id: "bldg-1", CommunityId: "beiyuan", Name: "1号楼"}} {
-		if _, err := f.dir.PutBuilding(context.Background(), b); err != nil {
+		if _, err := f.svc.PutBuilding(context.Background(), mutualaid.Operator, b); err != nil {
 			t.Fatalf("PutBuilding %s: %v", b.GetId(), err)
 		}
 	}
@@ -57,7 +57,7 @@ func newDirFixture(t testing.TB) *dirFixture {
 // code makes a join code, failing the test on error.
 func (f *dirFixture) code(spec mutualaid.JoinCodeSpec) string {
 	f.t.Helper()
-	code, _, err := f.dir.CreateJoinCode(context.Background(), spec)
+	code, _, err := f.svc.CreateJoinCode(context.Background(), mutualaid.Operator, spec)
 	if err != nil {
 		f.t.Fatalf("CreateJoinCode: %v", err)
 	}
@@ -68,7 +68,7 @@ func (f *dirFixture) code(spec mutualaid.JoinCodeSpec) string {
 func (f *dirFixture) join(c string, role linliv1.Role, form mutualaid.JoinForm) *linliv1.Member {
 	f.t.Helper()
 	form.Code = f.code(mutualaid.JoinCodeSpec{CommunityID: c, Role: role, CreatedBy: "u_bootstrap"})
-	m, err := f.dir.Join(context.Background(), form)
+	m, err := f.svc.Join(context.Background(), form)
 	if err != nil {
 		f.t.Fatalf("Join: %v", err)
 	}
@@ -91,7 +91,7 @@ func actor(m *linliv1.Member) mutualaid.Member {
 // session signs m in on client and returns the refresh token.
 func (f *dirFixture) session(m *linliv1.Member, client string) string {
 	f.t.Helper()
-	tok, _, err := f.dir.StartSession(context.Background(), m.GetCommunityId(), m.GetUserId(), client)
+	tok, _, err := f.svc.StartSession(context.Background(), m.GetCommunityId(), m.GetUserId(), client)
 	if err != nil {
 		f.t.Fatalf("StartSession: %v", err)
 	}

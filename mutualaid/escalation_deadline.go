@@ -137,11 +137,14 @@ const escalateBatch = 200
 // so. A deadline that passed while the server was down is handled by the
 // first pass after it starts, and a request is never queued twice: the
 // deadline entry is removed in the same transaction. It returns how many
-// requests went overdue. Errors: ctx's, or storage errors.
-func EscalateOverdue(ctx context.Context, store *linlisync.Store) (int, error) {
+// requests went overdue. JobDeadlines runs it.
+//
+// Errors: ctx's, or storage errors (a request whose escalation fails is set
+// aside, so that it never holds up the others).
+func (s *Service) EscalateOverdue(ctx context.Context) (int, error) {
 	total, errs := 0, []error(nil)
 	for {
-		n, seen, err := escalateDue(ctx, store)
+		n, seen, err := escalateDue(ctx, s.store)
 		total += n
 		if err != nil {
 			errs = append(errs, err)

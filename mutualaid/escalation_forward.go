@@ -30,9 +30,8 @@ const maxCaseDescription = 3900
 
 // ForwardInput is a staff member's decision to forward a request.
 type ForwardInput struct {
-	Staff  Member // who forwards; the caller checks they may
-	PostID string // a request of Staff.CommunityID (or of Community)
-	// Community is the request's community; empty means Staff.CommunityID.
+	PostID string // a request of Community
+	// Community is the request's community; empty means the actor's.
 	Community string
 	// Description replaces linli's summary of the request; empty keeps it.
 	Description string
@@ -53,22 +52,27 @@ type forwardInput struct {
 // transaction it enqueues the case in the hotline outbox, marks the post
 // ESCALATED with a WAITING case (so the resident sees it), and records the
 // decision in the staff queue. The outbox then creates the case at most
-// once. It returns the queue item and the description as it will be sent.
+// once, soon: the hotline job is woken. It returns the queue item and the
+// description as it will be sent. Staff of the community or admins.
 //
-// Errors: *Error Invalid (description_too_long, description_invalid),
-// NotFound post_not_found, Invalid not_a_request, Conflict
-// already_forwarded, handoff_in_progress (a neighbour's handoff is under
-// way), post_not_open; Forbidden no_phone_consent; storage errors.
-func Forward(ctx context.Context, store *linlisync.Store, in ForwardInput) (*linliv1.StaffQueueItem, string, error) {
+// Errors: *Error Forbidden not_staff_of_community; Invalid
+// (description_too_long, description_invalid), NotFound post_not_found,
+// Invalid not_a_request, Conflict already_forwarded, handoff_in_progress
+// (a neighbour's handoff is under way), post_not_open; Forbidden
+// no_phone_consent; storage errors.
+func (s *Service) Forward(ctx context.Context, actor Member, in ForwardInput) (*linliv1.StaffQueueItem, string, error) {
+	c := cmp.Or(in.Community, actor.CommunityID)
+	if err := authorizeStaff(actor, c); err != nil {
+		return nil, "", err
+	}
 	var v validator
 	v.text("description", "description", in.Description, maxCaseDescription, true)
 	if err := v.result(); err != nil {
 		return nil, "", err
 	}
-	c := cmp.Or(in.Community, in.Staff.CommunityID)
 	var item *linliv1.StaffQueueItem
 	var desc string
-	err := update(ctx, store, "forward", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "forward", func(tx *linlisync.Tx) error {
 		p, err := forwardable(tx, c, in.PostID, in.IncludePhone)
 		if err != nil {
 			return err
@@ -81,12 +85,13 @@ func Forward(ctx context.Context, store *linlisync.Store, in ForwardInput) (*lin
 			it = newQueueItem(p, timestamppb.New(tx.Now()))
 		}
 		item = it
-		desc, err = forwardTx(tx, p, it, forwardInput{By: in.Staff.UserID, Description: in.Description, IncludePhone: in.IncludePhone})
+		desc, err = forwardTx(tx, p, it, forwardInput{By: actor.UserID, Description: in.Description, IncludePhone: in.IncludePhone})
 		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
+	s.kick()
 	return item, desc, nil
 }
 
@@ -249,14 +254,19 @@ func nonEmpty(ss ...string) []string {
 // RetryCase sends request postID's stuck case to the hotline again: the
 // outbox makes it due now with a fresh count of attempts (looking it up
 // first if an earlier attempt's outcome is unknown, so never twice), and
-// the request and queue show it WAITING. It does not check who asks: that
-// is the caller's (staff of c, or admins).
+// the request and queue show it WAITING; the hotline job is woken. Staff
+// of c (empty: the actor's community) or admins.
 //
-// Errors: *Error NotFound post_not_found, Conflict case_not_stuck (no case,
-// or one that is not stuck); storage errors.
-func RetryCase(ctx context.Context, store *linlisync.Store, c, postID string) (*linliv1.StaffQueueItem, error) {
+// Errors: *Error Forbidden not_staff_of_community; NotFound post_not_found,
+// Conflict case_not_stuck (no case, or one that is not stuck); storage
+// errors.
+func (s *Service) RetryCase(ctx context.Context, actor Member, c, postID string) (*linliv1.StaffQueueItem, error) {
+	c = cmp.Or(c, actor.CommunityID)
+	if err := authorizeStaff(actor, c); err != nil {
+		return nil, err
+	}
 	var out *linliv1.StaffQueueItem
-	err := update(ctx, store, "retry case", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "retry case", func(tx *linlisync.Tx) error {
 		id := PostEntityID(c, postID)
 		p, ok, err := loadPost(tx, id)
 		if err != nil {
@@ -288,5 +298,6 @@ func RetryCase(ctx context.Context, store *linlisync.Store, c, postID string) (*
 	if err != nil {
 		return nil, err
 	}
+	s.kick()
 	return out, nil
 }

@@ -2,6 +2,7 @@ package mutualaid_test
 
 import (
 	"context"
+	"log/slog"
 	gosync "sync"
 	"testing"
 	"time"
@@ -45,19 +46,20 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// mustOpen opens a real store in a temporary directory, closed at cleanup.
+// mustOpen opens a real store in a temporary directory, as the service
+// opens it, closed at cleanup.
 func mustOpen(tb testing.TB, clk *clock) *linlisync.Store {
 	tb.Helper()
-	return mustOpenIn(tb, tb.TempDir(), clk)
+	return mustOpenIn(tb, tb.TempDir(), clk).Store()
 }
 
-// mustOpenIn opens a real store in dir, closed at cleanup.
-func mustOpenIn(tb testing.TB, dir string, clk *clock) *linlisync.Store {
+// mustOpenIn opens the service over a real store in dir, without its
+// background jobs (tests run their passes), closed at cleanup.
+func mustOpenIn(tb testing.TB, dir string, clk *clock) *mutualaid.Service {
 	tb.Helper()
-	s, err := linlisync.Open(dir, linlisync.Options{
-		EncodeClientState: mutualaid.EncodeClientState,
-		DropInterval:      -1,
-		Now:               clk.Now,
+	s, err := mutualaid.Open(mutualaid.Config{
+		Dir: dir, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
+		Store: linlisync.Options{DropInterval: -1},
 	})
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
@@ -91,9 +93,9 @@ func (d *device) push(m *linliv1.Mutation) linlisync.Result {
 	d.t.Helper()
 	d.next++
 	m.Id = d.next
-	mut, err := mutualaid.NewMutation(d.member, m)
+	mut, err := mutualaid.NewMutationAt(d.member, m, time.Now())
 	if err != nil {
-		d.t.Fatalf("NewMutation: %v", err)
+		d.t.Fatalf("NewMutationAt: %v", err)
 	}
 	res, last, err := d.store.Push(context.Background(), d.client(), []linlisync.Mutation{mut})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/linli/linli/internal/hotlinesim"
 	"github.com/linli/linli/mutualaid"
-	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -43,7 +41,7 @@ func history(t *testing.T) *handoffFixture {
 	t.Helper()
 	ctx := context.Background()
 	f := newHandoffFixture(t)
-	if _, err := f.dir.SetEscalationPolicy(ctx, "yuqiao", &linliv1.EscalationPolicy{
+	if _, err := f.svc.SetEscalationPolicy(ctx, mutualaid.Operator, "yuqiao", &linliv1.EscalationPolicy{
 		CriticalDeadline: durationpb.New(30 * time.Minute),
 	}); err != nil {
 		t.Fatal(err)
@@ -53,14 +51,14 @@ func history(t *testing.T) *handoffFixture {
 	// spent by a refresh. Lucy signs a second device in and out.
 	newcomer := f.join("yuqiao", linliv1.Role_ROLE_RESIDENT, mutualaid.JoinForm{DisplayName: "周敏", BuildingID: "bldg-3", Unit: "0707"})
 	tok := f.session(newcomer, "phone-1")
-	if _, _, _, err := f.dir.Refresh(ctx, tok); err != nil {
+	if _, _, _, err := f.svc.Refresh(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
 	f.session(f.members["u-lucy"], "tablet")
-	if err := f.dir.SignOut(ctx, "u-lucy", "tablet"); err != nil {
+	if err := f.svc.SignOut(ctx, "u-lucy", "tablet"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.dir.CreateDeviceCode(ctx, "yuqiao", "u-wang"); err != nil {
+	if _, _, err := f.svc.CreateDeviceCode(ctx, "yuqiao", "u-wang"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -84,10 +82,10 @@ func history(t *testing.T) *handoffFixture {
 	f.clk.Advance(24*time.Hour + time.Minute)
 	f.escalate(2)
 	zhao := actor(f.members["u-zhao"])
-	if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-thermo"}); err != nil {
+	if _, _, err := f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{PostID: "req-thermo"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mutualaid.Dismiss(ctx, f.store, zhao, "yuqiao", "req-wang", "a neighbour's handoff is under way"); err != nil {
+	if _, err := f.svc.Dismiss(ctx, zhao, "yuqiao", "req-wang", "a neighbour's handoff is under way"); err != nil {
 		t.Fatal(err)
 	}
 	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -115,10 +113,10 @@ func history(t *testing.T) *handoffFixture {
 	// Years later, 张伟's medicine has expired and leaves (Lucy's offer
 	// keeps its antigen tests); 李娜 leaves the community.
 	f.clk.Advance(time.Date(2030, 6, 2, 0, 0, 0, 0, beijing).Sub(f.clk.Now()))
-	if _, err := f.dir.RefreshMatches(ctx); err != nil {
+	if _, err := f.svc.RefreshMatches(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.dir.RemoveMember(ctx, zhao, "yuqiao", "u-li"); err != nil {
+	if err := f.svc.RemoveMember(ctx, zhao, "yuqiao", "u-li"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -128,21 +126,20 @@ func history(t *testing.T) *handoffFixture {
 	f.request("u-liu", "req-liu", tylenolItem(1))
 	masks := handoffDraft(f.members["u-zhang"], "楼里的志愿者需要口罩", &linliv1.PostItem{ItemCode: "mask-n95", Name: "N95口罩", Quantity: 20, Unit: "个"})
 	f.phone("u-zhang").mustApply(&linliv1.Mutation{Kind: &linliv1.Mutation_PostRequest{PostRequest: &linliv1.PostRequestMutation{PostId: "req-mask", Draft: masks}}})
-	if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-mask"}); err != nil {
+	if _, _, err := f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{PostID: "req-mask"}); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
 // hotlinePass runs the outbox and the case follower once against the
-// hotline at url.
+// hotline at url, as a service started with that hotline does.
 func (f *handoffFixture) hotlinePass(url string) {
 	f.t.Helper()
 	ctx := context.Background()
-	client := hotline.NewClient(url, "", "yuqiao", &http.Client{Timeout: 10 * time.Second})
-	ob := hotline.NewOutbox(f.store, client, hotline.OutboxOptions{Now: f.clk.Now, Jitter: -1, Logger: slog.New(slog.DiscardHandler)})
-	_, _ = ob.RunOnce(ctx) // a refusal is recorded in the entry
-	if _, err := (&mutualaid.CaseFollower{Store: f.store, Outbox: ob, Client: client}).RunOnce(ctx); err != nil {
+	f.svc.UseHotline(mutualaid.HotlineConfig{URL: url, JurisdictionID: "yuqiao", HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	_, _ = f.svc.ForwardCases(ctx) // a refusal is recorded in the entry
+	if _, err := f.svc.FollowCases(ctx); err != nil {
 		f.t.Fatalf("follow cases: %v", err)
 	}
 }
@@ -272,7 +269,7 @@ func TestOpenStoreV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := mustOpenIn(t, dir, &clock{now: time.Date(2030, 6, 2, 0, 0, 0, 0, beijing)})
-	checkGolden(t, dumpNamespace(t, s), filepath.Join("testdata", "namespace.golden"), false)
+	checkGolden(t, dumpNamespace(t, s.Store()), filepath.Join("testdata", "namespace.golden"), false)
 }
 
 // checkGolden compares got with the file at path, rewriting it first if

@@ -43,7 +43,7 @@ func (s *Server) backupHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `body must be {"dir": "<absolute path of a new folder>"}`, http.StatusBadRequest)
 		return
 	}
-	err := s.store.Backup(r.Context(), req.Dir)
+	err := s.svc.Backup(r.Context(), req.Dir)
 	switch {
 	case errors.Is(err, linlisync.ErrBackupExists):
 		http.Error(w, "the backup folder already exists", http.StatusConflict)
@@ -53,7 +53,7 @@ func (s *Server) backupHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "backup failed; see the server log", http.StatusInternalServerError)
 		return
 	}
-	epoch := s.store.Epoch()
+	epoch := s.svc.Epoch()
 	s.log.InfoContext(r.Context(), "online backup", "dir", req.Dir)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(backupResponse{Dir: req.Dir, Epoch: hex.EncodeToString(epoch[:])})

@@ -43,13 +43,13 @@ func newHotlineWorld(t *testing.T, dataDir string, clk *testClock, sim *hotlines
 	t.Helper()
 	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	t.Cleanup(hot.Close)
-	h := newHarness(t, server.Config{DataDir: dataDir, Now: clk.Now, Hotline: server.HotlineConfig{
+	h := newHarness(t, server.Config{DataDir: dataDir, Now: clk.Now, Domain: mutualaid.Config{Hotline: mutualaid.HotlineConfig{
 		URL: hot.URL + "/open311/v2", APIKey: "demo", JurisdictionID: "yuqiao", Every: 20 * time.Millisecond,
-	}})
+	}}})
 	w := &hotlineWorld{harness: h, clk: clk, sim: sim}
 	h.member(t, "u-wang", "yuqiao", mutualaid.RoleResident)
 	h.member(t, "u-zhao", "yuqiao", mutualaid.RoleStaff)
-	if _, err := h.srv.Directory().PutBuilding(t.Context(), &linliv1.Building{Id: "b3", CommunityId: "yuqiao", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
+	if _, err := h.srv.Service().PutBuilding(t.Context(), mutualaid.Operator, &linliv1.Building{Id: "b3", CommunityId: "yuqiao", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
 		t.Fatal(err)
 	}
 	w.wang = h.client(w.longToken(t, "u-wang", mutualaid.RoleResident))

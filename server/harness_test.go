@@ -42,7 +42,7 @@ func newHarness(t *testing.T, cfg server.Config) *harness {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
-	cfg.Store.DropInterval = -1
+	cfg.Domain.Store.DropInterval = -1
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
@@ -165,9 +165,9 @@ func describe(changes []*linliv1.Change) string {
 // member creates or replaces a membership in the store.
 func (h *harness) member(t *testing.T, user, community string, role mutualaid.Role) *linliv1.Member {
 	t.Helper()
-	dir := h.srv.Directory()
+	dir := h.srv.Service()
 	if _, found, err := dir.Community(community); err != nil || !found {
-		_, err := dir.CreateCommunity(t.Context(), &linliv1.Community{Id: community, Name: community, District: "通州区", StreetOffice: "玉桥街道"})
+		_, err := dir.CreateCommunity(t.Context(), mutualaid.Operator, &linliv1.Community{Id: community, Name: community, District: "通州区", StreetOffice: "玉桥街道"})
 		if err != nil && mutualaid.ErrorReason(err) != "community_exists" {
 			t.Fatalf("create community: %v", err)
 		}

@@ -251,7 +251,7 @@ func TestCrossCommunityStaff(t *testing.T) {
 			t.Errorf("%s in another community: %v, want PermissionDenied", name, err)
 		}
 	}
-	if m, _, _ := h.srv.Directory().Member("beiyuan", "u-b"); m.GetRole() != linliv1.Role_ROLE_RESIDENT || m.GetRemoved() {
+	if m, _, _ := h.srv.Service().Member("beiyuan", "u-b"); m.GetRole() != linliv1.Role_ROLE_RESIDENT || m.GetRemoved() {
 		t.Fatalf("beiyuan member changed: %v", m)
 	}
 	changes, _ := pullAll(t, h.client(staffA), "")

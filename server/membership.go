@@ -26,7 +26,7 @@ func (c caller) scopes() []string { return mutualaid.MemberScopes(c.member) }
 
 // members checks tokens against the store.
 type members struct {
-	dir *mutualaid.Directory
+	svc *mutualaid.Service
 	log *slog.Logger
 }
 
@@ -52,27 +52,9 @@ func (ms members) current(ctx context.Context) (caller, error) {
 	if !ok {
 		return caller{}, newError(connect.CodeUnauthenticated, "missing bearer token", &linliv1.ErrorDetail{Reason: "token_missing"})
 	}
-	m, err := ms.dir.CurrentMember(p.CommunityID, p.UserID, p.ClientID)
+	m, err := ms.svc.CurrentMember(p.CommunityID, p.UserID, p.ClientID)
 	if err != nil {
 		return caller{}, err
 	}
 	return caller{Principal: p, member: m}, nil
-}
-
-// manager is the caller if it is staff of community or an admin (of any
-// community), with the community it acts in: an empty community means the
-// caller's own.
-func (ms members) manager(ctx context.Context, version uint32, community, procedure string) (caller, string, error) {
-	c, err := ms.call(ctx, version, procedure)
-	if err != nil {
-		return caller{}, "", err
-	}
-	if community == "" {
-		community = c.CommunityID
-	}
-	role := c.member.GetRole()
-	if role == linliv1.Role_ROLE_ADMIN || (role == linliv1.Role_ROLE_STAFF && c.CommunityID == community) {
-		return c, community, nil
-	}
-	return caller{}, "", forbidden("not_staff_of_community", "only this community's staff may do that")
 }

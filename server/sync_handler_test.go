@@ -273,7 +273,7 @@ func TestCommunityIsolation(t *testing.T) {
 	if _, err := push(t.Context(), a, "phone", offer(1, "secret")); err != nil {
 		t.Fatal(err)
 	}
-	forged := linlisync.Cursor{Epoch: h.srv.Store().Epoch(), Seqs: map[string]uint64{"community/yuqiao": 0, "user/ua": 0, "staff/yuqiao": 0}}.Encode()
+	forged := linlisync.Cursor{Epoch: h.srv.Service().Epoch(), Seqs: map[string]uint64{"community/yuqiao": 0, "user/ua": 0, "staff/yuqiao": 0}}.Encode()
 	for _, cur := range []string{"", forged} {
 		changes, _ := pullAll(t, staffB, cur)
 		for _, ch := range changes {

@@ -64,9 +64,7 @@ func runAdminBackup(ctx context.Context, args []string, stdout, stderr io.Writer
 	if !exists(dir) {
 		return fmt.Errorf("no store in %s", *data)
 	}
-	st, err := linlisync.Open(dir, linlisync.Options{
-		EncodeClientState: mutualaid.EncodeClientState, DropInterval: -1, Logger: discardLogger(),
-	})
+	st, err := mutualaid.Open(mutualaid.Config{Dir: dir, Logger: discardLogger(), Store: linlisync.Options{DropInterval: -1}})
 	if storeLocked(err) {
 		return fmt.Errorf("%w: call it with --addr (online backup)", errServerRunning)
 	}

@@ -90,10 +90,10 @@ func reportOffline(ctx context.Context, data, community string, from, to time.Ti
 		return nil, fmt.Errorf("%w (or pass --addr and --user to ask the running server)", err)
 	}
 	defer o.Close()
-	if _, ok, err := o.dir.Community(community); err != nil || !ok {
+	if _, ok, err := o.Community(community); err != nil || !ok {
 		return nil, errors.Join(fmt.Errorf("no community %q in %s", community, data), err)
 	}
-	return mutualaid.BuildReport(ctx, o.store, community, from, to)
+	return o.Report(ctx, mutualaid.Operator, community, from, to)
 }
 
 // reportOnline asks the running server at addr, as user (a token signed

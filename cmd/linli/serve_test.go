@@ -183,7 +183,7 @@ func TestAdminSetsUpCommunity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	m, err := srv.Directory().Join(t.Context(), mutualaid.JoinForm{Code: volunteerCode, DisplayName: "李伟"})
+	m, err := srv.Service().Join(t.Context(), mutualaid.JoinForm{Code: volunteerCode, DisplayName: "李伟"})
 	if err != nil {
 		t.Fatalf("join with the printed code: %v", err)
 	}

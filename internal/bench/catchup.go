@@ -248,7 +248,7 @@ func pebbleScan(ctx context.Context, n int, value []byte, d time.Duration) (perS
 	if err := p.db.Flush(); err != nil {
 		return 0, err
 	}
-	if _, err := settleCompactions(ctx, p.db, 30*time.Second); err != nil {
+	if _, err := settleCompactions(ctx, p.metrics, 30*time.Second); err != nil {
 		return 0, err
 	}
 	var keys int

@@ -170,14 +170,20 @@ func (quietPebbleLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
 
-// settleCompactions waits until db has run no flush or compaction for a
-// few polls in a row, or until max has passed, so that one measurement does
-// not pay for the compaction debt of the writes before it. It returns how
-// long it waited.
-func settleCompactions(ctx context.Context, db *pebble.DB, max time.Duration) (time.Duration, error) {
+// metrics are the baseline database's metrics.
+func (p *benchPebble) metrics() (*pebble.Metrics, error) { return p.db.Metrics(), nil }
+
+// settleCompactions waits until the database whose metrics are read by
+// metrics has run no flush or compaction for a few polls in a row, or until
+// max has passed, so that one measurement does not pay for the compaction
+// debt of the writes before it. It returns how long it waited.
+func settleCompactions(ctx context.Context, metrics func() (*pebble.Metrics, error), max time.Duration) (time.Duration, error) {
 	start := time.Now()
 	for quiet := 0; quiet < 3 && time.Since(start) < max; {
-		m := db.Metrics()
+		m, err := metrics()
+		if err != nil {
+			return time.Since(start), err
+		}
 		if m.Compact.NumInProgress == 0 && m.Flush.NumInProgress == 0 {
 			quiet++
 		} else {

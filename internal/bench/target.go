@@ -37,14 +37,14 @@ type benchTarget struct {
 	// inProcess is true when the server runs in this process, so that its
 	// memory can be read from /proc/self.
 	inProcess bool
-	// db is the in-process server's database (nil with --addr), to let its
-	// compactions settle between scenarios.
-	db    *pebble.DB
-	close func() error
+	// dbMetrics reads the in-process server's database metrics (nil with
+	// --addr), to let its compactions settle between scenarios.
+	dbMetrics func() (*pebble.Metrics, error)
+	close     func() error
 
 	// In process, members are added to the server's directory and their
 	// tokens minted with its keys.
-	dir    *mutualaid.Directory
+	svc    *mutualaid.Service
 	tokens *server.Tokens
 	// With --addr, members join with joinCode; first is the member joined
 	// to check the code and learn its community.
@@ -92,8 +92,8 @@ func openTarget(ctx context.Context, f benchFlags, needed int, log *slog.Logger)
 		baseURL:   "http://" + ln.Addr().String(),
 		community: benchCommunity,
 		inProcess: true,
-		db:        srv.Store().DB(),
-		dir:       srv.Directory(),
+		dbMetrics: srv.Service().DBMetrics,
+		svc:       srv.Service(),
 		tokens:    srv.Tokens(),
 		close: func() error {
 			cancel()
@@ -141,10 +141,10 @@ func remoteTarget(ctx context.Context, f benchFlags, needed int) (*benchTarget, 
 // createCommunity creates community id with building b3 (where the bench's
 // offers are left). REQUIRES: in process.
 func (t *benchTarget) createCommunity(ctx context.Context, id string) error {
-	if _, err := t.dir.CreateCommunity(ctx, &linliv1.Community{Id: id, Name: "Bench " + id, District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
+	if _, err := t.svc.CreateCommunity(ctx, mutualaid.Operator, &linliv1.Community{Id: id, Name: "Bench " + id, District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
 		return fmt.Errorf("create community %s: %w", id, err)
 	}
-	if _, err := t.dir.PutBuilding(ctx, &linliv1.Building{Id: "b3", CommunityId: id, Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
+	if _, err := t.svc.PutBuilding(ctx, mutualaid.Operator, &linliv1.Building{Id: "b3", CommunityId: id, Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
 		return fmt.Errorf("create building b3 of %s: %w", id, err)
 	}
 	return nil
@@ -184,7 +184,7 @@ func (t *benchTarget) newMembers(ctx context.Context, community string, names []
 
 // addMember adds user to community in the store and mints its token.
 func (t *benchTarget) addMember(ctx context.Context, community, user string) (*pushClient, error) {
-	_, err := t.dir.AddMember(ctx, &linliv1.Member{
+	_, err := t.svc.AddMember(ctx, &linliv1.Member{
 		UserId: user, CommunityId: community, Role: linliv1.Role_ROLE_RESIDENT,
 		DisplayName: "王芳", BuildingId: "b3", Unit: "1502",
 	})
@@ -248,10 +248,10 @@ func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, 
 // settle lets the in-process server's compactions finish (at most 30 s);
 // it does nothing with --addr.
 func (t *benchTarget) settle(ctx context.Context) (time.Duration, error) {
-	if t.db == nil {
+	if t.dbMetrics == nil {
 		return 0, nil
 	}
-	return settleCompactions(ctx, t.db, 30*time.Second)
+	return settleCompactions(ctx, t.dbMetrics, 30*time.Second)
 }
 
 // benchErrorReason is the reason of a Connect error's ErrorDetail, or "".

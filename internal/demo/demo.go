@@ -74,14 +74,14 @@ func demoServer(ctx context.Context, addr, code, dir string) (base, adminCode st
 	if err != nil {
 		return "", "", nil, err
 	}
-	srv, err := server.New(server.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler), Hotline: server.HotlineConfig{
+	srv, err := server.New(server.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler), Domain: mutualaid.Config{Hotline: mutualaid.HotlineConfig{
 		URL: hotURL, APIKey: "demo", JurisdictionID: "yuqiao", Every: 200 * time.Millisecond,
-	}})
+	}}})
 	if err != nil {
 		stopHotline()
 		return "", "", nil, err
 	}
-	code, err = bootstrap(ctx, srv.Directory(), &linliv1.Community{Id: "yuqiao", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"})
+	code, err = srv.Service().Bootstrap(ctx, &linliv1.Community{Id: "yuqiao", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"})
 	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
 	if err = errors.Join(err, lerr); err != nil {
 		stopHotline()
@@ -270,18 +270,4 @@ func describePost(p *linliv1.Post) string {
 	}
 	return fmt.Sprintf("%s %s: %s (%s; %s; %s)", strings.ToLower(strings.TrimPrefix(p.GetKind().String(), "POST_KIND_")),
 		p.GetId(), strings.Join(items, ", "), who, where, strings.TrimPrefix(p.GetStatus().String(), "POST_STATUS_"))
-}
-
-// bootstrap creates the community and a single-use admin join code for it.
-func bootstrap(ctx context.Context, dir *mutualaid.Directory, c *linliv1.Community) (string, error) {
-	if _, err := dir.CreateCommunity(ctx, c); err != nil {
-		return "", fmt.Errorf("create community: %w", err)
-	}
-	code, _, err := dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{
-		CommunityID: c.GetId(), Role: linliv1.Role_ROLE_ADMIN, ValidFor: mutualaid.DefaultJoinCodeValidity, MaxUses: 1, CreatedBy: "linli-admin",
-	})
-	if err != nil {
-		return "", fmt.Errorf("create admin join code: %w", err)
-	}
-	return code, nil
 }

@@ -9,53 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
-
-// Directory is the identity domain: communities and their buildings, join
-// codes, members and their roles, and the sessions (devices and refresh
-// tokens) members stay signed in with. It is safe for concurrent use.
-//
-// Every change is one store.Update: a durable transaction run by the
-// store's single writer, whose reads and checks happen inside it, so that
-// concurrent changes are serialised (two joins racing for the last use of a
-// code: exactly one wins). A domain refusal (*Error) leaves no trace.
-//
-// Entities it writes (ON-DISK FORMAT: never change or reuse an id layout or
-// a record's JSON field names):
-//
-//	entity id                  canonical value            published in
-//	community/<c>              linliv1.Entity{Community}  community/<c>
-//	building/<c>/<b>           linliv1.Entity{Building}   community/<c>
-//	member/<c>/<u>             linliv1.Entity{Member}     user/<u> and staff/<c>; staff/<c> only once removed
-//	joincode/<sha256 of code>  joinCodeRecord (JSON)      staff/<c>: linliv1.Entity{JoinCode}, never the code
-//	device/<u>/<client>        deviceRecord (JSON)        user/<u>: linliv1.Entity{Device}
-//	devices/<u>                deviceIndex (JSON)         nowhere (lists the user's clients)
-//	refresh/<sha256 of token>  refreshRecord (JSON)       nowhere
-//
-// Join codes and refresh tokens are stored only as SHA-256 hashes: the
-// store never holds a secret that would let its reader sign in.
-type Directory struct {
-	store *linlisync.Store
-	now   func() time.Time
-}
-
-// NewDirectory returns the directory over store. now is the clock deciding
-// expiries and timestamps; nil means time.Now.
-//
-// REQUIRES: store non-nil and opened with Options.EncodeClientState set to
-// EncodeClientState (so that user scopes decode as linliv1.Entity).
-func NewDirectory(store *linlisync.Store, now func() time.Time) *Directory {
-	if now == nil {
-		now = time.Now
-	}
-	return &Directory{store: store, now: now}
-}
 
 // Limits on directory input. Lengths of text are counted in runes.
 const (
@@ -76,8 +35,8 @@ func refreshEntityID(hash string) string  { return "refresh/" + hash }
 
 // update runs fn as one durable transaction. A domain *Error is returned as
 // it is; any other error is wrapped with op.
-func (d *Directory) update(ctx context.Context, op string, fn func(tx *linlisync.Tx) error) error {
-	return update(ctx, d.store, op, fn)
+func (s *Service) update(ctx context.Context, op string, fn func(tx *linlisync.Tx) error) error {
+	return update(ctx, s.store, op, fn)
 }
 
 // update runs fn as one durable transaction on store. A domain *Error is
