@@ -204,10 +204,6 @@ func (s *Store) Close() error {
 	return err
 }
 
-// DB exposes the underlying database for benchmarks and integrity checks.
-// Writing to it bypasses every guarantee of the engine.
-func (s *Store) DB() *pebble.DB { return s.db }
-
 // pebbleLogger routes Pebble's logs to slog.
 type pebbleLogger struct{ l *slog.Logger }
 
