@@ -181,7 +181,8 @@ type OutboxOptions struct {
 // if it is not found.
 //
 // REQUIRES: one Outbox per store runs RunOnce (calls on one Outbox are
-// serialized).
+// serialized). The domain service's hotline job is the one loop that runs
+// it.
 type Outbox struct {
 	store  *linlisync.Store
 	client *Client
@@ -618,22 +619,4 @@ func (o *Outbox) backoff(attempts int) time.Duration {
 		d = time.Duration(float64(d) * (1 + o.opts.Jitter*(2*r-1)))
 	}
 	return d
-}
-
-// Run calls RunOnce every interval until ctx ends, logging failures (it is
-// the edge). It returns ctx's error.
-func (o *Outbox) Run(ctx context.Context, every time.Duration) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		n, err := o.RunOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			o.log.Warn("outbox pass", "created", n, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }

@@ -397,36 +397,6 @@ func TestOutboxBackoff(t *testing.T) {
 	}
 }
 
-func TestOutboxRun(t *testing.T) {
-	t.Parallel()
-	sim, c, _ := newSim(t, nil)
-	ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, hotline.OutboxOptions{
-		MinBackoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), Find: simFinder(sim),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ob.Run(ctx, 5*time.Millisecond) }()
-	sim.FailNext(2)
-	if err := ob.Enqueue(ctx, "yuqiao/req-11", feverCase()); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, ok, err := ob.Created("yuqiao/req-11"); err != nil || ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("case not created within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run returned %v, want context.Canceled", err)
-	}
-	assertOnce(t, sim, ob, "yuqiao/req-11")
-}
-
 func TestEnqueueTx(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
