@@ -192,9 +192,6 @@ func requireBuildings(tx *linlisync.Tx, field, c string, buildings ...string) er
 	return nil
 }
 
-// communitiesIndexID names the private list of every community's id.
-const communitiesIndexID = "index/communities"
-
 func indexCommunity(tx *linlisync.Tx, id string) error {
 	var ids []string
 	if _, err := getJSON(tx.Get, communitiesIndexID, &ids); err != nil {

@@ -66,13 +66,6 @@ func MemberScopes(m *linliv1.Member) []string {
 	return scopes
 }
 
-// BuildingScope names the handoff board of one building, read by the
-// volunteers who serve it: "building/<community id>/<building id>".
-// Building ids are unique only within a community, so the scope names both.
-func BuildingScope(communityID, buildingID string) string {
-	return "building/" + communityID + "/" + buildingID
-}
-
 // SetRole changes a member's role. Volunteers serve buildings (1 to 20,
 // each existing in the community); any other role serves none, whatever
 // buildings says. The member's scopes change on their next call.

@@ -22,17 +22,6 @@ const (
 	maxDropPoints   = 20 // per building
 )
 
-// Entity ids of the directory.
-func communityEntityID(c string) string   { return "community/" + c }
-func buildingEntityID(c, b string) string { return "building/" + c + "/" + b }
-func memberEntityID(c, u string) string   { return "member/" + c + "/" + u }
-func deviceEntityID(u, client string) string {
-	return "device/" + u + "/" + client
-}
-func deviceIndexID(u string) string       { return "devices/" + u }
-func joinCodeEntityID(hash string) string { return "joincode/" + hash }
-func refreshEntityID(hash string) string  { return "refresh/" + hash }
-
 // update runs fn as one durable transaction. A domain *Error is returned as
 // it is; any other error is wrapped with op.
 func (s *Service) update(ctx context.Context, op string, fn func(tx *linlisync.Tx) error) error {

@@ -15,15 +15,6 @@ import (
 	linlisync "github.com/linli/linli/sync"
 )
 
-// caseIndexPrefix holds one private entity per forwarded request whose
-// case is not closed yet: "idx/case/<c>/<post id>" → the outbox post key.
-// FollowCases reads only these. ON-DISK FORMAT: never change or reuse.
-const caseIndexPrefix = "idx/case/"
-
-// CaseKey is the outbox key of request postID of community c: "<c>/<post id>".
-// It is also the reference the case carries at the hotline.
-func CaseKey(c, postID string) string { return c + "/" + postID }
-
 // maxCaseDescription leaves room in the hotline's 4,000 characters for
 // linli's reference line.
 const maxCaseDescription = 3900
@@ -143,7 +134,7 @@ func forwardTx(tx *linlisync.Tx, p *linliv1.Post, item *linliv1.StaffQueueItem, 
 	p.UpdatedAt = now
 	item.State, item.DecidedBy, item.DecidedAt, item.HotlineCase = linliv1.QueueState_QUEUE_STATE_FORWARDED, in.By, now, hc
 	item.Urgency, item.Summary, item.BuildingId, item.EmergencySigns = p.GetUrgency(), itemsSummary(p), p.GetBuildingId(), p.GetTriage().GetSigns()
-	if err := tx.Put(caseIndexPrefix+key, []byte(key), nil); err != nil {
+	if err := tx.Put(caseIndexID(c, p.GetId()), []byte(key), nil); err != nil {
 		return "", err
 	}
 	if err := putPost(tx, PostEntityID(c, p.GetId()), p); err != nil {

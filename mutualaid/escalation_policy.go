@@ -131,7 +131,7 @@ const rescheduleBatch = 200
 // reschedule recomputes the deadline of every request of community c still
 // waiting for neighbours, rescheduleBatch per transaction.
 func reschedule(ctx context.Context, store *linlisync.Store, c string) error {
-	prefix := dueOfPrefix + c + "/"
+	prefix := dueOfCommunity(c)
 	var ids []string
 	err := store.Scan(ctx, prefix, func(id string, _ []byte) error {
 		ids = append(ids, strings.TrimPrefix(id, prefix))

@@ -16,9 +16,6 @@ import (
 	linlisync "github.com/linli/linli/sync"
 )
 
-// queueEntityID names a request's staff queue item.
-func queueEntityID(c, postID string) string { return "queue/" + c + "/" + postID }
-
 // newQueueItem is a WAITING queue item for request p, entered at now.
 func newQueueItem(p *linliv1.Post, now *timestamppb.Timestamp) *linliv1.StaffQueueItem {
 	return &linliv1.StaffQueueItem{

@@ -49,21 +49,6 @@ type JoinCodeSpec struct {
 	CreatedBy string
 }
 
-// joinCodeRecord is a join code's canonical value (JSON; ON-DISK FORMAT).
-type joinCodeRecord struct {
-	ID        string    `json:"id"`
-	Community string    `json:"community"`
-	Building  string    `json:"building,omitempty"`
-	Role      int32     `json:"role"`
-	Expires   time.Time `json:"expires"`
-	MaxUses   uint32    `json:"max_uses"`
-	Uses      uint32    `json:"uses"`
-	CreatedBy string    `json:"created_by,omitempty"`
-	// Member, for a device code, is the user it signs another device in
-	// as: Join with it creates no member.
-	Member string `json:"member,omitempty"`
-}
-
 // CreateJoinCode makes a join code and returns it (the only time the
 // secret exists outside the caller: the store keeps its SHA-256) with its
 // public description, published in the community's staff scope. Staff of

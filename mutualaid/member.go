@@ -38,15 +38,3 @@ func Scopes(m Member) []string {
 	}
 	return scopes
 }
-
-// CommunityScope names the scope every member of a community reads:
-// "community/<id>". Entities appear there redacted.
-func CommunityScope(communityID string) string { return "community/" + communityID }
-
-// UserScope names one user's private scope: "user/<id>". It also carries the
-// user's clients' mutation outcomes.
-func UserScope(userID string) string { return "user/" + userID }
-
-// StaffScope names the scope a community's staff and admins read:
-// "staff/<community id>". Entities appear there in full.
-func StaffScope(communityID string) string { return "staff/" + communityID }

@@ -306,3 +306,62 @@ func lineDiff(want, got string) string {
 	}
 	return b.String()
 }
+
+// TestNamespaceDocumented: every entity the scripted history leaves has its
+// id family in the table of namespace.go (or of match_index.go, for
+// matching's index), so that a new family cannot slip in undocumented.
+func TestNamespaceDocumented(t *testing.T) {
+	t.Parallel()
+	var families []*regexp.Regexp
+	for _, file := range []string{"namespace.go", "match_index.go"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range tableRow.FindAllStringSubmatch(string(src), -1) {
+			families = append(families, familyPattern(m[1]))
+		}
+	}
+	if len(families) < 20 {
+		t.Fatalf("found %d documented families, want the whole table", len(families))
+	}
+	f := history(t)
+	for _, line := range strings.Split(dumpNamespace(t, f.store), "\n") {
+		id, ok := strings.CutPrefix(line, "entity ")
+		if !ok {
+			continue
+		}
+		id, _, _ = strings.Cut(id, " = ")
+		if !slices.ContainsFunc(families, func(re *regexp.Regexp) bool { return re.MatchString(id) }) {
+			t.Errorf("entity %s: its family is not in namespace.go's table", id)
+		}
+	}
+}
+
+// tableRow is a row of an entity table in a doc comment: its first column
+// is an id layout such as "post/<c>/<post>".
+var tableRow = regexp.MustCompile(`(?m)^//\t([a-z][a-z-]*/(?:[^\s<]|<[^>]*>)*)\s{2,}`)
+
+// familyPattern turns an id layout into a pattern: <key> (which may hold a
+// "/") matches anything, any other <name> one path segment.
+func familyPattern(layout string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for rest := layout; rest != ""; {
+		i := strings.Index(rest, "<")
+		if i < 0 {
+			b.WriteString(regexp.QuoteMeta(rest))
+			break
+		}
+		j := strings.Index(rest[i:], ">") + i
+		b.WriteString(regexp.QuoteMeta(rest[:i]))
+		if rest[i:j+1] == "<key>" {
+			b.WriteString(".+")
+		} else {
+			b.WriteString("[^/]+")
+		}
+		rest = rest[j+1:]
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}

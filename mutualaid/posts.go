@@ -80,12 +80,6 @@ func NewMutationAt(member Member, m *linliv1.Mutation, now time.Time) (linlisync
 	return mut, nil
 }
 
-// PostEntityID names a post's entity in the sync store:
-// "post/<community id>/<post id>".
-func PostEntityID(communityID, postID string) string {
-	return "post/" + communityID + "/" + postID
-}
-
 // createPost publishes a new open post, unless the id is taken.
 func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.PostDraft) func(*linlisync.Tx) error {
 	d = copyDraft(d)

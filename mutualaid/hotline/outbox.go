@@ -27,7 +27,8 @@ const AttrPostID = "linli_post_id"
 // Entity id prefixes, each followed by url.PathEscape(postKey). Entries
 // live under OutboxPrefix; the two indexes hold a marker per entry in the
 // matching states, written in the same transaction as the entry, so that a
-// pass scans only active entries however many are created.
+// pass scans only active entries however many are created. The domain's
+// table of the whole namespace (mutualaid/namespace.go) lists them too.
 // ON-DISK FORMAT: never change or reuse.
 const (
 	OutboxPrefix       = "outbox/"
