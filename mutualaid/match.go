@@ -115,21 +115,6 @@ func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *catalog.Catalog,
 	return out
 }
 
-// rankRequests is rankOffers seen from an offer: the requests it fits,
-// best first by score, then by request post id.
-func rankRequests(offer *linliv1.Post, requests []*linliv1.Post, cat *catalog.Catalog, now time.Time) []*linliv1.Match {
-	var out []*linliv1.Match
-	for _, r := range requests {
-		if m, ok := scoreMatch(r, offer, cat, now); ok {
-			out = append(out, m)
-		}
-	}
-	slices.SortFunc(out, func(a, b *linliv1.Match) int {
-		return cmp.Or(cmp.Compare(b.GetScore(), a.GetScore()), cmp.Compare(a.GetRequestPostId(), b.GetRequestPostId()))
-	})
-	return out
-}
-
 // scoreMatch decides whether offer can meet req and how well. ok is false
 // unless req and offer are open or matched, by different authors, of the
 // same community, and some requested item fits some

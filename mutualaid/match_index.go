@@ -522,21 +522,6 @@ func (m *matcher) candidates(p *linliv1.Post) ([]*linliv1.Post, error) {
 	return posts, nil
 }
 
-// sharesKey reports whether the sorted key lists a and b intersect.
-func sharesKey(a, b []string) bool {
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch c := cmp.Compare(a[i], b[j]); {
-		case c == 0:
-			return true
-		case c < 0:
-			i++
-		default:
-			j++
-		}
-	}
-	return false
-}
-
 // list returns the match list of post id, loading it on first use.
 func (m *matcher) list(id string) (*loadedList, error) {
 	if l, ok := m.lists[id]; ok {

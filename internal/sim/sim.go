@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -480,7 +481,7 @@ func (r *simResident) handoffs(ctx context.Context, state map[string]*linliv1.En
 			busy[h.GetRequestPostId()] = true
 		}
 	}
-	for _, id := range slices.Sorted(mapsKeys(state)) {
+	for _, id := range slices.Sorted(maps.Keys(state)) {
 		e := state[id]
 		if m := e.GetMatch(); m != nil && m.GetRequestAuthorId() == r.user && !busy[m.GetRequestPostId()] && m.GetAvailable() > 0 &&
 			!r.acted["propose/"+m.GetRequestPostId()] && r.rng.IntN(2) == 0 {
@@ -523,16 +524,6 @@ func (r *simResident) handoffs(ctx context.Context, state map[string]*linliv1.En
 		if m != nil {
 			r.acted[key] = true
 			r.enqueue(ctx, m)
-		}
-	}
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
 		}
 	}
 }
@@ -588,7 +579,7 @@ func (r *simResident) check(ctx context.Context, base string, rep *Report) []err
 		return []error{fmt.Errorf("%s: pull from zero: %w", r.name, err)}
 	}
 	// Convergence, entity by entity per scope.
-	for _, sc := range slices.Sorted(mapsKeys(remote)) {
+	for _, sc := range slices.Sorted(maps.Keys(remote)) {
 		for id, want := range remote[sc] {
 			if got := local[sc][id]; !proto.Equal(got, want) {
 				fail("%s %s: local %v, server %v", sc, id, got, want)
