@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,19 +182,6 @@ func serverView(t *testing.T, url, tok string) map[string]map[string]*linliv1.En
 			return out
 		}
 	}
-}
-
-// offline fails every request while on.
-type offline struct {
-	on   atomic.Bool
-	next http.RoundTripper
-}
-
-func (o *offline) RoundTrip(r *http.Request) (*http.Response, error) {
-	if o.on.Load() {
-		return nil, errors.New("network unreachable (test)")
-	}
-	return o.next.RoundTrip(r)
 }
 
 // dropFirst lets the server handle the first request whose path ends with
