@@ -5,8 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
+	"github.com/linli/linli/internal/linlitest"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
@@ -114,18 +113,11 @@ func (f *dirFixture) pull(cur linlisync.Cursor, scopes ...string) linlisync.Page
 // entities pulls scopes from zero and decodes them: scope → entity id → entity.
 func (f *dirFixture) entities(scopes ...string) view {
 	f.t.Helper()
-	v := view{}
-	for _, c := range f.pull(linlisync.Cursor{}, scopes...).Changes {
-		var e linliv1.Entity
-		if err := proto.Unmarshal(c.Value, &e); err != nil {
-			f.t.Fatalf("decode %s in %s: %v", c.EntityID, c.Scope, err)
-		}
-		if v[c.Scope] == nil {
-			v[c.Scope] = map[string]*linliv1.Entity{}
-		}
-		v[c.Scope][c.EntityID] = &e
+	v := linlitest.State{}
+	if err := v.ApplyPage(f.pull(linlisync.Cursor{}, scopes...)); err != nil {
+		f.t.Fatal(err)
 	}
-	return v
+	return view(v)
 }
 
 // wantError fails unless err is an *mutualaid.Error with code and reason.

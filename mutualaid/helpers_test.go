@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
+	"github.com/linli/linli/internal/linlitest"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
@@ -116,7 +115,7 @@ func (d *device) mustApply(m *linliv1.Mutation) {
 }
 
 // view is what a Pull from zero shows: scope → entity id → entity.
-type view map[string]map[string]*linliv1.Entity
+type view linlitest.State
 
 // pull reads the member's scopes from zero and decodes every change.
 func (d *device) pull() view {
@@ -129,21 +128,16 @@ func (d *device) pull() view {
 	if page.HasMore {
 		d.t.Fatalf("Pull: unexpected has_more")
 	}
-	v := view{}
 	for _, c := range page.Changes {
 		if c.Deleted {
 			d.t.Fatalf("Pull from zero returned a tombstone for %s in %s", c.EntityID, c.Scope)
 		}
-		var e linliv1.Entity
-		if err := proto.Unmarshal(c.Value, &e); err != nil {
-			d.t.Fatalf("decode %s in %s: %v", c.EntityID, c.Scope, err)
-		}
-		if v[c.Scope] == nil {
-			v[c.Scope] = map[string]*linliv1.Entity{}
-		}
-		v[c.Scope][c.EntityID] = &e
 	}
-	return v
+	v := linlitest.State{}
+	if err := v.ApplyPage(page); err != nil {
+		d.t.Fatal(err)
+	}
+	return view(v)
 }
 
 // post returns the post with entity id in scope, failing if absent.

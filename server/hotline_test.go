@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/internal/linlitest"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/server"
@@ -22,11 +23,11 @@ func TestOutboxForwardsAndReports(t *testing.T) {
 	sim := &hotlinesim.Sim{APIKey: "demo"}
 	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	defer hot.Close()
-	h := newHarness(t, server.Config{Domain: mutualaid.Config{Hotline: mutualaid.HotlineConfig{
+	h := linlitest.NewServer(t, server.Config{Domain: mutualaid.Config{Hotline: mutualaid.HotlineConfig{
 		URL: hot.URL + "/open311/v2", APIKey: "demo", JurisdictionID: "yuqiao", Every: time.Hour,
 	}}})
-	svc := h.srv.Service()
-	wang := h.client(h.token(t, "u-wang", "yuqiao", mutualaid.RoleResident))
+	svc := h.Service()
+	wang := h.SyncClient(h.Token(t, "u-wang", "yuqiao", mutualaid.RoleResident))
 	if _, err := push(t.Context(), wang, "phone", request(1, "req-2340", "8个月婴儿发烧，邻居未能提供儿童退烧药", linliv1.Urgency_URGENCY_URGENT)); err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +67,9 @@ func TestOutboxForwardsAndReports(t *testing.T) {
 }
 
 // outboxMetric returns the value of an unlabelled metric from /metrics.
-func outboxMetric(t *testing.T, h *harness, name string) string {
+func outboxMetric(t *testing.T, h *linlitest.Server, name string) string {
 	t.Helper()
-	res, err := h.http.Get(h.url + "/metrics")
+	res, err := h.HTTP.Get(h.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

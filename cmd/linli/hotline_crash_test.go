@@ -10,6 +10,7 @@ import (
 
 	"github.com/linli/linli/internal/bearer"
 	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/internal/linlitest"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
@@ -72,7 +73,10 @@ func TestHotlineKilledMidForward(t *testing.T) {
 		}
 		return hcase.GetServiceRequestId() != ""
 	})
-	time.Sleep(500 * time.Millisecond) // several more passes
+	// Each hotline pass of the restarted server asks for the open case's
+	// status: three more calls mean at least two whole passes since.
+	calls := sim.Calls()
+	waitUntil(t, "more passes of the hotline job", func() bool { return sim.Calls() >= calls+3 })
 	cases := sim.Cases()
 	if len(cases) != 1 || cases[0].ID != hcase.GetServiceRequestId() {
 		t.Fatalf("the hotline holds %d cases (%v), want exactly the one the request shows (%s)", len(cases), cases, hcase.GetServiceRequestId())
@@ -89,14 +93,8 @@ func joinAs(t *testing.T, auth linliv1connect.AuthServiceClient, code, name stri
 	return res.GetTokens().GetAccessToken()
 }
 
-// waitUntil polls cond for up to 20 s.
+// waitUntil polls cond until it holds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	linlitest.WaitFor(t, what, cond)
 }

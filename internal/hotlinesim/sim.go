@@ -89,6 +89,7 @@ type Sim struct {
 	hang    time.Duration
 	lose    int // next creates whose answer is lost
 	hold    int // next creates held unanswered until the client goes away
+	calls   int // GeoReport calls received (not control calls)
 }
 
 // FailNext makes the next n calls answer HTTP 500 with an error array.
@@ -156,6 +157,11 @@ func (s *Sim) FindByAttribute(key, value string) []string {
 	}
 	return ids
 }
+
+// Calls returns how many GeoReport calls the simulator has received
+// (answered, failed or held; not control calls). A test waits for it to
+// grow to know that a client's loop has run.
+func (s *Sim) Calls() int { s.init(); s.mu.Lock(); defer s.mu.Unlock(); return s.calls }
 
 // Count returns how many cases the simulator holds.
 func (s *Sim) Count() int { s.init(); s.mu.Lock(); defer s.mu.Unlock(); return len(s.cases) }
@@ -225,6 +231,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.calls++
 	fail, hang := false, time.Duration(0)
 	switch {
 	case s.fail > 0:

@@ -9,10 +9,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/linli/linli/internal/linlitest"
 	"github.com/linli/linli/mutualaid/hotline"
 )
 
@@ -204,7 +204,7 @@ func TestCases(t *testing.T) {
 		if _, err := c.Create(ctx, req); err != nil {
 			t.Fatal(err)
 		}
-		clk.Add(time.Second)
+		clk.Advance(time.Second)
 	}
 	cs := sim.Cases()
 	var codes []string
@@ -379,23 +379,10 @@ func isErrorArray(body []byte) bool {
 	return json.Unmarshal(body, &items) == nil && len(items) > 0
 }
 
-// fakeClock is a settable clock for the simulator.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // newSim starts a simulator and a client pointed at it.
-func newSim(t *testing.T, mod func(*Sim)) (*Sim, *hotline.Client, *fakeClock) {
+func newSim(t *testing.T, mod func(*Sim)) (*Sim, *hotline.Client, *linlitest.Clock) {
 	t.Helper()
-	clk := &fakeClock{t: time.Date(2022, 12, 18, 23, 40, 0, 0, time.FixedZone("CST", 8*3600))}
+	clk := linlitest.NewClock(time.Date(2022, 12, 18, 23, 40, 0, 0, time.FixedZone("CST", 8*3600)))
 	sim := &Sim{APIKey: "demo", ResolveAfter: 30 * time.Minute, Now: clk.Now}
 	if mod != nil {
 		mod(sim)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/linli/linli/client"
 	"github.com/linli/linli/internal/bearer"
+	"github.com/linli/linli/internal/linlitest"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
@@ -711,36 +712,11 @@ func (r *simResident) checkHandoff(sc, id string, h *linliv1.Handoff) []error {
 	return errs
 }
 
-// simPullAll pulls as tok from an empty cursor: scope → entity id → entity.
+// simPullAll pulls every scope of tok's member from zero: scope → entity id
+// → entity.
 func simPullAll(ctx context.Context, base, tok string) (map[string]map[string]*linliv1.Entity, error) {
 	api := linliv1connect.NewSyncServiceClient(&http.Client{Timeout: 30 * time.Second}, base, connect.WithInterceptors(bearer.Token(tok)))
-	out := map[string]map[string]*linliv1.Entity{}
-	cursor := ""
-	for range 100_000 {
-		res, err := api.Pull(ctx, &linliv1.PullRequest{ProtocolVersion: client.ProtocolVersion, Cursor: cursor})
-		if err != nil {
-			return nil, err
-		}
-		for _, sc := range res.GetDroppedScopes() {
-			delete(out, sc)
-		}
-		for _, rs := range res.GetResets() {
-			delete(out, rs.GetScope())
-		}
-		for _, ch := range res.GetChanges() {
-			if out[ch.GetScope()] == nil {
-				out[ch.GetScope()] = map[string]*linliv1.Entity{}
-			}
-			if ch.GetDeleted() {
-				delete(out[ch.GetScope()], ch.GetEntityId())
-			} else {
-				out[ch.GetScope()][ch.GetEntityId()] = ch.GetEntity()
-			}
-		}
-		cursor = res.GetCursor()
-		if !res.GetHasMore() {
-			return out, nil
-		}
-	}
-	return nil, errors.New("pull never ends")
+	state := linlitest.State{}
+	_, err := linlitest.Sync(ctx, api, state, "")
+	return state, err
 }

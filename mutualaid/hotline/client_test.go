@@ -12,26 +12,14 @@ import (
 	"time"
 
 	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/internal/linlitest"
 	"github.com/linli/linli/mutualaid/hotline"
 )
 
-// fakeClock is a settable clock for the simulator.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // newSim starts a simulator and a client pointed at it.
-func newSim(t *testing.T, mod func(*hotlinesim.Sim)) (*hotlinesim.Sim, *hotline.Client, *fakeClock) {
+func newSim(t *testing.T, mod func(*hotlinesim.Sim)) (*hotlinesim.Sim, *hotline.Client, *linlitest.Clock) {
 	t.Helper()
-	clk := &fakeClock{t: time.Date(2022, 12, 18, 23, 40, 0, 0, time.FixedZone("CST", 8*3600))}
+	clk := linlitest.NewClock(time.Date(2022, 12, 18, 23, 40, 0, 0, time.FixedZone("CST", 8*3600)))
 	sim := &hotlinesim.Sim{APIKey: "demo", ResolveAfter: 30 * time.Minute, Now: clk.Now}
 	if mod != nil {
 		mod(sim)
@@ -99,7 +87,7 @@ func TestCreateStatusResolves(t *testing.T) {
 	if !strings.Contains(st[0].StatusNotes, "正在办理") || st[0].ExpectedDatetime == "" {
 		t.Errorf("open case: notes %q expected %q", st[0].StatusNotes, st[0].ExpectedDatetime)
 	}
-	clk.Add(30 * time.Minute)
+	clk.Advance(30 * time.Minute)
 	cs, err := c.Lookup(ctx, res.ServiceRequestID)
 	if err != nil {
 		t.Fatalf("Lookup: %v", err)

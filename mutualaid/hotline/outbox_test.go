@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linli/linli/internal/linlitest"
 	linlisync "github.com/linli/linli/sync"
 
 	"github.com/linli/linli/internal/hotlinesim"
@@ -41,7 +42,7 @@ func simFinder(sim *hotlinesim.Sim) func(context.Context, hotline.OutboxEntry) (
 	}
 }
 
-func outboxOpts(clk *fakeClock, find func(context.Context, hotline.OutboxEntry) (string, bool, error)) hotline.OutboxOptions {
+func outboxOpts(clk *linlitest.Clock, find func(context.Context, hotline.OutboxEntry) (string, bool, error)) hotline.OutboxOptions {
 	return hotline.OutboxOptions{
 		Now: clk.Now, MinBackoff: time.Second, MaxBackoff: time.Minute,
 		Rand: rand.New(rand.NewPCG(1, 2)), Logger: slog.New(slog.DiscardHandler), Find: find,
@@ -50,7 +51,7 @@ func outboxOpts(clk *fakeClock, find func(context.Context, hotline.OutboxEntry) 
 
 // drain runs passes, advancing clk past any backoff, until nothing is
 // pending or max passes ran; it returns the passes run.
-func drain(t *testing.T, ob *hotline.Outbox, clk *fakeClock, max int) int {
+func drain(t *testing.T, ob *hotline.Outbox, clk *linlitest.Clock, max int) int {
 	t.Helper()
 	ctx := context.Background()
 	for i := 1; i <= max; i++ {
@@ -64,7 +65,7 @@ func drain(t *testing.T, ob *hotline.Outbox, clk *fakeClock, max int) int {
 		if n == 0 {
 			return i
 		}
-		clk.Add(2 * time.Minute)
+		clk.Advance(2 * time.Minute)
 	}
 	t.Fatalf("still pending after %d passes", max)
 	return max
@@ -145,7 +146,7 @@ func TestOutbox(t *testing.T) {
 		}
 		for range 20 {
 			ob.RunOnce(ctx)
-			clk.Add(2 * time.Minute)
+			clk.Advance(2 * time.Minute)
 		}
 		if stuck, err := ob.Stuck(ctx); err != nil || len(stuck) != 2 {
 			t.Fatalf("during the outage: stuck = %d, %v; want both shown to staff", len(stuck), err)
@@ -204,7 +205,7 @@ func TestOutbox(t *testing.T) {
 		if err != nil || e.State != hotline.OutboxPosting || e.Attempts != 1 {
 			t.Fatalf("entry %+v (%v); want posting after 1 attempt", e, err)
 		}
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		if n, err := ob.RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("RunOnce = %d, %v; want 1, nil", n, err)
 		}
@@ -220,7 +221,7 @@ func TestOutbox(t *testing.T) {
 		}
 		sim.LoseNext(1)
 		ob.RunOnce(ctx)
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		if _, err := ob.RunOnce(ctx); !errors.Is(err, hotline.ErrOutcomeUnknown) {
 			t.Fatalf("got %v, want ErrOutcomeUnknown", err)
 		}
@@ -302,7 +303,7 @@ func TestOutbox(t *testing.T) {
 		sim.FailNext(100)
 		for range 5 {
 			ob.RunOnce(ctx)
-			clk.Add(time.Hour)
+			clk.Advance(time.Hour)
 		}
 		stuck, err := ob.Stuck(ctx)
 		if err != nil || len(stuck) != 1 || stuck[0].Attempts != 5 || !stuck[0].Failing || !strings.Contains(stuck[0].LastError, "500") {
@@ -336,7 +337,7 @@ func TestOutbox(t *testing.T) {
 					w.Write([]byte(body))
 				}))
 				t.Cleanup(srv.Close)
-				clk := &fakeClock{t: time.Date(2022, 12, 18, 23, 40, 0, 0, time.UTC)}
+				clk := linlitest.NewClock(time.Date(2022, 12, 18, 23, 40, 0, 0, time.UTC))
 				notFound := func(context.Context, hotline.OutboxEntry) (string, bool, error) { return "", false, nil }
 				opts := outboxOpts(clk, notFound)
 				opts.StuckAfter = 3
@@ -346,7 +347,7 @@ func TestOutbox(t *testing.T) {
 				}
 				for range 4 {
 					ob.RunOnce(ctx)
-					clk.Add(time.Hour)
+					clk.Advance(time.Hour)
 				}
 				stuck, err := ob.Stuck(ctx)
 				if err != nil || len(stuck) != 1 || stuck[0].Attempts != 4 || !stuck[0].Failing {
@@ -546,7 +547,7 @@ func TestOutboxFindByReference(t *testing.T) {
 		if n, err := ob.RunOnce(ctx); err == nil || n != 0 {
 			t.Fatalf("RunOnce = %d, %v; want 0 and the lost response", n, err)
 		}
-		clk.Add(time.Minute)
+		clk.Advance(time.Minute)
 		if n, err := ob.RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("RunOnce = %d, %v; want 1, nil", n, err)
 		}
@@ -571,11 +572,7 @@ func TestOutboxFindByReference(t *testing.T) {
 		kctx, kill := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { _, err := ob1.RunOnce(kctx); done <- err }()
-		for deadline := time.Now().Add(10 * time.Second); sim.Count() == 0; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the POST never reached the hotline")
-			}
-		}
+		linlitest.WaitFor(t, "the POST to reach the hotline", func() bool { return sim.Count() > 0 })
 		kill() // the POST is in flight, the case created, no answer yet
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Fatalf("RunOnce = %v, want context.Canceled", err)
@@ -608,7 +605,7 @@ func TestRetryTx(t *testing.T) {
 	}
 	sim.LoseNext(1)
 	blind.RunOnce(ctx) // created, answer lost: posting
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	blind.RunOnce(ctx) // cannot look it up: stuck
 	if e, _, _ := blind.Entry(key); e.State != hotline.OutboxStuck || e.Failure != hotline.FailureOutcomeUnknown {
 		t.Fatalf("entry = %+v, want stuck with an unknown outcome", e)
