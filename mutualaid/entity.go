@@ -115,7 +115,7 @@ func secretHash(secret string) string {
 }
 
 // validID reports whether s is 1-64 of [A-Za-z0-9_-], the shape of every id
-// the directory puts in an entity id.
+// the domain puts in an entity id.
 func validID(s string) bool {
 	return s != "" && len(s) <= maxIDLen && allBytes(s, isIDByte)
 }

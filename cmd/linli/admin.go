@@ -53,14 +53,12 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // openOffline opens the domain service over a data folder's store, for an
-// admin command run while the server is stopped (no background jobs run).
+// admin command run while the server is stopped.
 func openOffline(data string) (*mutualaid.Service, error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	svc, err := mutualaid.Open(mutualaid.Config{
-		Dir: storeDir(data), Logger: discardLogger(), Store: linlisync.Options{DropInterval: -1},
-	})
+	svc, err := openStore(storeDir(data))
 	if err != nil {
 		return nil, fmt.Errorf("open the store in %s (is the server running? stop it first): %w", data, err)
 	}
@@ -81,6 +79,12 @@ func (c *communityFlags) register(fs *flagSet) {
 
 func (c *communityFlags) community() *linliv1.Community {
 	return &linliv1.Community{Id: c.id, Name: c.name, District: c.district, StreetOffice: c.streetOffice}
+}
+
+// openStore opens the domain service over the store in dir for an admin
+// command: no background jobs, no tombstone drops, no logs.
+func openStore(dir string) (*mutualaid.Service, error) {
+	return mutualaid.Open(mutualaid.Config{Dir: dir, Logger: discardLogger(), Store: linlisync.Options{DropInterval: -1}})
 }
 
 // runAdminInit creates the first community and prints a one-time admin code.

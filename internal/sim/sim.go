@@ -51,6 +51,7 @@ type Report struct {
 	Elapsed                         time.Duration
 }
 
+// String sums the run up in one line.
 func (r Report) String() string {
 	return fmt.Sprintf("%d mutations (%d applied, %d rejected); %d posts, %d handoffs (%d received); %d client restarts, %d offline spells, %d responses dropped, %d server kills, %d failed syncs; %v",
 		r.Enqueued, r.Applied, r.Rejected, r.Posts, r.Handoffs, r.Received, r.Restarts, r.Offline, r.Drops, r.Kills, r.SyncErrors, r.Elapsed.Round(time.Millisecond))
