@@ -266,7 +266,7 @@ func TestDroppedScope(t *testing.T) {
 	h := newHarness(t)
 	h.start()
 	tok := h.member("u1")
-	if _, err := h.srv.Directory().SetRole(t.Context(), admin, testCommunity, "u1", linliv1.Role_ROLE_STAFF, nil); err != nil {
+	if _, err := h.srv.Service().SetRole(t.Context(), admin, testCommunity, "u1", linliv1.Role_ROLE_STAFF, nil); err != nil {
 		t.Fatal(err)
 	}
 	c := open(t, t.TempDir(), h.url(), tok, nil)
@@ -278,7 +278,7 @@ func TestDroppedScope(t *testing.T) {
 	if len(all[board]) == 0 {
 		t.Fatalf("volunteer has no %s: scopes %v", board, keys(all))
 	}
-	if _, err := h.srv.Directory().SetRole(t.Context(), admin, testCommunity, "u1", linliv1.Role_ROLE_RESIDENT, nil); err != nil {
+	if _, err := h.srv.Service().SetRole(t.Context(), admin, testCommunity, "u1", linliv1.Role_ROLE_RESIDENT, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Sync(t.Context()); err != nil {
@@ -348,7 +348,7 @@ func TestRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEnqueue(t, c, offer("p2"))
-	if err := h.srv.Directory().RemoveMember(t.Context(), admin, testCommunity, "u1"); err != nil {
+	if err := h.srv.Service().RemoveMember(t.Context(), admin, testCommunity, "u1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Sync(t.Context()); !errors.Is(err, ErrRemoved) {
@@ -389,7 +389,7 @@ func TestUpgradeRequired(t *testing.T) {
 func TestTokenRefresh(t *testing.T) {
 	h := newHarness(t)
 	h.start()
-	code, _, err := h.srv.Directory().CreateJoinCode(t.Context(), mutualaid.JoinCodeSpec{CommunityID: testCommunity, BuildingID: testBuilding, MaxUses: 1})
+	code, _, err := h.srv.Service().CreateJoinCode(t.Context(), mutualaid.Operator, mutualaid.JoinCodeSpec{CommunityID: testCommunity, BuildingID: testBuilding, MaxUses: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

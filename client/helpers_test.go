@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,17 +59,17 @@ func (h *harness) start() {
 	srv, err := server.New(server.Config{
 		DataDir:    t.TempDir(),
 		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Store:      linlisync.Options{DropInterval: -1},
+		Domain:     mutualaid.Config{Store: linlisync.Options{DropInterval: -1}},
 		RateLimits: server.RateLimits{Join: server.Limit{Rate: -1}, Push: server.Limit{Rate: -1}, Refresh: server.Limit{Rate: -1}},
 	})
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
-	dir := srv.Directory()
-	if _, err := dir.CreateCommunity(t.Context(), &linliv1.Community{Id: testCommunity, Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
+	dir := srv.Service()
+	if _, err := dir.CreateCommunity(t.Context(), mutualaid.Operator, &linliv1.Community{Id: testCommunity, Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
 		t.Fatalf("create community: %v", err)
 	}
-	if _, err := dir.PutBuilding(t.Context(), &linliv1.Building{Id: testBuilding, CommunityId: testCommunity, Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
+	if _, err := dir.PutBuilding(t.Context(), mutualaid.Operator, &linliv1.Building{Id: testBuilding, CommunityId: testCommunity, Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
 		t.Fatalf("put building: %v", err)
 	}
 	ln, err := net.Listen("tcp", h.addr)
@@ -90,12 +89,12 @@ func (h *harness) start() {
 func (h *harness) member(user string) string {
 	t := h.t
 	t.Helper()
-	if _, err := h.srv.Directory().AddMember(t.Context(), &linliv1.Member{
+	if _, err := h.srv.Service().AddMember(t.Context(), &linliv1.Member{
 		UserId: user, CommunityId: testCommunity, Role: linliv1.Role_ROLE_RESIDENT, DisplayName: "王芳", BuildingId: testBuilding, Unit: "1502",
 	}); err != nil {
 		t.Fatalf("add member %s: %v", user, err)
 	}
-	tok, err := h.srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: testCommunity, Role: server.RoleResident}, time.Hour)
+	tok, err := h.srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: testCommunity, Role: mutualaid.RoleResident}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,19 +182,6 @@ func serverView(t *testing.T, url, tok string) map[string]map[string]*linliv1.En
 			return out
 		}
 	}
-}
-
-// offline fails every request while on.
-type offline struct {
-	on   atomic.Bool
-	next http.RoundTripper
-}
-
-func (o *offline) RoundTrip(r *http.Request) (*http.Response, error) {
-	if o.on.Load() {
-		return nil, errors.New("network unreachable (test)")
-	}
-	return o.next.RoundTrip(r)
 }
 
 // dropFirst lets the server handle the first request whose path ends with

@@ -7,12 +7,12 @@ import (
 	linlisync "github.com/linli/linli/sync"
 )
 
-// EncodeClientState marshals a client's progress as the value the engine
+// encodeClientState marshals a client's progress as the value the engine
 // publishes in its user's scope: a deterministically marshalled
-// linliv1.Entity holding a linliv1.ClientState. Pass it as
+// linliv1.Entity holding a linliv1.ClientState. Open sets it as
 // linlisync.Options.EncodeClientState. Errors: only a marshalling error
 // (a rejection message that is not valid UTF-8).
-func EncodeClientState(c linlisync.ClientState) ([]byte, error) {
+func encodeClientState(c linlisync.ClientState) ([]byte, error) {
 	cs := &linliv1.ClientState{ClientId: c.Client, LastMutationId: c.LastMutationID}
 	for _, r := range c.Recent {
 		cs.RecentResults = append(cs.RecentResults, MutationResult(r))

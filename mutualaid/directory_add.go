@@ -16,15 +16,15 @@ import (
 //
 // Errors (*Error): Invalid user_id_*, display_name_*, unit_*, phone_*,
 // role_invalid, building_unknown; NotFound community_not_found.
-func (d *Directory) AddMember(ctx context.Context, m *linliv1.Member) (*linliv1.Member, error) {
+func (s *Service) AddMember(ctx context.Context, m *linliv1.Member) (*linliv1.Member, error) {
 	m = proto.CloneOf(m)
 	if err := validateAddMember(m); err != nil {
 		return nil, err
 	}
 	if m.GetJoinedAt() == nil {
-		m.JoinedAt = timestamppb.New(d.now())
+		m.JoinedAt = timestamppb.New(s.now())
 	}
-	err := d.update(ctx, "add member", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "add member", func(tx *linlisync.Tx) error {
 		if _, ok, err := tx.Get(communityEntityID(m.GetCommunityId())); err != nil || !ok {
 			return orErr(err, Errorf(NotFound, "community_not_found", "This community does not exist."))
 		}
@@ -46,7 +46,7 @@ func validateAddMember(m *linliv1.Member) error {
 	v.displayName("display_name", m.GetDisplayName())
 	v.text("unit", "unit", m.GetUnit(), maxUnitLen, false)
 	v.phone("phone", m.GetPhone())
-	if RoleName(m.GetRole()) == "" {
+	if RoleOf(m.GetRole()) == "" {
 		v.fail("role", "role_invalid", "Choose a role: resident, volunteer, staff or admin.")
 	}
 	return v.result()

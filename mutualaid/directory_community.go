@@ -1,6 +1,7 @@
 package mutualaid
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -10,14 +11,17 @@ import (
 	linlisync "github.com/linli/linli/sync"
 )
 
-// CreateCommunity stores a new community, stamped with the directory's
-// clock, and publishes it in its community scope. It does not check who
-// asks: that is the caller's (admins only).
+// CreateCommunity stores a new community, stamped with the service's
+// clock, and publishes it in its community scope. Admins only.
 //
-// Errors: *Error Invalid (community_id_required/_too_long/_invalid: 1-64 of
-// [A-Za-z0-9_-]; name_, district_, street_office_ required/too_long/invalid:
-// 1-80 characters); Conflict community_exists; storage errors.
-func (d *Directory) CreateCommunity(ctx context.Context, c *linliv1.Community) (*linliv1.Community, error) {
+// Errors: *Error Forbidden admin_only; Invalid (community_id_required/
+// _too_long/_invalid: 1-64 of [A-Za-z0-9_-]; name_, district_,
+// street_office_ required/too_long/invalid: 1-80 characters); Conflict
+// community_exists; storage errors.
+func (s *Service) CreateCommunity(ctx context.Context, actor Member, c *linliv1.Community) (*linliv1.Community, error) {
+	if err := authorizeAdmin(actor); err != nil {
+		return nil, err
+	}
 	var v validator
 	v.ident("community_id", "community_id", c.GetId(), isIDByte)
 	v.requiredText("name", "name", c.GetName(), maxPlaceNameLen)
@@ -28,9 +32,9 @@ func (d *Directory) CreateCommunity(ctx context.Context, c *linliv1.Community) (
 	}
 	out := &linliv1.Community{
 		Id: c.GetId(), Name: c.GetName(), District: c.GetDistrict(), StreetOffice: c.GetStreetOffice(),
-		CreatedAt: timestamppb.New(d.now()),
+		CreatedAt: timestamppb.New(s.now()),
 	}
-	err := d.update(ctx, "create community", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "create community", func(tx *linlisync.Tx) error {
 		id := communityEntityID(out.GetId())
 		_, exists, err := tx.Get(id)
 		if err != nil {
@@ -51,23 +55,46 @@ func (d *Directory) CreateCommunity(ctx context.Context, c *linliv1.Community) (
 	return out, nil
 }
 
+// Bootstrap creates community c, as Operator, with a single-use admin join
+// code valid for DefaultJoinCodeValidity, and returns the code (shown only
+// now): how a new store gets its first community and its first admin.
+//
+// Errors: those of CreateCommunity and CreateJoinCode, wrapped.
+func (s *Service) Bootstrap(ctx context.Context, c *linliv1.Community) (code string, err error) {
+	if _, err := s.CreateCommunity(ctx, Operator, c); err != nil {
+		return "", fmt.Errorf("create community: %w", err)
+	}
+	code, _, err = s.CreateJoinCode(ctx, Operator, JoinCodeSpec{
+		CommunityID: c.GetId(), Role: linliv1.Role_ROLE_ADMIN, ValidFor: DefaultJoinCodeValidity, MaxUses: 1, CreatedBy: Operator.UserID,
+	})
+	if err != nil {
+		return "", fmt.Errorf("create admin join code: %w", err)
+	}
+	return code, nil
+}
+
 // Community returns the committed community with id; ok is false if there
 // is none. Errors: storage or decoding errors.
-func (d *Directory) Community(id string) (*linliv1.Community, bool, error) {
+func (s *Service) Community(id string) (*linliv1.Community, bool, error) {
 	if !validID(id) {
 		return nil, false, nil
 	}
-	return loadCommunity(d.store.Get, id)
+	return loadCommunity(s.store.Get, id)
 }
 
 // PutBuilding adds or replaces a building of an existing community (named
 // by b.CommunityId) with its drop points, and publishes it in the
-// community's scope. It does not check who asks: that is the caller's.
+// community's scope. Staff of the community (the actor's own if
+// b.CommunityId is empty, which is then refused as invalid) or admins.
 //
-// Errors: *Error Invalid (community_id_*, building_id_* as ids; name_*
-// 1-80 characters; too_many_drop_points above 20; drop_point_* each 1-80
-// characters); NotFound community_not_found; storage errors.
-func (d *Directory) PutBuilding(ctx context.Context, b *linliv1.Building) (*linliv1.Building, error) {
+// Errors: *Error Forbidden not_staff_of_community; Invalid (community_id_*,
+// building_id_* as ids; name_* 1-80 characters; too_many_drop_points above
+// 20; drop_point_* each 1-80 characters); NotFound community_not_found;
+// storage errors.
+func (s *Service) PutBuilding(ctx context.Context, actor Member, b *linliv1.Building) (*linliv1.Building, error) {
+	if err := authorizeStaff(actor, cmp.Or(b.GetCommunityId(), actor.CommunityID)); err != nil {
+		return nil, err
+	}
 	if err := validateBuilding(b); err != nil {
 		return nil, err
 	}
@@ -75,7 +102,7 @@ func (d *Directory) PutBuilding(ctx context.Context, b *linliv1.Building) (*linl
 		Id: b.GetId(), CommunityId: b.GetCommunityId(), Name: b.GetName(),
 		DropPoints: append([]string(nil), b.GetDropPoints()...),
 	}
-	err := d.update(ctx, "put building", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "put building", func(tx *linlisync.Tx) error {
 		if err := requireCommunity(tx, out.GetCommunityId()); err != nil {
 			return err
 		}
@@ -104,11 +131,11 @@ func validateBuilding(b *linliv1.Building) error {
 
 // Building returns the committed building; ok is false if there is none.
 // Errors: storage or decoding errors.
-func (d *Directory) Building(communityID, buildingID string) (*linliv1.Building, bool, error) {
+func (s *Service) Building(communityID, buildingID string) (*linliv1.Building, bool, error) {
 	if !validID(communityID) || !validID(buildingID) {
 		return nil, false, nil
 	}
-	return loadBuilding(d.store.Get, communityID, buildingID)
+	return loadBuilding(s.store.Get, communityID, buildingID)
 }
 
 func loadCommunity(get func(string) ([]byte, bool, error), id string) (*linliv1.Community, bool, error) {
@@ -165,9 +192,6 @@ func requireBuildings(tx *linlisync.Tx, field, c string, buildings ...string) er
 	return nil
 }
 
-// communitiesIndexID names the private list of every community's id.
-const communitiesIndexID = "index/communities"
-
 func indexCommunity(tx *linlisync.Tx, id string) error {
 	var ids []string
 	if _, err := getJSON(tx.Get, communitiesIndexID, &ids); err != nil {
@@ -178,30 +202,30 @@ func indexCommunity(tx *linlisync.Tx, id string) error {
 
 // Communities returns the ids of every community, in creation order.
 // Errors: storage or decoding errors.
-func (d *Directory) Communities() ([]string, error) {
+func (s *Service) Communities() ([]string, error) {
 	var ids []string
-	_, err := getJSON(d.store.Get, communitiesIndexID, &ids)
+	_, err := getJSON(s.store.Get, communitiesIndexID, &ids)
 	return ids, err
 }
 
 // RefreshMatches marks EXPIRED the open offers whose medicine has all
 // expired (ExpireOffers) and re-ranks the suggestions of every community
 // whose offers reach an expiry boundary, so expired medicine stops being
-// suggested even when nobody posts. Run it daily (the server does, hourly).
+// suggested even when nobody posts. Run it daily (JobRefresh does, hourly).
 // It returns how many offers it expired or re-ranked. Errors: ctx's, or
 // storage errors.
-func (d *Directory) RefreshMatches(ctx context.Context) (int, error) {
-	ids, err := d.Communities()
+func (s *Service) RefreshMatches(ctx context.Context) (int, error) {
+	ids, err := s.Communities()
 	if err != nil {
 		return 0, err
 	}
 	total := 0
 	for _, id := range ids {
-		expired, err := ExpireOffers(ctx, d.store, id)
+		expired, err := s.ExpireOffers(ctx, id)
 		if err != nil {
 			return total, fmt.Errorf("expire offers of %s: %w", id, err)
 		}
-		n, err := RefreshMatches(ctx, d.store, id)
+		n, err := RefreshMatches(ctx, s.store, id)
 		total += n + expired
 		if err != nil {
 			return total, fmt.Errorf("refresh matches of %s: %w", id, err)

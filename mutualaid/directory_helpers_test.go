@@ -5,8 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
+	"github.com/linli/linli/internal/linlitest"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
@@ -30,21 +29,24 @@ type dirFixture struct {
 	t     testing.TB
 	clk   *clock
 	store *linlisync.Store
-	dir   *mutualaid.Directory
+	svc   *mutualaid.Service
+	// storeDir is the store's folder.
+	storeDir string
 }
 
 func newDirFixture(t testing.TB) *dirFixture {
 	t.Helper()
 	clk := &clock{now: night}
-	s := mustOpen(t, clk)
-	f := &dirFixture{t: t, clk: clk, store: s, dir: mutualaid.NewDirectory(s, clk.Now)}
+	storeDir := t.TempDir()
+	svc := mustOpenIn(t, storeDir, clk)
+	f := &dirFixture{t: t, clk: clk, store: svc.Store(), svc: svc, storeDir: storeDir}
 	for _, c := range []*linliv1.Community{yuqiao, beiyuan} {
-		if _, err := f.dir.CreateCommunity(context.Background(), c); err != nil {
+		if _, err := f.svc.CreateCommunity(context.Background(), mutualaid.Operator, c); err != nil {
 			t.Fatalf("CreateCommunity %s: %v", c.GetId(), err)
 		}
 	}
 	for _, b := range []*linliv1.Building{bldg3, bldg5, {Id: "bldg-1", CommunityId: "beiyuan", Name: "1号楼"}} {
-		if _, err := f.dir.PutBuilding(context.Background(), b); err != nil {
+		if _, err := f.svc.PutBuilding(context.Background(), mutualaid.Operator, b); err != nil {
 			t.Fatalf("PutBuilding %s: %v", b.GetId(), err)
 		}
 	}
@@ -54,7 +56,7 @@ func newDirFixture(t testing.TB) *dirFixture {
 // code makes a join code, failing the test on error.
 func (f *dirFixture) code(spec mutualaid.JoinCodeSpec) string {
 	f.t.Helper()
-	code, _, err := f.dir.CreateJoinCode(context.Background(), spec)
+	code, _, err := f.svc.CreateJoinCode(context.Background(), mutualaid.Operator, spec)
 	if err != nil {
 		f.t.Fatalf("CreateJoinCode: %v", err)
 	}
@@ -65,7 +67,7 @@ func (f *dirFixture) code(spec mutualaid.JoinCodeSpec) string {
 func (f *dirFixture) join(c string, role linliv1.Role, form mutualaid.JoinForm) *linliv1.Member {
 	f.t.Helper()
 	form.Code = f.code(mutualaid.JoinCodeSpec{CommunityID: c, Role: role, CreatedBy: "u_bootstrap"})
-	m, err := f.dir.Join(context.Background(), form)
+	m, err := f.svc.Join(context.Background(), form)
 	if err != nil {
 		f.t.Fatalf("Join: %v", err)
 	}
@@ -82,17 +84,13 @@ func (f *dirFixture) resident(name string) *linliv1.Member {
 
 // actor is m as the domain sees the caller.
 func actor(m *linliv1.Member) mutualaid.Member {
-	roles := map[linliv1.Role]string{
-		linliv1.Role_ROLE_RESIDENT: mutualaid.RoleResident, linliv1.Role_ROLE_VOLUNTEER: mutualaid.RoleVolunteer,
-		linliv1.Role_ROLE_STAFF: mutualaid.RoleStaff, linliv1.Role_ROLE_ADMIN: mutualaid.RoleAdmin,
-	}
-	return mutualaid.Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: roles[m.GetRole()]}
+	return mutualaid.Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: mutualaid.RoleOf(m.GetRole())}
 }
 
 // session signs m in on client and returns the refresh token.
 func (f *dirFixture) session(m *linliv1.Member, client string) string {
 	f.t.Helper()
-	tok, _, err := f.dir.StartSession(context.Background(), m.GetCommunityId(), m.GetUserId(), client)
+	tok, _, err := f.svc.StartSession(context.Background(), m.GetCommunityId(), m.GetUserId(), client)
 	if err != nil {
 		f.t.Fatalf("StartSession: %v", err)
 	}
@@ -115,18 +113,11 @@ func (f *dirFixture) pull(cur linlisync.Cursor, scopes ...string) linlisync.Page
 // entities pulls scopes from zero and decodes them: scope → entity id → entity.
 func (f *dirFixture) entities(scopes ...string) view {
 	f.t.Helper()
-	v := view{}
-	for _, c := range f.pull(linlisync.Cursor{}, scopes...).Changes {
-		var e linliv1.Entity
-		if err := proto.Unmarshal(c.Value, &e); err != nil {
-			f.t.Fatalf("decode %s in %s: %v", c.EntityID, c.Scope, err)
-		}
-		if v[c.Scope] == nil {
-			v[c.Scope] = map[string]*linliv1.Entity{}
-		}
-		v[c.Scope][c.EntityID] = &e
+	v := linlitest.State{}
+	if err := v.ApplyPage(f.pull(linlisync.Cursor{}, scopes...)); err != nil {
+		f.t.Fatal(err)
 	}
-	return v
+	return view(v)
 }
 
 // wantError fails unless err is an *mutualaid.Error with code and reason.

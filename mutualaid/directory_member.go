@@ -15,11 +15,38 @@ const maxVolunteerBuildings = 20
 // Member returns the committed membership of userID in communityID,
 // removed members included (Removed true); ok is false if there is none.
 // Errors: storage or decoding errors.
-func (d *Directory) Member(communityID, userID string) (*linliv1.Member, bool, error) {
+func (s *Service) Member(communityID, userID string) (*linliv1.Member, bool, error) {
 	if !validID(communityID) || !validID(userID) {
 		return nil, false, nil
 	}
-	return loadMember(d.store.Get, communityID, userID)
+	return loadMember(s.store.Get, communityID, userID)
+}
+
+// CurrentMember returns the membership userID acts with now, as the store
+// holds it (not as a token claims it): roles, volunteer buildings and
+// removal take effect on the caller's next request. clientID, if not
+// empty, is the device the request comes from.
+//
+// Errors: ErrMemberRemoved (no such member, or removed), ErrSessionRevoked
+// (the device was signed out); otherwise storage or decoding errors.
+func (s *Service) CurrentMember(communityID, userID, clientID string) (*linliv1.Member, error) {
+	m, found, err := s.Member(communityID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("mutualaid: member %s of %s: %w", userID, communityID, err)
+	}
+	if !found || m.GetRemoved() {
+		return nil, ErrMemberRemoved
+	}
+	if clientID != "" {
+		dev, found, err := s.Device(userID, clientID)
+		if err != nil {
+			return nil, fmt.Errorf("mutualaid: device %s of %s: %w", clientID, userID, err)
+		}
+		if found && dev.GetRevoked() {
+			return nil, ErrSessionRevoked
+		}
+	}
+	return m, nil
 }
 
 // MemberScopes returns the sync scopes a member may read now:
@@ -30,20 +57,13 @@ func MemberScopes(m *linliv1.Member) []string {
 	if m == nil || m.GetRemoved() || m.GetUserId() == "" || m.GetCommunityId() == "" {
 		return nil
 	}
-	scopes := Scopes(Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: RoleName(m.GetRole())})
+	scopes := Scopes(Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: RoleOf(m.GetRole())})
 	if m.GetRole() == linliv1.Role_ROLE_VOLUNTEER {
 		for _, b := range m.GetVolunteerBuildingIds() {
 			scopes = append(scopes, BuildingScope(m.GetCommunityId(), b))
 		}
 	}
 	return scopes
-}
-
-// BuildingScope names the handoff board of one building, read by the
-// volunteers who serve it: "building/<community id>/<building id>".
-// Building ids are unique only within a community, so the scope names both.
-func BuildingScope(communityID, buildingID string) string {
-	return "building/" + communityID + "/" + buildingID
 }
 
 // SetRole changes a member's role. Volunteers serve buildings (1 to 20,
@@ -58,23 +78,22 @@ func BuildingScope(communityID, buildingID string) string {
 // make or change admins); Invalid role_invalid, buildings_required,
 // too_many_buildings, building_unknown; NotFound member_not_found (no such
 // member, or removed). Otherwise storage errors.
-func (d *Directory) SetRole(ctx context.Context, actor Member, communityID, userID string, role linliv1.Role, buildings []string) (*linliv1.Member, error) {
-	if err := authorize(actor, communityID); err != nil {
+func (s *Service) SetRole(ctx context.Context, actor Member, communityID, userID string, role linliv1.Role, buildings []string) (*linliv1.Member, error) {
+	if err := authorizeStaff(actor, communityID); err != nil {
 		return nil, err
 	}
-	name := RoleName(role)
-	if name == "" {
+	if RoleOf(role) == "" {
 		return nil, Invalidf("role", "role_invalid", "Choose a role: resident, volunteer, staff or admin.")
 	}
-	if name == RoleAdmin && actor.Role != RoleAdmin {
-		return nil, errRoleNotAllowed()
+	if err := mayGrant(actor, role); err != nil {
+		return nil, err
 	}
 	buildings, err := roleBuildings(role, buildings)
 	if err != nil {
 		return nil, err
 	}
 	var out *linliv1.Member
-	err = d.update(ctx, "set role", func(tx *linlisync.Tx) error {
+	err = s.update(ctx, "set role", func(tx *linlisync.Tx) error {
 		m, err := targetMember(tx, actor, communityID, userID)
 		if err != nil {
 			return err
@@ -106,11 +125,11 @@ func (d *Directory) SetRole(ctx context.Context, actor Member, communityID, user
 // Errors (*Error): Forbidden not_staff_of_community, Forbidden
 // role_not_allowed (only admins remove admins); NotFound member_not_found.
 // Otherwise storage errors.
-func (d *Directory) RemoveMember(ctx context.Context, actor Member, communityID, userID string) error {
-	if err := authorize(actor, communityID); err != nil {
+func (s *Service) RemoveMember(ctx context.Context, actor Member, communityID, userID string) error {
+	if err := authorizeStaff(actor, communityID); err != nil {
 		return err
 	}
-	return d.update(ctx, "remove member", func(tx *linlisync.Tx) error {
+	return s.update(ctx, "remove member", func(tx *linlisync.Tx) error {
 		m, err := targetMember(tx, actor, communityID, userID)
 		if err != nil {
 			return err
@@ -123,14 +142,6 @@ func (d *Directory) RemoveMember(ctx context.Context, actor Member, communityID,
 		}
 		return revokeAllDevices(tx, userID)
 	})
-}
-
-// authorize refuses unless actor is an admin or staff of communityID.
-func authorize(actor Member, communityID string) error {
-	if actor.Role == RoleAdmin || actor.Role == RoleStaff && actor.CommunityID == communityID {
-		return nil
-	}
-	return Errorf(Forbidden, "not_staff_of_community", "Only this community's staff can do this.")
 }
 
 // targetMember loads the member an actor acts on, refusing NotFound if it
@@ -172,10 +183,6 @@ func errMemberNotFound() error {
 	return Errorf(NotFound, "member_not_found", "This member does not exist or was removed.")
 }
 
-func errRoleNotAllowed() error {
-	return Errorf(Forbidden, "role_not_allowed", "Only an admin can make or change an admin.")
-}
-
 func loadMember(get func(string) ([]byte, bool, error), c, u string) (*linliv1.Member, bool, error) {
 	id := memberEntityID(c, u)
 	e, ok, err := getEntity(get, id)
@@ -199,20 +206,4 @@ func putMember(tx *linlisync.Tx, m *linliv1.Member) error {
 	}
 	return putEntity(tx, memberEntityID(m.GetCommunityId(), m.GetUserId()),
 		&linliv1.Entity{Kind: &linliv1.Entity_Member{Member: m}}, scopes...)
-}
-
-// roleString returns the Role* name of r, or "" if r is unspecified or
-// unknown.
-func RoleName(r linliv1.Role) string {
-	switch r {
-	case linliv1.Role_ROLE_RESIDENT:
-		return RoleResident
-	case linliv1.Role_ROLE_VOLUNTEER:
-		return RoleVolunteer
-	case linliv1.Role_ROLE_STAFF:
-		return RoleStaff
-	case linliv1.Role_ROLE_ADMIN:
-		return RoleAdmin
-	}
-	return ""
 }

@@ -65,9 +65,9 @@ func TestSetRoleAuthority(t *testing.T) {
 			f := newDirFixture(t)
 			c := newCast(f)
 			target := tt.target(c)
-			before, _, _ := f.dir.Member(target.GetCommunityId(), target.GetUserId())
-			got, err := f.dir.SetRole(context.Background(), actor(tt.actor(c)), target.GetCommunityId(), target.GetUserId(), tt.role, tt.buildings)
-			after, _, _ := f.dir.Member(target.GetCommunityId(), target.GetUserId())
+			before, _, _ := f.svc.Member(target.GetCommunityId(), target.GetUserId())
+			got, err := f.svc.SetRole(context.Background(), actor(tt.actor(c)), target.GetCommunityId(), target.GetUserId(), tt.role, tt.buildings)
+			after, _, _ := f.svc.Member(target.GetCommunityId(), target.GetUserId())
 			if tt.code != "" {
 				wantError(t, err, tt.code, tt.reason)
 				if got != nil || !proto.Equal(before, after) {
@@ -106,7 +106,7 @@ func TestSetRoleScopes(t *testing.T) {
 		t.Fatalf("a resident reads %s", board)
 	}
 
-	m, err := f.dir.SetRole(ctx, actor(c.zhao), "yuqiao", c.wang.GetUserId(), linliv1.Role_ROLE_VOLUNTEER, []string{"bldg-3", "bldg-3"})
+	m, err := f.svc.SetRole(ctx, actor(c.zhao), "yuqiao", c.wang.GetUserId(), linliv1.Role_ROLE_VOLUNTEER, []string{"bldg-3", "bldg-3"})
 	if err != nil {
 		t.Fatalf("SetRole: %v", err)
 	}
@@ -121,7 +121,7 @@ func TestSetRoleScopes(t *testing.T) {
 		}
 	}
 
-	m, err = f.dir.SetRole(ctx, actor(c.zhao), "yuqiao", c.wang.GetUserId(), linliv1.Role_ROLE_STAFF, []string{"bldg-3"})
+	m, err = f.svc.SetRole(ctx, actor(c.zhao), "yuqiao", c.wang.GetUserId(), linliv1.Role_ROLE_STAFF, []string{"bldg-3"})
 	if err != nil {
 		t.Fatalf("SetRole staff: %v", err)
 	}
@@ -144,18 +144,18 @@ func TestRemoveMember(t *testing.T) {
 	before := f.pull(linlisync.Cursor{}, user).Cursor
 
 	t.Run("Refused", func(t *testing.T) {
-		wantError(t, f.dir.RemoveMember(ctx, actor(c.zhang), "yuqiao", uid), mutualaid.Forbidden, "not_staff_of_community")
-		wantError(t, f.dir.RemoveMember(ctx, actor(c.beiyuanStaff), "yuqiao", uid), mutualaid.Forbidden, "not_staff_of_community")
-		wantError(t, f.dir.RemoveMember(ctx, actor(c.zhao), "yuqiao", c.admin.GetUserId()), mutualaid.Forbidden, "role_not_allowed")
-		wantError(t, f.dir.RemoveMember(ctx, actor(c.zhao), "yuqiao", "u_0000000000000000"), mutualaid.NotFound, "member_not_found")
-		wantError(t, f.dir.RemoveMember(ctx, actor(c.zhao), "beiyuan", uid), mutualaid.Forbidden, "not_staff_of_community")
+		wantError(t, f.svc.RemoveMember(ctx, actor(c.zhang), "yuqiao", uid), mutualaid.Forbidden, "not_staff_of_community")
+		wantError(t, f.svc.RemoveMember(ctx, actor(c.beiyuanStaff), "yuqiao", uid), mutualaid.Forbidden, "not_staff_of_community")
+		wantError(t, f.svc.RemoveMember(ctx, actor(c.zhao), "yuqiao", c.admin.GetUserId()), mutualaid.Forbidden, "role_not_allowed")
+		wantError(t, f.svc.RemoveMember(ctx, actor(c.zhao), "yuqiao", "u_0000000000000000"), mutualaid.NotFound, "member_not_found")
+		wantError(t, f.svc.RemoveMember(ctx, actor(c.zhao), "beiyuan", uid), mutualaid.Forbidden, "not_staff_of_community")
 	})
-	if err := f.dir.RemoveMember(ctx, actor(c.zhao), "yuqiao", uid); err != nil {
+	if err := f.svc.RemoveMember(ctx, actor(c.zhao), "yuqiao", uid); err != nil {
 		t.Fatalf("RemoveMember: %v", err)
 	}
 
 	t.Run("KeptAsRemoved", func(t *testing.T) {
-		m, ok, err := f.dir.Member("yuqiao", uid)
+		m, ok, err := f.svc.Member("yuqiao", uid)
 		if err != nil || !ok || !m.GetRemoved() || m.GetDisplayName() != "王芳" {
 			t.Fatalf("Member: got %v %t %v, want 王芳 removed", m, ok, err)
 		}
@@ -183,17 +183,17 @@ func TestRemoveMember(t *testing.T) {
 	t.Run("SessionsEnd", func(t *testing.T) {
 		f.refreshFails(t, phone, "member_removed")
 		f.refreshFails(t, tablet, "member_removed")
-		devices, err := f.dir.Devices(uid)
+		devices, err := f.svc.Devices(uid)
 		if err != nil || len(devices) != 2 || !devices[0].GetRevoked() || !devices[1].GetRevoked() {
 			t.Errorf("Devices: got %v %v, want both revoked", devices, err)
 		}
-		_, _, err = f.dir.StartSession(ctx, "yuqiao", uid, "phone-2")
+		_, _, err = f.svc.StartSession(ctx, "yuqiao", uid, "phone-2")
 		wantError(t, err, mutualaid.Unauthenticated, "member_removed")
 	})
 	t.Run("NoLongerChangeable", func(t *testing.T) {
-		_, err := f.dir.SetRole(ctx, actor(c.zhao), "yuqiao", uid, linliv1.Role_ROLE_STAFF, nil)
+		_, err := f.svc.SetRole(ctx, actor(c.zhao), "yuqiao", uid, linliv1.Role_ROLE_STAFF, nil)
 		wantError(t, err, mutualaid.NotFound, "member_not_found")
-		if err := f.dir.RemoveMember(ctx, actor(c.zhao), "yuqiao", uid); err != nil {
+		if err := f.svc.RemoveMember(ctx, actor(c.zhao), "yuqiao", uid); err != nil {
 			t.Errorf("removing again: %v", err)
 		}
 	})

@@ -22,17 +22,17 @@ func TestDirectoryPrivacy(t *testing.T) {
 	ctx := context.Background()
 	c := newCast(f)
 	code := f.code(mutualaid.JoinCodeSpec{CommunityID: "yuqiao", BuildingID: "bldg-3", MaxUses: 10})
-	lucy, err := f.dir.Join(ctx, mutualaid.JoinForm{Code: code, DisplayName: "Lucy Chen", Unit: "1103", Phone: "139 1000 2000"})
+	lucy, err := f.svc.Join(ctx, mutualaid.JoinForm{Code: code, DisplayName: "Lucy Chen", Unit: "1103", Phone: "139 1000 2000"})
 	if err != nil {
 		t.Fatalf("Join: %v", err)
 	}
 	r1 := f.session(lucy, "phone-1")
 	_, r2 := f.refresh(r1)
 	f.session(c.wang, "phone-1")
-	if _, err := f.dir.SetRole(ctx, actor(c.zhao), "yuqiao", lucy.GetUserId(), linliv1.Role_ROLE_VOLUNTEER, []string{"bldg-3"}); err != nil {
+	if _, err := f.svc.SetRole(ctx, actor(c.zhao), "yuqiao", lucy.GetUserId(), linliv1.Role_ROLE_VOLUNTEER, []string{"bldg-3"}); err != nil {
 		t.Fatalf("SetRole: %v", err)
 	}
-	if err := f.dir.RemoveMember(ctx, actor(c.zhao), "yuqiao", c.wang.GetUserId()); err != nil {
+	if err := f.svc.RemoveMember(ctx, actor(c.zhao), "yuqiao", c.wang.GetUserId()); err != nil {
 		t.Fatalf("RemoveMember: %v", err)
 	}
 

@@ -18,7 +18,7 @@ func TestCreateCommunity(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("StoredAndPublished", func(t *testing.T) {
-		got, ok, err := f.dir.Community("yuqiao")
+		got, ok, err := f.svc.Community("yuqiao")
 		if err != nil || !ok {
 			t.Fatalf("Community: got ok %t err %v", ok, err)
 		}
@@ -35,15 +35,15 @@ func TestCreateCommunity(t *testing.T) {
 	t.Run("Exists", func(t *testing.T) {
 		c := proto.CloneOf(yuqiao)
 		c.Name = "另一个玉桥"
-		_, err := f.dir.CreateCommunity(ctx, c)
+		_, err := f.svc.CreateCommunity(ctx, mutualaid.Operator, c)
 		wantError(t, err, mutualaid.Conflict, "community_exists")
-		if got, _, _ := f.dir.Community("yuqiao"); got.GetName() != yuqiao.GetName() {
+		if got, _, _ := f.svc.Community("yuqiao"); got.GetName() != yuqiao.GetName() {
 			t.Errorf("name changed to %q", got.GetName())
 		}
 	})
 	t.Run("Unknown", func(t *testing.T) {
 		for _, id := range []string{"majuqiao", "", "yuqiao/x", strings.Repeat("a", 65)} {
-			if c, ok, err := f.dir.Community(id); ok || err != nil || c != nil {
+			if c, ok, err := f.svc.Community(id); ok || err != nil || c != nil {
 				t.Errorf("Community(%q): got %v %t %v, want nothing", id, c, ok, err)
 			}
 		}
@@ -78,11 +78,11 @@ func TestCreateCommunityInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := f.dir.CreateCommunity(context.Background(), tt.c)
+			_, err := f.svc.CreateCommunity(context.Background(), mutualaid.Operator, tt.c)
 			wantError(t, err, mutualaid.Invalid, tt.reason)
 		})
 	}
-	if _, ok, _ := f.dir.Community("majuqiao"); ok {
+	if _, ok, _ := f.svc.Community("majuqiao"); ok {
 		t.Errorf("an invalid community was stored")
 	}
 }
@@ -93,7 +93,7 @@ func TestPutBuilding(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("StoredAndPublished", func(t *testing.T) {
-		got, ok, err := f.dir.Building("yuqiao", "bldg-3")
+		got, ok, err := f.svc.Building("yuqiao", "bldg-3")
 		if err != nil || !ok || !proto.Equal(got, bldg3) {
 			t.Fatalf("Building: got %v %t %v, want %v", got, ok, err, bldg3)
 		}
@@ -104,22 +104,22 @@ func TestPutBuilding(t *testing.T) {
 	t.Run("Replaces", func(t *testing.T) {
 		b := proto.CloneOf(bldg5)
 		b.DropPoints = append(b.DropPoints, "2楼电梯口")
-		if _, err := f.dir.PutBuilding(ctx, b); err != nil {
+		if _, err := f.svc.PutBuilding(ctx, mutualaid.Operator, b); err != nil {
 			t.Fatalf("PutBuilding: %v", err)
 		}
-		if got, _, _ := f.dir.Building("yuqiao", "bldg-5"); !proto.Equal(got, b) {
+		if got, _, _ := f.svc.Building("yuqiao", "bldg-5"); !proto.Equal(got, b) {
 			t.Errorf("got %v, want %v", got, b)
 		}
 	})
 	t.Run("OtherCommunityIsSeparate", func(t *testing.T) {
-		if _, ok, _ := f.dir.Building("beiyuan", "bldg-3"); ok {
+		if _, ok, _ := f.svc.Building("beiyuan", "bldg-3"); ok {
 			t.Errorf("北苑 has 玉桥's building 3")
 		}
 	})
 	t.Run("CommunityNotFound", func(t *testing.T) {
 		b := proto.CloneOf(bldg3)
 		b.CommunityId = "majuqiao"
-		_, err := f.dir.PutBuilding(ctx, b)
+		_, err := f.svc.PutBuilding(ctx, mutualaid.Operator, b)
 		wantError(t, err, mutualaid.NotFound, "community_not_found")
 	})
 }
@@ -157,18 +157,18 @@ func TestPutBuildingInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := f.dir.PutBuilding(context.Background(), tt.b)
+			_, err := f.svc.PutBuilding(context.Background(), mutualaid.Operator, tt.b)
 			wantError(t, err, mutualaid.Invalid, tt.reason)
 		})
 	}
 	t.Run("TwentyDropPointsOfEightyRunes", func(t *testing.T) {
 		b := with(func(b *linliv1.Building) { b.DropPoints = points(20); b.DropPoints[0] = strings.Repeat("窗", 80) })
-		if _, err := f.dir.PutBuilding(context.Background(), b); err != nil {
+		if _, err := f.svc.PutBuilding(context.Background(), mutualaid.Operator, b); err != nil {
 			t.Errorf("got %v, want nil", err)
 		}
 	})
 	t.Run("NoDropPoints", func(t *testing.T) {
-		if _, err := f.dir.PutBuilding(context.Background(), with(func(b *linliv1.Building) { b.DropPoints = nil })); err != nil {
+		if _, err := f.svc.PutBuilding(context.Background(), mutualaid.Operator, with(func(b *linliv1.Building) { b.DropPoints = nil })); err != nil {
 			t.Errorf("got %v, want nil", err)
 		}
 	})

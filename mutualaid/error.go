@@ -38,6 +38,25 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("mutualaid: %s: %s: %s", e.Code, e.Reason, e.Message)
 }
 
+// Is reports whether target is an *Error with the same Code and Reason,
+// so that errors.Is(err, ErrMemberRemoved) holds for every such error,
+// whatever its message or field.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Reason == e.Reason
+}
+
+// Errors a caller is told to act on (errors.Is matches them by code and
+// reason; see Error.Is). Never modify them.
+var (
+	// ErrMemberRemoved: the member does not exist or was removed; their
+	// app drops what it holds.
+	ErrMemberRemoved = &Error{Code: Unauthenticated, Reason: "member_removed", Message: "Your membership of this community has ended."}
+	// ErrSessionRevoked: the device was signed out, revoked, or signed in
+	// again since; the app signs in again.
+	ErrSessionRevoked = &Error{Code: Unauthenticated, Reason: "session_revoked", Message: "This device was signed out. Please sign in again."}
+)
+
 // Errorf returns an *Error with the given code and reason and a formatted
 // message, which must be safe to show users.
 func Errorf(code Code, reason, format string, args ...any) *Error {

@@ -33,3 +33,18 @@ func TestError(t *testing.T) {
 		}
 	})
 }
+
+func TestErrorIs(t *testing.T) {
+	t.Parallel()
+	built := mutualaid.Errorf(mutualaid.Unauthenticated, "member_removed", "another message")
+	wrapped := fmt.Errorf("pull: %w", built)
+	if !errors.Is(wrapped, mutualaid.ErrMemberRemoved) {
+		t.Errorf("errors.Is(%v, ErrMemberRemoved) = false, want true (same code and reason)", wrapped)
+	}
+	if errors.Is(wrapped, mutualaid.ErrSessionRevoked) {
+		t.Errorf("errors.Is(%v, ErrSessionRevoked) = true, want false", wrapped)
+	}
+	if errors.Is(mutualaid.Errorf(mutualaid.NotFound, "member_removed", "x"), mutualaid.ErrMemberRemoved) {
+		t.Error("an error with another code matched ErrMemberRemoved")
+	}
+}

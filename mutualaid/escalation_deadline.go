@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -20,41 +17,13 @@ import (
 // ordered by it; the escalation pass scans that index from its start up to
 // now, so it reads only what is due, however many requests wait.
 //
-// Entities (ON-DISK FORMAT: never change or reuse a layout):
-//
-//	entity id                                  canonical value          published in
-//	idx/due/<due>/<c>/<post id>                "{}"                     nowhere
-//	idx/dueof/<c>/<post id>                    the idx/due id           nowhere
-//	queue/<c>/<post id>                        Entity{StaffQueueItem}   StaffScope(c)
-//
-// <due> is the due time as 16 lower-case hex digits of unix milliseconds,
-// so ids sort by due time. idx/dueof points at a request's idx/due entry
+// Entities: idx/due/<due>/<c>/<post id>, idx/dueof/<c>/<post id> and
+// queue/<c>/<post id> (see namespace.go). idx/due ids sort by due time;
+// idx/dueof points at a request's idx/due entry
 // so that a write that moves or ends the deadline finds the old one.
 // Invariant, after every putPost: a request has an idx/due entry (and an
 // idx/dueof pointing at it) exactly while it is waiting and not overdue,
 // and the entry's time equals its due_at.
-const (
-	duePrefix   = "idx/due/"
-	dueOfPrefix = "idx/dueof/"
-)
-
-func dueEntityID(due time.Time, c, postID string) string {
-	return fmt.Sprintf("%s%016x/%s/%s", duePrefix, uint64(due.UnixMilli()), c, postID)
-}
-
-// parseDueID splits an idx/due id into its time, community and post.
-func parseDueID(id string) (due time.Time, c, postID string, err error) {
-	rest := strings.TrimPrefix(id, duePrefix)
-	parts := strings.SplitN(rest, "/", 3)
-	if len(parts) != 3 {
-		return time.Time{}, "", "", fmt.Errorf("mutualaid: bad deadline entry %q", id)
-	}
-	ms, err := strconv.ParseUint(parts[0], 16, 64)
-	if err != nil {
-		return time.Time{}, "", "", fmt.Errorf("mutualaid: bad deadline entry %q: %w", id, err)
-	}
-	return time.UnixMilli(int64(ms)), parts[1], parts[2], nil
-}
 
 // waiting reports whether request p still waits for neighbours and has
 // not gone overdue: it has a live deadline.
@@ -86,7 +55,7 @@ func scheduleDeadline(tx *linlisync.Tx, p *linliv1.Post) error {
 		}
 		want = dueEntityID(p.GetEscalation().GetDueAt().AsTime(), p.GetCommunityId(), p.GetId())
 	}
-	ptr := dueOfPrefix + p.GetCommunityId() + "/" + p.GetId()
+	ptr := dueOfID(p.GetCommunityId(), p.GetId())
 	old, _, err := tx.Get(ptr)
 	if err != nil || string(old) == want {
 		return err
@@ -137,11 +106,14 @@ const escalateBatch = 200
 // so. A deadline that passed while the server was down is handled by the
 // first pass after it starts, and a request is never queued twice: the
 // deadline entry is removed in the same transaction. It returns how many
-// requests went overdue. Errors: ctx's, or storage errors.
-func EscalateOverdue(ctx context.Context, store *linlisync.Store) (int, error) {
+// requests went overdue. JobDeadlines runs it.
+//
+// Errors: ctx's, or storage errors (a request whose escalation fails is set
+// aside, so that it never holds up the others).
+func (s *Service) EscalateOverdue(ctx context.Context) (int, error) {
 	total, errs := 0, []error(nil)
 	for {
-		n, seen, err := escalateDue(ctx, store)
+		n, seen, err := escalateDue(ctx, s.store)
 		total += n
 		if err != nil {
 			errs = append(errs, err)
@@ -191,15 +163,10 @@ func escalateDue(ctx context.Context, store *linlisync.Store) (n, seen int, err 
 	return n, len(ids), wrapEscalate(errors.Join(errs...))
 }
 
-// failedDuePrefix keeps the deadline entries whose escalation failed, so
-// that they stop holding up the others and an operator can find them.
-// ON-DISK FORMAT: never change or reuse.
-const failedDuePrefix = "idx/due-failed/"
-
 // setAside moves a deadline entry that cannot be escalated out of the
 // index the passes scan.
 func setAside(tx *linlisync.Tx, dueID string) error {
-	if err := tx.Put(failedDuePrefix+strings.TrimPrefix(dueID, duePrefix), []byte("{}"), nil); err != nil {
+	if err := tx.Put(failedDueID(dueID), []byte("{}"), nil); err != nil {
 		return err
 	}
 	return tx.Delete(dueID)

@@ -28,19 +28,19 @@ const (
 	statusChunk = 50
 )
 
-// CaseFollower carries each forwarded request's case state (waiting in the
+// caseFollower carries each forwarded request's case state (waiting in the
 // outbox and why, stuck, open at the hotline with its notes and office,
 // closed) into the request's post, which the resident and staff sync, and
 // into the staff queue. When a case closes it asks the resident to rate it
 // and stops following it.
-type CaseFollower struct {
-	Store  *linlisync.Store
-	Outbox *hotline.Outbox
-	// Client follows created cases' status; nil means no hotline is
+type caseFollower struct {
+	store  *linlisync.Store
+	outbox *hotline.Outbox
+	// client follows created cases' status; nil means no hotline is
 	// configured (cases then show NoHotlineReason).
-	Client *hotline.Client
-	// Batch is how many cases one pass follows at most; 0 means 500.
-	Batch int
+	client *hotline.Client
+	// batch is how many cases one pass follows at most; 0 means 500.
+	batch int
 
 	mu    sync.Mutex // serializes RunOnce; guards after
 	after string     // the last index entry followed: the next pass resumes after it
@@ -81,7 +81,7 @@ type caseView struct {
 // returned joined; a store error stops the pass.
 //
 // Errors: ctx's, storage errors, joined hotline errors.
-func (f *CaseFollower) RunOnce(ctx context.Context) (int, error) {
+func (f *caseFollower) RunOnce(ctx context.Context) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	views, err := f.outboxViews(ctx)
@@ -97,12 +97,12 @@ func (f *CaseFollower) RunOnce(ctx context.Context) (int, error) {
 }
 
 // outboxViews reads the followed cases and their outbox entries.
-func (f *CaseFollower) outboxViews(ctx context.Context) ([]*caseView, error) {
-	batch := cmp.Or(f.Batch, followBatch)
+func (f *caseFollower) outboxViews(ctx context.Context) ([]*caseView, error) {
+	batch := cmp.Or(f.batch, followBatch)
 	var keys []string
 	last := ""
 	errFull := errors.New("full")
-	err := f.Store.Scan(ctx, caseIndexPrefix, func(id string, v []byte) error {
+	err := f.store.Scan(ctx, caseIndexPrefix, func(id string, v []byte) error {
 		if id <= f.after {
 			return nil
 		}
@@ -121,7 +121,7 @@ func (f *CaseFollower) outboxViews(ctx context.Context) ([]*caseView, error) {
 	}
 	views := make([]*caseView, 0, len(keys))
 	for _, k := range keys {
-		e, ok, err := f.Outbox.Entry(k)
+		e, ok, err := f.outbox.Entry(k)
 		if err != nil {
 			return nil, fmt.Errorf("mutualaid: follow case %s: %w", k, err)
 		}
@@ -133,7 +133,7 @@ func (f *CaseFollower) outboxViews(ctx context.Context) ([]*caseView, error) {
 }
 
 // viewOf is what the outbox entry alone says of a case.
-func (f *CaseFollower) viewOf(e hotline.OutboxEntry) *caseView {
+func (f *caseFollower) viewOf(e hotline.OutboxEntry) *caseView {
 	v := &caseView{key: e.PostKey, state: linliv1.CaseState_CASE_STATE_WAITING}
 	switch {
 	case e.State == hotline.OutboxCreated:
@@ -143,7 +143,7 @@ func (f *CaseFollower) viewOf(e hotline.OutboxEntry) *caseView {
 	case e.Failing:
 		v.state = linliv1.CaseState_CASE_STATE_STUCK
 		v.reason = fmt.Sprintf("%s (%d attempts); still retrying", FailureReason(e.Failure), e.Attempts)
-	case f.Client == nil:
+	case f.client == nil:
 		v.reason = NoHotlineReason
 	case e.Attempts > 0:
 		v.reason = fmt.Sprintf("%s (attempt %d); retrying", FailureReason(e.Failure), e.Attempts)
@@ -154,8 +154,8 @@ func (f *CaseFollower) viewOf(e hotline.OutboxEntry) *caseView {
 }
 
 // fetchStatuses asks the hotline for the status of created cases.
-func (f *CaseFollower) fetchStatuses(ctx context.Context, views []*caseView) error {
-	if f.Client == nil {
+func (f *caseFollower) fetchStatuses(ctx context.Context, views []*caseView) error {
+	if f.client == nil {
 		return nil
 	}
 	byID := map[string]*caseView{}
@@ -169,7 +169,7 @@ func (f *CaseFollower) fetchStatuses(ctx context.Context, views []*caseView) err
 	var errs []error
 	for start := 0; start < len(ids); start += statusChunk {
 		chunk := ids[start:min(start+statusChunk, len(ids))]
-		sts, err := f.Client.Status(ctx, chunk...)
+		sts, err := f.client.Status(ctx, chunk...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mutualaid: case status: %w", err))
 			continue
@@ -184,9 +184,9 @@ func (f *CaseFollower) fetchStatuses(ctx context.Context, views []*caseView) err
 }
 
 // apply writes the changed cases into their posts and queue items.
-func (f *CaseFollower) apply(ctx context.Context, views []*caseView) (int, error) {
+func (f *caseFollower) apply(ctx context.Context, views []*caseView) (int, error) {
 	n := 0
-	err := f.Store.Update(ctx, func(tx *linlisync.Tx) error {
+	err := f.store.Update(ctx, func(tx *linlisync.Tx) error {
 		n = 0
 		for _, v := range views {
 			fresh, err := f.reread(tx, v)
@@ -212,7 +212,7 @@ func (f *CaseFollower) apply(ctx context.Context, views []*caseView) (int, error
 // reread builds v again from the outbox entry as it is now (staff may
 // have retried it since the pass read it), keeping the hotline's status
 // when it is still about the same case.
-func (f *CaseFollower) reread(tx *linlisync.Tx, v *caseView) (*caseView, error) {
+func (f *caseFollower) reread(tx *linlisync.Tx, v *caseView) (*caseView, error) {
 	e, ok, err := hotline.EntryTx(tx, v.key)
 	if err != nil || !ok {
 		return v, err

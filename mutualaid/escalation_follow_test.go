@@ -3,7 +3,6 @@ package mutualaid_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,17 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linli/linli/internal/hotlinesim"
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 )
 
-// hotlineRig is a hotline simulator on the fixture's clock, an outbox and
-// a case follower speaking to it.
+// hotlineRig is a hotline simulator on the fixture's clock, which the
+// fixture's service forwards cases to.
 type hotlineRig struct {
-	sim      *hotline.Sim
-	outbox   *hotline.Outbox
-	follower *mutualaid.CaseFollower
+	sim *hotlinesim.Sim
+	svc *mutualaid.Service
 }
 
 func (f *handoffFixture) hotline(resolveAfter time.Duration) *hotlineRig {
@@ -32,25 +31,23 @@ func (f *handoffFixture) hotline(resolveAfter time.Duration) *hotlineRig {
 // it may answer a call itself (and return true) to misbehave.
 func (f *handoffFixture) interceptedHotline(resolveAfter time.Duration, intercept func(http.ResponseWriter, *http.Request) bool) *hotlineRig {
 	f.t.Helper()
-	sim := &hotline.Sim{ResolveAfter: resolveAfter, Now: f.clk.Now}
+	sim := &hotlinesim.Sim{ResolveAfter: resolveAfter, Now: f.clk.Now}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if intercept == nil || !intercept(w, r) {
 			sim.ServeHTTP(w, r)
 		}
 	}))
 	f.t.Cleanup(srv.Close)
-	client := hotline.NewClient(srv.URL, "", "yuqiao", srv.Client())
-	ob := hotline.NewOutbox(f.store, client, hotline.OutboxOptions{Now: f.clk.Now, Find: hotline.FindByReference(client),
-		Logger: slog.New(slog.DiscardHandler)})
-	return &hotlineRig{sim: sim, outbox: ob, follower: &mutualaid.CaseFollower{Store: f.store, Outbox: ob, Client: client}}
+	f.svc.UseHotline(mutualaid.HotlineConfig{URL: srv.URL, JurisdictionID: "yuqiao", HTTPClient: srv.Client()})
+	return &hotlineRig{sim: sim, svc: f.svc}
 }
 
 func (r *hotlineRig) pass(t *testing.T) {
 	t.Helper()
-	if _, err := r.outbox.RunOnce(context.Background()); err != nil {
+	if _, err := r.svc.ForwardCases(context.Background()); err != nil {
 		t.Fatalf("outbox: %v", err)
 	}
-	if _, err := r.follower.RunOnce(context.Background()); err != nil {
+	if _, err := r.svc.FollowCases(context.Background()); err != nil {
 		t.Fatalf("follower: %v", err)
 	}
 }
@@ -64,7 +61,7 @@ func TestCaseFollower(t *testing.T) {
 	wang.mustApply(feverRequest("req-1"))
 	f.clk.Advance(2 * time.Hour)
 	f.escalate(1)
-	if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: actor(f.members["u-zhao"]), PostID: "req-1"}); err != nil {
+	if _, _, err := f.svc.Forward(ctx, actor(f.members["u-zhao"]), mutualaid.ForwardInput{PostID: "req-1"}); err != nil {
 		t.Fatal(err)
 	}
 	wang.mustReject(rateM("req-1", true, linliv1.Satisfaction_SATISFACTION_SATISFIED), mutualaid.ReasonCaseNotClosed)
@@ -112,20 +109,20 @@ func TestCaseFollowerBatches(t *testing.T) {
 	ctx := context.Background()
 	f := newHandoffFixture(t)
 	rig := f.hotline(time.Hour)
-	rig.follower.Batch = 2
+	f.svc.SetFollowBatch(2)
 	ids := []string{"req-1", "req-2", "req-3", "req-4", "req-5"}
 	for _, id := range ids {
 		f.phone("u-wang").mustApply(feverRequest(id))
-		if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: actor(f.members["u-zhao"]), PostID: id}); err != nil {
+		if _, _, err := f.svc.Forward(ctx, actor(f.members["u-zhao"]), mutualaid.ForwardInput{PostID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	rig.sim.FailNext(1)
-	if _, err := rig.outbox.RunOnce(ctx); err == nil {
+	if _, err := rig.svc.ForwardCases(ctx); err == nil {
 		t.Fatal("want the injected failure")
 	}
 	for range 3 {
-		if _, err := rig.follower.RunOnce(ctx); err != nil {
+		if _, err := rig.svc.FollowCases(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,16 +144,14 @@ func TestCaseFollowerWithoutHotline(t *testing.T) {
 	f.phone("u-wang").mustApply(emergencyRequest("req-1"))
 	f.clk.Advance(30 * time.Minute)
 	f.escalate(1)
-	ob := hotline.NewOutbox(f.store, nil, hotline.OutboxOptions{Now: f.clk.Now})
-	fl := &mutualaid.CaseFollower{Store: f.store, Outbox: ob}
-	if n, err := fl.RunOnce(ctx); err != nil || n != 1 {
+	if n, err := f.svc.FollowCases(ctx); err != nil || n != 1 {
 		t.Fatalf("RunOnce: %d, %v", n, err)
 	}
 	hc := f.post("req-1").GetEscalation().GetHotlineCase()
 	if hc.GetState() != linliv1.CaseState_CASE_STATE_WAITING || hc.GetWaitingReason() != mutualaid.NoHotlineReason {
 		t.Errorf("case without a hotline: %v, want waiting with the reason", hc)
 	}
-	if n, err := ob.Pending(ctx); err != nil || n != 1 {
+	if n, err := f.svc.OutboxPending(ctx); err != nil || n != 1 {
 		t.Errorf("outbox pending = %d, %v; want 1", n, err)
 	}
 }
@@ -177,19 +172,19 @@ func TestCaseFollowerMalformedStatus(t *testing.T) {
 		_, _ = io.WriteString(w, g)
 		return true
 	})
-	ob, fl := rig.outbox, rig.follower
+	ob, fl := rig.svc, rig.svc
 
 	f.phone("u-wang").mustApply(feverRequest("req-1"))
-	if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: actor(f.members["u-zhao"]), PostID: "req-1"}); err != nil {
+	if _, _, err := f.svc.Forward(ctx, actor(f.members["u-zhao"]), mutualaid.ForwardInput{PostID: "req-1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ob.RunOnce(ctx); err != nil {
+	if _, err := ob.ForwardCases(ctx); err != nil {
 		t.Fatal(err)
 	}
 	f.clk.Advance(time.Hour) // the hotline has closed it by now
 	for _, g := range []string{`{not json`, `[{"service_request_id": 7}]`, `[{"service_request_id": "x", "status": "gone"}]`, `{}`, strings.Repeat("[", hotline.MaxResponseBytes+10)} {
 		garbage.Store(g)
-		if _, err := fl.RunOnce(ctx); err == nil {
+		if _, err := fl.FollowCases(ctx); err == nil {
 			t.Errorf("status answer %.20q: no error", g)
 		}
 		if hc := f.post("req-1").GetEscalation().GetHotlineCase(); hc.GetState() == linliv1.CaseState_CASE_STATE_CLOSED {
@@ -197,7 +192,7 @@ func TestCaseFollowerMalformedStatus(t *testing.T) {
 		}
 	}
 	garbage.Store("")
-	if _, err := fl.RunOnce(ctx); err != nil {
+	if _, err := fl.FollowCases(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if hc := f.post("req-1").GetEscalation().GetHotlineCase(); hc.GetState() != linliv1.CaseState_CASE_STATE_CLOSED {
@@ -221,19 +216,19 @@ func TestRetryCase(t *testing.T) {
 		_, _ = io.WriteString(w, `[{"code": 403, "description": "api_key 无效"}]`)
 		return true
 	})
-	sim, ob, fl := rig.sim, rig.outbox, rig.follower
+	sim, ob, fl := rig.sim, rig.svc, rig.svc
 	pass := func() {
 		t.Helper()
-		_, _ = ob.RunOnce(ctx)
-		if _, err := fl.RunOnce(ctx); err != nil {
+		_, _ = ob.ForwardCases(ctx)
+		if _, err := fl.FollowCases(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	f.phone("u-wang").mustApply(feverRequest("req-1"))
-	_, err := mutualaid.RetryCase(ctx, f.store, "yuqiao", "req-1")
+	_, err := f.svc.RetryCase(ctx, mutualaid.Operator, "yuqiao", "req-1")
 	wantError(t, err, mutualaid.Conflict, "case_not_stuck")
-	if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: actor(f.members["u-zhao"]), PostID: "req-1"}); err != nil {
+	if _, _, err := f.svc.Forward(ctx, actor(f.members["u-zhao"]), mutualaid.ForwardInput{PostID: "req-1"}); err != nil {
 		t.Fatal(err)
 	}
 	pass()
@@ -246,7 +241,7 @@ func TestRetryCase(t *testing.T) {
 	if sim.Count() != 0 {
 		t.Fatal("a stuck case was sent without a retry")
 	}
-	item, err := mutualaid.RetryCase(ctx, f.store, "yuqiao", "req-1")
+	item, err := f.svc.RetryCase(ctx, mutualaid.Operator, "yuqiao", "req-1")
 	if err != nil || item.GetHotlineCase().GetState() != linliv1.CaseState_CASE_STATE_WAITING {
 		t.Fatalf("RetryCase: %v, %v", item, err)
 	}

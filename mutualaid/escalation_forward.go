@@ -9,19 +9,11 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
-
-// caseIndexPrefix holds one private entity per forwarded request whose
-// case is not closed yet: "idx/case/<c>/<post id>" → the outbox post key.
-// FollowCases reads only these. ON-DISK FORMAT: never change or reuse.
-const caseIndexPrefix = "idx/case/"
-
-// CaseKey is the outbox key of request postID of community c: "<c>/<post id>".
-// It is also the reference the case carries at the hotline.
-func CaseKey(c, postID string) string { return c + "/" + postID }
 
 // maxCaseDescription leaves room in the hotline's 4,000 characters for
 // linli's reference line.
@@ -29,9 +21,8 @@ const maxCaseDescription = 3900
 
 // ForwardInput is a staff member's decision to forward a request.
 type ForwardInput struct {
-	Staff  Member // who forwards; the caller checks they may
-	PostID string // a request of Staff.CommunityID (or of Community)
-	// Community is the request's community; empty means Staff.CommunityID.
+	PostID string // a request of Community
+	// Community is the request's community; empty means the actor's.
 	Community string
 	// Description replaces linli's summary of the request; empty keeps it.
 	Description string
@@ -52,22 +43,27 @@ type forwardInput struct {
 // transaction it enqueues the case in the hotline outbox, marks the post
 // ESCALATED with a WAITING case (so the resident sees it), and records the
 // decision in the staff queue. The outbox then creates the case at most
-// once. It returns the queue item and the description as it will be sent.
+// once, soon: the hotline job is woken. It returns the queue item and the
+// description as it will be sent. Staff of the community or admins.
 //
-// Errors: *Error Invalid (description_too_long, description_invalid),
-// NotFound post_not_found, Invalid not_a_request, Conflict
-// already_forwarded, handoff_in_progress (a neighbour's handoff is under
-// way), post_not_open; Forbidden no_phone_consent; storage errors.
-func Forward(ctx context.Context, store *linlisync.Store, in ForwardInput) (*linliv1.StaffQueueItem, string, error) {
+// Errors: *Error Forbidden not_staff_of_community; Invalid
+// (description_too_long, description_invalid), NotFound post_not_found,
+// Invalid not_a_request, Conflict already_forwarded, handoff_in_progress
+// (a neighbour's handoff is under way), post_not_open; Forbidden
+// no_phone_consent; storage errors.
+func (s *Service) Forward(ctx context.Context, actor Member, in ForwardInput) (*linliv1.StaffQueueItem, string, error) {
+	c := cmp.Or(in.Community, actor.CommunityID)
+	if err := authorizeStaff(actor, c); err != nil {
+		return nil, "", err
+	}
 	var v validator
 	v.text("description", "description", in.Description, maxCaseDescription, true)
 	if err := v.result(); err != nil {
 		return nil, "", err
 	}
-	c := cmp.Or(in.Community, in.Staff.CommunityID)
 	var item *linliv1.StaffQueueItem
 	var desc string
-	err := update(ctx, store, "forward", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "forward", func(tx *linlisync.Tx) error {
 		p, err := forwardable(tx, c, in.PostID, in.IncludePhone)
 		if err != nil {
 			return err
@@ -80,12 +76,13 @@ func Forward(ctx context.Context, store *linlisync.Store, in ForwardInput) (*lin
 			it = newQueueItem(p, timestamppb.New(tx.Now()))
 		}
 		item = it
-		desc, err = forwardTx(tx, p, it, forwardInput{By: in.Staff.UserID, Description: in.Description, IncludePhone: in.IncludePhone})
+		desc, err = forwardTx(tx, p, it, forwardInput{By: actor.UserID, Description: in.Description, IncludePhone: in.IncludePhone})
 		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
+	s.kick()
 	return item, desc, nil
 }
 
@@ -137,7 +134,7 @@ func forwardTx(tx *linlisync.Tx, p *linliv1.Post, item *linliv1.StaffQueueItem, 
 	p.UpdatedAt = now
 	item.State, item.DecidedBy, item.DecidedAt, item.HotlineCase = linliv1.QueueState_QUEUE_STATE_FORWARDED, in.By, now, hc
 	item.Urgency, item.Summary, item.BuildingId, item.EmergencySigns = p.GetUrgency(), itemsSummary(p), p.GetBuildingId(), p.GetTriage().GetSigns()
-	if err := tx.Put(caseIndexPrefix+key, []byte(key), nil); err != nil {
+	if err := tx.Put(caseIndexID(c, p.GetId()), []byte(key), nil); err != nil {
 		return "", err
 	}
 	if err := putPost(tx, PostEntityID(c, p.GetId()), p); err != nil {
@@ -177,7 +174,7 @@ func caseRequest(tx *linlisync.Tx, p *linliv1.Post, in forwardInput) (hotline.Ca
 }
 
 // serviceCategory is the category of p's first catalog item (other if none).
-func serviceCategory(p *linliv1.Post) Category { return categories(p)[0] }
+func serviceCategory(p *linliv1.Post) catalog.Category { return categories(p)[0] }
 
 // caseSummary is linli's description of request p for the hotline.
 func caseSummary(p *linliv1.Post) string {
@@ -248,14 +245,19 @@ func nonEmpty(ss ...string) []string {
 // RetryCase sends request postID's stuck case to the hotline again: the
 // outbox makes it due now with a fresh count of attempts (looking it up
 // first if an earlier attempt's outcome is unknown, so never twice), and
-// the request and queue show it WAITING. It does not check who asks: that
-// is the caller's (staff of c, or admins).
+// the request and queue show it WAITING; the hotline job is woken. Staff
+// of c (empty: the actor's community) or admins.
 //
-// Errors: *Error NotFound post_not_found, Conflict case_not_stuck (no case,
-// or one that is not stuck); storage errors.
-func RetryCase(ctx context.Context, store *linlisync.Store, c, postID string) (*linliv1.StaffQueueItem, error) {
+// Errors: *Error Forbidden not_staff_of_community; NotFound post_not_found,
+// Conflict case_not_stuck (no case, or one that is not stuck); storage
+// errors.
+func (s *Service) RetryCase(ctx context.Context, actor Member, c, postID string) (*linliv1.StaffQueueItem, error) {
+	c = cmp.Or(c, actor.CommunityID)
+	if err := authorizeStaff(actor, c); err != nil {
+		return nil, err
+	}
 	var out *linliv1.StaffQueueItem
-	err := update(ctx, store, "retry case", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "retry case", func(tx *linlisync.Tx) error {
 		id := PostEntityID(c, postID)
 		p, ok, err := loadPost(tx, id)
 		if err != nil {
@@ -287,5 +289,6 @@ func RetryCase(ctx context.Context, store *linlisync.Store, c, postID string) (*
 	if err != nil {
 		return nil, err
 	}
+	s.kick()
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package mutualaid
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -85,12 +86,17 @@ func validatePolicy(p *linliv1.EscalationPolicy) error {
 // it with the defaults filled in. Every request still waiting for
 // neighbours is given its deadline under the new policy (counted from when
 // it was posted), in batches after the policy is stored; if that is
-// interrupted, calling again finishes it. It does not check who asks: that
-// is the caller's (staff of c, or admins).
+// interrupted, calling again finishes it. Staff of c (empty: the actor's
+// community) or admins.
 //
-// Errors: *Error Invalid deadline_out_of_range,
-// NotFound community_not_found; ctx's and storage errors.
-func (d *Directory) SetEscalationPolicy(ctx context.Context, c string, policy *linliv1.EscalationPolicy) (*linliv1.EscalationPolicy, error) {
+// Errors: *Error Forbidden not_staff_of_community, Invalid
+// deadline_out_of_range, NotFound community_not_found; ctx's and storage
+// errors.
+func (s *Service) SetEscalationPolicy(ctx context.Context, actor Member, c string, policy *linliv1.EscalationPolicy) (*linliv1.EscalationPolicy, error) {
+	c = cmp.Or(c, actor.CommunityID)
+	if err := authorizeStaff(actor, c); err != nil {
+		return nil, err
+	}
 	if err := validatePolicy(policy); err != nil {
 		return nil, err
 	}
@@ -98,7 +104,7 @@ func (d *Directory) SetEscalationPolicy(ctx context.Context, c string, policy *l
 		CriticalDeadline: policy.GetCriticalDeadline(), UrgentDeadline: policy.GetUrgentDeadline(),
 		RoutineDeadline: policy.GetRoutineDeadline(), HoldCriticalForStaff: policy.GetHoldCriticalForStaff(),
 	}
-	err := d.update(ctx, "set escalation policy", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "set escalation policy", func(tx *linlisync.Tx) error {
 		com, ok, err := loadCommunity(tx.Get, c)
 		if err != nil {
 			return err
@@ -113,7 +119,7 @@ func (d *Directory) SetEscalationPolicy(ctx context.Context, c string, policy *l
 	if err != nil {
 		return nil, err
 	}
-	if err := reschedule(ctx, d.store, c); err != nil {
+	if err := reschedule(ctx, s.store, c); err != nil {
 		return nil, fmt.Errorf("mutualaid: reschedule deadlines of %s: %w", c, err)
 	}
 	return EffectivePolicy(stored), nil
@@ -125,7 +131,7 @@ const rescheduleBatch = 200
 // reschedule recomputes the deadline of every request of community c still
 // waiting for neighbours, rescheduleBatch per transaction.
 func reschedule(ctx context.Context, store *linlisync.Store, c string) error {
-	prefix := dueOfPrefix + c + "/"
+	prefix := dueOfCommunity(c)
 	var ids []string
 	err := store.Scan(ctx, prefix, func(id string, _ []byte) error {
 		ids = append(ids, strings.TrimPrefix(id, prefix))

@@ -1,6 +1,7 @@
 package mutualaid
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -9,12 +10,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
+	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
-
-// queueEntityID names a request's staff queue item.
-func queueEntityID(c, postID string) string { return "queue/" + c + "/" + postID }
 
 // newQueueItem is a WAITING queue item for request p, entered at now.
 func newQueueItem(p *linliv1.Post, now *timestamppb.Timestamp) *linliv1.StaffQueueItem {
@@ -48,7 +48,7 @@ func itemsSummary(p *linliv1.Post) string {
 	parts := make([]string, 0, len(p.GetItems()))
 	for _, it := range p.GetItems() {
 		name, unit := it.GetName(), it.GetUnit()
-		if ci, ok := DefaultCatalog().item(it.GetItemCode()); ok {
+		if ci, ok := catalog.Default().Item(it.GetItemCode()); ok {
 			name = ci.NameZH
 			if unit == "" {
 				unit = ci.UnitZH
@@ -93,11 +93,58 @@ func syncQueueItem(tx *linlisync.Tx, p *linliv1.Post) error {
 // maxQueueList bounds ListQueue.
 const maxQueueList = 1000
 
-// ListQueue returns community c's queue items, newest first: only those
-// waiting for staff unless includeDone, at most limit (0 means 200).
+// Queue is a community's staff queue as staff see it.
+type Queue struct {
+	// Items are the queue's items, newest first.
+	Items []*linliv1.StaffQueueItem
+	// HotlineNotice says why the community's cases are not reaching the
+	// hotline ("" if they are): none is configured, or how many are stuck
+	// and why (never raw error text).
+	HotlineNotice string
+}
+
+// ListQueue returns community c's queue (empty c: the actor's community):
+// its items, newest first, only those waiting for staff unless
+// includeDone, at most limit (0 means 200); and the hotline's notice.
+// Staff of c or admins.
 //
-// Errors: ctx's, storage or decoding errors.
-func ListQueue(ctx context.Context, store *linlisync.Store, c string, includeDone bool, limit int) ([]*linliv1.StaffQueueItem, error) {
+// Errors: *Error Forbidden not_staff_of_community; ctx's, storage or
+// decoding errors.
+func (s *Service) ListQueue(ctx context.Context, actor Member, c string, includeDone bool, limit int) (*Queue, error) {
+	c = cmp.Or(c, actor.CommunityID)
+	if err := authorizeStaff(actor, c); err != nil {
+		return nil, err
+	}
+	items, err := listQueue(ctx, s.store, c, includeDone, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &Queue{Items: items, HotlineNotice: s.hotlineNotice(ctx, c)}, nil
+}
+
+// hotlineNotice says why community c's cases are not reaching the hotline,
+// if they are not: no hotline configured, or how many are stuck and why
+// (never another community's cases, never raw error text). A failure to
+// read the outbox says nothing.
+func (s *Service) hotlineNotice(ctx context.Context, c string) string {
+	if s.cfg.Hotline.URL == "" {
+		return NoHotlineReason
+	}
+	stuck, err := s.outbox.Stuck(ctx)
+	if err != nil {
+		return ""
+	}
+	stuck = slices.DeleteFunc(stuck, func(e hotline.OutboxEntry) bool {
+		return !strings.HasPrefix(e.PostKey, CaseKey(c, ""))
+	})
+	if len(stuck) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d case(s) stuck: %s", len(stuck), FailureReason(stuck[0].Failure))
+}
+
+// listQueue reads community c's queue items, newest first.
+func listQueue(ctx context.Context, store *linlisync.Store, c string, includeDone bool, limit int) ([]*linliv1.StaffQueueItem, error) {
 	if limit <= 0 {
 		limit = 200
 	}
@@ -126,22 +173,26 @@ func ListQueue(ctx context.Context, store *linlisync.Store, c string, includeDon
 // maxDismissReason bounds a dismissal's reason, in characters.
 const maxDismissReason = 500
 
-// Dismiss takes request postID of community c out of the staff queue with
-// a reason, recording who did it. The request itself stays as it is (it
-// does not enter the queue again). It does not check who asks: that is
-// the caller's (staff of c, or admins).
+// Dismiss takes request postID of community c (empty: the actor's) out of
+// the staff queue with a reason, recording who did it. The request itself
+// stays as it is (it does not enter the queue again). Staff of c or
+// admins.
 //
-// Errors: *Error Invalid (reason_required, reason_too_long,
-// reason_invalid), NotFound not_in_queue, Conflict already_decided;
-// storage errors.
-func Dismiss(ctx context.Context, store *linlisync.Store, by Member, c, postID, reason string) (*linliv1.StaffQueueItem, error) {
+// Errors: *Error Forbidden not_staff_of_community; Invalid
+// (reason_required, reason_too_long, reason_invalid), NotFound
+// not_in_queue, Conflict already_decided; storage errors.
+func (s *Service) Dismiss(ctx context.Context, actor Member, c, postID, reason string) (*linliv1.StaffQueueItem, error) {
+	c = cmp.Or(c, actor.CommunityID)
+	if err := authorizeStaff(actor, c); err != nil {
+		return nil, err
+	}
 	var v validator
 	v.requiredText("reason", "reason", reason, maxDismissReason)
 	if err := v.result(); err != nil {
 		return nil, err
 	}
 	var out *linliv1.StaffQueueItem
-	err := update(ctx, store, "dismiss", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "dismiss", func(tx *linlisync.Tx) error {
 		item, ok, err := loadQueueItem(tx.Get, c, postID)
 		switch {
 		case err != nil:
@@ -152,7 +203,7 @@ func Dismiss(ctx context.Context, store *linlisync.Store, by Member, c, postID, 
 			return Errorf(Conflict, "already_decided", "This request was already forwarded or dismissed.")
 		}
 		item.State = linliv1.QueueState_QUEUE_STATE_DISMISSED
-		item.DismissReason, item.DecidedBy, item.DecidedAt = reason, by.UserID, timestamppb.New(tx.Now())
+		item.DismissReason, item.DecidedBy, item.DecidedAt = reason, actor.UserID, timestamppb.New(tx.Now())
 		out = item
 		return putQueueItem(tx, item)
 	})

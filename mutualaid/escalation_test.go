@@ -18,7 +18,7 @@ import (
 // escalate runs one escalation pass and checks how many requests went overdue.
 func (f *handoffFixture) escalate(want int) {
 	f.t.Helper()
-	n, err := mutualaid.EscalateOverdue(context.Background(), f.store)
+	n, err := f.svc.EscalateOverdue(context.Background())
 	if err != nil || n != want {
 		f.t.Fatalf("EscalateOverdue: %d, %v; want %d", n, err, want)
 	}
@@ -89,7 +89,7 @@ func TestEscalationDeadlines(t *testing.T) {
 		wang.mustApply(proposeH("h-1", "req-1", "offer-1", handoffItemMeilin, 1, false, "15楼电梯口窗台"))
 		f.clk.Advance(2 * time.Hour)
 		f.escalate(1) // overdue while a handoff is under way
-		if _, err := mutualaid.Dismiss(context.Background(), f.store, actor(f.members["u-zhao"]), "yuqiao", "req-1", "邻居正在送药"); err != nil {
+		if _, err := f.svc.Dismiss(context.Background(), actor(f.members["u-zhao"]), "yuqiao", "req-1", "邻居正在送药"); err != nil {
 			t.Fatal(err)
 		}
 		wang.mustApply(cancelH("h-1", "对方联系不上"))
@@ -138,7 +138,7 @@ func TestEscalationDeadlines(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.clk.Advance(2 * time.Hour)
-		n, err := mutualaid.EscalateOverdue(context.Background(), f.store)
+		n, err := f.svc.EscalateOverdue(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "req-bad") || n != 1 {
 			t.Fatalf("EscalateOverdue: %d, %v; want req-1 queued and req-bad's error", n, err)
 		}
@@ -146,7 +146,7 @@ func TestEscalationDeadlines(t *testing.T) {
 			t.Errorf("req-1 held up by a bad request: %v", it)
 		}
 		// Set aside: later passes neither fail on it again nor lose it.
-		if n, err := mutualaid.EscalateOverdue(context.Background(), f.store); err != nil || n != 0 {
+		if n, err := f.svc.EscalateOverdue(context.Background()); err != nil || n != 0 {
 			t.Errorf("next pass: %d, %v; want nothing and no error", n, err)
 		}
 		if _, ok, err := f.store.Get(fmt.Sprintf("idx/due-failed/%016x/yuqiao/req-bad", night.UnixMilli())); err != nil || !ok {
@@ -178,7 +178,7 @@ func TestEscalationDeadlines(t *testing.T) {
 	})
 	t.Run("CommunityPolicy", func(t *testing.T) {
 		f := newHandoffFixture(t)
-		pol, err := f.dir.SetEscalationPolicy(context.Background(), "yuqiao", &linliv1.EscalationPolicy{UrgentDeadline: durationpb.New(10 * time.Minute)})
+		pol, err := f.svc.SetEscalationPolicy(context.Background(), mutualaid.Operator, "yuqiao", &linliv1.EscalationPolicy{UrgentDeadline: durationpb.New(10 * time.Minute)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +190,7 @@ func TestEscalationDeadlines(t *testing.T) {
 		f.escalate(1)
 		// A change applies to requests already waiting, counted from their posting.
 		f.phone("u-wang").mustApply(feverRequest("req-2"))
-		if _, err := f.dir.SetEscalationPolicy(context.Background(), "yuqiao", &linliv1.EscalationPolicy{UrgentDeadline: durationpb.New(time.Hour)}); err != nil {
+		if _, err := f.svc.SetEscalationPolicy(context.Background(), mutualaid.Operator, "yuqiao", &linliv1.EscalationPolicy{UrgentDeadline: durationpb.New(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 		if due := f.post("req-2").GetEscalation().GetDueAt().AsTime(); !due.Equal(f.clk.Now().Add(time.Hour)) {
@@ -200,9 +200,9 @@ func TestEscalationDeadlines(t *testing.T) {
 		f.escalate(0)
 		f.clk.Advance(time.Second)
 		f.escalate(1)
-		_, err = f.dir.SetEscalationPolicy(context.Background(), "yuqiao", &linliv1.EscalationPolicy{CriticalDeadline: durationpb.New(time.Second)})
+		_, err = f.svc.SetEscalationPolicy(context.Background(), mutualaid.Operator, "yuqiao", &linliv1.EscalationPolicy{CriticalDeadline: durationpb.New(time.Second)})
 		wantError(t, err, mutualaid.Invalid, "deadline_out_of_range")
-		_, err = f.dir.SetEscalationPolicy(context.Background(), "nowhere", &linliv1.EscalationPolicy{})
+		_, err = f.svc.SetEscalationPolicy(context.Background(), mutualaid.Operator, "nowhere", &linliv1.EscalationPolicy{})
 		wantError(t, err, mutualaid.NotFound, "community_not_found")
 	})
 	t.Run("CriticalForwardedByPolicy", func(t *testing.T) {
@@ -228,7 +228,7 @@ func TestEscalationDeadlines(t *testing.T) {
 	})
 	t.Run("CriticalHeldForStaff", func(t *testing.T) {
 		f := newHandoffFixture(t)
-		if _, err := f.dir.SetEscalationPolicy(context.Background(), "yuqiao", &linliv1.EscalationPolicy{HoldCriticalForStaff: true}); err != nil {
+		if _, err := f.svc.SetEscalationPolicy(context.Background(), mutualaid.Operator, "yuqiao", &linliv1.EscalationPolicy{HoldCriticalForStaff: true}); err != nil {
 			t.Fatal(err)
 		}
 		f.phone("u-wang").mustApply(emergencyRequest("req-1"))
@@ -252,17 +252,17 @@ func TestForwardAndDismiss(t *testing.T) {
 	f.phone("u-wang").mustApply(feverRequest("req-3"))
 	f.offer("u-lucy", "offer-1", meilinItem(1))
 
-	_, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "offer-1"})
+	_, _, err := f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{PostID: "offer-1"})
 	wantError(t, err, mutualaid.Invalid, "not_a_request")
-	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "nope"})
+	_, _, err = f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{PostID: "nope"})
 	wantError(t, err, mutualaid.NotFound, "post_not_found")
-	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-2", IncludePhone: true})
+	_, _, err = f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{PostID: "req-2", IncludePhone: true})
 	wantError(t, err, mutualaid.Forbidden, "no_phone_consent")
-	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-1", Description: strings.Repeat("药", 3901)})
+	_, _, err = f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{PostID: "req-1", Description: strings.Repeat("药", 3901)})
 	wantError(t, err, mutualaid.Invalid, "description_too_long")
 
-	item, desc, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{
-		Staff: zhao, PostID: "req-1", IncludePhone: true, Description: "王女士家中孩子高烧，急需儿童退烧药。",
+	item, desc, err := f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{
+		PostID: "req-1", IncludePhone: true, Description: "王女士家中孩子高烧，急需儿童退烧药。",
 	})
 	if err != nil {
 		t.Fatalf("Forward: %v", err)
@@ -285,14 +285,14 @@ func TestForwardAndDismiss(t *testing.T) {
 		t.Errorf("service code %q, phone %q: want the first item's category and the consented phone", e.Request.ServiceCode, e.Request.Phone)
 	}
 	// Without consent, or without include_phone, no phone leaves linli.
-	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-3"})
+	_, _, err = f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{PostID: "req-3"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e, _, _ := hotline.NewOutbox(f.store, nil, hotline.OutboxOptions{}).Entry(mutualaid.CaseKey("yuqiao", "req-3")); e.Request.Phone != "" || strings.Contains(e.Request.Description, "138") {
 		t.Errorf("a case forwarded without include_phone carries the phone: %+v", e.Request)
 	}
-	_, _, err = mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: "req-1"})
+	_, _, err = f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{PostID: "req-1"})
 	wantError(t, err, mutualaid.Conflict, "already_forwarded")
 	// The resident may withdraw a forwarded request; its case stays followed.
 	f.phone("u-wang").mustApply(cancelMutation("req-1", "邻居送来了药"))
@@ -306,23 +306,31 @@ func TestForwardAndDismiss(t *testing.T) {
 	// Dismissing: only waiting items, with a reason.
 	f.clk.Advance(3 * time.Hour)
 	f.escalate(1) // req-2; req-1 is escalated and has no deadline
-	_, err = mutualaid.Dismiss(ctx, f.store, zhao, "yuqiao", "req-2", " ")
+	_, err = f.svc.Dismiss(ctx, zhao, "yuqiao", "req-2", " ")
 	wantError(t, err, mutualaid.Invalid, "reason_required")
-	it, err := mutualaid.Dismiss(ctx, f.store, zhao, "yuqiao", "req-2", "已电话联系，邻居已送药")
+	it, err := f.svc.Dismiss(ctx, zhao, "yuqiao", "req-2", "已电话联系，邻居已送药")
 	if err != nil || it.GetState() != linliv1.QueueState_QUEUE_STATE_DISMISSED || it.GetDismissReason() == "" {
 		t.Fatalf("Dismiss: %v, %v", it, err)
 	}
-	_, err = mutualaid.Dismiss(ctx, f.store, zhao, "yuqiao", "req-2", "again")
+	_, err = f.svc.Dismiss(ctx, zhao, "yuqiao", "req-2", "again")
 	wantError(t, err, mutualaid.Conflict, "already_decided")
-	_, err = mutualaid.Dismiss(ctx, f.store, zhao, "yuqiao", "offer-1", "no")
+	_, err = f.svc.Dismiss(ctx, zhao, "yuqiao", "offer-1", "no")
 	wantError(t, err, mutualaid.NotFound, "not_in_queue")
 
-	waiting, err := mutualaid.ListQueue(ctx, f.store, "yuqiao", false, 0)
+	waiting, err := queueItems(f.svc.ListQueue(ctx, mutualaid.Operator, "yuqiao", false, 0))
 	if err != nil || len(waiting) != 0 {
 		t.Errorf("ListQueue waiting = %v, %v; want none", waiting, err)
 	}
-	all, err := mutualaid.ListQueue(ctx, f.store, "yuqiao", true, 0)
+	all, err := queueItems(f.svc.ListQueue(ctx, mutualaid.Operator, "yuqiao", true, 0))
 	if err != nil || len(all) != 3 || all[0].GetPostId() != "req-2" {
 		t.Errorf("ListQueue all = %v, %v; want req-2 (newest), then req-1 and req-3", all, err)
 	}
+}
+
+// queueItems are the items of q.
+func queueItems(q *mutualaid.Queue, err error) ([]*linliv1.StaffQueueItem, error) {
+	if err != nil {
+		return nil, err
+	}
+	return q.Items, nil
 }

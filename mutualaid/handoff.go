@@ -24,14 +24,8 @@ import (
 // box: the second proposal is REJECTED not_enough_left. Receiving consumes
 // the reservation (the offer's quantity drops); cancelling releases it.
 //
-// Entities (ON-DISK FORMAT: never change or reuse an id layout or a
-// record's JSON field names):
-//
-//	entity id                   canonical value           published in
-//	handoff/<c>/<handoff id>    linliv1.Entity{Handoff}   see handoffViews
-//	posthandoffs/<c>/<post id>  postHandoffs (JSON)       nowhere
-//
-// posthandoffs lists a post's live handoffs (neither RECEIVED nor
+// Entities: handoff/<c>/<handoff id> and posthandoffs/<c>/<post id> (see
+// namespace.go). posthandoffs lists a post's live handoffs (neither RECEIVED nor
 // CANCELLED) and counts its received ones: it decides whether a post goes
 // back to OPEN when a handoff is cancelled, and whether a request is
 // FULFILLED when one is received.
@@ -64,12 +58,6 @@ const (
 	pickupCodeLen      = 6  // digits
 	maxLiveHandoffs    = 50 // per post
 )
-
-// HandoffEntityID names a handoff's entity in the sync store:
-// "handoff/<community id>/<handoff id>".
-func HandoffEntityID(communityID, handoffID string) string {
-	return "handoff/" + communityID + "/" + handoffID
-}
 
 // handoffMutation turns a client's handoff mutation, pushed by member, into
 // an engine mutation named after its kind ("propose_handoff",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -39,7 +40,7 @@ func newHandoffFixture(t *testing.T) *handoffFixture {
 	t.Helper()
 	f := &handoffFixture{dirFixture: newDirFixture(t), members: map[string]*linliv1.Member{}, phones: map[string]*handset{}}
 	for _, m := range handoffPeople {
-		if _, err := f.dir.AddMember(context.Background(), m); err != nil {
+		if _, err := f.svc.AddMember(context.Background(), m); err != nil {
 			t.Fatalf("AddMember %s: %v", m.GetUserId(), err)
 		}
 		f.members[m.GetUserId()] = m
@@ -59,7 +60,7 @@ func (f *handoffFixture) phone(user string) *handset {
 }
 
 // handset is one member's device: it numbers its mutations 1, 2, 3… and
-// builds handoff mutations with HandoffMutation, others with NewMutation.
+// builds handoff mutations with HandoffMutation, others with NewMutationAt.
 type handset struct {
 	t      *testing.T
 	store  *linlisync.Store
@@ -78,7 +79,7 @@ func (p *handset) build(m *linliv1.Mutation, id uint64) (linlisync.Mutation, err
 	if mut, ok, err := mutualaid.HandoffMutation(p.member, m); ok {
 		return mut, err
 	}
-	return mutualaid.NewMutation(p.member, m)
+	return mutualaid.NewMutationAt(p.member, m, time.Now())
 }
 
 // send pushes m as the next mutation. Safe to call from another goroutine

@@ -214,19 +214,6 @@ func knownDropPoint(tx *linlisync.Tx, c, b, point string) error {
 	return linlisync.Reject(ReasonDropPointUnknown, "Choose one of the building's drop points.")
 }
 
-// postHandoffs is a post's private record of its handoffs (JSON at
-// posthandoffs/<c>/<post id>, published nowhere). ON-DISK FORMAT: never
-// rename a JSON field.
-type postHandoffs struct {
-	// Live lists the ids of the post's handoffs neither received nor
-	// cancelled, in the order they were proposed.
-	Live []string `json:"live,omitempty"`
-	// Received counts the post's received handoffs.
-	Received int `json:"received,omitempty"`
-}
-
-func postHandoffsID(c, postID string) string { return "posthandoffs/" + c + "/" + postID }
-
 func loadPostHandoffs(tx *linlisync.Tx, c, postID string) (*postHandoffs, error) {
 	var ph postHandoffs
 	if _, err := getJSON(tx.Get, postHandoffsID(c, postID), &ph); err != nil {

@@ -2,12 +2,12 @@ package mutualaid_test
 
 import (
 	"context"
+	"log/slog"
 	gosync "sync"
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
+	"github.com/linli/linli/internal/linlitest"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
@@ -45,13 +45,20 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// mustOpen opens a real store in a temporary directory, closed at cleanup.
+// mustOpen opens a real store in a temporary directory, as the service
+// opens it, closed at cleanup.
 func mustOpen(tb testing.TB, clk *clock) *linlisync.Store {
 	tb.Helper()
-	s, err := linlisync.Open(tb.TempDir(), linlisync.Options{
-		EncodeClientState: mutualaid.EncodeClientState,
-		DropInterval:      -1,
-		Now:               clk.Now,
+	return mustOpenIn(tb, tb.TempDir(), clk).Store()
+}
+
+// mustOpenIn opens the service over a real store in dir, without its
+// background jobs (tests run their passes), closed at cleanup.
+func mustOpenIn(tb testing.TB, dir string, clk *clock) *mutualaid.Service {
+	tb.Helper()
+	s, err := mutualaid.Open(mutualaid.Config{
+		Dir: dir, Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
+		Store: linlisync.Options{DropInterval: -1},
 	})
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
@@ -85,9 +92,9 @@ func (d *device) push(m *linliv1.Mutation) linlisync.Result {
 	d.t.Helper()
 	d.next++
 	m.Id = d.next
-	mut, err := mutualaid.NewMutation(d.member, m)
+	mut, err := mutualaid.NewMutationAt(d.member, m, time.Now())
 	if err != nil {
-		d.t.Fatalf("NewMutation: %v", err)
+		d.t.Fatalf("NewMutationAt: %v", err)
 	}
 	res, last, err := d.store.Push(context.Background(), d.client(), []linlisync.Mutation{mut})
 	if err != nil {
@@ -108,7 +115,7 @@ func (d *device) mustApply(m *linliv1.Mutation) {
 }
 
 // view is what a Pull from zero shows: scope → entity id → entity.
-type view map[string]map[string]*linliv1.Entity
+type view linlitest.State
 
 // pull reads the member's scopes from zero and decodes every change.
 func (d *device) pull() view {
@@ -121,21 +128,16 @@ func (d *device) pull() view {
 	if page.HasMore {
 		d.t.Fatalf("Pull: unexpected has_more")
 	}
-	v := view{}
 	for _, c := range page.Changes {
 		if c.Deleted {
 			d.t.Fatalf("Pull from zero returned a tombstone for %s in %s", c.EntityID, c.Scope)
 		}
-		var e linliv1.Entity
-		if err := proto.Unmarshal(c.Value, &e); err != nil {
-			d.t.Fatalf("decode %s in %s: %v", c.EntityID, c.Scope, err)
-		}
-		if v[c.Scope] == nil {
-			v[c.Scope] = map[string]*linliv1.Entity{}
-		}
-		v[c.Scope][c.EntityID] = &e
 	}
-	return v
+	v := linlitest.State{}
+	if err := v.ApplyPage(page); err != nil {
+		d.t.Fatal(err)
+	}
+	return view(v)
 }
 
 // post returns the post with entity id in scope, failing if absent.

@@ -1,6 +1,7 @@
 package mutualaid
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -48,40 +49,32 @@ type JoinCodeSpec struct {
 	CreatedBy string
 }
 
-// joinCodeRecord is a join code's canonical value (JSON; ON-DISK FORMAT).
-type joinCodeRecord struct {
-	ID        string    `json:"id"`
-	Community string    `json:"community"`
-	Building  string    `json:"building,omitempty"`
-	Role      int32     `json:"role"`
-	Expires   time.Time `json:"expires"`
-	MaxUses   uint32    `json:"max_uses"`
-	Uses      uint32    `json:"uses"`
-	CreatedBy string    `json:"created_by,omitempty"`
-	// Member, for a device code, is the user it signs another device in
-	// as: Join with it creates no member.
-	Member string `json:"member,omitempty"`
-}
-
 // CreateJoinCode makes a join code and returns it (the only time the
 // secret exists outside the caller: the store keeps its SHA-256) with its
-// public description, published in the community's staff scope. It does
-// not check who asks: the caller must allow staff to hand out resident,
-// volunteer and staff codes only, and admin codes to admins (as the
-// bootstrap does).
+// public description, published in the community's staff scope. Staff of
+// the community (the actor's own if spec.CommunityID is empty, which is
+// then refused as invalid) hand out resident, volunteer and staff codes;
+// admins hand out admin codes too.
 //
-// Errors (*Error): Invalid community_id_*, building_id_*, role_invalid,
+// Errors (*Error): Forbidden not_staff_of_community, role_not_allowed;
+// Invalid community_id_*, building_id_*, role_invalid,
 // valid_for_out_of_range, max_uses_out_of_range, created_by_invalid;
 // NotFound community_not_found; Invalid building_unknown. Otherwise storage
 // errors.
-func (d *Directory) CreateJoinCode(ctx context.Context, spec JoinCodeSpec) (code string, info *linliv1.JoinCodeInfo, err error) {
-	rec, err := newJoinCodeRecord(spec, d.now())
+func (s *Service) CreateJoinCode(ctx context.Context, actor Member, spec JoinCodeSpec) (code string, info *linliv1.JoinCodeInfo, err error) {
+	if err := authorizeStaff(actor, cmp.Or(spec.CommunityID, actor.CommunityID)); err != nil {
+		return "", nil, err
+	}
+	if err := mayGrant(actor, spec.Role); err != nil {
+		return "", nil, err
+	}
+	rec, err := newJoinCodeRecord(spec, s.now())
 	if err != nil {
 		return "", nil, err
 	}
 	code = newJoinCode()
 	hash := secretHash(code)
-	err = d.update(ctx, "create join code", func(tx *linlisync.Tx) error {
+	err = s.update(ctx, "create join code", func(tx *linlisync.Tx) error {
 		if err := requireCommunity(tx, rec.Community); err != nil {
 			return err
 		}
@@ -109,7 +102,7 @@ func newJoinCodeRecord(spec JoinCodeSpec, now time.Time) (*joinCodeRecord, error
 	if role == linliv1.Role_ROLE_UNSPECIFIED {
 		role = linliv1.Role_ROLE_RESIDENT
 	}
-	if RoleName(role) == "" {
+	if RoleOf(role) == "" {
 		v.fail("role", "role_invalid", "Choose a role: resident, volunteer, staff or admin.")
 	}
 	validFor, uses := orDefault(spec.ValidFor, DefaultJoinCodeValidity), spec.MaxUses

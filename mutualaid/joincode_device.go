@@ -18,14 +18,14 @@ const DeviceCodeValidity = 10 * time.Minute
 //
 // Errors (*Error): NotFound member_not_found (unknown or removed member);
 // otherwise storage errors.
-func (d *Directory) CreateDeviceCode(ctx context.Context, c, user string) (code string, expires time.Time, err error) {
-	code, now := newJoinCode(), d.now()
+func (s *Service) CreateDeviceCode(ctx context.Context, c, user string) (code string, expires time.Time, err error) {
+	code, now := newJoinCode(), s.now()
 	hash := secretHash(code)
 	rec := &joinCodeRecord{
 		ID: "dc_" + randomHex(6), Community: c, Member: user, Expires: now.Add(DeviceCodeValidity),
 		MaxUses: 1, CreatedBy: user,
 	}
-	err = d.update(ctx, "create device code", func(tx *linlisync.Tx) error {
+	err = s.update(ctx, "create device code", func(tx *linlisync.Tx) error {
 		m, ok, err := loadMember(tx.Get, c, user)
 		if err != nil {
 			return err

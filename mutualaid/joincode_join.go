@@ -37,7 +37,7 @@ type JoinForm struct {
 // unit_*, phone_*, building_id_* (malformed input); Invalid join_code_invalid (unknown, expired or used up:
 // one reason for all, so codes cannot be probed); Invalid
 // building_id_required, building_unknown. Otherwise storage errors.
-func (d *Directory) Join(ctx context.Context, f JoinForm) (*linliv1.Member, error) {
+func (s *Service) Join(ctx context.Context, f JoinForm) (*linliv1.Member, error) {
 	if err := validateJoinForm(f); err != nil {
 		return nil, err
 	}
@@ -45,9 +45,9 @@ func (d *Directory) Join(ctx context.Context, f JoinForm) (*linliv1.Member, erro
 	if !ok {
 		return nil, errJoinCodeInvalid()
 	}
-	hash, userID, now := secretHash(code), "u_"+randomHex(8), d.now()
+	hash, userID, now := secretHash(code), "u_"+randomHex(8), s.now()
 	var out *linliv1.Member
-	err := d.update(ctx, "join", func(tx *linlisync.Tx) error {
+	err := s.update(ctx, "join", func(tx *linlisync.Tx) error {
 		var rec joinCodeRecord
 		found, err := getJSON(tx.Get, joinCodeEntityID(hash), &rec)
 		if err != nil {

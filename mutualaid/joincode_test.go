@@ -22,7 +22,7 @@ func TestCreateJoinCode(t *testing.T) {
 	t.Parallel()
 	f := newDirFixture(t)
 	ctx := context.Background()
-	code, info, err := f.dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{
+	code, info, err := f.svc.CreateJoinCode(ctx, mutualaid.Operator, mutualaid.JoinCodeSpec{
 		CommunityID: "yuqiao", BuildingID: "bldg-3", Role: linliv1.Role_ROLE_VOLUNTEER,
 		ValidFor: 48 * time.Hour, MaxUses: 5, CreatedBy: "u_zhao",
 	})
@@ -66,7 +66,7 @@ func TestCreateJoinCode(t *testing.T) {
 		}
 	})
 	t.Run("Defaults", func(t *testing.T) {
-		_, info, err := f.dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{CommunityID: "yuqiao"})
+		_, info, err := f.svc.CreateJoinCode(ctx, mutualaid.Operator, mutualaid.JoinCodeSpec{CommunityID: "yuqiao"})
 		if err != nil {
 			t.Fatalf("CreateJoinCode: %v", err)
 		}
@@ -105,7 +105,7 @@ func TestCreateJoinCodeRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, info, err := f.dir.CreateJoinCode(context.Background(), tt.spec)
+			code, info, err := f.svc.CreateJoinCode(context.Background(), mutualaid.Operator, tt.spec)
 			wantError(t, err, tt.code, tt.reason)
 			if code != "" || info != nil {
 				t.Errorf("got code %q info %v with an error", code, info)
@@ -122,7 +122,7 @@ func TestJoin(t *testing.T) {
 	t.Run("Resident", func(t *testing.T) {
 		form := wangForm
 		form.Code = f.code(mutualaid.JoinCodeSpec{CommunityID: "yuqiao", MaxUses: 50})
-		m, err := f.dir.Join(ctx, form)
+		m, err := f.svc.Join(ctx, form)
 		if err != nil {
 			t.Fatalf("Join: %v", err)
 		}
@@ -136,7 +136,7 @@ func TestJoin(t *testing.T) {
 		if u := m.GetUserId(); len(u) != 18 || !strings.HasPrefix(u, "u_") || strings.Trim(u[2:], "0123456789abcdef") != "" {
 			t.Errorf("got user id %q, want u_ and 16 hex digits", u)
 		}
-		stored, ok, err := f.dir.Member("yuqiao", m.GetUserId())
+		stored, ok, err := f.svc.Member("yuqiao", m.GetUserId())
 		if err != nil || !ok || !proto.Equal(stored, want) {
 			t.Errorf("Member: got %v %t %v, want %v", stored, ok, err, want)
 		}
@@ -149,14 +149,14 @@ func TestJoin(t *testing.T) {
 		typed := strings.ToLower(code[:5]) + " " + code[5:10] + "-" + strings.ToLower(code[10:15]) + " - " + code[15:]
 		form := wangForm
 		form.Code, form.DisplayName = typed, "Lucy Chen"
-		if _, err := f.dir.Join(ctx, form); err != nil {
+		if _, err := f.svc.Join(ctx, form); err != nil {
 			t.Errorf("Join with %q for %q: %v", typed, code, err)
 		}
 	})
 	t.Run("CodeBuildingWins", func(t *testing.T) {
 		form := wangForm
 		form.Code = f.code(mutualaid.JoinCodeSpec{CommunityID: "yuqiao", BuildingID: "bldg-5"})
-		m, err := f.dir.Join(ctx, form)
+		m, err := f.svc.Join(ctx, form)
 		if err != nil || m.GetBuildingId() != "bldg-5" {
 			t.Errorf("got building %q err %v, want bldg-5", m.GetBuildingId(), err)
 		}
@@ -164,7 +164,7 @@ func TestJoin(t *testing.T) {
 	t.Run("VolunteerOfCodeBuilding", func(t *testing.T) {
 		form := mutualaid.JoinForm{DisplayName: "张伟", Unit: "1101"}
 		form.Code = f.code(mutualaid.JoinCodeSpec{CommunityID: "yuqiao", BuildingID: "bldg-3", Role: linliv1.Role_ROLE_VOLUNTEER})
-		m, err := f.dir.Join(ctx, form)
+		m, err := f.svc.Join(ctx, form)
 		if err != nil {
 			t.Fatalf("Join: %v", err)
 		}
@@ -182,14 +182,14 @@ func TestJoin(t *testing.T) {
 		}
 	})
 	t.Run("CountsUses", func(t *testing.T) {
-		code, info, err := f.dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{CommunityID: "yuqiao", MaxUses: 3})
+		code, info, err := f.svc.CreateJoinCode(ctx, mutualaid.Operator, mutualaid.JoinCodeSpec{CommunityID: "yuqiao", MaxUses: 3})
 		if err != nil {
 			t.Fatalf("CreateJoinCode: %v", err)
 		}
 		for _, name := range []string{"王芳", "Lucy Chen"} {
 			form := wangForm
 			form.Code, form.DisplayName = code, name
-			if _, err := f.dir.Join(ctx, form); err != nil {
+			if _, err := f.svc.Join(ctx, form); err != nil {
 				t.Fatalf("Join %s: %v", name, err)
 			}
 		}
@@ -206,7 +206,7 @@ func TestJoinRefused(t *testing.T) {
 	f := newDirFixture(t)
 	ctx := context.Background()
 	used := f.code(mutualaid.JoinCodeSpec{CommunityID: "yuqiao", MaxUses: 1})
-	if _, err := f.dir.Join(ctx, mutualaid.JoinForm{Code: used, DisplayName: "王芳", BuildingID: "bldg-3"}); err != nil {
+	if _, err := f.svc.Join(ctx, mutualaid.JoinForm{Code: used, DisplayName: "王芳", BuildingID: "bldg-3"}); err != nil {
 		t.Fatalf("first Join: %v", err)
 	}
 	expired := f.code(mutualaid.JoinCodeSpec{CommunityID: "yuqiao", ValidFor: time.Hour, MaxUses: 10})
@@ -247,7 +247,7 @@ func TestJoinRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := f.dir.Join(ctx, tt.form)
+			m, err := f.svc.Join(ctx, tt.form)
 			wantError(t, err, mutualaid.Invalid, tt.reason)
 			if m != nil {
 				t.Errorf("got member %v with an error", m)
@@ -273,7 +273,7 @@ func TestJoinRaceSingleUse(t *testing.T) {
 	var wg gosync.WaitGroup
 	for i := range racers {
 		wg.Go(func() {
-			_, errs[i] = f.dir.Join(context.Background(), mutualaid.JoinForm{
+			_, errs[i] = f.svc.Join(context.Background(), mutualaid.JoinForm{
 				Code: code, DisplayName: fmt.Sprintf("邻居%d", i), BuildingID: "bldg-3",
 			})
 		})
@@ -320,7 +320,7 @@ func FuzzJoinCode(f *testing.F) {
 		return string(b)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := fx.dir.Join(context.Background(), mutualaid.JoinForm{Code: s, DisplayName: "王芳", BuildingID: "bldg-3"})
+		m, err := fx.svc.Join(context.Background(), mutualaid.JoinForm{Code: s, DisplayName: "王芳", BuildingID: "bldg-3"})
 		switch {
 		case norm(s) == code && len(s) <= 64:
 			if err != nil || m.GetCommunityId() != "yuqiao" {
@@ -341,19 +341,19 @@ func TestDeviceCode(t *testing.T) {
 	wang := f.resident("王芳")
 	f.session(wang, "phone-1")
 
-	code, exp, err := f.dir.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
+	code, exp, err := f.svc.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
 	if err != nil || !exp.Equal(night.Add(mutualaid.DeviceCodeValidity)) {
 		t.Fatalf("CreateDeviceCode: %q %v %v", code, exp, err)
 	}
-	m, err := f.dir.Join(ctx, mutualaid.JoinForm{Code: code}) // the form is not needed
+	m, err := f.svc.Join(ctx, mutualaid.JoinForm{Code: code}) // the form is not needed
 	if err != nil || m.GetUserId() != wang.GetUserId() || m.GetDisplayName() != "王芳" {
 		t.Fatalf("Join with a device code: %v, %v; want 王芳's own membership", m, err)
 	}
 	f.session(m, "tablet-1")
-	if ds, err := f.dir.Devices(wang.GetUserId()); err != nil || len(ds) != 2 {
+	if ds, err := f.svc.Devices(wang.GetUserId()); err != nil || len(ds) != 2 {
 		t.Errorf("devices = %v, %v; want phone and tablet", ds, err)
 	}
-	_, err = f.dir.Join(ctx, mutualaid.JoinForm{Code: code})
+	_, err = f.svc.Join(ctx, mutualaid.JoinForm{Code: code})
 	wantError(t, err, mutualaid.Invalid, "join_code_invalid") // used up
 	codes := 0
 	for _, e := range f.entities(mutualaid.StaffScope("yuqiao"))[mutualaid.StaffScope("yuqiao")] {
@@ -365,27 +365,27 @@ func TestDeviceCode(t *testing.T) {
 		t.Errorf("staff see %d join codes, want 1: a device code is published nowhere", codes)
 	}
 
-	late, _, err := f.dir.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
+	late, _, err := f.svc.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clk.Advance(mutualaid.DeviceCodeValidity)
-	_, err = f.dir.Join(ctx, mutualaid.JoinForm{Code: late})
+	_, err = f.svc.Join(ctx, mutualaid.JoinForm{Code: late})
 	wantError(t, err, mutualaid.Invalid, "join_code_invalid") // expired
 
-	gone, _, err := f.dir.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
+	gone, _, err := f.svc.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.dir.RemoveMember(ctx, mutualaid.Member{UserID: "u-zhao", CommunityID: "yuqiao", Role: mutualaid.RoleStaff}, "yuqiao", wang.GetUserId()); err != nil {
+	if err := f.svc.RemoveMember(ctx, mutualaid.Member{UserID: "u-zhao", CommunityID: "yuqiao", Role: mutualaid.RoleStaff}, "yuqiao", wang.GetUserId()); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.dir.Join(ctx, mutualaid.JoinForm{Code: gone})
+	_, err = f.svc.Join(ctx, mutualaid.JoinForm{Code: gone})
 	wantError(t, err, mutualaid.Invalid, "join_code_invalid") // removed since
-	_, _, err = f.dir.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
+	_, _, err = f.svc.CreateDeviceCode(ctx, "yuqiao", wang.GetUserId())
 	wantError(t, err, mutualaid.NotFound, "member_not_found")
 
 	// A new member's code still needs a name.
-	_, err = f.dir.Join(ctx, mutualaid.JoinForm{Code: f.code(mutualaid.JoinCodeSpec{CommunityID: "yuqiao"}), BuildingID: "bldg-3"})
+	_, err = f.svc.Join(ctx, mutualaid.JoinForm{Code: f.code(mutualaid.JoinCodeSpec{CommunityID: "yuqiao"}), BuildingID: "bldg-3"})
 	wantError(t, err, mutualaid.Invalid, "display_name_required")
 }

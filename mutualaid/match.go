@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 )
 
@@ -101,7 +102,7 @@ func offerMatchable(p *linliv1.Post) bool {
 // the matches of the offers that fit, best first: by score, then by offer
 // post id. Offers that do not fit are left out. now decides which
 // medicines have expired.
-func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *Catalog, now time.Time) []*linliv1.Match {
+func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *catalog.Catalog, now time.Time) []*linliv1.Match {
 	var out []*linliv1.Match
 	for _, o := range offers {
 		if m, ok := scoreMatch(req, o, cat, now); ok {
@@ -151,7 +152,7 @@ func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *Catalog, now tim
 //
 // so among otherwise equal offers the medicine that expires sooner (and
 // would otherwise go to waste) comes first.
-func scoreMatch(req, offer *linliv1.Post, cat *Catalog, now time.Time) (*linliv1.Match, bool) {
+func scoreMatch(req, offer *linliv1.Post, cat *catalog.Catalog, now time.Time) (*linliv1.Match, bool) {
 	return buildMatch(prepareScoring(req, cat), prepareScoring(offer, cat), civilDay(now))
 }
 
@@ -166,7 +167,7 @@ type scoring struct {
 
 type scoringItem struct {
 	pi     *linliv1.PostItem
-	cat    Item
+	cat    catalog.Item
 	known  bool
 	expiry int64 // civil day of the expiry date; noExpiry, or badExpiry if it does not parse
 }
@@ -177,14 +178,14 @@ const (
 )
 
 // prepareScoring prepares p for scoring against many counterparts.
-func prepareScoring(p *linliv1.Post, cat *Catalog) *scoring {
+func prepareScoring(p *linliv1.Post, cat *catalog.Catalog) *scoring {
 	s := &scoring{post: p, age: ageMonths(p.GetForWhom()), items: make([]scoringItem, len(p.GetItems()))}
 	if p.GetKind() == linliv1.PostKind_POST_KIND_REQUEST {
 		s.bonus, _ = requestBonus(p)
 	}
 	for i, it := range p.GetItems() {
 		si := scoringItem{pi: it, expiry: noExpiry}
-		si.cat, si.known = cat.item(it.GetItemCode())
+		si.cat, si.known = cat.Item(it.GetItemCode())
 		if exp := it.GetExpiryDate(); exp != "" {
 			si.expiry = badExpiry
 			if d, err := time.Parse(dateLayout, exp); err == nil {
@@ -347,7 +348,7 @@ func fitItems(ri, oi *scoringItem, age int, today int64) (itemFit, bool) {
 		}
 		f.fit = scoreExactItem
 	case ri.known && oi.known:
-		if ok, _ := Fits(ri.cat, oi.cat, age); !ok {
+		if ok, _ := catalog.Fits(ri.cat, oi.cat, age); !ok {
 			return itemFit{}, false
 		}
 		f.fit = scoreCategoryFit
@@ -364,7 +365,7 @@ func fitItems(ri, oi *scoringItem, age int, today int64) (itemFit, bool) {
 
 // itemName is how a match names an offered item: as its author wrote it,
 // else the catalog's Chinese or English name, else its code.
-func itemName(oi *linliv1.PostItem, it Item, known bool) string {
+func itemName(oi *linliv1.PostItem, it catalog.Item, known bool) string {
 	if n := strings.TrimSpace(oi.GetName()); n != "" {
 		return n
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	"github.com/linli/linli/mutualaid/matching"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
@@ -55,7 +56,7 @@ type matchIndex struct {
 // communityMatches is one community's matching state.
 type communityMatches struct {
 	c      string
-	cat    *Catalog
+	cat    *catalog.Catalog
 	now    time.Time
 	day    int64 // civilDay(now): the day pairs are scored for
 	graph  *matching.Graph
@@ -174,7 +175,7 @@ func communityMatchesOf(tx *linlisync.Tx, c string, changing bool) (*communityMa
 
 func newCommunityMatches(c string) *communityMatches {
 	cm := &communityMatches{
-		c: c, cat: DefaultCatalog(), active: map[string]*scoring{}, stored: map[matching.Pair]match{},
+		c: c, cat: catalog.Default(), active: map[string]*scoring{}, stored: map[matching.Pair]match{},
 		due: dueOffers{byDay: map[string]map[string]struct{}{}, dayOf: map[string]string{}, sorted: map[string][]string{}},
 	}
 	cm.graph = matching.New(matching.DefaultConfig(matchScorer{cm}, maxPairScore))
@@ -271,7 +272,7 @@ func (cm *communityMatches) node(s *scoring) matching.Node {
 
 // keys returns the item keys of p, sorted: of every item of a request, of
 // the items an offer has free. Two posts can meet only if they share one:
-// "cat:<category>/<group>" for a catalog item outside CategoryOther (it
+// "cat:<category>/<group>" for a catalog item outside catalog.CategoryOther (it
 // fits only itself or, by Fits, an item of its category and group), else
 // "code:<item code>".
 func (cm *communityMatches) keys(p *linliv1.Post) []string {
@@ -281,7 +282,7 @@ func (cm *communityMatches) keys(p *linliv1.Post) []string {
 			continue
 		}
 		code := it.GetItemCode()
-		if item, ok := cm.cat.item(code); ok && item.Category != CategoryOther {
+		if item, ok := cm.cat.Item(code); ok && item.Category != catalog.CategoryOther {
 			keys = append(keys, "cat:"+string(item.Category)+"/"+item.Group)
 		} else {
 			keys = append(keys, "code:"+code)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/linli/linli/mutualaid"
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -578,12 +580,14 @@ func TestMatchRebuild(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	clk := &clock{now: night}
+	var svc *mutualaid.Service
 	open := func() *linlisync.Store {
-		s, err := linlisync.Open(dir, linlisync.Options{EncodeClientState: mutualaid.EncodeClientState, DropInterval: -1, Now: clk.Now})
+		var err error
+		svc, err = mutualaid.Open(mutualaid.Config{Dir: dir, Now: clk.Now, Logger: slog.New(slog.DiscardHandler), Store: linlisync.Options{DropInterval: -1}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s
+		return svc.Store()
 	}
 	// As an older linli left it: seven requests for antigen kits and one
 	// offer of nine, suggested to all seven; a cancelled offer still
@@ -612,9 +616,9 @@ func TestMatchRebuild(t *testing.T) {
 					continue
 				}
 				req := posts[i]
-				m, ok := mutualaid.MatchScore(req, off, mutualaid.DefaultCatalog(), clk.Now())
+				m, ok := mutualaid.MatchScore(req, off, catalog.Default(), clk.Now())
 				if !ok { // the cancelled offer, as it was
-					m, _ = mutualaid.MatchScore(req, mxStatus(proto.CloneOf(off), linliv1.PostStatus_POST_STATUS_OPEN), mutualaid.DefaultCatalog(), clk.Now())
+					m, _ = mutualaid.MatchScore(req, mxStatus(proto.CloneOf(off), linliv1.PostStatus_POST_STATUS_OPEN), catalog.Default(), clk.Now())
 				}
 				m.CreatedAt = timestamppb.New(clk.Now())
 				views, err := mutualaid.MatchViews(m)
@@ -636,12 +640,12 @@ func TestMatchRebuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.Close(); err != nil {
+	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	w := &matchWorld{t: t, clk: clk, store: open()}
-	defer w.store.Close()
+	defer svc.Close()
 	for _, p := range posts {
 		w.ids = append(w.ids, p.GetId())
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linli/linli/mutualaid"
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 )
 
@@ -107,7 +108,7 @@ func TestRankOffersYuqiao(t *testing.T) {
 	var golden strings.Builder
 	for _, tc := range yuqiaoRanking {
 		req := mxFind(posts, tc.request)
-		got := mutualaid.MatchRankOffers(req, offers, mutualaid.DefaultCatalog(), night)
+		got := mutualaid.MatchRankOffers(req, offers, catalog.Default(), night)
 		t.Run(tc.request, func(t *testing.T) {
 			if g := mxScores(got, false); !slices.Equal(g, tc.want) {
 				t.Errorf("got %v,\nwant %v", g, tc.want)
@@ -148,7 +149,7 @@ func TestRankOffersReasons(t *testing.T) {
 	} {
 		t.Run(tc.request+"/"+tc.offer, func(t *testing.T) {
 			req := mxFind(posts, tc.request)
-			got := mutualaid.MatchRankOffers(req, offers, mutualaid.DefaultCatalog(), night)
+			got := mutualaid.MatchRankOffers(req, offers, catalog.Default(), night)
 			i := slices.IndexFunc(got, func(m *linliv1.Match) bool { return m.GetOfferPostId() == tc.offer })
 			if i < 0 {
 				t.Fatalf("no match with %s", tc.offer)
@@ -187,7 +188,7 @@ func TestRankRequestsYuqiao(t *testing.T) {
 		t.Run(tc.offer, func(t *testing.T) {
 			var got []*linliv1.Match
 			for _, r := range requests {
-				if m, ok := mutualaid.MatchScore(r, mxFind(posts, tc.offer), mutualaid.DefaultCatalog(), night); ok {
+				if m, ok := mutualaid.MatchScore(r, mxFind(posts, tc.offer), catalog.Default(), night); ok {
 					got = append(got, m)
 				}
 			}
@@ -244,7 +245,7 @@ func TestRankScore(t *testing.T) {
 			req := mxRequest("req", "u-a", "bldg-3", linliv1.Urgency_URGENCY_ROUTINE, nil, mxItem("thermometer-electronic", "体温计", 1, ""))
 			off := mxOffer("off", "u-b", "bldg-5", mxItem("thermometer-electronic", "体温计", 2, ""))
 			tc.change(req, off)
-			got := mutualaid.MatchRankOffers(req, []*linliv1.Post{off}, mutualaid.DefaultCatalog(), night)
+			got := mutualaid.MatchRankOffers(req, []*linliv1.Post{off}, catalog.Default(), night)
 			if len(got) != 1 {
 				t.Fatalf("got %d matches, want 1", len(got))
 			}
@@ -301,7 +302,7 @@ func TestRankNeverFits(t *testing.T) {
 		{"TwoRequests", feverChild(), mxRequest("off", "u-b", "bldg-3", linliv1.Urgency_URGENCY_URGENT, nil, mxItem("ibuprofen-suspension-child", "美林", 1, ""))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := mutualaid.MatchRankOffers(tc.req, []*linliv1.Post{tc.off}, mutualaid.DefaultCatalog(), night); len(got) != 0 {
+			if got := mutualaid.MatchRankOffers(tc.req, []*linliv1.Post{tc.off}, catalog.Default(), night); len(got) != 0 {
 				t.Errorf("got %d matches (%q), want none", len(got), got[0].GetReasons())
 			}
 		})
@@ -337,7 +338,7 @@ func TestRankFits(t *testing.T) {
 			mxStatus(mxOffer("off", "u-b", "bldg-5", mxReserved(mxItem("antigen-test", "抗原", 3, ""), 1)), linliv1.PostStatus_POST_STATUS_MATCHED), "2 of 3 left"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := mutualaid.MatchRankOffers(tc.req, []*linliv1.Post{tc.off}, mutualaid.DefaultCatalog(), night)
+			got := mutualaid.MatchRankOffers(tc.req, []*linliv1.Post{tc.off}, catalog.Default(), night)
 			if len(got) != 1 {
 				t.Fatalf("got %d matches, want 1", len(got))
 			}
@@ -359,7 +360,7 @@ func TestRankBestItem(t *testing.T) {
 			mxItem("ibuprofen-suspension-child", "美林", 1, "2023-01-01"),      // category fit, soon: 30+15+10
 			mxItem("acetaminophen-suspension-child", "泰诺林", 4, "2024-01-01"), // exact, later: 50+15+0
 		)
-		got := mutualaid.MatchRankOffers(req, []*linliv1.Post{off}, mutualaid.DefaultCatalog(), night)
+		got := mutualaid.MatchRankOffers(req, []*linliv1.Post{off}, catalog.Default(), night)
 		if len(got) != 1 || got[0].GetOfferItemCode() != "acetaminophen-suspension-child" || got[0].GetAvailable() != 4 || got[0].GetScore() != 65 {
 			t.Fatalf("got %v, want acetaminophen-suspension-child ×4 scoring 65", got)
 		}
@@ -369,7 +370,7 @@ func TestRankBestItem(t *testing.T) {
 		for _, id := range []string{"off-c", "off-a", "off-b"} {
 			offers = append(offers, mxOffer(id, "u-"+id, "bldg-5", mxItem("antigen-test", "抗原", 1, "")))
 		}
-		got := mutualaid.MatchRankOffers(req, offers, mutualaid.DefaultCatalog(), night)
+		got := mutualaid.MatchRankOffers(req, offers, catalog.Default(), night)
 		want := []mxScored{{"off-a", 65}, {"off-b", 65}, {"off-c", 65}}
 		if g := mxScores(got, false); !slices.Equal(g, want) {
 			t.Errorf("got %v, want %v", g, want)

@@ -1,23 +1,27 @@
 package mutualaid
 
+import linliv1 "github.com/linli/linli/proto/gen/linli/v1"
+
 // Member is a user's membership of one community, as the server reads it
 // from the store on every request (not only from the caller's token).
 type Member struct {
 	UserID      string
 	CommunityID string
 	// Role is one of RoleResident, RoleVolunteer, RoleStaff, RoleAdmin.
-	Role string
+	Role Role
 	// Buildings are the buildings a volunteer serves.
 	Buildings []string
 }
 
-// Roles. Staff and admins see their community's posts unredacted.
-const (
-	RoleResident  = "resident"
-	RoleVolunteer = "volunteer"
-	RoleStaff     = "staff"
-	RoleAdmin     = "admin"
-)
+// MemberOf is the stored membership m as the domain sees its member act:
+// an unspecified or unknown role acts as a resident.
+func MemberOf(m *linliv1.Member) Member {
+	role := RoleOf(m.GetRole())
+	if role == "" {
+		role = RoleResident
+	}
+	return Member{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: role, Buildings: m.GetVolunteerBuildingIds()}
+}
 
 // IsStaff reports whether m works for the community (staff or admin).
 func (m Member) IsStaff() bool { return m.Role == RoleStaff || m.Role == RoleAdmin }
@@ -34,15 +38,3 @@ func Scopes(m Member) []string {
 	}
 	return scopes
 }
-
-// CommunityScope names the scope every member of a community reads:
-// "community/<id>". Entities appear there redacted.
-func CommunityScope(communityID string) string { return "community/" + communityID }
-
-// UserScope names one user's private scope: "user/<id>". It also carries the
-// user's clients' mutation outcomes.
-func UserScope(userID string) string { return "user/" + userID }
-
-// StaffScope names the scope a community's staff and admins read:
-// "staff/<community id>". Entities appear there in full.
-func StaffScope(communityID string) string { return "staff/" + communityID }

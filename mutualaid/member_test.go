@@ -10,7 +10,7 @@ import (
 func TestScopes(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		role string
+		role mutualaid.Role
 		want []string
 	}{
 		{mutualaid.RoleResident, []string{"community/yuqiao", "user/u-1"}},
@@ -20,7 +20,7 @@ func TestScopes(t *testing.T) {
 		{"mayor", []string{"community/yuqiao", "user/u-1"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.role, func(t *testing.T) {
+		t.Run(string(tt.role), func(t *testing.T) {
 			got := mutualaid.Scopes(mutualaid.Member{UserID: "u-1", CommunityID: "yuqiao", Role: tt.role})
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)

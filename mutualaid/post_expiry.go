@@ -18,12 +18,14 @@ const expireBatch = 500
 // medicines have all passed their expiry date and that nothing is reserved
 // from: neighbours stop seeing it as available, and its suggestions go.
 // Offers holding anything that does not expire stay open. It returns how
-// many offers it expired. Errors: ctx's, or storage errors.
-func ExpireOffers(ctx context.Context, store *linlisync.Store, communityID string) (int, error) {
+// many offers it expired. RefreshMatches runs it for every community.
+//
+// Errors: ctx's, or storage errors.
+func (s *Service) ExpireOffers(ctx context.Context, communityID string) (int, error) {
 	total := 0
 	for {
 		looked, expired := 0, 0
-		err := store.Update(ctx, func(tx *linlisync.Tx) error {
+		err := s.store.Update(ctx, func(tx *linlisync.Tx) error {
 			looked, expired = 0, 0
 			cm, err := communityMatchesOf(tx, communityID, false)
 			if err != nil {

@@ -17,9 +17,9 @@ func TestExpireOffers(t *testing.T) {
 	// Push validation reads the real clock: start the store's clock now.
 	start := time.Now()
 	clk := &clock{now: start}
-	s := mustOpen(t, clk)
-	dir := mutualaid.NewDirectory(s, clk.Now)
-	if _, err := dir.CreateCommunity(context.Background(), &linliv1.Community{Id: "yuqiao", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
+	dir := mustOpenIn(t, t.TempDir(), clk)
+	s := dir.Store()
+	if _, err := dir.CreateCommunity(context.Background(), mutualaid.Operator, &linliv1.Community{Id: "yuqiao", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
 		t.Fatal(err)
 	}
 	lucyPhone := newDevice(t, s, lucy)

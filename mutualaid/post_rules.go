@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/linli/linli/mutualaid/catalog"
+	"github.com/linli/linli/mutualaid/triage"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -73,7 +75,7 @@ func draftOf(m *linliv1.Mutation) (string, *linliv1.PostDraft, bool) {
 // catalogItem checks an item against the catalog: known code, medicines
 // with an expiry date that has not passed, prescription drugs never offered.
 func (v *validator) catalogItem(at string, it *linliv1.PostItem, offer bool, now time.Time) {
-	item, ok := DefaultCatalog().item(it.GetItemCode())
+	item, ok := catalog.Default().Item(it.GetItemCode())
 	if !ok {
 		v.fail(at+".item_code", "item_unknown", "This item is not in the catalog; pick it from the list.")
 		return
@@ -135,18 +137,18 @@ func mayPostOnBehalf(member Member, at string, d *linliv1.PostDraft) error {
 // assessDraft triages a draft's text for emergency signs. It runs when the
 // mutation is built, outside the single writer: the verdict depends only on
 // the draft.
-func assessDraft(d *linliv1.PostDraft) Triage {
+func assessDraft(d *linliv1.PostDraft) triage.Verdict {
 	texts := []string{d.GetNote()}
 	for _, it := range d.GetItems() {
 		texts = append(texts, it.GetName())
 	}
-	return Assess(ageMonths(d.GetForWhom()), texts...)
+	return triage.Assess(ageMonths(d.GetForWhom()), texts...)
 }
 
 // applyTriage records the verdict on the post. An emergency makes the post
 // critical, records the verdict (staff see it at once in their scope) and
 // tells the author to call 120 in the push result.
-func applyTriage(tx *linlisync.Tx, p *linliv1.Post, t Triage) {
+func applyTriage(tx *linlisync.Tx, p *linliv1.Post, t triage.Verdict) {
 	if !t.Emergency {
 		p.Triage = nil
 		return

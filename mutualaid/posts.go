@@ -22,29 +22,25 @@ const (
 	ReasonUrgencyRequired = "urgency_required" // edit_post of a request without an urgency
 )
 
-// NewMutation turns a client's mutation, pushed by member, into an engine
+// NewMutationAt turns a client's mutation, pushed by member, into an engine
 // mutation named "post_offer", "post_request", "edit_post", "cancel_post" or
-// "rate_case", or one of the handoff mutations, with the client's mutation id.
+// "rate_case", or one of the handoff mutations, with the client's mutation
+// id; now is the clock reading that decides whether a medicine has expired.
+// Service.Mutation calls it with the service's clock.
 //
 // It validates m first: malformed input returns the *Error of
 // ValidateMutation and nothing is to be queued. A well-formed mutation that
 // a rule of the catalog, the clock or the member's role refuses (an expired
 // or unknown item, a prescription drug offered, a recipient's age, posting
 // for someone else without the right) becomes a mutation that is REJECTED
-// with that rule's reason, consuming its id. The returned Apply works only in member's
-// community: post ids are resolved there, so a client can never reach
-// another community's posts. Apply rejects (consuming the id, changing
-// nothing) with the Reason* constants; any other error it returns is
-// internal (storage, or a stored entity that is not a post).
+// with that rule's reason, consuming its id. The returned Apply works only
+// in member's community: post ids are resolved there, so a client can never
+// reach another community's posts. Apply rejects (consuming the id,
+// changing nothing) with the Reason* constants; any other error it returns
+// is internal (storage, or a stored entity that is not a post).
 //
 // REQUIRES: member.UserID and member.CommunityID non-empty, and member is
 // the user of the client that pushes the mutation.
-func NewMutation(member Member, m *linliv1.Mutation) (linlisync.Mutation, error) {
-	return NewMutationAt(member, m, time.Now())
-}
-
-// NewMutationAt is NewMutation with the clock reading that decides whether
-// a medicine has expired.
 func NewMutationAt(member Member, m *linliv1.Mutation, now time.Time) (linlisync.Mutation, error) {
 	if member.UserID == "" || member.CommunityID == "" {
 		return linlisync.Mutation{}, errors.New("mutualaid: member without user or community")
@@ -82,12 +78,6 @@ func NewMutationAt(member Member, m *linliv1.Mutation, now time.Time) (linlisync
 		mut.Name, mut.Apply = "rate_case", rateCase(member, k.RateCase)
 	}
 	return mut, nil
-}
-
-// PostEntityID names a post's entity in the sync store:
-// "post/<community id>/<post id>".
-func PostEntityID(communityID, postID string) string {
-	return "post/" + communityID + "/" + postID
 }
 
 // createPost publishes a new open post, unless the id is taken.

@@ -221,7 +221,7 @@ func TestCancelPost(t *testing.T) {
 	})
 }
 
-func TestNewMutation(t *testing.T) {
+func TestNewMutationAt(t *testing.T) {
 	t.Parallel()
 	t.Run("Names", func(t *testing.T) {
 		for want, m := range map[string]*linliv1.Mutation{
@@ -231,7 +231,7 @@ func TestNewMutation(t *testing.T) {
 			"cancel_post":  cancelMutation("r1", "不需要了"),
 		} {
 			m.Id = 7
-			mut, err := mutualaid.NewMutation(wang, m)
+			mut, err := mutualaid.NewMutationAt(wang, m, time.Now())
 			if err != nil || mut.Name != want || mut.ID != 7 || mut.Apply == nil {
 				t.Errorf("got %q id %d err %v, want %q id 7", mut.Name, mut.ID, err, want)
 			}
@@ -240,7 +240,7 @@ func TestNewMutation(t *testing.T) {
 	t.Run("InvalidReturnsError", func(t *testing.T) {
 		m := feverRequest("req-2340")
 		m.GetPostRequest().GetDraft().GetItems()[0].Quantity = 0
-		mut, err := mutualaid.NewMutation(wang, m)
+		mut, err := mutualaid.NewMutationAt(wang, m, time.Now())
 		if e, ok := errors.AsType[*mutualaid.Error](err); !ok || e.Reason != "quantity_out_of_range" {
 			t.Fatalf("got %v, want quantity_out_of_range", err)
 		}
@@ -249,7 +249,7 @@ func TestNewMutation(t *testing.T) {
 		}
 	})
 	t.Run("MemberRequired", func(t *testing.T) {
-		if _, err := mutualaid.NewMutation(mutualaid.Member{UserID: "u-wang"}, feverRequest("r1")); err == nil {
+		if _, err := mutualaid.NewMutationAt(mutualaid.Member{UserID: "u-wang"}, feverRequest("r1"), time.Now()); err == nil {
 			t.Errorf("got no error for a member without community")
 		}
 	})

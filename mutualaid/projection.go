@@ -26,7 +26,7 @@ import (
 // log's compaction keeps it to one entry per post per scope.
 //
 // Errors: only a marshalling error, when p holds invalid UTF-8 (which
-// ValidateMutation rules out for everything NewMutation stores).
+// ValidateMutation rules out for everything NewMutationAt stores).
 func PostViews(p *linliv1.Post) (map[string][]byte, error) {
 	full, err := marshalEntity(p)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -18,7 +19,7 @@ import (
 // maxReportNeeds bounds each list of unmet needs in a report.
 const maxReportNeeds = 10
 
-// BuildReport summarizes the requests community c posted in [from, to):
+// Report summarizes the requests community c posted in [from, to):
 // how many, how many neighbours met, how many went overdue and were
 // forwarded, the hotline's closed cases, the residents' ratings with the
 // two rates the hotline is judged by (resolution: rated solved / rated;
@@ -26,11 +27,22 @@ const maxReportNeeds = 10
 // from request to help, and the most frequent unmet needs (requests that
 // went overdue or to the hotline and that neighbours did not meet after
 // all) by item category (each category of a request's items) and building.
-// It reads one consistent snapshot.
+// It reads one consistent snapshot. Staff of c (empty: the actor's
+// community) or admins.
 //
-// Errors: *Error Invalid period_invalid (to not after from), NotFound
-// community_not_found; ctx's, storage or decoding errors.
-func BuildReport(ctx context.Context, store *linlisync.Store, c string, from, to time.Time) (*linliv1.Report, error) {
+// Errors: *Error Forbidden not_staff_of_community; Invalid period_invalid
+// (to not after from), NotFound community_not_found; ctx's, storage or
+// decoding errors.
+func (s *Service) Report(ctx context.Context, actor Member, c string, from, to time.Time) (*linliv1.Report, error) {
+	c = cmp.Or(c, actor.CommunityID)
+	if err := authorizeStaff(actor, c); err != nil {
+		return nil, err
+	}
+	return buildReport(ctx, s.store, c, from, to)
+}
+
+// buildReport is Report's work, without the check of who asks.
+func buildReport(ctx context.Context, store *linlisync.Store, c string, from, to time.Time) (*linliv1.Report, error) {
 	if !to.After(from) {
 		return nil, Invalidf("to", "period_invalid", "The end of the period must come after its start.")
 	}
@@ -111,15 +123,15 @@ func (t *tally) add(p *linliv1.Post) {
 }
 
 // categories are the distinct catalog categories of p's items.
-func categories(p *linliv1.Post) []Category {
-	var out []Category
+func categories(p *linliv1.Post) []catalog.Category {
+	var out []catalog.Category
 	for _, it := range p.GetItems() {
-		if ci, ok := DefaultCatalog().item(it.GetItemCode()); ok && !slices.Contains(out, ci.Category) {
+		if ci, ok := catalog.Default().Item(it.GetItemCode()); ok && !slices.Contains(out, ci.Category) {
 			out = append(out, ci.Category)
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, CategoryOther)
+		out = append(out, catalog.CategoryOther)
 	}
 	return out
 }

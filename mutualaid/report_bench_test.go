@@ -42,13 +42,14 @@ func benchRequests(b *testing.B, s *linlisync.Store, n int) {
 	}
 }
 
-// BenchmarkReport reads a community of 5,000 requests: BuildReport beside
+// BenchmarkReport reads a community of 5,000 requests: Report beside
 // a bare scan of the same posts (the baseline, measured in the same run),
 // so the ratio is what decoding and tallying cost. b.N counts reports.
 func BenchmarkReport(b *testing.B) {
 	ctx := context.Background()
-	s := mustOpen(b, &clock{now: night})
-	if _, err := mutualaid.NewDirectory(s, nil).CreateCommunity(ctx, yuqiao); err != nil {
+	svc := mustOpenIn(b, b.TempDir(), &clock{now: night})
+	s := svc.Store()
+	if _, err := svc.CreateCommunity(ctx, mutualaid.Operator, yuqiao); err != nil {
 		b.Fatal(err)
 	}
 	benchRequests(b, s, reportBenchRequests)
@@ -64,7 +65,7 @@ func BenchmarkReport(b *testing.B) {
 	})
 	b.Run("BuildReport", func(b *testing.B) {
 		for b.Loop() {
-			r, err := mutualaid.BuildReport(ctx, s, "yuqiao", from, to)
+			r, err := svc.Report(ctx, mutualaid.Operator, "yuqiao", from, to)
 			if err != nil || r.GetRequests() != reportBenchRequests {
 				b.Fatalf("report: %v, %v", r, err)
 			}
@@ -74,11 +75,12 @@ func BenchmarkReport(b *testing.B) {
 }
 
 // BenchmarkEscalatePass is one escalation pass over 5,000 waiting requests
-// none of which is due (what the server does every 10 s), beside an empty
+// none of which is due (what JobDeadlines does every 10 s), beside an empty
 // store transaction (the baseline: one group commit). b.N counts passes.
 func BenchmarkEscalatePass(b *testing.B) {
 	ctx := context.Background()
-	s := mustOpen(b, &clock{now: night})
+	svc := mustOpenIn(b, b.TempDir(), &clock{now: night})
+	s := svc.Store()
 	benchRequests(b, s, reportBenchRequests)
 	b.Run("EmptyUpdate", func(b *testing.B) {
 		for b.Loop() {
@@ -89,7 +91,7 @@ func BenchmarkEscalatePass(b *testing.B) {
 	})
 	b.Run("NothingDue", func(b *testing.B) {
 		for b.Loop() {
-			if n, err := mutualaid.EscalateOverdue(ctx, s); err != nil || n != 0 {
+			if n, err := svc.EscalateOverdue(ctx); err != nil || n != 0 {
 				b.Fatalf("escalate: %d, %v", n, err)
 			}
 		}

@@ -35,7 +35,7 @@ func TestReport(t *testing.T) {
 	f.clk.Advance(2 * time.Hour)
 	f.escalate(3) // req-old, req-b, req-c
 	for _, id := range []string{"req-b", "req-c"} {
-		if _, _, err := mutualaid.Forward(ctx, f.store, mutualaid.ForwardInput{Staff: zhao, PostID: id}); err != nil {
+		if _, _, err := f.svc.Forward(ctx, zhao, mutualaid.ForwardInput{PostID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,7 +46,7 @@ func TestReport(t *testing.T) {
 
 	report := func() *linliv1.Report {
 		t.Helper()
-		r, err := mutualaid.BuildReport(ctx, f.store, "yuqiao", from, to)
+		r, err := f.svc.Report(ctx, mutualaid.Operator, "yuqiao", from, to)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestReport(t *testing.T) {
 	if r = report(); r.GetResolutionRate() != 1 || r.GetSatisfactionRate() != 1 {
 		t.Errorf("after re-rating: rates %v %v, want 1, 1", r.GetResolutionRate(), r.GetSatisfactionRate())
 	}
-	_, err := mutualaid.BuildReport(ctx, f.store, "yuqiao", to, from)
+	_, err := f.svc.Report(ctx, mutualaid.Operator, "yuqiao", to, from)
 	wantError(t, err, mutualaid.Invalid, "period_invalid")
 }
 
@@ -109,7 +109,7 @@ func TestReportUnmetNeeds(t *testing.T) {
 	f.phone("u-lucy").mustApply(dropOffH("h-1", "15楼电梯口窗台"))
 	f.phone("u-wang").mustApply(confirmH("h-1"))
 
-	r, err := mutualaid.BuildReport(ctx, f.store, "yuqiao", from, f.clk.Now().Add(time.Hour))
+	r, err := f.svc.Report(ctx, mutualaid.Operator, "yuqiao", from, f.clk.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +126,6 @@ func TestReportUnmetNeeds(t *testing.T) {
 	if b := r.GetUnmetByBuilding(); len(b) != 1 || b[0].GetCount() != 1 {
 		t.Errorf("unmet by building = %v, want one request", b)
 	}
-	_, err = mutualaid.BuildReport(ctx, f.store, "nowhere", from, f.clk.Now())
+	_, err = f.svc.Report(ctx, mutualaid.Operator, "nowhere", from, f.clk.Now())
 	wantError(t, err, mutualaid.NotFound, "community_not_found")
 }

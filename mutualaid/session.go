@@ -27,7 +27,7 @@ type Session struct {
 // Errors (*Error): Invalid client_id_* (1-64 of [A-Za-z0-9_-]); NotFound
 // member_not_found; Unauthenticated member_removed; Conflict
 // too_many_devices. Otherwise storage errors.
-func (d *Directory) StartSession(ctx context.Context, communityID, userID, clientID string) (refresh string, expires time.Time, err error) {
+func (s *Service) StartSession(ctx context.Context, communityID, userID, clientID string) (refresh string, expires time.Time, err error) {
 	var v validator
 	v.ident("client_id", "client_id", clientID, isIDByte)
 	if err := v.result(); err != nil {
@@ -36,13 +36,13 @@ func (d *Directory) StartSession(ctx context.Context, communityID, userID, clien
 	if !validID(communityID) || !validID(userID) {
 		return "", time.Time{}, errMemberNotFound()
 	}
-	refresh, now := newRefreshToken(), d.now()
+	refresh, now := newRefreshToken(), s.now()
 	expires = now.Add(RefreshTokenTTL)
 	dev := &deviceRecord{
 		User: userID, Community: communityID, Client: clientID, SignedInAt: now, RefreshedAt: now,
 		Family: randomHex(16), Current: secretHash(refresh),
 	}
-	err = d.update(ctx, "start session", func(tx *linlisync.Tx) error {
+	err = s.update(ctx, "start session", func(tx *linlisync.Tx) error {
 		if err := requireActiveMember(tx, communityID, userID); err != nil {
 			return err
 		}
@@ -74,15 +74,15 @@ func (d *Directory) StartSession(ctx context.Context, communityID, userID, clien
 // expired), refresh_token_reused (spent; the family is now revoked),
 // member_removed, session_revoked (device signed out, revoked, or signed in
 // again since). Otherwise storage errors.
-func (d *Directory) Refresh(ctx context.Context, refresh string) (s Session, newRefresh string, expires time.Time, err error) {
+func (s *Service) Refresh(ctx context.Context, refresh string) (sess Session, newRefresh string, expires time.Time, err error) {
 	if refresh == "" || len(refresh) > maxRefreshTokenLen {
 		return Session{}, "", time.Time{}, errRefreshInvalid()
 	}
-	hash, now := secretHash(refresh), d.now()
+	hash, now := secretHash(refresh), s.now()
 	newRefresh = newRefreshToken()
 	expires = now.Add(RefreshTokenTTL)
 	reused := false
-	err = d.update(ctx, "refresh", func(tx *linlisync.Tx) error {
+	err = s.update(ctx, "refresh", func(tx *linlisync.Tx) error {
 		rec, dev, err := liveSession(tx, hash, now)
 		if err != nil {
 			reused = ErrorReason(err) == "refresh_token_reused"
@@ -98,18 +98,18 @@ func (d *Directory) Refresh(ctx context.Context, refresh string) (s Session, new
 		if err := putRefresh(tx, dev.Current, &next); err != nil {
 			return err
 		}
-		s = Session{CommunityID: rec.Community, UserID: rec.User, ClientID: rec.Client}
+		sess = Session{CommunityID: rec.Community, UserID: rec.User, ClientID: rec.Client}
 		return putDevice(tx, dev)
 	})
 	if reused {
-		if rerr := d.revokeFamily(ctx, hash); rerr != nil {
+		if rerr := s.revokeFamily(ctx, hash); rerr != nil {
 			return Session{}, "", time.Time{}, rerr
 		}
 	}
 	if err != nil {
 		return Session{}, "", time.Time{}, err
 	}
-	return s, newRefresh, expires, nil
+	return sess, newRefresh, expires, nil
 }
 
 // liveSession loads the token with hash and its device, refusing unless
@@ -138,15 +138,15 @@ func liveSession(tx *linlisync.Tx, hash string, now time.Time) (*refreshRecord, 
 		return nil, nil, err
 	}
 	if !ok || dev.Revoked || dev.Family != rec.Family || dev.Current != hash {
-		return nil, nil, Errorf(Unauthenticated, "session_revoked", "This device was signed out. Please sign in again.")
+		return nil, nil, ErrSessionRevoked
 	}
 	return rec, dev, nil
 }
 
 // revokeFamily revokes the device whose session the token with hash
 // belongs to, if it is still that session. It commits on its own.
-func (d *Directory) revokeFamily(ctx context.Context, hash string) error {
-	return d.update(ctx, "revoke token family", func(tx *linlisync.Tx) error {
+func (s *Service) revokeFamily(ctx context.Context, hash string) error {
+	return s.update(ctx, "revoke token family", func(tx *linlisync.Tx) error {
 		rec, ok, err := loadRefresh(tx.Get, hash)
 		if err != nil || !ok {
 			return err
@@ -162,22 +162,22 @@ func (d *Directory) revokeFamily(ctx context.Context, hash string) error {
 // SignOut revokes the device: its refresh token stops working. Signing out
 // a device that does not exist or is already revoked succeeds.
 // Errors: storage errors.
-func (d *Directory) SignOut(ctx context.Context, userID, clientID string) error {
+func (s *Service) SignOut(ctx context.Context, userID, clientID string) error {
 	if !validID(userID) || !validID(clientID) {
 		return nil
 	}
-	return d.update(ctx, "sign out", func(tx *linlisync.Tx) error {
+	return s.update(ctx, "sign out", func(tx *linlisync.Tx) error {
 		return revokeDevice(tx, userID, clientID)
 	})
 }
 
 // RevokeDevice revokes one of the user's devices (already revoked: no
 // change). Errors: *Error NotFound device_not_found; storage errors.
-func (d *Directory) RevokeDevice(ctx context.Context, userID, clientID string) error {
+func (s *Service) RevokeDevice(ctx context.Context, userID, clientID string) error {
 	if !validID(userID) || !validID(clientID) {
 		return errDeviceNotFound()
 	}
-	return d.update(ctx, "revoke device", func(tx *linlisync.Tx) error {
+	return s.update(ctx, "revoke device", func(tx *linlisync.Tx) error {
 		_, ok, err := loadDevice(tx.Get, userID, clientID)
 		if err != nil {
 			return err
@@ -191,11 +191,11 @@ func (d *Directory) RevokeDevice(ctx context.Context, userID, clientID string) e
 
 // Device returns one committed device of the user; ok is false if there is
 // none. Errors: storage or decoding errors.
-func (d *Directory) Device(userID, clientID string) (*linliv1.Device, bool, error) {
+func (s *Service) Device(userID, clientID string) (*linliv1.Device, bool, error) {
 	if !validID(userID) || !validID(clientID) {
 		return nil, false, nil
 	}
-	r, ok, err := loadDevice(d.store.Get, userID, clientID)
+	r, ok, err := loadDevice(s.store.Get, userID, clientID)
 	if err != nil || !ok {
 		return nil, false, err
 	}
@@ -204,17 +204,17 @@ func (d *Directory) Device(userID, clientID string) (*linliv1.Device, bool, erro
 
 // Devices lists the user's devices, revoked ones included, newest sign-in
 // first. Errors: storage or decoding errors.
-func (d *Directory) Devices(userID string) ([]*linliv1.Device, error) {
+func (s *Service) Devices(userID string) ([]*linliv1.Device, error) {
 	if !validID(userID) {
 		return nil, nil
 	}
-	ix, err := loadDeviceIndex(d.store.Get, userID)
+	ix, err := loadDeviceIndex(s.store.Get, userID)
 	if err != nil {
 		return nil, err
 	}
 	var out []*linliv1.Device
 	for _, c := range ix.Clients {
-		r, ok, err := loadDevice(d.store.Get, userID, c)
+		r, ok, err := loadDevice(s.store.Get, userID, c)
 		if err != nil {
 			return nil, err
 		}
@@ -247,9 +247,7 @@ func errRefreshInvalid() error {
 	return Errorf(Unauthenticated, "refresh_token_invalid", "Your sign-in has expired. Please sign in again.")
 }
 
-func errMemberRemoved() error {
-	return Errorf(Unauthenticated, "member_removed", "Your membership of this community has ended.")
-}
+func errMemberRemoved() error { return ErrMemberRemoved }
 
 func errDeviceNotFound() error {
 	return Errorf(NotFound, "device_not_found", "There is no such device.")

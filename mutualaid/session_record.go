@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -19,38 +18,6 @@ const maxDevices = 32
 
 // maxRefreshTokenLen bounds the refresh token input looked up (ours are 43).
 const maxRefreshTokenLen = 128
-
-// deviceRecord is a device's canonical value (JSON; ON-DISK FORMAT): the
-// Device it publishes plus its session's family and live token.
-type deviceRecord struct {
-	User        string    `json:"user"`
-	Community   string    `json:"community"`
-	Client      string    `json:"client"`
-	SignedInAt  time.Time `json:"signed_in_at"`
-	RefreshedAt time.Time `json:"refreshed_at"`
-	Revoked     bool      `json:"revoked"`
-	// Family names the sign-in every token of this session descends from.
-	Family string `json:"family"`
-	// Current is the SHA-256 (hex) of the one refresh token that works now.
-	Current string `json:"current"`
-}
-
-// refreshRecord is a refresh token's canonical value (JSON; ON-DISK
-// FORMAT), stored under the token's SHA-256. Published nowhere.
-type refreshRecord struct {
-	User      string    `json:"user"`
-	Community string    `json:"community"`
-	Client    string    `json:"client"`
-	Family    string    `json:"family"`
-	Expires   time.Time `json:"expires"`
-	Spent     bool      `json:"spent"`
-}
-
-// deviceIndex lists a user's devices (JSON; ON-DISK FORMAT), since the
-// store cannot list entities by prefix. Published nowhere.
-type deviceIndex struct {
-	Clients []string `json:"clients"`
-}
 
 // device is the record's public form.
 func (r *deviceRecord) device() *linliv1.Device {

@@ -18,7 +18,7 @@ import (
 // refresh trades tok, failing the test on error.
 func (f *dirFixture) refresh(tok string) (mutualaid.Session, string) {
 	f.t.Helper()
-	s, next, _, err := f.dir.Refresh(context.Background(), tok)
+	s, next, _, err := f.svc.Refresh(context.Background(), tok)
 	if err != nil {
 		f.t.Fatalf("Refresh: %v", err)
 	}
@@ -28,7 +28,7 @@ func (f *dirFixture) refresh(tok string) (mutualaid.Session, string) {
 // refreshFails wants Refresh(tok) to fail Unauthenticated with reason.
 func (f *dirFixture) refreshFails(t *testing.T, tok, reason string) {
 	t.Helper()
-	s, next, exp, err := f.dir.Refresh(context.Background(), tok)
+	s, next, exp, err := f.svc.Refresh(context.Background(), tok)
 	wantError(t, err, mutualaid.Unauthenticated, reason)
 	if s != (mutualaid.Session{}) || next != "" || !exp.IsZero() {
 		t.Errorf("got session %v token %q expiry %v with an error", s, next, exp)
@@ -40,7 +40,7 @@ func TestStartSession(t *testing.T) {
 	f := newDirFixture(t)
 	ctx := context.Background()
 	wang := f.resident("王芳")
-	tok, exp, err := f.dir.StartSession(ctx, "yuqiao", wang.GetUserId(), "phone-1")
+	tok, exp, err := f.svc.StartSession(ctx, "yuqiao", wang.GetUserId(), "phone-1")
 	if err != nil {
 		t.Fatalf("StartSession: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestStartSession(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := f.dir.StartSession(ctx, tt.community, tt.user, tt.client)
+			_, _, err := f.svc.StartSession(ctx, tt.community, tt.user, tt.client)
 			wantError(t, err, tt.code, tt.reason)
 		})
 	}
@@ -87,7 +87,7 @@ func TestRefresh(t *testing.T) {
 		wang := f.resident("王芳")
 		r1 := f.session(wang, "phone-1")
 		f.clk.Advance(20 * time.Minute)
-		s, r2, exp, err := f.dir.Refresh(ctx, r1)
+		s, r2, exp, err := f.svc.Refresh(ctx, r1)
 		if err != nil {
 			t.Fatalf("Refresh: %v", err)
 		}
@@ -100,7 +100,7 @@ func TestRefresh(t *testing.T) {
 		f.clk.Advance(20 * time.Minute)
 		_, r3 := f.refresh(r2)
 		f.refresh(r3)
-		d, ok, err := f.dir.Device(wang.GetUserId(), "phone-1")
+		d, ok, err := f.svc.Device(wang.GetUserId(), "phone-1")
 		if err != nil || !ok || !d.GetLastRefreshedAt().AsTime().Equal(night.Add(40*time.Minute)) || d.GetRevoked() {
 			t.Errorf("Device: got %v %t %v, want refreshed at 00:20, not revoked", d, ok, err)
 		}
@@ -113,7 +113,7 @@ func TestRefresh(t *testing.T) {
 		f.refreshFails(t, r1, "refresh_token_reused") // the owner, later
 		f.refreshFails(t, r2, "session_revoked")
 		f.refreshFails(t, r1, "refresh_token_reused")
-		if d, _, _ := f.dir.Device(wang.GetUserId(), "phone-1"); !d.GetRevoked() {
+		if d, _, _ := f.svc.Device(wang.GetUserId(), "phone-1"); !d.GetRevoked() {
 			t.Errorf("device not revoked: %v", d)
 		}
 		r := f.session(wang, "phone-1") // signing in again works
@@ -156,13 +156,13 @@ func TestSignOut(t *testing.T) {
 	ctx := context.Background()
 	wang := f.resident("王芳")
 	phone, tablet := f.session(wang, "phone-1"), f.session(wang, "tablet-1")
-	if err := f.dir.SignOut(ctx, wang.GetUserId(), "phone-1"); err != nil {
+	if err := f.svc.SignOut(ctx, wang.GetUserId(), "phone-1"); err != nil {
 		t.Fatalf("SignOut: %v", err)
 	}
 	f.refreshFails(t, phone, "session_revoked")
 	f.refresh(tablet)
 	for _, client := range []string{"phone-1", "laptop-9", "bad/client"} {
-		if err := f.dir.SignOut(ctx, wang.GetUserId(), client); err != nil {
+		if err := f.svc.SignOut(ctx, wang.GetUserId(), client); err != nil {
 			t.Errorf("SignOut %s again: %v", client, err)
 		}
 	}
@@ -178,11 +178,11 @@ func TestDevices(t *testing.T) {
 	f.session(wang, "tablet-1")
 	f.clk.Advance(time.Hour)
 	f.session(f.resident("Lucy Chen"), "phone-1")
-	if err := f.dir.RevokeDevice(ctx, wang.GetUserId(), "phone-1"); err != nil {
+	if err := f.svc.RevokeDevice(ctx, wang.GetUserId(), "phone-1"); err != nil {
 		t.Fatalf("RevokeDevice: %v", err)
 	}
 
-	got, err := f.dir.Devices(wang.GetUserId())
+	got, err := f.svc.Devices(wang.GetUserId())
 	if err != nil {
 		t.Fatalf("Devices: %v", err)
 	}
@@ -198,7 +198,7 @@ func TestDevices(t *testing.T) {
 			t.Errorf("device %d: got %v, want %v", i, got[i], want[i])
 		}
 	}
-	if none, err := f.dir.Devices("u_0000000000000000"); err != nil || len(none) != 0 {
+	if none, err := f.svc.Devices("u_0000000000000000"); err != nil || len(none) != 0 {
 		t.Errorf("unknown user: got %v %v, want none", none, err)
 	}
 }
@@ -212,7 +212,7 @@ func TestRevokeDevice(t *testing.T) {
 	lucyPhone := f.session(lucy, "phone-1")
 
 	t.Run("Revokes", func(t *testing.T) {
-		if err := f.dir.RevokeDevice(ctx, wang.GetUserId(), "phone-1"); err != nil {
+		if err := f.svc.RevokeDevice(ctx, wang.GetUserId(), "phone-1"); err != nil {
 			t.Fatalf("RevokeDevice: %v", err)
 		}
 		f.refreshFails(t, phone, "session_revoked")
@@ -220,15 +220,15 @@ func TestRevokeDevice(t *testing.T) {
 		if d := f.entities(user)[user]["device/"+wang.GetUserId()+"/phone-1"].GetDevice(); !d.GetRevoked() {
 			t.Errorf("user scope: got %v, want revoked", d)
 		}
-		if err := f.dir.RevokeDevice(ctx, wang.GetUserId(), "phone-1"); err != nil {
+		if err := f.svc.RevokeDevice(ctx, wang.GetUserId(), "phone-1"); err != nil {
 			t.Errorf("revoking again: %v", err)
 		}
 	})
 	t.Run("NotFound", func(t *testing.T) {
 		for _, client := range []string{"tablet-1", "", "phone-1/x"} {
-			wantError(t, f.dir.RevokeDevice(ctx, wang.GetUserId(), client), mutualaid.NotFound, "device_not_found")
+			wantError(t, f.svc.RevokeDevice(ctx, wang.GetUserId(), client), mutualaid.NotFound, "device_not_found")
 		}
-		wantError(t, f.dir.RevokeDevice(ctx, "u_0000000000000000", "phone-1"), mutualaid.NotFound, "device_not_found")
+		wantError(t, f.svc.RevokeDevice(ctx, "u_0000000000000000", "phone-1"), mutualaid.NotFound, "device_not_found")
 	})
 	t.Run("OthersUntouched", func(t *testing.T) {
 		f.refresh(lucyPhone)
@@ -244,19 +244,19 @@ func TestStartSessionDeviceLimit(t *testing.T) {
 	for i := range 32 {
 		f.session(wang, fmt.Sprintf("phone-%d", i))
 	}
-	_, _, err := f.dir.StartSession(ctx, "yuqiao", wang.GetUserId(), "phone-32")
+	_, _, err := f.svc.StartSession(ctx, "yuqiao", wang.GetUserId(), "phone-32")
 	wantError(t, err, mutualaid.Conflict, "too_many_devices")
 	f.session(wang, "phone-0") // signing a known device in again always works
 
-	if err := f.dir.SignOut(ctx, wang.GetUserId(), "phone-7"); err != nil {
+	if err := f.svc.SignOut(ctx, wang.GetUserId(), "phone-7"); err != nil {
 		t.Fatalf("SignOut: %v", err)
 	}
 	f.session(wang, "phone-32")
-	devices, err := f.dir.Devices(wang.GetUserId())
+	devices, err := f.svc.Devices(wang.GetUserId())
 	if err != nil || len(devices) != 32 {
 		t.Fatalf("Devices: got %d %v, want 32", len(devices), err)
 	}
-	if _, ok, _ := f.dir.Device(wang.GetUserId(), "phone-7"); ok {
+	if _, ok, _ := f.svc.Device(wang.GetUserId(), "phone-7"); ok {
 		t.Errorf("the signed-out phone-7 is still listed")
 	}
 	user := mutualaid.UserScope(wang.GetUserId())
@@ -277,12 +277,12 @@ func FuzzRefresh(f *testing.F) {
 		if s == tok {
 			return
 		}
-		_, _, _, err := fx.dir.Refresh(context.Background(), s)
+		_, _, _, err := fx.svc.Refresh(context.Background(), s)
 		if mutualaid.ErrorCode(err) != mutualaid.Unauthenticated {
 			t.Fatalf("Refresh(%q): got %v, want unauthenticated", s, err)
 		}
 	})
-	if _, _, _, err := fx.dir.Refresh(context.Background(), tok); err != nil {
+	if _, _, _, err := fx.svc.Refresh(context.Background(), tok); err != nil {
 		f.Errorf("the real token stopped working: %v", err)
 	}
 }

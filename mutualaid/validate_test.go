@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -194,8 +195,8 @@ func FuzzValidateMutation(f *testing.F) {
 			}
 			return
 		}
-		if _, err := mutualaid.NewMutation(wang, &m); err != nil {
-			t.Fatalf("valid mutation refused by NewMutation: %v", err)
+		if _, err := mutualaid.NewMutationAt(wang, &m, time.Now()); err != nil {
+			t.Fatalf("valid mutation refused by NewMutationAt: %v", err)
 		}
 		if d := draftOf(&m); d != nil {
 			p := &linliv1.Post{Id: "p", CommunityId: "c", AuthorId: "u", AuthorName: d.GetDisplayName(), Note: d.GetNote(), Items: d.GetItems(), Unit: d.GetUnit(), Phone: d.GetPhone()}

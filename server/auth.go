@@ -14,25 +14,12 @@ import (
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
-)
-
-// Role is what a caller may do within their community.
-type Role string
-
-// The roles. Their string values are on the wire (the "role" claim): never
-// change them.
-const (
-	RoleResident  Role = "resident"
-	RoleVolunteer Role = "volunteer"
-	RoleStaff     Role = "staff"
-	RoleAdmin     Role = "admin"
 )
 
 // Errors returned by this file. Their text is for logs, not for the wire.
 var (
-	// ErrInvalidRole is returned by ParseRole for an unknown role.
-	ErrInvalidRole = errors.New("server: invalid role")
 	// ErrInvalidToken is returned by Tokens.Verify for a token that is
 	// malformed, badly signed, signed by an unknown key, not yet valid, for
 	// another issuer or audience, or missing a required claim.
@@ -42,24 +29,13 @@ var (
 	ErrTokenExpired = errors.New("server: token expired")
 )
 
-// ParseRole returns the Role named s.
-//
-// Errors: ErrInvalidRole if s is not exactly one of the Role values.
-func ParseRole(s string) (Role, error) {
-	switch r := Role(s); r {
-	case RoleResident, RoleVolunteer, RoleStaff, RoleAdmin:
-		return r, nil
-	}
-	return "", fmt.Errorf("%w: %q", ErrInvalidRole, s)
-}
-
 // Principal is the authenticated caller. A Principal returned by Verify or
 // PrincipalFrom has a non-empty UserID and CommunityID and a valid Role;
 // ClientID may be empty.
 type Principal struct {
 	UserID      string
 	CommunityID string
-	Role        Role
+	Role        mutualaid.Role
 	ClientID    string
 	ExpiresAt   time.Time
 }
@@ -127,7 +103,7 @@ func (t *Tokens) now() time.Time {
 // aud, iat, nbf, exp and a random jti. Times are whole seconds.
 //
 // Errors: p has an empty UserID or CommunityID, or an invalid Role
-// (ErrInvalidRole); ttl is not positive; signing fails.
+// (mutualaid.ErrInvalidRole); ttl is not positive; signing fails.
 func (t *Tokens) Mint(p Principal, ttl time.Duration) (string, error) {
 	if err := p.validate(); err != nil {
 		return "", fmt.Errorf("mint token: %w", err)
@@ -178,7 +154,7 @@ func (t *Tokens) Verify(token string) (Principal, error) {
 	p := Principal{
 		UserID:      c.Subject,
 		CommunityID: c.Community,
-		Role:        Role(c.Role),
+		Role:        mutualaid.Role(c.Role),
 		ClientID:    c.Client,
 		ExpiresAt:   c.ExpiresAt.UTC(),
 	}
@@ -206,7 +182,7 @@ func (p Principal) validate() error {
 	case p.CommunityID == "":
 		return errors.New("missing community")
 	}
-	_, err := ParseRole(string(p.Role))
+	_, err := mutualaid.ParseRole(string(p.Role))
 	return err
 }
 

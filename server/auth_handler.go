@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/linli/linli/mutualaid"
@@ -18,7 +17,7 @@ const AccessTokenTTL = 15 * time.Minute
 
 // authHandler serves AuthService.
 type authHandler struct {
-	dir      *mutualaid.Directory
+	svc      *mutualaid.Service
 	members  members
 	tokens   *Tokens
 	joins    *limiter // per address
@@ -38,15 +37,15 @@ func (h *authHandler) Join(ctx context.Context, req *linliv1.JoinRequest) (*linl
 	if !clientIDPattern.MatchString(req.GetClientId()) {
 		return nil, invalid("client_id_invalid", "client_id", "client_id must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
-	m, err := h.dir.Join(ctx, mutualaid.JoinForm{
+	m, err := h.svc.Join(ctx, mutualaid.JoinForm{
 		Code: req.GetCode(), DisplayName: req.GetDisplayName(),
 		BuildingID: req.GetBuildingId(), Unit: req.GetUnit(), Phone: req.GetPhone(),
 	})
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Join", err)
 	}
-	h.log.InfoContext(ctx, "member joined", "community", m.GetCommunityId(), "user", m.GetUserId(), "role", roleName(m.GetRole()))
-	refresh, exp, err := h.dir.StartSession(ctx, m.GetCommunityId(), m.GetUserId(), req.GetClientId())
+	h.log.InfoContext(ctx, "member joined", "community", m.GetCommunityId(), "user", m.GetUserId(), "role", mutualaid.MemberOf(m).Role)
+	refresh, exp, err := h.svc.StartSession(ctx, m.GetCommunityId(), m.GetUserId(), req.GetClientId())
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Join", err)
 	}
@@ -65,16 +64,13 @@ func (h *authHandler) Refresh(ctx context.Context, req *linliv1.RefreshRequest) 
 	if err := h.refreshs.check(clientHost(ctx, h.proxies)); err != nil {
 		return nil, err
 	}
-	sess, refresh, exp, err := h.dir.Refresh(ctx, req.GetRefreshToken())
+	sess, refresh, exp, err := h.svc.Refresh(ctx, req.GetRefreshToken())
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Refresh", err)
 	}
-	m, found, err := h.dir.Member(sess.CommunityID, sess.UserID)
+	m, err := h.svc.CurrentMember(sess.CommunityID, sess.UserID, "")
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Refresh", err)
-	}
-	if !found || m.GetRemoved() {
-		return nil, newError(connect.CodeUnauthenticated, "your membership has ended", &linliv1.ErrorDetail{Reason: "member_removed"})
 	}
 	tokens, err := h.issue(m, sess.ClientID, refresh, exp)
 	if err != nil {
@@ -85,7 +81,7 @@ func (h *authHandler) Refresh(ctx context.Context, req *linliv1.RefreshRequest) 
 
 // issue mints an access token for m on client and pairs it with refresh.
 func (h *authHandler) issue(m *linliv1.Member, client, refresh string, refreshExp time.Time) (*linliv1.Tokens, error) {
-	p := Principal{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: Role(roleName(m.GetRole())), ClientID: client}
+	p := Principal{UserID: m.GetUserId(), CommunityID: m.GetCommunityId(), Role: mutualaid.MemberOf(m).Role, ClientID: client}
 	access, err := h.tokens.Mint(p, AccessTokenTTL)
 	if err != nil {
 		return nil, err
@@ -107,7 +103,7 @@ func (h *authHandler) SignOut(ctx context.Context, req *linliv1.SignOutRequest) 
 	if c.ClientID == "" {
 		return nil, invalid("token_has_no_client", "", "this token is not bound to a device")
 	}
-	if err := h.dir.SignOut(ctx, c.UserID, c.ClientID); err != nil {
+	if err := h.svc.SignOut(ctx, c.UserID, c.ClientID); err != nil {
 		return nil, toConnect(ctx, h.log, "SignOut", err)
 	}
 	return &linliv1.SignOutResponse{}, nil
@@ -119,7 +115,7 @@ func (h *authHandler) ListDevices(ctx context.Context, req *linliv1.ListDevicesR
 	if err != nil {
 		return nil, err
 	}
-	devices, err := h.dir.Devices(c.UserID)
+	devices, err := h.svc.Devices(c.UserID)
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "ListDevices", err)
 	}
@@ -133,7 +129,7 @@ func (h *authHandler) CreateDeviceCode(ctx context.Context, req *linliv1.CreateD
 	if err != nil {
 		return nil, err
 	}
-	code, exp, err := h.dir.CreateDeviceCode(ctx, c.CommunityID, c.UserID)
+	code, exp, err := h.svc.CreateDeviceCode(ctx, c.CommunityID, c.UserID)
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "CreateDeviceCode", err)
 	}
@@ -149,7 +145,7 @@ func (h *authHandler) RevokeDevice(ctx context.Context, req *linliv1.RevokeDevic
 	if !clientIDPattern.MatchString(req.GetClientId()) {
 		return nil, invalid("client_id_invalid", "client_id", "client_id must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
-	if err := h.dir.RevokeDevice(ctx, c.UserID, req.GetClientId()); err != nil {
+	if err := h.svc.RevokeDevice(ctx, c.UserID, req.GetClientId()); err != nil {
 		return nil, toConnect(ctx, h.log, "RevokeDevice", err)
 	}
 	return &linliv1.RevokeDeviceResponse{}, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
@@ -141,7 +142,7 @@ var badTokenTests = []struct {
 	{"WrongIssuer", signValid(func(c *Claims) { c.Issuer = "evil" }), "token_invalid"},
 	{"WrongAudience", signValid(func(c *Claims) { c.Audience = jwt.ClaimStrings{"other"} }), "token_invalid"},
 	{"TamperedPayload", func(t *testing.T, e authEnv) string {
-		return "Bearer " + tamperRole(t, mustMint(t, e.tokens), RoleAdmin)
+		return "Bearer " + tamperRole(t, mustMint(t, e.tokens), mutualaid.RoleAdmin)
 	}, "token_invalid"},
 	{"MissingSubject", signValid(func(c *Claims) { c.Subject = "" }), "token_invalid"},
 	{"MissingCommunity", signValid(func(c *Claims) { c.Community = "" }), "token_invalid"},
@@ -149,7 +150,7 @@ var badTokenTests = []struct {
 }
 
 // tamperRole rewrites the role in tok's payload, keeping its signature.
-func tamperRole(t *testing.T, tok string, role Role) string {
+func tamperRole(t *testing.T, tok string, role mutualaid.Role) string {
 	t.Helper()
 	parts := strings.Split(tok, ".")
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
@@ -574,35 +575,6 @@ func headerJTI(t *testing.T, tok string) string {
 		t.Fatal(err)
 	}
 	return c.ID
-}
-
-func TestParseRole(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in      string
-		want    Role
-		wantErr bool
-	}{
-		{"resident", RoleResident, false},
-		{"volunteer", RoleVolunteer, false},
-		{"staff", RoleStaff, false},
-		{"admin", RoleAdmin, false},
-		{"", "", true},
-		{"Admin", "", true},
-		{"root", "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			got, err := ParseRole(tt.in)
-			if got != tt.want || (err != nil) != tt.wantErr {
-				t.Errorf("ParseRole(%q) = (%q, %v), want (%q, error: %v)", tt.in, got, err, tt.want, tt.wantErr)
-			}
-			if err != nil && !errors.Is(err, ErrInvalidRole) {
-				t.Errorf("ParseRole(%q) error = %v, want ErrInvalidRole", tt.in, err)
-			}
-		})
-	}
 }
 
 func TestPrincipalContext(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/linli/linli/mutualaid"
 	linlisync "github.com/linli/linli/sync"
 )
 
@@ -14,7 +15,7 @@ import (
 // folder's keys for operations such as an online backup. Only someone who
 // can read the signing keys can mint it; community admins' tokens (from
 // Join) never carry this user and community.
-var Operator = Principal{UserID: "linli-operator", CommunityID: "-", Role: RoleAdmin}
+var Operator = Principal{UserID: "linli-operator", CommunityID: "-", Role: mutualaid.RoleAdmin}
 
 // BackupPath is where the online backup is requested.
 const BackupPath = "/admin/v1/backup"
@@ -33,7 +34,7 @@ type backupResponse struct {
 // answers {"dir", "epoch"}. Operator tokens only.
 func (s *Server) backupHandler(w http.ResponseWriter, r *http.Request) {
 	p, ok := PrincipalFrom(r.Context())
-	if !ok || p.UserID != Operator.UserID || p.CommunityID != Operator.CommunityID || p.Role != RoleAdmin {
+	if !ok || p.UserID != Operator.UserID || p.CommunityID != Operator.CommunityID || p.Role != mutualaid.RoleAdmin {
 		http.Error(w, "operator token required (linli admin backup mints one)", http.StatusForbidden)
 		return
 	}
@@ -42,7 +43,7 @@ func (s *Server) backupHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `body must be {"dir": "<absolute path of a new folder>"}`, http.StatusBadRequest)
 		return
 	}
-	err := s.store.Backup(r.Context(), req.Dir)
+	err := s.svc.Backup(r.Context(), req.Dir)
 	switch {
 	case errors.Is(err, linlisync.ErrBackupExists):
 		http.Error(w, "the backup folder already exists", http.StatusConflict)
@@ -52,7 +53,7 @@ func (s *Server) backupHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "backup failed; see the server log", http.StatusInternalServerError)
 		return
 	}
-	epoch := s.store.Epoch()
+	epoch := s.svc.Epoch()
 	s.log.InfoContext(r.Context(), "online backup", "dir", req.Dir)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(backupResponse{Dir: req.Dir, Epoch: hex.EncodeToString(epoch[:])})

@@ -14,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -34,15 +35,15 @@ func BenchmarkPushRPC(b *testing.B) {
 		srv, err := server.New(server.Config{
 			DataDir:    b.TempDir(),
 			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Store:      linlisync.Options{DropInterval: -1},
+			Domain:     mutualaid.Config{Store: linlisync.Options{DropInterval: -1}},
 			RateLimits: server.RateLimits{Join: unlimited, Refresh: unlimited, Push: unlimited},
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { srv.Close() })
-		dir := srv.Directory()
-		if _, err := dir.CreateCommunity(b.Context(), &linliv1.Community{Id: "c1", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
+		dir := srv.Service()
+		if _, err := dir.CreateCommunity(b.Context(), mutualaid.Operator, &linliv1.Community{Id: "c1", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
 			b.Fatal(err)
 		}
 		benchPushRPC(b, srv.Handler(), func(user string) string {
@@ -52,7 +53,7 @@ func BenchmarkPushRPC(b *testing.B) {
 			}); err != nil {
 				b.Fatal(err)
 			}
-			tok, err := srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: "c1", Role: server.RoleResident}, time.Hour)
+			tok, err := srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: "c1", Role: mutualaid.RoleResident}, time.Hour)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -5,15 +5,13 @@ import (
 	"log/slog"
 	"time"
 
-	"connectrpc.com/connect"
-
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 )
 
 // communityHandler serves CommunityService.
 type communityHandler struct {
-	dir     *mutualaid.Directory
+	svc     *mutualaid.Service
 	members members
 	log     *slog.Logger
 }
@@ -24,10 +22,7 @@ func (h *communityHandler) CreateCommunity(ctx context.Context, req *linliv1.Cre
 	if err != nil {
 		return nil, err
 	}
-	if c.member.GetRole() != linliv1.Role_ROLE_ADMIN {
-		return nil, forbidden("admin_only", "only admins create communities")
-	}
-	out, err := h.dir.CreateCommunity(ctx, &linliv1.Community{
+	out, err := h.svc.CreateCommunity(ctx, c.domain(), &linliv1.Community{
 		Id: req.GetCommunityId(), Name: req.GetName(), District: req.GetDistrict(), StreetOffice: req.GetStreetOffice(),
 	})
 	if err != nil {
@@ -38,14 +33,15 @@ func (h *communityHandler) CreateCommunity(ctx context.Context, req *linliv1.Cre
 
 // CreateBuilding adds or replaces a building; staff of the community or admins.
 func (h *communityHandler) CreateBuilding(ctx context.Context, req *linliv1.CreateBuildingRequest) (*linliv1.CreateBuildingResponse, error) {
-	if _, _, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateBuilding"); err != nil {
+	c, err := h.members.call(ctx, req.GetProtocolVersion(), "CreateBuilding")
+	if err != nil {
 		return nil, err
 	}
 	b := &linliv1.Building{
 		Id: req.GetBuilding().GetId(), CommunityId: req.GetCommunityId(),
 		Name: req.GetBuilding().GetName(), DropPoints: req.GetBuilding().GetDropPoints(),
 	}
-	out, err := h.dir.PutBuilding(ctx, b)
+	out, err := h.svc.PutBuilding(ctx, c.domain(), b)
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "CreateBuilding", err)
 	}
@@ -54,32 +50,18 @@ func (h *communityHandler) CreateBuilding(ctx context.Context, req *linliv1.Crea
 
 // CreateJoinCode makes a join code; staff of the community or admins.
 func (h *communityHandler) CreateJoinCode(ctx context.Context, req *linliv1.CreateJoinCodeRequest) (*linliv1.CreateJoinCodeResponse, error) {
-	c, _, err := h.members.manager(ctx, req.GetProtocolVersion(), req.GetCommunityId(), "CreateJoinCode")
+	c, err := h.members.call(ctx, req.GetProtocolVersion(), "CreateJoinCode")
 	if err != nil {
 		return nil, err
 	}
-	spec, err := joinCodeSpec(c, req)
-	if err != nil {
-		return nil, err
-	}
-	code, info, err := h.dir.CreateJoinCode(ctx, spec)
+	code, info, err := h.svc.CreateJoinCode(ctx, c.domain(), mutualaid.JoinCodeSpec{
+		CommunityID: req.GetCommunityId(), BuildingID: req.GetBuildingId(), Role: req.GetRole(),
+		ValidFor: time.Duration(req.GetValidSeconds()) * time.Second, MaxUses: req.GetMaxUses(), CreatedBy: c.UserID,
+	})
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "CreateJoinCode", err)
 	}
 	return &linliv1.CreateJoinCodeResponse{Code: code, Info: info}, nil
-}
-
-// joinCodeSpec is the request as the domain takes it; the domain fills in
-// defaults and checks the bounds. Only who may hand out admin codes is
-// decided here.
-func joinCodeSpec(c caller, req *linliv1.CreateJoinCodeRequest) (mutualaid.JoinCodeSpec, error) {
-	if req.GetRole() == linliv1.Role_ROLE_ADMIN && c.member.GetRole() != linliv1.Role_ROLE_ADMIN {
-		return mutualaid.JoinCodeSpec{}, forbidden("role_not_allowed", "only admins hand out admin codes")
-	}
-	return mutualaid.JoinCodeSpec{
-		CommunityID: req.GetCommunityId(), BuildingID: req.GetBuildingId(), Role: req.GetRole(),
-		ValidFor: time.Duration(req.GetValidSeconds()) * time.Second, MaxUses: req.GetMaxUses(), CreatedBy: c.UserID,
-	}, nil
 }
 
 // SetRole promotes or demotes a member.
@@ -88,11 +70,11 @@ func (h *communityHandler) SetRole(ctx context.Context, req *linliv1.SetRoleRequ
 	if err != nil {
 		return nil, err
 	}
-	m, err := h.dir.SetRole(ctx, c.domain(), req.GetCommunityId(), req.GetUserId(), req.GetRole(), req.GetVolunteerBuildingIds())
+	m, err := h.svc.SetRole(ctx, c.domain(), req.GetCommunityId(), req.GetUserId(), req.GetRole(), req.GetVolunteerBuildingIds())
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "SetRole", err)
 	}
-	h.log.InfoContext(ctx, "role changed", "community", req.GetCommunityId(), "user", req.GetUserId(), "role", roleName(m.GetRole()), "by", c.UserID)
+	h.log.InfoContext(ctx, "role changed", "community", req.GetCommunityId(), "user", req.GetUserId(), "role", mutualaid.MemberOf(m).Role, "by", c.UserID)
 	return &linliv1.SetRoleResponse{Member: m}, nil
 }
 
@@ -102,13 +84,9 @@ func (h *communityHandler) RemoveMember(ctx context.Context, req *linliv1.Remove
 	if err != nil {
 		return nil, err
 	}
-	if err := h.dir.RemoveMember(ctx, c.domain(), req.GetCommunityId(), req.GetUserId()); err != nil {
+	if err := h.svc.RemoveMember(ctx, c.domain(), req.GetCommunityId(), req.GetUserId()); err != nil {
 		return nil, toConnect(ctx, h.log, "RemoveMember", err)
 	}
 	h.log.InfoContext(ctx, "member removed", "community", req.GetCommunityId(), "user", req.GetUserId(), "by", c.UserID)
 	return &linliv1.RemoveMemberResponse{}, nil
-}
-
-func forbidden(reason, msg string) *connect.Error {
-	return newError(connect.CodePermissionDenied, msg, &linliv1.ErrorDetail{Reason: reason})
 }

@@ -1,63 +1,65 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 
-	"github.com/linli/linli/mutualaid/hotline"
+	"github.com/linli/linli/internal/bearer"
+	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/internal/linlitest"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
 )
 
-// testClock is a clock the test moves; the server, its tokens and the
-// hotline simulator all read it.
-type testClock struct {
-	mu  gosync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
-// hotlineWorld is a server on a test clock, a hotline simulator it
-// forwards to, and the 玉桥 community with 王芳 and staff member 赵主任.
+// hotlineWorld is a server on a test clock (the server, its tokens and the
+// hotline simulator all read it), a hotline simulator it forwards to, and
+// the 玉桥 community with 王芳 and staff member 赵主任.
 type hotlineWorld struct {
-	*harness
-	clk   *testClock
-	sim   *hotline.Sim
-	wang  linliv1connect.SyncServiceClient
-	staff linliv1connect.StaffServiceClient
+	*linlitest.Server
+	clk    *linlitest.Clock
+	sim    *hotlinesim.Sim
+	wang   linliv1connect.SyncServiceClient
+	staff  linliv1connect.StaffServiceClient
+	passes map[mutualaid.Job]*atomic.Int64 // passes of the domain's jobs ended
 }
 
-func newHotlineWorld(t *testing.T, dataDir string, clk *testClock, sim *hotline.Sim) *hotlineWorld {
+func newHotlineWorld(t *testing.T, dataDir string, clk *linlitest.Clock, sim *hotlinesim.Sim) *hotlineWorld {
 	t.Helper()
 	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	t.Cleanup(hot.Close)
-	h := newHarness(t, server.Config{DataDir: dataDir, Now: clk.Now, Hotline: server.HotlineConfig{
-		URL: hot.URL + "/open311/v2", APIKey: "demo", JurisdictionID: "yuqiao", Every: 20 * time.Millisecond,
+	passes := map[mutualaid.Job]*atomic.Int64{}
+	for _, j := range []mutualaid.Job{mutualaid.JobDeadlines, mutualaid.JobHotline, mutualaid.JobRefresh} {
+		passes[j] = new(atomic.Int64)
+	}
+	h := linlitest.NewServer(t, server.Config{DataDir: dataDir, Now: clk.Now, Domain: mutualaid.Config{
+		Hotline: mutualaid.HotlineConfig{
+			URL: hot.URL + "/open311/v2", APIKey: "demo", JurisdictionID: "yuqiao", Every: 20 * time.Millisecond,
+		},
+		AfterPass: func(job mutualaid.Job, _ int, _ error) { passes[job].Add(1) },
 	}})
-	w := &hotlineWorld{harness: h, clk: clk, sim: sim}
-	h.member(t, "u-wang", "yuqiao", server.RoleResident)
-	h.member(t, "u-zhao", "yuqiao", server.RoleStaff)
-	if _, err := h.srv.Directory().PutBuilding(t.Context(), &linliv1.Building{Id: "b3", CommunityId: "yuqiao", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
+	w := &hotlineWorld{Server: h, clk: clk, sim: sim, passes: passes}
+	h.Member(t, "u-wang", "yuqiao", mutualaid.RoleResident)
+	h.Member(t, "u-zhao", "yuqiao", mutualaid.RoleStaff)
+	if _, err := h.Service().PutBuilding(t.Context(), mutualaid.Operator, &linliv1.Building{Id: "b3", CommunityId: "yuqiao", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}); err != nil {
 		t.Fatal(err)
 	}
-	w.wang = h.client(w.longToken(t, "u-wang", server.RoleResident))
-	w.staff = linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer(w.longToken(t, "u-zhao", server.RoleStaff))))
+	w.wang = h.SyncClient(w.longToken(t, "u-wang", mutualaid.RoleResident))
+	w.staff = linliv1connect.NewStaffServiceClient(h.HTTP, h.URL, connect.WithInterceptors(bearer.Token(w.longToken(t, "u-zhao", mutualaid.RoleStaff))))
 	return w
 }
 
 // longToken outlives the test's clock jumps.
-func (w *hotlineWorld) longToken(t *testing.T, user string, role server.Role) string {
-	tok, err := w.srv.Tokens().Mint(server.Principal{UserID: user, CommunityID: "yuqiao", Role: role}, 30*24*time.Hour)
+func (w *hotlineWorld) longToken(t *testing.T, user string, role mutualaid.Role) string {
+	tok, err := w.Tokens().Mint(server.Principal{UserID: user, CommunityID: "yuqiao", Role: role}, 30*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func request(id uint64, postID, note string, u linliv1.Urgency) *linliv1.Mutatio
 // post pulls 王芳's view of her post.
 func (w *hotlineWorld) post(t *testing.T, postID string) *linliv1.Post {
 	t.Helper()
-	changes, _ := pullAll(t, w.wang, "")
+	changes, _ := linlitest.PullAll(t, w.wang, "")
 	for _, c := range changes {
 		if p := c.GetEntity().GetPost(); p != nil && p.GetId() == postID && strings.HasPrefix(c.GetScope(), "user/") {
 			return p
@@ -87,15 +89,20 @@ func (w *hotlineWorld) post(t *testing.T, postID string) *linliv1.Post {
 	return nil
 }
 
-// waitFor polls cond (the server's loop runs every 20 ms) for up to 10 s.
+// waitFor polls cond until it holds (the server's jobs run every 20 ms).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	linlitest.WaitFor(t, what, cond)
+}
+
+// waitPasses waits until n more passes of each of jobs have ended, so that
+// at least n-1 of them ran entirely after the call: what a test checks
+// next, they have seen.
+func (w *hotlineWorld) waitPasses(t *testing.T, n int64, jobs ...mutualaid.Job) {
+	t.Helper()
+	for _, j := range jobs {
+		want := w.passes[j].Load() + n
+		waitFor(t, fmt.Sprintf("%d more passes of %s", n, j), func() bool { return w.passes[j].Load() >= want })
 	}
 }
 
@@ -123,19 +130,19 @@ func (w *hotlineWorld) report(t *testing.T) *linliv1.Report {
 // move with the rating.
 func TestHotlineEndToEnd(t *testing.T) {
 	t.Parallel()
-	clk := &testClock{now: time.Date(2022, 12, 15, 23, 40, 0, 0, time.FixedZone("CST", 8*3600))}
-	sim := &hotline.Sim{APIKey: "demo", ResolveAfter: 3 * time.Hour, Now: clk.Now}
+	clk := linlitest.NewClock(time.Date(2022, 12, 15, 23, 40, 0, 0, time.FixedZone("CST", 8*3600)))
+	sim := &hotlinesim.Sim{APIKey: "demo", ResolveAfter: 3 * time.Hour, Now: clk.Now}
 	w := newHotlineWorld(t, "", clk, sim)
 	ctx := t.Context()
 
-	resident := linliv1connect.NewStaffServiceClient(w.http, w.url, connect.WithInterceptors(bearer(w.longToken(t, "u-wang", server.RoleResident))))
+	resident := linliv1connect.NewStaffServiceClient(w.HTTP, w.URL, connect.WithInterceptors(bearer.Token(w.longToken(t, "u-wang", mutualaid.RoleResident))))
 	_, err := resident.ListQueue(ctx, &linliv1.ListQueueRequest{ProtocolVersion: 1})
 	wantError(t, err, connect.CodePermissionDenied, "not_staff_of_community")
 
 	if _, err := push(ctx, w.wang, "phone", request(1, "req-2340", "孩子发烧39度，急需儿童退烧药", linliv1.Urgency_URGENCY_URGENT)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // several loop passes: nothing is due
+	w.waitPasses(t, 3, mutualaid.JobDeadlines) // passes after the push: nothing is due
 	if q := w.queue(t); len(q) != 0 {
 		t.Fatalf("queue before the deadline: %v", q)
 	}
@@ -188,12 +195,12 @@ func TestHotlineEndToEnd(t *testing.T) {
 	}
 
 	// An admin of another community reads yuqiao's report, over gRPC.
-	w.member(t, "u-admin", "home", server.RoleAdmin)
-	tok, err := w.srv.Tokens().Mint(server.Principal{UserID: "u-admin", CommunityID: "home", Role: server.RoleAdmin}, 30*24*time.Hour)
+	w.Member(t, "u-admin", "home", mutualaid.RoleAdmin)
+	tok, err := w.Tokens().Mint(server.Principal{UserID: "u-admin", CommunityID: "home", Role: mutualaid.RoleAdmin}, 30*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := linliv1connect.NewStaffServiceClient(w.h2c, w.url, connect.WithGRPC(), connect.WithInterceptors(bearer(tok)))
+	admin := linliv1connect.NewStaffServiceClient(w.H2C, w.URL, connect.WithGRPC(), connect.WithInterceptors(bearer.Token(tok)))
 	res2, err := admin.GetReport(ctx, &linliv1.GetReportRequest{ProtocolVersion: 1, CommunityId: "yuqiao"})
 	if err != nil || res2.GetReport().GetRated() != 1 {
 		t.Errorf("admin's report of yuqiao over gRPC: %v, %v", res2.GetReport(), err)
@@ -207,8 +214,8 @@ func TestHotlineEndToEnd(t *testing.T) {
 // critical one forwarded by policy, and neither twice.
 func TestDeadlinePassesWhileDown(t *testing.T) {
 	t.Parallel()
-	clk := &testClock{now: time.Date(2022, 12, 16, 1, 0, 0, 0, time.UTC)}
-	sim := &hotline.Sim{APIKey: "demo", ResolveAfter: 24 * time.Hour, Now: clk.Now}
+	clk := linlitest.NewClock(time.Date(2022, 12, 16, 1, 0, 0, 0, time.UTC))
+	sim := &hotlinesim.Sim{APIKey: "demo", ResolveAfter: 24 * time.Hour, Now: clk.Now}
 	dir := t.TempDir()
 	w := newHotlineWorld(t, dir, clk, sim)
 	ctx := t.Context()
@@ -217,12 +224,12 @@ func TestDeadlinePassesWhileDown(t *testing.T) {
 		request(2, "req-critical", "宝宝两个月大，发烧，呼吸困难", linliv1.Urgency_URGENCY_URGENT)); err != nil {
 		t.Fatal(err)
 	}
-	w.close()
+	w.Close()
 
 	clk.Advance(3 * time.Hour)
 	w = newHotlineWorld(t, dir, clk, sim)
 	waitFor(t, "both requests handled after the restart", func() bool { return len(w.queue(t)) == 2 && sim.Count() == 1 })
-	time.Sleep(200 * time.Millisecond) // many more passes
+	w.waitPasses(t, 3, mutualaid.JobDeadlines, mutualaid.JobHotline) // more passes: nothing happens twice
 	q := w.queue(t)
 	states := map[string]linliv1.QueueState{}
 	for _, it := range q {

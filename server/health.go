@@ -26,7 +26,7 @@ func (r readiness) Check(ctx context.Context, req *grpchealth.CheckRequest) (*gr
 	if err != nil {
 		return nil, err
 	}
-	if ctx.Err() != nil || r.s.isStopping() || r.s.store.Ping() != nil {
+	if ctx.Err() != nil || r.s.isStopping() || r.s.svc.Ping() != nil {
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
 	}
 	return res, nil
@@ -66,7 +66,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	if err := s.store.Ping(); err != nil {
+	if err := s.svc.Ping(); err != nil {
 		if errors.Is(err, linlisync.ErrClosed) {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return

@@ -8,40 +8,44 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linli/linli/mutualaid/hotline"
+	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/internal/linlitest"
+	"github.com/linli/linli/mutualaid"
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/server"
 )
 
-// TestOutboxForwardsAndReports: a case queued in the server's outbox is
-// forwarded to the configured hotline exactly once, and /metrics shows the
-// outbox's depth before and after.
+// TestOutboxForwardsAndReports: a case staff forward waits in the
+// server's outbox and is forwarded to the configured hotline exactly once,
+// and /metrics shows the outbox's depth before and after.
 func TestOutboxForwardsAndReports(t *testing.T) {
 	t.Parallel()
-	sim := &hotline.Sim{APIKey: "demo"}
+	sim := &hotlinesim.Sim{APIKey: "demo"}
 	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	defer hot.Close()
-	h := newHarness(t, server.Config{Hotline: server.HotlineConfig{
+	h := linlitest.NewServer(t, server.Config{Domain: mutualaid.Config{Hotline: mutualaid.HotlineConfig{
 		URL: hot.URL + "/open311/v2", APIKey: "demo", JurisdictionID: "yuqiao", Every: time.Hour,
-	}})
+	}}})
+	svc := h.Service()
+	wang := h.SyncClient(h.Token(t, "u-wang", "yuqiao", mutualaid.RoleResident))
+	if _, err := push(t.Context(), wang, "phone", request(1, "req-2340", "8个月婴儿发烧，邻居未能提供儿童退烧药", linliv1.Urgency_URGENCY_URGENT)); err != nil {
+		t.Fatal(err)
+	}
 	sim.FailNext(1) // the first attempt fails: the case waits and shows in the depth
-	err := h.srv.Outbox().Enqueue(t.Context(), "yuqiao/req-2340", hotline.CaseRequest{
-		ServiceCode: "fever_reducer", AddressString: "玉桥街道 3号楼", Description: "8个月婴儿发烧，邻居未能提供儿童退烧药",
-	})
-	if err != nil {
+	if _, _, err := svc.Forward(t.Context(), mutualaid.Operator, mutualaid.ForwardInput{Community: "yuqiao", PostID: "req-2340"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := outboxMetric(t, h, "linli_hotline_outbox_pending"); got != "1" {
 		t.Fatalf("pending before forwarding = %s, want 1", got)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for sim.Count() == 0 && time.Now().Before(deadline) {
+	waitFor(t, "the hotline to hold the case", func() bool {
 		// The injected failure may strike this pass or the server's own
 		// loop; either way the case is retried after its backoff.
-		_, _ = h.srv.Outbox().RunOnce(t.Context())
-		time.Sleep(50 * time.Millisecond)
-	}
+		_, _ = svc.ForwardCases(t.Context())
+		return sim.Count() > 0
+	})
 	for range 2 {
-		if _, err := h.srv.Outbox().RunOnce(t.Context()); err != nil {
+		if _, err := svc.ForwardCases(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,9 +67,9 @@ func TestOutboxForwardsAndReports(t *testing.T) {
 }
 
 // outboxMetric returns the value of an unlabelled metric from /metrics.
-func outboxMetric(t *testing.T, h *harness, name string) string {
+func outboxMetric(t *testing.T, h *linlitest.Server, name string) string {
 	t.Helper()
-	res, err := h.http.Get(h.url + "/metrics")
+	res, err := h.HTTP.Get(h.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

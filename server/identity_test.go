@@ -16,6 +16,9 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/linli/linli/internal/bearer"
+	"github.com/linli/linli/internal/linlitest"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -27,7 +30,7 @@ import (
 // except the explicit allow-list. A new RPC cannot be forgotten.
 func TestEveryProcedureNeedsAuth(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{})
+	h := linlitest.NewServer(t, server.Config{})
 	public := map[string]bool{
 		linliv1connect.AuthServiceJoinProcedure:    true,
 		linliv1connect.AuthServiceRefreshProcedure: true,
@@ -62,13 +65,13 @@ func TestEveryProcedureNeedsAuth(t *testing.T) {
 // refusedWithoutToken calls path with no Authorization header and reports
 // whether the authentication layer refused it (a unary 401, or a stream's
 // end message, carrying reason token_missing).
-func refusedWithoutToken(t *testing.T, h *harness, path string, stream bool) bool {
+func refusedWithoutToken(t *testing.T, h *linlitest.Server, path string, stream bool) bool {
 	t.Helper()
 	ctype, body := "application/json", `{"protocolVersion": 1}`
 	if stream {
 		ctype, body = "application/connect+json", "\x00\x00\x00\x00\x17"+`{"protocolVersion": 1}`
 	}
-	res, err := h.http.Post(h.url+path, ctype, strings.NewReader(body))
+	res, err := h.HTTP.Post(h.URL+path, ctype, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,10 +84,10 @@ func refusedWithoutToken(t *testing.T, h *harness, path string, stream bool) boo
 // TestJoinRefreshSignOut: the whole sign-in life of a device.
 func TestJoinRefreshSignOut(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{RateLimits: server.RateLimits{Join: server.Limit{Rate: -1}, Refresh: server.Limit{Rate: -1}}})
-	staff := h.token(t, "staff-li", "yuqiao", server.RoleStaff)
+	h := linlitest.NewServer(t, server.Config{RateLimits: server.RateLimits{Join: server.Limit{Rate: -1}, Refresh: server.Limit{Rate: -1}}})
+	staff := h.Token(t, "staff-li", "yuqiao", mutualaid.RoleStaff)
 	code := joinCode(t, h, staff, "yuqiao", linliv1.Role_ROLE_RESIDENT, 2)
-	auth := linliv1connect.NewAuthServiceClient(h.http, h.url)
+	auth := linliv1connect.NewAuthServiceClient(h.HTTP, h.URL)
 	ctx := t.Context()
 
 	joined, err := auth.Join(ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: code, ClientId: "phone", DisplayName: "王芳", BuildingId: "b3", Unit: "1502", Phone: "13800001234"})
@@ -99,7 +102,7 @@ func TestJoinRefreshSignOut(t *testing.T) {
 	if exp := tok.GetAccessExpiresAt().AsTime(); time.Until(exp) > 16*time.Minute || time.Until(exp) < 14*time.Minute {
 		t.Fatalf("access token expires at %v, want in 15 minutes", exp)
 	}
-	c := h.client(tok.GetAccessToken())
+	c := h.SyncClient(tok.GetAccessToken())
 	if _, err := push(ctx, c, "phone", offer(1, "p1")); err != nil {
 		t.Fatalf("push with joined token: %v", err)
 	}
@@ -123,7 +126,7 @@ func TestJoinRefreshSignOut(t *testing.T) {
 			t.Fatalf("refresh after reuse: %v, want Unauthenticated", err)
 		}
 		// The family's access tokens stop at once too.
-		_, err = h.client(r1.GetTokens().GetAccessToken()).Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1})
+		_, err = h.SyncClient(r1.GetTokens().GetAccessToken()).Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1})
 		wantError(t, err, connect.CodeUnauthenticated, "session_revoked")
 	})
 
@@ -132,7 +135,7 @@ func TestJoinRefreshSignOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		me := linliv1connect.NewAuthServiceClient(h.http, h.url, connect.WithInterceptors(bearer(again.GetTokens().GetAccessToken())))
+		me := linliv1connect.NewAuthServiceClient(h.HTTP, h.URL, connect.WithInterceptors(bearer.Token(again.GetTokens().GetAccessToken())))
 		list, err := me.ListDevices(ctx, &linliv1.ListDevicesRequest{ProtocolVersion: 1})
 		if err != nil || len(list.GetDevices()) != 1 || list.GetDevices()[0].GetClientId() != "tablet" {
 			t.Fatalf("devices = %v, %v", list, err)
@@ -153,7 +156,7 @@ func TestJoinRefreshSignOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		phone := linliv1connect.NewAuthServiceClient(h.http, h.url, connect.WithInterceptors(bearer(first.GetTokens().GetAccessToken())))
+		phone := linliv1connect.NewAuthServiceClient(h.HTTP, h.URL, connect.WithInterceptors(bearer.Token(first.GetTokens().GetAccessToken())))
 		dc, err := phone.CreateDeviceCode(ctx, &linliv1.CreateDeviceCodeRequest{ProtocolVersion: 1})
 		if err != nil || dc.GetCode() == "" {
 			t.Fatalf("CreateDeviceCode: %v, %v", dc, err)
@@ -166,16 +169,16 @@ func TestJoinRefreshSignOut(t *testing.T) {
 		if err != nil || len(list.GetDevices()) != 2 {
 			t.Fatalf("devices after linking = %v, %v; want phone and laptop", list, err)
 		}
-		if _, err := h.client(laptop.GetTokens().GetAccessToken()).Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
+		if _, err := h.SyncClient(laptop.GetTokens().GetAccessToken()).Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
 			t.Fatalf("the linked device cannot pull: %v", err)
 		}
 	})
 }
 
 // joinCode asks CommunityService for a code as tok.
-func joinCode(t *testing.T, h *harness, tok, community string, role linliv1.Role, uses uint32) string {
+func joinCode(t *testing.T, h *linlitest.Server, tok, community string, role linliv1.Role, uses uint32) string {
 	t.Helper()
-	cs := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(tok)))
+	cs := linliv1connect.NewCommunityServiceClient(h.HTTP, h.URL, connect.WithInterceptors(bearer.Token(tok)))
 	_, err := cs.CreateBuilding(t.Context(), &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: community,
 		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}})
 	if err != nil {
@@ -192,10 +195,10 @@ func joinCode(t *testing.T, h *harness, tok, community string, role linliv1.Role
 // refused on the very next call, streams included.
 func TestRemovedMemberRefusedAtOnce(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond})
-	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
-	tok := h.token(t, "u-wang", "yuqiao", server.RoleResident)
-	c := h.client(tok)
+	h := linlitest.NewServer(t, server.Config{Heartbeat: 50 * time.Millisecond})
+	staff := linliv1connect.NewCommunityServiceClient(h.HTTP, h.URL, connect.WithInterceptors(bearer.Token(h.Token(t, "staff-li", "yuqiao", mutualaid.RoleStaff))))
+	tok := h.Token(t, "u-wang", "yuqiao", mutualaid.RoleResident)
+	c := h.SyncClient(tok)
 	stream, err := c.Subscribe(t.Context(), &linliv1.SubscribeRequest{ProtocolVersion: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +207,7 @@ func TestRemovedMemberRefusedAtOnce(t *testing.T) {
 	if !stream.Receive() {
 		t.Fatalf("no first poke: %v", stream.Err())
 	}
-	_, cur := pullAll(t, c, "")
+	_, cur := linlitest.PullAll(t, c, "")
 	if _, err := staff.RemoveMember(t.Context(), &linliv1.RemoveMemberRequest{ProtocolVersion: 1, CommunityId: "yuqiao", UserId: "u-wang"}); err != nil {
 		t.Fatal(err)
 	}
@@ -226,10 +229,10 @@ func TestRemovedMemberRefusedAtOnce(t *testing.T) {
 // in another through any RPC.
 func TestCrossCommunityStaff(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{})
-	h.member(t, "u-b", "beiyuan", server.RoleResident)
-	staffA := h.token(t, "staff-a", "yuqiao", server.RoleStaff)
-	cs := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(staffA)))
+	h := linlitest.NewServer(t, server.Config{})
+	h.Member(t, "u-b", "beiyuan", mutualaid.RoleResident)
+	staffA := h.Token(t, "staff-a", "yuqiao", mutualaid.RoleStaff)
+	cs := linliv1connect.NewCommunityServiceClient(h.HTTP, h.URL, connect.WithInterceptors(bearer.Token(staffA)))
 	ctx := t.Context()
 	checks := map[string]error{}
 	_, checks["CreateBuilding"] = cs.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "beiyuan", Building: &linliv1.Building{Id: "b1", Name: "1号楼"}})
@@ -237,7 +240,7 @@ func TestCrossCommunityStaff(t *testing.T) {
 	_, checks["SetRole"] = cs.SetRole(ctx, &linliv1.SetRoleRequest{ProtocolVersion: 1, CommunityId: "beiyuan", UserId: "u-b", Role: linliv1.Role_ROLE_STAFF})
 	_, checks["RemoveMember"] = cs.RemoveMember(ctx, &linliv1.RemoveMemberRequest{ProtocolVersion: 1, CommunityId: "beiyuan", UserId: "u-b"})
 	_, checks["CreateCommunity"] = cs.CreateCommunity(ctx, &linliv1.CreateCommunityRequest{ProtocolVersion: 1, CommunityId: "x", Name: "x", District: "x", StreetOffice: "x"})
-	ss := linliv1connect.NewStaffServiceClient(h.http, h.url, connect.WithInterceptors(bearer(staffA)))
+	ss := linliv1connect.NewStaffServiceClient(h.HTTP, h.URL, connect.WithInterceptors(bearer.Token(staffA)))
 	_, checks["ListQueue"] = ss.ListQueue(ctx, &linliv1.ListQueueRequest{ProtocolVersion: 1, CommunityId: "beiyuan"})
 	_, checks["ForwardPost"] = ss.ForwardPost(ctx, &linliv1.ForwardPostRequest{ProtocolVersion: 1, CommunityId: "beiyuan", PostId: "p"})
 	_, checks["DismissPost"] = ss.DismissPost(ctx, &linliv1.DismissPostRequest{ProtocolVersion: 1, CommunityId: "beiyuan", PostId: "p", Reason: "r"})
@@ -249,10 +252,10 @@ func TestCrossCommunityStaff(t *testing.T) {
 			t.Errorf("%s in another community: %v, want PermissionDenied", name, err)
 		}
 	}
-	if m, _, _ := h.srv.Directory().Member("beiyuan", "u-b"); m.GetRole() != linliv1.Role_ROLE_RESIDENT || m.GetRemoved() {
+	if m, _, _ := h.Service().Member("beiyuan", "u-b"); m.GetRole() != linliv1.Role_ROLE_RESIDENT || m.GetRemoved() {
 		t.Fatalf("beiyuan member changed: %v", m)
 	}
-	changes, _ := pullAll(t, h.client(staffA), "")
+	changes, _ := linlitest.PullAll(t, h.SyncClient(staffA), "")
 	for _, ch := range changes {
 		if strings.Contains(ch.GetScope(), "beiyuan") || ch.GetEntity().GetMember().GetCommunityId() == "beiyuan" {
 			t.Fatalf("staff of yuqiao received %s", describe([]*linliv1.Change{ch}))
@@ -264,15 +267,15 @@ func TestCrossCommunityStaff(t *testing.T) {
 // building's scope with its whole state on the next Pull; demoted, loses it.
 func TestRoleChangeMovesScopes(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{})
-	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	h := linlitest.NewServer(t, server.Config{})
+	staff := linliv1connect.NewCommunityServiceClient(h.HTTP, h.URL, connect.WithInterceptors(bearer.Token(h.Token(t, "staff-li", "yuqiao", mutualaid.RoleStaff))))
 	ctx := t.Context()
 	if _, err := staff.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "yuqiao",
 		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}}); err != nil {
 		t.Fatal(err)
 	}
-	c := h.client(h.token(t, "u-zhao", "yuqiao", server.RoleResident))
-	_, cur := pullAll(t, c, "")
+	c := h.SyncClient(h.Token(t, "u-zhao", "yuqiao", mutualaid.RoleResident))
+	_, cur := linlitest.PullAll(t, c, "")
 	buildingScope := "building/yuqiao/b3"
 
 	if _, err := staff.SetRole(ctx, &linliv1.SetRoleRequest{ProtocolVersion: 1, CommunityId: "yuqiao", UserId: "u-zhao",
@@ -319,41 +322,34 @@ func cursorHas(t *testing.T, cursor, scope string) bool {
 // expire, new tokens use the new key, and a deleted key's tokens fail.
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{KeyReload: 20 * time.Millisecond})
-	old := h.token(t, "u1", "yuqiao", server.RoleResident)
-	oldKeys, err := server.LoadOrCreateKeys(h.dir)
+	h := linlitest.NewServer(t, server.Config{KeyReload: 20 * time.Millisecond})
+	old := h.Token(t, "u1", "yuqiao", mutualaid.RoleResident)
+	oldKeys, err := server.LoadOrCreateKeys(h.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	newKeys, err := server.AddKey(h.dir)
+	newKeys, err := server.AddKey(h.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv.Tokens().SetKeys(newKeys) // what the reload loop does within KeyReload
-	fresh := h.token(t, "u1", "yuqiao", server.RoleResident)
+	h.Tokens().SetKeys(newKeys) // what the reload loop does within KeyReload
+	fresh := h.Token(t, "u1", "yuqiao", mutualaid.RoleResident)
 	if kid := headerKid(t, fresh); kid != newKeys.CurrentID() || kid == oldKeys.CurrentID() {
 		t.Fatalf("new token kid %q, want the new key %q", kid, newKeys.CurrentID())
 	}
 	for name, tok := range map[string]string{"old": old, "new": fresh} {
-		if _, err := h.client(tok).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
+		if _, err := h.SyncClient(tok).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
 			t.Fatalf("%s token after rotation: %v", name, err)
 		}
 	}
-	if err := os.Remove(filepath.Join(h.dir, "keys", oldKeys.CurrentID()+".pem")); err != nil {
+	if err := os.Remove(filepath.Join(h.Dir, "keys", oldKeys.CurrentID()+".pem")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err := h.client(old).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1})
-		if connect.CodeOf(err) == connect.CodeUnauthenticated {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deleted key's token still accepted: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if _, err := h.client(fresh).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
+	linlitest.WaitFor(t, "the deleted key's token to be refused", func() bool {
+		_, err := h.SyncClient(old).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1})
+		return connect.CodeOf(err) == connect.CodeUnauthenticated
+	})
+	if _, err := h.SyncClient(fresh).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1}); err != nil {
 		t.Fatalf("new key's token after deleting the old key: %v", err)
 	}
 }
@@ -378,15 +374,15 @@ func headerKid(t *testing.T, tok string) string {
 // poking the new building scope (at the next heartbeat), with no reconnect.
 func TestSubscribeFollowsRoleChange(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond})
-	staff := linliv1connect.NewCommunityServiceClient(h.http, h.url, connect.WithInterceptors(bearer(h.token(t, "staff-li", "yuqiao", server.RoleStaff))))
+	h := linlitest.NewServer(t, server.Config{Heartbeat: 50 * time.Millisecond})
+	staff := linliv1connect.NewCommunityServiceClient(h.HTTP, h.URL, connect.WithInterceptors(bearer.Token(h.Token(t, "staff-li", "yuqiao", mutualaid.RoleStaff))))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if _, err := staff.CreateBuilding(ctx, &linliv1.CreateBuildingRequest{ProtocolVersion: 1, CommunityId: "yuqiao",
 		Building: &linliv1.Building{Id: "b3", Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}}}); err != nil {
 		t.Fatal(err)
 	}
-	stream, err := h.client(h.token(t, "u-zhao", "yuqiao", server.RoleResident)).Subscribe(ctx, &linliv1.SubscribeRequest{ProtocolVersion: 1})
+	stream, err := h.SyncClient(h.Token(t, "u-zhao", "yuqiao", mutualaid.RoleResident)).Subscribe(ctx, &linliv1.SubscribeRequest{ProtocolVersion: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/linli/linli/mutualaid"
 )
 
 // testPrincipal is a valid caller for minting test tokens.
 var testPrincipal = Principal{
 	UserID:      "u-alice",
 	CommunityID: "c-riverside",
-	Role:        RoleVolunteer,
+	Role:        mutualaid.RoleVolunteer,
 	ClientID:    "phone-1",
 }
 

@@ -7,6 +7,8 @@ import (
 	gosync "sync"
 	"testing"
 
+	"github.com/linli/linli/internal/linlitest"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -36,17 +38,17 @@ func (b *lockedBuffer) String() string {
 func TestLogsKeepSecrets(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
-	h := newHarness(t, server.Config{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	staff := h.token(t, "staff-li", "yuqiao", server.RoleStaff)
+	h := linlitest.NewServer(t, server.Config{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	staff := h.Token(t, "staff-li", "yuqiao", mutualaid.RoleStaff)
 	code := joinCode(t, h, staff, "yuqiao", linliv1.Role_ROLE_RESIDENT, 1)
-	auth := linliv1connect.NewAuthServiceClient(h.http, h.url)
+	auth := linliv1connect.NewAuthServiceClient(h.HTTP, h.URL)
 	joined, err := auth.Join(t.Context(), &linliv1.JoinRequest{ProtocolVersion: 1, Code: code, ClientId: "phone",
 		DisplayName: "王芳", BuildingId: "b3", Unit: "Flat-9Q7Z", Phone: "+86 139-9876-5432"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok := joined.GetTokens()
-	c := h.client(tok.GetAccessToken())
+	c := h.SyncClient(tok.GetAccessToken())
 	post := offer(1, "p1")
 	post.GetPostOffer().GetDraft().Unit, post.GetPostOffer().GetDraft().Phone = "Flat-8W4X", "+86 137-1111-2222"
 	if _, err := push(t.Context(), c, "phone", post); err != nil {
@@ -55,7 +57,7 @@ func TestLogsKeepSecrets(t *testing.T) {
 	_, _ = auth.Refresh(t.Context(), &linliv1.RefreshRequest{ProtocolVersion: 1, RefreshToken: tok.GetRefreshToken()})
 	_, _ = auth.Refresh(t.Context(), &linliv1.RefreshRequest{ProtocolVersion: 1, RefreshToken: tok.GetRefreshToken()}) // reuse
 	_, _ = auth.Join(t.Context(), &linliv1.JoinRequest{ProtocolVersion: 1, Code: code, ClientId: "x", DisplayName: "x", BuildingId: "b3"})
-	_, _ = h.client("garbage."+tok.GetAccessToken()).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1})
+	_, _ = h.SyncClient("garbage."+tok.GetAccessToken()).Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1})
 	out := logs.String()
 	if !strings.Contains(out, "member joined") {
 		t.Fatalf("expected some logs, got:\n%s", out)

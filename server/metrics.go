@@ -15,10 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/mutualaid/hotline"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
-	linlisync "github.com/linli/linli/sync"
 )
 
 // metrics are one Server's Prometheus metrics, in a registry of its own (no
@@ -152,9 +152,10 @@ func (m *metrics) onCommit(next func(mutations, pushes int, latency time.Duratio
 	}
 }
 
-// watchStore registers the metrics computed from store at scrape time.
-func (m *metrics) watchStore(store *linlisync.Store) {
-	m.reg.MustRegister(storeCollector{store})
+// watch registers the metrics computed from the service at scrape time:
+// the engine's and the hotline outbox's.
+func (m *metrics) watch(svc *mutualaid.Service) {
+	m.reg.MustRegister(storeCollector{svc}, newOutboxGauges(svc))
 }
 
 // observe records one finished RPC.
@@ -262,7 +263,7 @@ func (s *Server) MetricsHandler() http.Handler {
 }
 
 // storeCollector computes the engine's metrics at scrape time.
-type storeCollector struct{ store *linlisync.Store }
+type storeCollector struct{ store *mutualaid.Service }
 
 var (
 	descScopes = prometheus.NewDesc("linli_sync_scopes",
@@ -311,4 +312,35 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descL0Files, prometheus.GaugeValue, float64(pm.Levels[0].TablesCount))
 	ch <- prometheus.MustNewConstMetric(descReadAmp, prometheus.GaugeValue, float64(pm.ReadAmp()))
 	ch <- prometheus.MustNewConstMetric(descCompactionDebt, prometheus.GaugeValue, float64(pm.Compact.EstimatedDebt))
+}
+
+// outboxGauges exposes the hotline outbox's depth and its stuck cases.
+type outboxGauges struct {
+	svc   *mutualaid.Service
+	depth *prometheus.Desc
+	stuck *prometheus.Desc
+}
+
+func newOutboxGauges(svc *mutualaid.Service) *outboxGauges {
+	return &outboxGauges{
+		svc:   svc,
+		depth: prometheus.NewDesc("linli_hotline_outbox_pending", "Cases waiting to be forwarded to the hotline.", nil, nil),
+		stuck: prometheus.NewDesc("linli_hotline_outbox_stuck", "Cases the outbox gave up on (shown to staff, never dropped).", nil, nil),
+	}
+}
+
+func (g *outboxGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- g.depth
+	ch <- g.stuck
+}
+
+func (g *outboxGauges) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n, err := g.svc.OutboxPending(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(g.depth, prometheus.GaugeValue, float64(n))
+	}
+	if n, err := g.svc.OutboxStuck(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(g.stuck, prometheus.GaugeValue, float64(n))
+	}
 }

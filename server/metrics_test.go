@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/linli/linli/internal/linlitest"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -34,13 +36,13 @@ const (
 // /metrics with the values the calls imply.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{RateLimits: server.RateLimits{
+	h := linlitest.NewServer(t, server.Config{RateLimits: server.RateLimits{
 		Join: server.Limit{Rate: 1e-6, Burst: 1},
 		Push: server.Limit{Rate: 1e-6, Burst: 3},
 	}})
 	ctx := t.Context()
-	tok := h.token(t, "u1", "c1", server.RoleResident)
-	c := h.client(tok)
+	tok := h.Token(t, "u1", "c1", mutualaid.RoleResident)
+	c := h.SyncClient(tok)
 
 	for i := range 3 {
 		if _, err := push(ctx, c, "phone", offer(uint64(i+1), fmt.Sprintf("p%d", i))); err != nil {
@@ -56,7 +58,7 @@ func TestMetrics(t *testing.T) {
 	}
 	_, err = c.Pull(ctx, &linliv1.PullRequest{ProtocolVersion: 1, Cursor: "not a cursor"})
 	wantError(t, err, connect.CodeInvalidArgument, "cursor_malformed")
-	auth := linliv1connect.NewAuthServiceClient(h.http, h.url)
+	auth := linliv1connect.NewAuthServiceClient(h.HTTP, h.URL)
 	for range 2 {
 		_, err = auth.Join(ctx, &linliv1.JoinRequest{ProtocolVersion: 1, Code: "GUESS2345678ABCDEFGH", ClientId: "phone", DisplayName: "x"})
 	}
@@ -67,7 +69,7 @@ func TestMetrics(t *testing.T) {
 	defer endStreams()
 	oneCtx, endOne := context.WithCancel(streamCtx)
 	defer endOne()
-	for i, sc := range []linliv1connect.SyncServiceClient{c, h.grpcClient(tok)} {
+	for i, sc := range []linliv1connect.SyncServiceClient{c, h.GRPCSyncClient(tok)} {
 		sctx := streamCtx
 		if i == 0 {
 			sctx = oneCtx
@@ -82,7 +84,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
-	m := h.scrape(t, "")
+	m := scrapeMetrics(t, h, "")
 	for _, tc := range []struct {
 		name   string
 		labels []string
@@ -118,7 +120,7 @@ func TestMetrics(t *testing.T) {
 	}
 	// Background work (match refresh, the outbox) may commit while a scrape
 	// gathers, so compare the two histograms in one quiet scrape.
-	h.waitScrape(t, func(m scrape) bool {
+	waitScrape(t, h, func(m scrape) bool {
 		return m.histogram(t, "linli_sync_commit_seconds").GetSampleCount() == m.histogram(t, "linli_sync_commit_mutations").GetSampleCount()
 	})
 	if got := m.value(t, "linli_sync_scopes"); got < 2 { // community/c1, user/u1, …
@@ -138,22 +140,22 @@ func TestMetrics(t *testing.T) {
 
 	// A stream counts when it ends.
 	endOne()
-	m = h.waitScrape(t, func(m scrape) bool {
+	m = waitScrape(t, h, func(m scrape) bool {
 		return m.value(t, "linli_subscribers") == 1 && m.has("linli_rpc_requests_total", "procedure", subscribeProc, "code", "ok")
 	})
 	if got := m.value(t, "linli_rpc_requests_total", "procedure", subscribeProc, "code", "ok"); got != 1 {
 		t.Errorf("Subscribe ok = %v, want 1", got)
 	}
 	endStreams()
-	h.waitScrape(t, func(m scrape) bool { return m.value(t, "linli_subscribers") == 0 })
+	waitScrape(t, h, func(m scrape) bool { return m.value(t, "linli_subscribers") == 0 })
 }
 
 // TestMetricsToken: with Config.MetricsToken set, /metrics wants exactly
 // that bearer token; a member's access token is not enough.
 func TestMetricsToken(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{MetricsToken: "s3cret-metrics"})
-	member := h.token(t, "u1", "c1", server.RoleResident)
+	h := linlitest.NewServer(t, server.Config{MetricsToken: "s3cret-metrics"})
+	member := h.Token(t, "u1", "c1", mutualaid.RoleResident)
 	for _, tc := range []struct {
 		name   string
 		header []string
@@ -168,7 +170,7 @@ func TestMetricsToken(t *testing.T) {
 		{"SchemeCase", []string{"bearer s3cret-metrics"}, http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body, hdr := h.get(t, "/metrics", tc.header...)
+			code, body, hdr := get(t, h, "/metrics", tc.header...)
 			if code != tc.want {
 				t.Fatalf("status = %d, want %d (%s)", code, tc.want, body)
 			}
@@ -182,7 +184,7 @@ func TestMetricsToken(t *testing.T) {
 	}
 	t.Run("MetricsHandler", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		h.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		h.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 		if rec.Code != http.StatusUnauthorized {
 			t.Fatalf("status = %d, want 401", rec.Code)
 		}
@@ -193,18 +195,18 @@ func TestMetricsToken(t *testing.T) {
 // answers and 503 once the server is closed. /metrics still answers.
 func TestHealth(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{})
-	if code, body, _ := h.get(t, "/readyz"); code != http.StatusOK || body != "ready\n" {
+	h := linlitest.NewServer(t, server.Config{})
+	if code, body, _ := get(t, h, "/readyz"); code != http.StatusOK || body != "ready\n" {
 		t.Fatalf("readyz = %d %q, want 200 ready", code, body)
 	}
 	if got := grpcHealth(t, h); got != "SERVING_STATUS_SERVING" {
 		t.Fatalf("gRPC health = %s, want SERVING", got)
 	}
-	events := grpchealth.NewClient(h.http, h.url).Watch(t.Context(), &grpchealth.CheckRequest{Service: linliv1connect.SyncServiceName})
+	events := grpchealth.NewClient(h.HTTP, h.URL).Watch(t.Context(), &grpchealth.CheckRequest{Service: linliv1connect.SyncServiceName})
 	if ev := <-events; ev.Err != nil || ev.Response.Status != grpchealth.StatusServing {
 		t.Fatalf("health Watch: %+v, want serving", ev)
 	}
-	if err := h.srv.Close(); err != nil {
+	if err := h.Server.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// A Watch stream ends when shutdown begins: it never holds it up.
@@ -219,16 +221,16 @@ func TestHealth(t *testing.T) {
 		}
 		break
 	}
-	if code, body, _ := h.get(t, "/readyz"); code != http.StatusServiceUnavailable {
+	if code, body, _ := get(t, h, "/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz after Close = %d %q, want 503", code, body)
 	}
 	if got := grpcHealth(t, h); got != "SERVING_STATUS_NOT_SERVING" {
 		t.Fatalf("gRPC health after Close = %s, want NOT_SERVING", got)
 	}
-	if code, _, _ := h.get(t, "/healthz"); code != http.StatusOK {
+	if code, _, _ := get(t, h, "/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz after Close = %d, want 200", code)
 	}
-	m := h.scrape(t, "")
+	m := scrapeMetrics(t, h, "")
 	if m.has("linli_pebble_disk_bytes") {
 		t.Error("Pebble metrics scraped from a closed store")
 	}
@@ -237,9 +239,9 @@ func TestHealth(t *testing.T) {
 
 // grpcHealth asks grpc.health.v1.Health/Check (Connect JSON) for the
 // server's status.
-func grpcHealth(t *testing.T, h *harness) string {
+func grpcHealth(t *testing.T, h *linlitest.Server) string {
 	t.Helper()
-	res, err := h.http.Post(h.url+"/grpc.health.v1.Health/Check", "application/json", strings.NewReader(`{"service": "linli.v1.SyncService"}`))
+	res, err := h.HTTP.Post(h.URL+"/grpc.health.v1.Health/Check", "application/json", strings.NewReader(`{"service": "linli.v1.SyncService"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,14 +256,14 @@ func grpcHealth(t *testing.T, h *harness) string {
 // scrape is one parsed /metrics answer.
 type scrape map[string]*dto.MetricFamily
 
-// scrape GETs /metrics (with auth if not empty) and parses it.
-func (h *harness) scrape(t *testing.T, auth string) scrape {
+// scrapeMetrics GETs h's /metrics (with auth if not empty) and parses it.
+func scrapeMetrics(t *testing.T, h *linlitest.Server, auth string) scrape {
 	t.Helper()
 	var hdr []string
 	if auth != "" {
 		hdr = append(hdr, auth)
 	}
-	code, body, resp := h.get(t, "/metrics", hdr...)
+	code, body, resp := get(t, h, "/metrics", hdr...)
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics = %d: %s", code, body)
 	}
@@ -276,33 +278,28 @@ func (h *harness) scrape(t *testing.T, auth string) scrape {
 	return fams
 }
 
-// waitScrape scrapes until ok holds, for up to 10 s.
-func (h *harness) waitScrape(t *testing.T, ok func(scrape) bool) scrape {
+// waitScrape scrapes h's metrics until ok holds.
+func waitScrape(t *testing.T, h *linlitest.Server, ok func(scrape) bool) scrape {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m := h.scrape(t, "")
-		if ok(m) {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("metrics never reached the wanted state")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var m scrape
+	linlitest.WaitFor(t, "the metrics to reach the wanted state", func() bool {
+		m = scrapeMetrics(t, h, "")
+		return ok(m)
+	})
+	return m
 }
 
-// get GETs path with the given Authorization headers.
-func (h *harness) get(t *testing.T, path string, authorization ...string) (int, string, http.Header) {
+// get GETs h's path with the given Authorization headers.
+func get(t *testing.T, h *linlitest.Server, path string, authorization ...string) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.url+path, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range authorization {
 		req.Header.Add("Authorization", a)
 	}
-	resp, err := h.http.Do(req)
+	resp, err := h.HTTP.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}

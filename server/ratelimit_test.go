@@ -8,6 +8,8 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/internal/linlitest"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -17,11 +19,11 @@ import (
 // ResourceExhausted, a reason and a retry delay; others are unaffected.
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{RateLimits: server.RateLimits{
+	h := linlitest.NewServer(t, server.Config{RateLimits: server.RateLimits{
 		Join: server.Limit{Rate: 0.01, Burst: 3},
 		Push: server.Limit{Rate: 0.01, Burst: 2},
 	}})
-	auth := linliv1connect.NewAuthServiceClient(h.http, h.url)
+	auth := linliv1connect.NewAuthServiceClient(h.HTTP, h.URL)
 	var err error
 	for i := range 4 {
 		_, err = auth.Join(t.Context(), &linliv1.JoinRequest{ProtocolVersion: 1, Code: "GUESS2345678ABCDEFGH", ClientId: "phone", DisplayName: "x"})
@@ -38,8 +40,8 @@ func TestRateLimits(t *testing.T) {
 		t.Fatal("no Retry-After header")
 	}
 
-	c := h.client(h.token(t, "u1", "yuqiao", server.RoleResident))
-	other := h.client(h.token(t, "u2", "yuqiao", server.RoleResident))
+	c := h.SyncClient(h.Token(t, "u1", "yuqiao", mutualaid.RoleResident))
+	other := h.SyncClient(h.Token(t, "u2", "yuqiao", mutualaid.RoleResident))
 	for i := range 3 {
 		_, err = push(t.Context(), c, "phone", offer(uint64(i+1), "p"+string(rune('a'+i))))
 	}
@@ -60,11 +62,11 @@ func TestRateLimitsBehindProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	behind := newHarness(t, server.Config{RateLimits: limits, TrustedProxies: proxies})
-	direct := newHarness(t, server.Config{RateLimits: limits})
-	join := func(h *harness, xff string) int {
+	behind := linlitest.NewServer(t, server.Config{RateLimits: limits, TrustedProxies: proxies})
+	direct := linlitest.NewServer(t, server.Config{RateLimits: limits})
+	join := func(h *linlitest.Server, xff string) int {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, h.url+"/linli.v1.AuthService/Join",
+		req, err := http.NewRequest(http.MethodPost, h.URL+"/linli.v1.AuthService/Join",
 			strings.NewReader(`{"protocolVersion": 1, "code": "GUESS2345678ABCDEFGH", "clientId": "phone", "displayName": "x"}`))
 		if err != nil {
 			t.Fatal(err)
@@ -73,7 +75,7 @@ func TestRateLimitsBehindProxy(t *testing.T) {
 		if xff != "" {
 			req.Header.Set("X-Forwarded-For", xff)
 		}
-		res, err := h.http.Do(req)
+		res, err := h.HTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +84,7 @@ func TestRateLimitsBehindProxy(t *testing.T) {
 	}
 	const refused, limited = http.StatusBadRequest, http.StatusTooManyRequests
 	for _, step := range []struct {
-		h    *harness
+		h    *linlitest.Server
 		xff  string
 		want int
 	}{

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linli/linli/internal/linlitest"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/server"
 )
@@ -16,8 +18,8 @@ func TestResendAfterRulesChanged(t *testing.T) {
 	t.Parallel()
 	var now atomic.Int64
 	now.Store(time.Date(2026, 11, 25, 23, 40, 0, 0, time.UTC).UnixNano())
-	h := newHarness(t, server.Config{Now: func() time.Time { return time.Unix(0, now.Load()) }})
-	c := h.client(h.token(t, "u1", "yuqiao", server.RoleResident))
+	h := linlitest.NewServer(t, server.Config{Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	c := h.SyncClient(h.Token(t, "u1", "yuqiao", mutualaid.RoleResident))
 	m := offer(1, "meilin")
 	m.GetPostOffer().GetDraft().GetItems()[0].ExpiryDate = "2026-11-26"
 	first, err := push(t.Context(), c, "phone", m)
@@ -25,7 +27,7 @@ func TestResendAfterRulesChanged(t *testing.T) {
 		t.Fatalf("first push = %v, %v", first, err)
 	}
 	now.Add(int64(72 * time.Hour)) // the medicine has expired
-	c = h.client(h.token(t, "u1", "yuqiao", server.RoleResident))
+	c = h.SyncClient(h.Token(t, "u1", "yuqiao", mutualaid.RoleResident))
 	again, err := push(t.Context(), c, "phone", m, offer(2, "other"))
 	if err != nil {
 		t.Fatalf("resend refused: %v", err)

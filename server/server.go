@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,9 +18,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/linli/linli/mutualaid"
-	"github.com/linli/linli/mutualaid/hotline"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
-	linlisync "github.com/linli/linli/sync"
 )
 
 // Config configures a Server. Zero fields take the documented defaults.
@@ -36,8 +35,10 @@ type Config struct {
 	TokenWarning time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// Store tunes the engine; DataDir and Logger above take precedence.
-	Store linlisync.Options
+	// Domain configures the domain service (its store, hotline and
+	// background jobs); its Dir is "<DataDir>/store", and its Logger and
+	// Now default to the server's.
+	Domain mutualaid.Config
 	// RateLimits bound Join, Refresh and Push; zero fields take defaults.
 	RateLimits RateLimits
 	// KeyReload is how often the signing keys are re-read from the data
@@ -49,8 +50,6 @@ type Config struct {
 	// on an internal address (see Server.MetricsHandler) or keep it behind a
 	// reverse proxy that does not forward it.
 	MetricsToken string
-	// Hotline is where the outbox forwards cases; empty: they wait.
-	Hotline HotlineConfig
 	// TrustedProxies are the reverse proxies in front of the server: for a
 	// call from one of them, per-address limits count the client address
 	// it reports in X-Forwarded-For. Empty: the peer's address counts.
@@ -79,18 +78,15 @@ func (c *Config) setDefaults() {
 	c.RateLimits.setDefaults()
 }
 
-// Server is linli's RPC server: the sync engine behind Connect handlers.
+// Server is linli's RPC server: the domain service behind Connect
+// handlers, with authentication, health, reflection and metrics.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *linlisync.Store
-	dir      *mutualaid.Directory
-	tokens   *Tokens
-	handler  http.Handler
-	metrics  *metrics
-	outbox   *hotline.Outbox
-	follower *mutualaid.CaseFollower
-	kickc    chan struct{} // wakes runHotline
+	cfg     Config
+	log     *slog.Logger
+	svc     *mutualaid.Service
+	tokens  *Tokens
+	handler http.Handler
+	metrics *metrics
 
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup
@@ -113,8 +109,9 @@ var publicPaths = map[string]bool{
 	linliv1connect.AuthServiceRefreshProcedure: true,
 }
 
-// New opens the store and keys in cfg.DataDir and builds the handler.
-// Errors: the store or the keys cannot be opened.
+// New opens the keys and the domain service (its store) in cfg.DataDir,
+// starts the service's background jobs and builds the handler.
+// Errors: the keys or the service cannot be opened.
 func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	if cfg.DataDir == "" {
@@ -124,34 +121,31 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	so := cfg.Store
-	so.Logger = cfg.Logger
-	so.EncodeClientState = mutualaid.EncodeClientState
-	if so.Now == nil {
-		so.Now = cfg.Now
-	}
 	m := newMetrics()
-	so.OnCommit = m.onCommit(so.OnCommit)
-	store, err := linlisync.Open(filepath.Join(cfg.DataDir, "store"), so)
+	dc := cfg.Domain
+	dc.Dir = filepath.Join(cfg.DataDir, "store")
+	dc.Logger = cmp.Or(dc.Logger, cfg.Logger)
+	if dc.Now == nil {
+		dc.Now = cfg.Now
+	}
+	dc.OnCommit = m.onCommit(dc.OnCommit)
+	dc.Hotline.OnAttempt = m.hotlineAttempt
+	svc, err := mutualaid.Open(dc)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	tokens := NewTokens(keys)
 	tokens.Now = cfg.Now
 	s := &Server{
-		cfg: cfg, log: cfg.Logger.With("component", "server"), store: store, tokens: tokens,
-		dir: mutualaid.NewDirectory(store, cfg.Now), metrics: m, stopping: make(chan struct{}),
+		cfg: cfg, log: cfg.Logger.With("component", "server"), svc: svc, tokens: tokens,
+		metrics: m, stopping: make(chan struct{}),
 	}
-	m.watchStore(store)
-	s.newOutbox()
-	m.reg.MustRegister(newOutboxGauges(s.outbox))
+	m.watch(svc)
 	s.handler = s.routes()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	svc.Start(ctx)
 	s.wg.Go(func() { s.reloadKeys(ctx) })
-	s.wg.Go(func() { s.refreshMatches(ctx) })
-	s.wg.Go(func() { s.runDeadlines(ctx) })
-	s.wg.Go(func() { s.runHotline(ctx) })
 	return s, nil
 }
 
@@ -163,21 +157,19 @@ func (s *Server) routes() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+BackupPath, s.backupHandler)
-	ms := members{dir: s.dir, log: s.log}
+	ms := members{svc: s.svc, log: s.log}
 	lim := s.cfg.RateLimits
 	mux.Handle(linliv1connect.NewSyncServiceHandler(&syncHandler{
-		store: s.store, members: ms, pushes: newLimiter(lim.Push, s.cfg.Now),
+		svc: s.svc, members: ms, pushes: newLimiter(lim.Push, s.cfg.Now),
 		log: s.log, now: s.cfg.Now, beat: s.cfg.Heartbeat, warn: s.cfg.TokenWarning, stopping: s.stopping,
 	}, opts...))
 	mux.Handle(linliv1connect.NewAuthServiceHandler(&authHandler{
-		dir: s.dir, members: ms, tokens: s.tokens, log: s.log,
+		svc: s.svc, members: ms, tokens: s.tokens, log: s.log,
 		joins: newLimiter(lim.Join, s.cfg.Now), refreshs: newLimiter(lim.Refresh, s.cfg.Now),
 		proxies: s.cfg.TrustedProxies,
 	}, opts...))
-	mux.Handle(linliv1connect.NewCommunityServiceHandler(&communityHandler{dir: s.dir, members: ms, log: s.log}, opts...))
-	mux.Handle(linliv1connect.NewStaffServiceHandler(&staffHandler{
-		store: s.store, dir: s.dir, members: ms, log: s.log, now: s.cfg.Now, notice: s.hotlineNotice, kick: s.kick,
-	}, opts...))
+	mux.Handle(linliv1connect.NewCommunityServiceHandler(&communityHandler{svc: s.svc, members: ms, log: s.log}, opts...))
+	mux.Handle(linliv1connect.NewStaffServiceHandler(&staffHandler{svc: s.svc, members: ms, log: s.log, now: s.cfg.Now}, opts...))
 	healthPath, health := grpchealth.NewHandler(readiness{grpchealth.NewStaticChecker(serviceNames...), s}, opts...)
 	mux.Handle(healthPath, s.endOnStop(health))
 	reflector := grpcreflect.NewStaticReflector(serviceNames...)
@@ -206,16 +198,14 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Tokens mints and verifies the server's access tokens.
 func (s *Server) Tokens() *Tokens { return s.tokens }
 
-// Store is the server's sync engine.
-func (s *Server) Store() *linlisync.Store { return s.store }
-
-// Directory is the server's communities, members and sessions.
-func (s *Server) Directory() *mutualaid.Directory { return s.dir }
+// Service is the domain service the server serves (for wiring and tools:
+// the first community of a new store, the bench's members).
+func (s *Server) Service() *mutualaid.Service { return s.svc }
 
 // Serve answers on ln (HTTP/1.1 and h2c) until ctx ends, then shuts down
 // gracefully: it stops accepting, fails readiness, ends streams, and lets
 // calls in flight finish (their contexts stay live) for up to 10 s. It does
-// not close the store (see Close).
+// not close the service (see Close).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
@@ -262,13 +252,13 @@ func (s *Server) isStopping() bool {
 	}
 }
 
-// Close stops background work and closes the store. Call it after Serve
-// has returned.
+// Close stops background work and closes the domain service (its jobs and
+// its store). Call it after Serve has returned.
 func (s *Server) Close() error {
 	s.stop()
 	s.cancel()
 	s.wg.Wait()
-	return s.store.Close()
+	return s.svc.Close()
 }
 
 // reloadKeys re-reads the signing keys every KeyReload until ctx ends.
@@ -283,18 +273,6 @@ func (s *Server) reloadKeys(ctx context.Context) {
 			return
 		}
 		s.tokens.SetKeys(keys)
-	})
-}
-
-// refreshMatches expires offers whose medicine expired and re-ranks
-// suggestions hourly, so that quiet communities stay true too.
-func (s *Server) refreshMatches(ctx context.Context) {
-	every(ctx, time.Hour, func() {
-		if n, err := s.dir.RefreshMatches(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("refresh matches", "err", err)
-		} else if n > 0 {
-			s.log.Info("refreshed matches", "offers", n)
-		}
 	})
 }
 

@@ -31,7 +31,7 @@ var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // syncHandler serves SyncService over the engine.
 type syncHandler struct {
-	store   *linlisync.Store
+	svc     *mutualaid.Service
 	members members
 	pushes  *limiter // per member
 	log     *slog.Logger
@@ -56,7 +56,7 @@ func (h *syncHandler) Push(ctx context.Context, req *linliv1.PushRequest) (*linl
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Push", err)
 	}
-	results, last, err := h.store.Push(ctx, linlisync.ClientID{User: c.UserID, Client: req.GetClientId()}, muts)
+	results, last, err := h.svc.Push(ctx, linlisync.ClientID{User: c.UserID, Client: req.GetClientId()}, muts)
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Push", err)
 	}
@@ -80,7 +80,7 @@ func (h *syncHandler) pushMutations(c caller, req *linliv1.PushRequest) ([]linli
 		return nil, invalid("batch_size_out_of_range", "mutations",
 			fmt.Sprintf("a push carries 1 to %d mutations", mutualaid.MaxMutationsPerPush))
 	}
-	last, err := h.store.LastMutationID(linlisync.ClientID{User: c.UserID, Client: req.GetClientId()})
+	last, err := h.svc.LastMutationID(linlisync.ClientID{User: c.UserID, Client: req.GetClientId()})
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func (h *syncHandler) pushMutations(c caller, req *linliv1.PushRequest) ([]linli
 			muts[i] = alreadyProcessed(m.GetId())
 			continue
 		}
-		mut, err := mutualaid.NewMutationAt(c.domain(), m, h.now())
+		mut, err := h.svc.Mutation(c.domain(), m)
 		if err != nil {
 			return nil, prefixField(err, field)
 		}
@@ -132,7 +132,7 @@ func (h *syncHandler) Pull(ctx context.Context, req *linliv1.PullRequest) (*linl
 	}
 	c, err := h.members.current(ctx)
 	cur, cerr := linlisync.DecodeCursor(req.GetCursor())
-	if isRemoved(err) && cerr == nil && len(cur.Seqs) > 0 {
+	if errors.Is(err, mutualaid.ErrMemberRemoved) && cerr == nil && len(cur.Seqs) > 0 {
 		return droppedEverything(cur), nil
 	}
 	if err != nil {
@@ -145,7 +145,7 @@ func (h *syncHandler) Pull(ctx context.Context, req *linliv1.PullRequest) (*linl
 	if err != nil {
 		return nil, err
 	}
-	page, err := h.store.Pull(ctx, c.scopes(), cur, lim)
+	page, err := h.svc.Pull(ctx, c.scopes(), cur, lim)
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Pull", err)
 	}
@@ -213,7 +213,7 @@ func (h *syncHandler) Subscribe(ctx context.Context, req *linliv1.SubscribeReque
 		return toConnect(ctx, h.log, "Subscribe", err)
 	}
 	w := &watch{h: h, scopes: c.scopes()}
-	if w.sub, err = h.store.Subscribe(w.scopes); err != nil {
+	if w.sub, err = h.svc.Subscribe(w.scopes); err != nil {
 		return toConnect(ctx, h.log, "Subscribe", err)
 	}
 	defer func() { w.sub.Close() }()
@@ -275,7 +275,7 @@ func (w *watch) recheck(ctx context.Context) error {
 	if slices.Equal(scopes, w.scopes) {
 		return nil
 	}
-	sub, err := w.h.store.Subscribe(scopes)
+	sub, err := w.h.svc.Subscribe(scopes)
 	if err != nil {
 		return toConnect(ctx, w.h.log, "Subscribe", err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/internal/linlitest"
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -24,13 +26,13 @@ import (
 // gRPC client, and a plain HTTP POST with JSON.
 func TestClients(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{})
-	tok := h.token(t, "u1", "c1", server.RoleResident)
+	h := linlitest.NewServer(t, server.Config{})
+	tok := h.Token(t, "u1", "c1", mutualaid.RoleResident)
 	clients := map[string]linliv1connect.SyncServiceClient{
-		"ConnectBinary": h.client(tok),
-		"ConnectJSON":   h.client(tok, connect.WithProtoJSON()),
-		"GRPC":          h.grpcClient(tok),
-		"GRPCWeb":       h.client(tok, connect.WithGRPCWeb()),
+		"ConnectBinary": h.SyncClient(tok),
+		"ConnectJSON":   h.SyncClient(tok, connect.WithProtoJSON()),
+		"GRPC":          h.GRPCSyncClient(tok),
+		"GRPCWeb":       h.SyncClient(tok, connect.WithGRPCWeb()),
 	}
 	n := uint64(0)
 	for _, name := range []string{"ConnectBinary", "ConnectJSON", "GRPC", "GRPCWeb"} {
@@ -42,7 +44,7 @@ func TestClients(t *testing.T) {
 		if res.GetLastMutationId() != n || res.GetResults()[0].GetStatus() != linliv1.MutationStatus_MUTATION_STATUS_APPLIED {
 			t.Fatalf("%s push = %v", name, res)
 		}
-		changes, _ := pullAll(t, clients[name], "")
+		changes, _ := linlitest.PullAll(t, clients[name], "")
 		if got := countEntities(changes, "user/u1", "post/"); got != int(n) {
 			t.Fatalf("%s pull: %d posts in user scope, want %d", name, got, n)
 		}
@@ -62,9 +64,9 @@ func TestClients(t *testing.T) {
 
 	t.Run("PullAsGET", func(t *testing.T) {
 		msg := base64.RawURLEncoding.EncodeToString([]byte(`{"protocolVersion":1,"maxChanges":1}`))
-		req, _ := http.NewRequest(http.MethodGet, h.url+"/linli.v1.SyncService/Pull?encoding=json&base64=1&message="+msg, nil)
+		req, _ := http.NewRequest(http.MethodGet, h.URL+"/linli.v1.SyncService/Pull?encoding=json&base64=1&message="+msg, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		res, err := h.http.Do(req)
+		res, err := h.HTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,12 +78,12 @@ func TestClients(t *testing.T) {
 	})
 }
 
-func postJSON(t *testing.T, h *harness, tok, path, body string) string {
+func postJSON(t *testing.T, h *linlitest.Server, tok, path, body string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, h.url+path, strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, h.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
-	res, err := h.http.Do(req)
+	res, err := h.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +109,9 @@ func countEntities(changes []*linliv1.Change, scope, prefix string) int {
 // changes nothing: no post appears and no mutation id is consumed.
 func TestPushBadInput(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{MaxRequestBytes: 1 << 20})
-	tok := h.token(t, "u1", "c1", server.RoleResident)
-	c := h.client(tok)
+	h := linlitest.NewServer(t, server.Config{MaxRequestBytes: 1 << 20})
+	tok := h.Token(t, "u1", "c1", mutualaid.RoleResident)
+	c := h.SyncClient(tok)
 	withDraft := func(edit func(d *linliv1.PostDraft)) *linliv1.Mutation {
 		m := offer(1, "bad")
 		edit(m.GetPostOffer().GetDraft())
@@ -159,7 +161,7 @@ func TestPushBadInput(t *testing.T) {
 			t.Fatalf("code = %v, want ResourceExhausted", code)
 		}
 	})
-	changes, _ := pullAll(t, c, "")
+	changes, _ := linlitest.PullAll(t, c, "")
 	if n := countEntities(changes, "user/u1", "post/") + countEntities(changes, "user/u1", "client/"); n != 0 {
 		t.Fatalf("bad pushes left changes: %s", describe(changes))
 	}
@@ -177,8 +179,8 @@ func pushOf(muts ...*linliv1.Mutation) *linliv1.PushRequest {
 // TestPushProtocol: gaps, retries, rejections and versions through the API.
 func TestPushProtocol(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{})
-	c := h.client(h.token(t, "u1", "c1", server.RoleResident))
+	h := linlitest.NewServer(t, server.Config{})
+	c := h.SyncClient(h.Token(t, "u1", "c1", mutualaid.RoleResident))
 	ctx := t.Context()
 
 	t.Run("RetriedBatchAppliesOnce", func(t *testing.T) {
@@ -209,7 +211,7 @@ func TestPushProtocol(t *testing.T) {
 	})
 
 	t.Run("OutcomeReachesPullWhenResponseLost", func(t *testing.T) {
-		changes, _ := pullAll(t, c, "")
+		changes, _ := linlitest.PullAll(t, c, "")
 		for _, ch := range changes {
 			if st := ch.GetEntity().GetClientState(); st != nil && st.GetClientId() == "retry" {
 				if st.GetLastMutationId() != 3 || len(st.GetRecentResults()) != 3 || st.GetRecentResults()[2].GetReason() != "post_exists" {
@@ -237,8 +239,8 @@ func TestPushProtocol(t *testing.T) {
 // TestPullCursors: malformed cursors are refused; foreign epochs reset.
 func TestPullCursors(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{})
-	c := h.client(h.token(t, "u1", "c1", server.RoleResident))
+	h := linlitest.NewServer(t, server.Config{})
+	c := h.SyncClient(h.Token(t, "u1", "c1", mutualaid.RoleResident))
 	if _, err := push(t.Context(), c, "phone", offer(1, "p1")); err != nil {
 		t.Fatal(err)
 	}
@@ -266,15 +268,15 @@ func TestPullCursors(t *testing.T) {
 // another's changes, whatever cursor it sends.
 func TestCommunityIsolation(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{})
-	a := h.client(h.token(t, "ua", "yuqiao", server.RoleResident))
-	staffB := h.client(h.token(t, "sb", "beiyuan", server.RoleStaff))
+	h := linlitest.NewServer(t, server.Config{})
+	a := h.SyncClient(h.Token(t, "ua", "yuqiao", mutualaid.RoleResident))
+	staffB := h.SyncClient(h.Token(t, "sb", "beiyuan", mutualaid.RoleStaff))
 	if _, err := push(t.Context(), a, "phone", offer(1, "secret")); err != nil {
 		t.Fatal(err)
 	}
-	forged := linlisync.Cursor{Epoch: h.srv.Store().Epoch(), Seqs: map[string]uint64{"community/yuqiao": 0, "user/ua": 0, "staff/yuqiao": 0}}.Encode()
+	forged := linlisync.Cursor{Epoch: h.Service().Epoch(), Seqs: map[string]uint64{"community/yuqiao": 0, "user/ua": 0, "staff/yuqiao": 0}}.Encode()
 	for _, cur := range []string{"", forged} {
-		changes, _ := pullAll(t, staffB, cur)
+		changes, _ := linlitest.PullAll(t, staffB, cur)
 		for _, ch := range changes {
 			if !strings.HasSuffix(ch.GetScope(), "/beiyuan") && ch.GetScope() != "user/sb" {
 				t.Fatalf("staff of beiyuan got %s", describe([]*linliv1.Change{ch}))
@@ -291,17 +293,17 @@ func TestCommunityIsolation(t *testing.T) {
 // TestSubscribe: pokes after a push, heartbeats, token-expiry warning.
 func TestSubscribe(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{Heartbeat: 50 * time.Millisecond, TokenWarning: 2 * time.Second})
-	h.member(t, "u1", "c1", server.RoleResident)
+	h := linlitest.NewServer(t, server.Config{Heartbeat: 50 * time.Millisecond, TokenWarning: 2 * time.Second})
+	h.Member(t, "u1", "c1", mutualaid.RoleResident)
 	for _, name := range []string{"Connect", "GRPC"} {
 		t.Run(name, func(t *testing.T) {
-			tok, err := h.srv.Tokens().Mint(server.Principal{UserID: "u1", CommunityID: "c1", Role: server.RoleResident}, 3*time.Second)
+			tok, err := h.Tokens().Mint(server.Principal{UserID: "u1", CommunityID: "c1", Role: mutualaid.RoleResident}, 3*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := h.client(tok)
+			c := h.SyncClient(tok)
 			if name == "GRPC" {
-				c = h.grpcClient(tok)
+				c = h.GRPCSyncClient(tok)
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
@@ -315,7 +317,7 @@ func TestSubscribe(t *testing.T) {
 			if len(first.GetPoke().GetHeads()) != 2 {
 				t.Fatalf("first poke = %v, want both scopes' heads", first)
 			}
-			pusher := h.client(tok)
+			pusher := h.SyncClient(tok)
 			if _, err := push(ctx, pusher, "sub-"+name, offer(1, "sub-"+name)); err != nil {
 				t.Fatal(err)
 			}
@@ -367,22 +369,22 @@ func receive(t *testing.T, s *connect.ServerStreamForClient[linliv1.SubscribeRes
 // streaming included, by the real server.
 func TestUnauthenticated(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, server.Config{})
-	good := h.token(t, "u1", "c1", server.RoleResident)
-	keys, err := server.LoadOrCreateKeys(h.dir)
+	h := linlitest.NewServer(t, server.Config{})
+	good := h.Token(t, "u1", "c1", mutualaid.RoleResident)
+	keys, err := server.LoadOrCreateKeys(h.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	past := server.NewTokens(keys)
 	past.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
-	expired, err := past.Mint(server.Principal{UserID: "u1", CommunityID: "c1", Role: server.RoleResident}, time.Hour)
+	expired, err := past.Mint(server.Principal{UserID: "u1", CommunityID: "c1", Role: mutualaid.RoleResident}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	parts := strings.Split(good, ".")
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
 	for name, tok := range map[string]string{"Missing": "", "Garbage": "x.y.z", "AlgNone": none, "Expired": expired} {
-		c := h.client(tok)
+		c := h.SyncClient(tok)
 		_, err := push(t.Context(), c, "phone", offer(1, "p"))
 		if connect.CodeOf(err) != connect.CodeUnauthenticated {
 			t.Errorf("%s push: %v, want Unauthenticated", name, err)
@@ -402,7 +404,7 @@ func TestUnauthenticated(t *testing.T) {
 		}
 	}
 	// Health is public.
-	res, err := h.http.Post(h.url+"/grpc.health.v1.Health/Check", "application/json", bytes.NewReader([]byte(`{}`)))
+	res, err := h.HTTP.Post(h.URL+"/grpc.health.v1.Health/Check", "application/json", bytes.NewReader([]byte(`{}`)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,9 +35,9 @@ func (w *batchState) dropTombstones(horizonMilli uint64) (int, error) {
 		return 0, fmt.Errorf("scan tombstones: %w", err)
 	}
 	type victim struct {
-		key        []byte
-		scope, ent string
-		seq        uint64
+		key   []byte
+		scope string
+		seq   uint64
 	}
 	var victims []victim
 	for it.First(); it.Valid() && len(victims) < maxDropPerBatch; it.Next() {

@@ -8,6 +8,9 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
+// SetRaw writes key k directly, bypassing the engine (to corrupt a record).
+func SetRaw(s *Store, k, v []byte) error { return s.db.Set(k, v, pebble.Sync) }
+
 // CountLog counts the entries (versions and tombstones) in a scope's log.
 func CountLog(s *Store, scope string) (int, error) {
 	prefix := logPrefix(scope)

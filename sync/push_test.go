@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	linlisync "github.com/linli/linli/sync"
 )
 
@@ -115,7 +113,7 @@ func TestPush(t *testing.T) {
 		s := mustOpen(t, t.TempDir(), linlisync.Options{})
 		// A corrupt entity record makes publishing it fail after p1's
 		// effects are already in the group's batch.
-		if err := s.DB().Set([]byte("Epost/corrupt"), []byte{0xff}, pebble.Sync); err != nil {
+		if err := linlisync.SetRaw(s, []byte("Epost/corrupt"), []byte{0xff}); err != nil {
 			t.Fatal(err)
 		}
 		_, _, err := s.Push(ctx, client(1), []linlisync.Mutation{

@@ -142,8 +142,8 @@ type clientRecord struct {
 	stateSeq uint64 // where the client's state stands in its user's scope; 0 before the first push
 	// kept is the first id of the oldest outcome record kept (0: not known,
 	// as in records older releases wrote).
-	kept uint64
-	recent   []Result
+	kept   uint64
+	recent []Result
 }
 
 func encodeClient(c clientRecord) []byte {

@@ -243,7 +243,3 @@ func (s *Store) Close() error {
 	})
 	return err
 }
-
-// DB exposes the underlying database for benchmarks and integrity checks.
-// Writing to it bypasses every guarantee of the engine.
-func (s *Store) DB() *pebble.DB { return s.db }

@@ -344,8 +344,8 @@ type batchState struct {
 	entityWrites map[string]struct{}
 	sortedWrites []string
 	sorted       bool
-	failed       error    // set when a write into the batch failed: the group must not commit
-	aborts       []func() // of the Txs applied in this group, run if it is abandoned
+	failed       error                   // set when a write into the batch failed: the group must not commit
+	aborts       []func()                // of the Txs applied in this group, run if it is abandoned
 	outcomes     map[ClientID][][]Result // outcome records written in this group, by client
 }
 

@@ -52,28 +52,18 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return run(ctx, args[1:], stdout, stderr)
 }
 
-// offline is the store and directory of a data folder, opened by an admin
-// command while the server is stopped.
-type offline struct {
-	store *linlisync.Store
-	dir   *mutualaid.Directory
-}
-
-func openOffline(data string) (*offline, error) {
+// openOffline opens the domain service over a data folder's store, for an
+// admin command run while the server is stopped.
+func openOffline(data string) (*mutualaid.Service, error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	st, err := linlisync.Open(filepath.Join(data, "store"), linlisync.Options{
-		EncodeClientState: mutualaid.EncodeClientState, DropInterval: -1,
-		Logger: discardLogger(),
-	})
+	svc, err := openStore(storeDir(data))
 	if err != nil {
 		return nil, fmt.Errorf("open the store in %s (is the server running? stop it first): %w", data, err)
 	}
-	return &offline{store: st, dir: mutualaid.NewDirectory(st, time.Now)}, nil
+	return svc, nil
 }
-
-func (o *offline) Close() error { return o.store.Close() }
 
 type communityFlags struct {
 	data, id, name, district, streetOffice string
@@ -91,10 +81,16 @@ func (c *communityFlags) community() *linliv1.Community {
 	return &linliv1.Community{Id: c.id, Name: c.name, District: c.district, StreetOffice: c.streetOffice}
 }
 
+// openStore opens the domain service over the store in dir for an admin
+// command: no background jobs, no tombstone drops, no logs.
+func openStore(dir string) (*mutualaid.Service, error) {
+	return mutualaid.Open(mutualaid.Config{Dir: dir, Logger: discardLogger(), Store: linlisync.Options{DropInterval: -1}})
+}
+
 // runAdminInit creates the first community and prints a one-time admin code.
 func runAdminInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return withCommunity("linli admin init", args, stderr, func(o *offline, c *linliv1.Community) error {
-		code, err := bootstrap(ctx, o.dir, c)
+	return withCommunity("linli admin init", args, stderr, func(svc *mutualaid.Service, c *linliv1.Community) error {
+		code, err := svc.Bootstrap(ctx, c)
 		if err == nil {
 			printAdminCode(stdout, c.GetId(), code)
 		}
@@ -104,7 +100,7 @@ func runAdminInit(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // withCommunity parses the community flags, opens the data folder's store
 // and runs fn on them.
-func withCommunity(name string, args []string, stderr io.Writer, fn func(*offline, *linliv1.Community) error) error {
+func withCommunity(name string, args []string, stderr io.Writer, fn func(*mutualaid.Service, *linliv1.Community) error) error {
 	var c communityFlags
 	fs := newFlagSet(name, stderr)
 	c.register(fs)
@@ -119,20 +115,6 @@ func withCommunity(name string, args []string, stderr io.Writer, fn func(*offlin
 	return fn(o, c.community())
 }
 
-// bootstrap creates the community and a single-use admin join code for it.
-func bootstrap(ctx context.Context, dir *mutualaid.Directory, c *linliv1.Community) (string, error) {
-	if _, err := dir.CreateCommunity(ctx, c); err != nil {
-		return "", fmt.Errorf("create community: %w", err)
-	}
-	code, _, err := dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{
-		CommunityID: c.GetId(), Role: linliv1.Role_ROLE_ADMIN, ValidFor: mutualaid.DefaultJoinCodeValidity, MaxUses: 1, CreatedBy: "linli-admin",
-	})
-	if err != nil {
-		return "", fmt.Errorf("create admin join code: %w", err)
-	}
-	return code, nil
-}
-
 func printAdminCode(w io.Writer, community, code string) {
 	fmt.Fprintf(w, `Community %q is ready. Its first admin joins with this one-time code
 (valid 7 days; it is shown only now):
@@ -143,8 +125,8 @@ func printAdminCode(w io.Writer, community, code string) {
 }
 
 func runAdminCommunity(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return withCommunity("linli admin community", args, stderr, func(o *offline, c *linliv1.Community) error {
-		out, err := o.dir.CreateCommunity(ctx, c)
+	return withCommunity("linli admin community", args, stderr, func(svc *mutualaid.Service, c *linliv1.Community) error {
+		out, err := svc.CreateCommunity(ctx, mutualaid.Operator, c)
 		if err == nil {
 			fmt.Fprintf(stdout, "created community %s (%s, %s %s)\n", out.GetId(), out.GetName(), out.GetDistrict(), out.GetStreetOffice())
 		}
@@ -174,7 +156,7 @@ func runAdminBuilding(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer o.Close()
-	b, err := o.dir.PutBuilding(ctx, &linliv1.Building{Id: *id, CommunityId: *community, Name: *name, DropPoints: drops})
+	b, err := o.PutBuilding(ctx, mutualaid.Operator, &linliv1.Building{Id: *id, CommunityId: *community, Name: *name, DropPoints: drops})
 	if err != nil {
 		return err
 	}
@@ -193,7 +175,7 @@ func runAdminJoinCode(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	r, err := server.ParseRole(*role)
+	r, err := mutualaid.ParseRole(*role)
 	if err != nil {
 		return err
 	}
@@ -205,9 +187,9 @@ func runAdminJoinCode(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer o.Close()
-	code, _, err := o.dir.CreateJoinCode(ctx, mutualaid.JoinCodeSpec{
-		CommunityID: *community, BuildingID: *building, Role: server.ProtoRole(r),
-		ValidFor: *valid, MaxUses: uint32(*uses), CreatedBy: "linli-admin",
+	code, _, err := o.CreateJoinCode(ctx, mutualaid.Operator, mutualaid.JoinCodeSpec{
+		CommunityID: *community, BuildingID: *building, Role: r.Proto(),
+		ValidFor: *valid, MaxUses: uint32(*uses), CreatedBy: mutualaid.Operator.UserID,
 	})
 	if err != nil {
 		return err
@@ -248,7 +230,7 @@ func runAdminToken(args []string, stdout, stderr io.Writer) error {
 	if *user == "" || *community == "" {
 		return errors.New("--user and --community are required")
 	}
-	r, err := server.ParseRole(*role)
+	r, err := mutualaid.ParseRole(*role)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/server"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -64,9 +63,7 @@ func runAdminBackup(ctx context.Context, args []string, stdout, stderr io.Writer
 	if !exists(dir) {
 		return fmt.Errorf("no store in %s", *data)
 	}
-	st, err := linlisync.Open(dir, linlisync.Options{
-		EncodeClientState: mutualaid.EncodeClientState, DropInterval: -1, Logger: discardLogger(),
-	})
+	st, err := openStore(dir)
 	if storeLocked(err) {
 		return fmt.Errorf("%w: call it with --addr (online backup)", errServerRunning)
 	}

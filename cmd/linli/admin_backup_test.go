@@ -111,7 +111,7 @@ func TestAdminBackupRestoreCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer o.Close()
-		if _, ok, err := o.dir.Community("yuqiao"); !ok || err != nil {
+		if _, ok, err := o.Community("yuqiao"); !ok || err != nil {
 			t.Errorf("community after restore: %v %v", ok, err)
 		}
 	})
@@ -173,7 +173,7 @@ func TestAdminBackupOnline(t *testing.T) {
 		if cmd[0] == "restore" {
 			// A real backup, so that restore gets as far as the store.
 			cmd[4] = filepath.Join(t.TempDir(), "real")
-			if err := srv.Store().Backup(t.Context(), cmd[4]); err != nil {
+			if err := srv.Service().Backup(t.Context(), cmd[4]); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -191,7 +191,7 @@ func TestAdminBackupOnline(t *testing.T) {
 	addr := strings.TrimPrefix(ts.URL, "http://")
 	to := filepath.Join(t.TempDir(), "online")
 	code, out, errOut := runCmd(t, "admin", "backup", "--data", data, "--addr", addr, "--to", to)
-	epoch := srv.Store().Epoch()
+	epoch := srv.Service().Epoch()
 	if code != 0 || !strings.Contains(out, "backup written to "+to) || !strings.Contains(out, hex.EncodeToString(epoch[:])) {
 		t.Fatalf("online backup: %d\n%s%s", code, out, errOut)
 	}

@@ -15,7 +15,9 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/internal/bearer"
 	"github.com/linli/linli/mutualaid"
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
@@ -53,7 +55,7 @@ func runAdminReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	from, to = server.ReportPeriod(from, to, hasFrom, hasTo, time.Now())
 	var r *linliv1.Report
 	if *addr != "" {
-		asUser := server.Principal{UserID: *user, CommunityID: cmp.Or(*userCommunity, *community), Role: server.RoleStaff}
+		asUser := server.Principal{UserID: *user, CommunityID: cmp.Or(*userCommunity, *community), Role: mutualaid.RoleStaff}
 		r, err = reportOnline(ctx, *addr, *data, asUser, *community, from, to)
 	} else {
 		r, err = reportOffline(ctx, *data, *community, from, to)
@@ -88,10 +90,10 @@ func reportOffline(ctx context.Context, data, community string, from, to time.Ti
 		return nil, fmt.Errorf("%w (or pass --addr and --user to ask the running server)", err)
 	}
 	defer o.Close()
-	if _, ok, err := o.dir.Community(community); err != nil || !ok {
+	if _, ok, err := o.Community(community); err != nil || !ok {
 		return nil, errors.Join(fmt.Errorf("no community %q in %s", community, data), err)
 	}
-	return mutualaid.BuildReport(ctx, o.store, community, from, to)
+	return o.Report(ctx, mutualaid.Operator, community, from, to)
 }
 
 // reportOnline asks the running server at addr, as user (a token signed
@@ -109,7 +111,7 @@ func reportOnline(ctx context.Context, addr, data string, user server.Principal,
 		return nil, fmt.Errorf("mint: %w", err)
 	}
 	c := linliv1connect.NewStaffServiceClient(&http.Client{Timeout: time.Minute}, serverURL(addr),
-		connect.WithInterceptors(bearerToken(tok)))
+		connect.WithInterceptors(bearer.Token(tok)))
 	res, err := c.GetReport(ctx, &linliv1.GetReportRequest{
 		ProtocolVersion: 1, CommunityId: community, From: timestamppb.New(from), To: timestamppb.New(to),
 	})
@@ -179,7 +181,7 @@ func writeReportTable(w io.Writer, r *linliv1.Report) error {
 }
 
 func categoryLabel(k string) string {
-	c := mutualaid.Category(k)
+	c := catalog.Category(k)
 	if !c.Valid() {
 		return k
 	}

@@ -49,7 +49,7 @@ func TestAdminReportOnline(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	if _, err := srv.Directory().AddMember(t.Context(), &linliv1.Member{UserId: "u-zhao", CommunityId: "yuqiao", Role: linliv1.Role_ROLE_STAFF, DisplayName: "赵主任"}); err != nil {
+	if _, err := srv.Service().AddMember(t.Context(), &linliv1.Member{UserId: "u-zhao", CommunityId: "yuqiao", Role: linliv1.Role_ROLE_STAFF, DisplayName: "赵主任"}); err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())

@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linli/linli/internal/bench"
 )
 
 // TestBench runs every scenario briefly and checks that each reports a
@@ -26,7 +27,7 @@ func TestBench(t *testing.T) {
 	if code := Run(ctx, args, &out, &errb); code != 0 {
 		t.Fatalf("linli bench exited %d; stderr:\n%s", code, errb.String())
 	}
-	var rep benchReport
+	var rep benchJSON
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("stdout is not one JSON report: %v\n%s", err, out.String())
 	}
@@ -45,7 +46,7 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s (%s): %s", r.Scenario, r.Metric, r.Notes)
 		}
 	}
-	for _, sc := range benchScenarios {
+	for _, sc := range bench.Scenarios() {
 		if seen[sc] == 0 {
 			t.Errorf("no result for scenario %q; got %v", sc, seen)
 		}
@@ -53,7 +54,7 @@ func TestBench(t *testing.T) {
 	if seen["subscribers"] != 2 {
 		t.Errorf("subscribers reported %d rows, want 2 (memory and poke latency)", seen["subscribers"])
 	}
-	for _, sc := range benchScenarios {
+	for _, sc := range bench.Scenarios() {
 		if !strings.Contains(errb.String(), "bench: "+sc+": ") {
 			t.Errorf("no progress line for %s on stderr:\n%s", sc, errb.String())
 		}
@@ -88,13 +89,6 @@ func TestBenchFlags(t *testing.T) {
 			}
 		})
 	}
-	t.Run("ScenariosInOrderOnce", func(t *testing.T) {
-		f := benchFlags{scenarios: "subscribers, push,push", duration: time.Second, subscribers: 1, catchupEntities: 1, protocol: "h2c"}
-		got, err := f.validate()
-		if want := []string{"push", "subscribers"}; err != nil || !slices.Equal(got, want) {
-			t.Errorf("validate() = %v, %v; want %v", got, err, want)
-		}
-	})
 	t.Run("DataIsIgnored", func(t *testing.T) {
 		var out, errb bytes.Buffer
 		args := []string{"bench", "--addr", "127.0.0.1:1", "--join-code", "ABCDEFGHJKLMNPQRSTUV", "--data", t.TempDir()}
@@ -120,7 +114,7 @@ func TestBenchAddr(t *testing.T) {
 		if code := Run(t.Context(), args, &out, &errb); code != 0 {
 			t.Fatalf("linli bench --addr exited %d; stderr:\n%s", code, errb.String())
 		}
-		var rep benchReport
+		var rep benchJSON
 		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 			t.Fatalf("stdout is not one JSON report: %v\n%s", err, out.String())
 		}
@@ -143,7 +137,7 @@ func TestBenchAddr(t *testing.T) {
 				t.Errorf("%s (%s): %s", r.Scenario, r.Metric, r.Notes)
 			}
 		}
-		for _, sc := range benchScenarios {
+		for _, sc := range bench.Scenarios() {
 			if seen[sc] == 0 {
 				t.Errorf("no result for scenario %q; got %v", sc, seen)
 			}
@@ -217,6 +211,19 @@ func benchServe(t *testing.T, dir string, extra ...string) string {
 		}
 	})
 	return waitFor(t, &stderr, `"addr":"`, `"`)
+}
+
+// benchJSON is what `linli bench --json` prints.
+type benchJSON struct {
+	Target  string `json:"target"`
+	Results []struct {
+		Scenario string   `json:"scenario"`
+		Metric   string   `json:"metric"`
+		Figure   *float64 `json:"figure"`
+		Baseline *float64 `json:"baseline"`
+		Ratio    *float64 `json:"ratio"`
+		Notes    string   `json:"notes"`
+	} `json:"results"`
 }
 
 func benchDeref(v *float64) any {

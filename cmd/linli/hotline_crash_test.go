@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -9,7 +8,9 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/linli/linli/mutualaid/hotline"
+	"github.com/linli/linli/internal/bearer"
+	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/internal/linlitest"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
@@ -19,7 +20,7 @@ import (
 // is in flight, restarts it, and checks that the hotline still holds
 // exactly one case for the request, and that the request shows it.
 func TestHotlineKilledMidForward(t *testing.T) {
-	sim := &hotline.Sim{APIKey: "demo", ResolveAfter: time.Hour}
+	sim := &hotlinesim.Sim{APIKey: "demo", ResolveAfter: time.Hour}
 	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	defer hot.Close()
 
@@ -39,7 +40,7 @@ func TestHotlineKilledMidForward(t *testing.T) {
 	auth := linliv1connect.NewAuthServiceClient(hc, srv.baseURL)
 	wangTok := joinAs(t, auth, residentCode, "王芳")
 	staffTok := joinAs(t, auth, staffCode, "赵主任")
-	wang := linliv1connect.NewSyncServiceClient(hc, srv.baseURL, connect.WithInterceptors(bearerHeader(wangTok)))
+	wang := linliv1connect.NewSyncServiceClient(hc, srv.baseURL, connect.WithInterceptors(bearer.Token(wangTok)))
 	if _, err := wang.Push(t.Context(), &linliv1.PushRequest{ProtocolVersion: 1, ClientId: crashClientID, Mutations: []*linliv1.Mutation{{
 		Id: 1, Kind: &linliv1.Mutation_PostRequest{PostRequest: &linliv1.PostRequestMutation{PostId: "req-2340", Draft: &linliv1.PostDraft{
 			Items:   []*linliv1.PostItem{{ItemCode: "ibuprofen-suspension-child", Name: "美林", Quantity: 1, Unit: "瓶"}},
@@ -50,7 +51,7 @@ func TestHotlineKilledMidForward(t *testing.T) {
 	}
 
 	sim.HoldNext(1)
-	staff := linliv1connect.NewStaffServiceClient(hc, srv.baseURL, connect.WithInterceptors(bearerHeader(staffTok)))
+	staff := linliv1connect.NewStaffServiceClient(hc, srv.baseURL, connect.WithInterceptors(bearer.Token(staffTok)))
 	if _, err := staff.ForwardPost(t.Context(), &linliv1.ForwardPostRequest{ProtocolVersion: 1, PostId: "req-2340"}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestHotlineKilledMidForward(t *testing.T) {
 	srv.kill(t) // mid-forward: the case exists, the answer never came
 
 	srv = crashStartServer(t, bin, dataDir, logDir, 1, hc, flags...)
-	wang = linliv1connect.NewSyncServiceClient(hc, srv.baseURL, connect.WithInterceptors(bearerHeader(wangTok)))
+	wang = linliv1connect.NewSyncServiceClient(hc, srv.baseURL, connect.WithInterceptors(bearer.Token(wangTok)))
 	var hcase *linliv1.HotlineCase
 	waitUntil(t, "the request to show the case", func() bool {
 		res, err := wang.Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1})
@@ -72,7 +73,10 @@ func TestHotlineKilledMidForward(t *testing.T) {
 		}
 		return hcase.GetServiceRequestId() != ""
 	})
-	time.Sleep(500 * time.Millisecond) // several more passes
+	// Each hotline pass of the restarted server asks for the open case's
+	// status: three more calls mean at least two whole passes since.
+	calls := sim.Calls()
+	waitUntil(t, "more passes of the hotline job", func() bool { return sim.Calls() >= calls+3 })
 	cases := sim.Cases()
 	if len(cases) != 1 || cases[0].ID != hcase.GetServiceRequestId() {
 		t.Fatalf("the hotline holds %d cases (%v), want exactly the one the request shows (%s)", len(cases), cases, hcase.GetServiceRequestId())
@@ -89,32 +93,8 @@ func joinAs(t *testing.T, auth linliv1connect.AuthServiceClient, code, name stri
 	return res.GetTokens().GetAccessToken()
 }
 
-// bearerHeader adds an access token to every unary call.
-type bearerHeader string
-
-func (b bearerHeader) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		req.Header().Set("Authorization", "Bearer "+string(b))
-		return next(ctx, req)
-	}
-}
-
-func (b bearerHeader) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (b bearerHeader) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
-}
-
-// waitUntil polls cond for up to 20 s.
+// waitUntil polls cond until it holds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	linlitest.WaitFor(t, what, cond)
 }

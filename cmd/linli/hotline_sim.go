@@ -9,14 +9,14 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/linli/linli/mutualaid/hotline"
+	"github.com/linli/linli/internal/hotlinesim"
 )
 
 // runHotlineSim is `linli hotline-sim`: a GeoReport v2 endpoint at
 // http://<listen>/open311/v2/ that dispatches cases to street offices and
 // closes them after --resolve-after. With --control (the default), tests
 // in another process inject failures and read the cases held through the
-// control API at http://<listen>/sim/v1/ (see hotline.ControlPath).
+// control API at http://<listen>/sim/v1/ (see hotlinesim.ControlPath).
 //
 // Requests still in flight when ctx ends (such as POSTs held by hold=N)
 // see their context cancelled, so shutdown never waits on them.
@@ -40,11 +40,11 @@ func runHotlineSim(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	log = log.With("component", "hotline-sim")
-	sim := &hotline.Sim{APIKey: *apiKey, ResolveAfter: *resolveAfter, UseTokens: *tokens, Control: *control}
+	sim := &hotlinesim.Sim{APIKey: *apiKey, ResolveAfter: *resolveAfter, UseTokens: *tokens, Control: *control}
 	mux := http.NewServeMux()
 	mux.Handle("/open311/v2/", http.StripPrefix("/open311/v2", sim))
 	if *control {
-		mux.Handle(hotline.ControlPath, sim)
+		mux.Handle(hotlinesim.ControlPath, sim)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -54,7 +54,7 @@ func runHotlineSim(ctx context.Context, args []string, stdout, stderr io.Writer)
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	fmt.Fprintf(stdout, "hotline-sim: GeoReport v2 at http://%s/open311/v2/ (jurisdictions yuqiao, beiyuan, majuqiao)\n", ln.Addr())
 	if *control {
-		fmt.Fprintf(stdout, "hotline-sim: control API at http://%s%s (POST faults, GET faults, GET cases)\n", ln.Addr(), hotline.ControlPath)
+		fmt.Fprintf(stdout, "hotline-sim: control API at http://%s%s (POST faults, GET faults, GET cases)\n", ln.Addr(), hotlinesim.ControlPath)
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "resolve_after", *resolveAfter, "control", *control)
 	errc := make(chan error, 1)

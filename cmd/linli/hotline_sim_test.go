@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/internal/linlitest"
 	"github.com/linli/linli/mutualaid/hotline"
 )
 
@@ -86,16 +88,14 @@ func TestHotlineSimControl(t *testing.T) {
 		_, err := c.Create(context.Background(), hotline.CaseRequest{ServiceCode: "food", Description: "缺少食品"})
 		held <- err
 	}()
-	var cases []hotline.ControlCase
-	for deadline := time.Now().Add(10 * time.Second); len(cases) == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the held POST never created its case")
-		}
+	var cases []hotlinesim.ControlCase
+	linlitest.WaitFor(t, "the held POST to create its case", func() bool {
 		_, body := simCall(t, "GET", control+"cases", nil)
 		if err := json.Unmarshal([]byte(body), &cases); err != nil {
 			t.Fatalf("GET cases: %s: %v", body, err)
 		}
-	}
+		return len(cases) > 0
+	})
 	if c := cases[0]; c.ServiceCode != "food" || c.Description != "缺少食品" || c.Agency != "玉桥街道办事处" {
 		t.Errorf("GET cases: %+v", c)
 	}

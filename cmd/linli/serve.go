@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/server"
 )
 
@@ -21,7 +22,7 @@ type serveFlags struct {
 	first        communityFlags // the community created on first start
 	limits       server.RateLimits
 	metricsToken string
-	hotline      server.HotlineConfig
+	hotline      mutualaid.HotlineConfig
 	proxies      string
 }
 
@@ -80,20 +81,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("create data folder: %w", err)
 	}
 	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken,
-		Hotline: f.hotline, TrustedProxies: proxies})
+		Domain: mutualaid.Config{Hotline: f.hotline}, TrustedProxies: proxies})
 	if err != nil {
 		return err
 	}
 	// First start: a store without a community (new, or left empty by an
 	// admin command that failed) gets one and its admin code.
-	communities, err := srv.Directory().Communities()
+	communities, err := srv.Service().Communities()
 	if err != nil {
 		return errors.Join(err, srv.Close())
 	}
 	firstStart := len(communities) == 0
 	var code string
 	if firstStart {
-		if code, err = bootstrap(ctx, srv.Directory(), f.first.community()); err != nil {
+		if code, err = srv.Service().Bootstrap(ctx, f.first.community()); err != nil {
 			return errors.Join(err, srv.Close())
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/internal/bearer"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
@@ -90,7 +91,7 @@ func TestServeRunsAndStops(t *testing.T) {
 
 	// A live stream ends with shutting_down when the server stops, so the
 	// app reconnects elsewhere or later; it does not hold the shutdown up.
-	api := linliv1connect.NewSyncServiceClient(http.DefaultClient, base, connect.WithInterceptors(bearerToken(joined.Tokens.AccessToken)))
+	api := linliv1connect.NewSyncServiceClient(http.DefaultClient, base, connect.WithInterceptors(bearer.Token(joined.Tokens.AccessToken)))
 	stream, err := api.Subscribe(t.Context(), &linliv1.SubscribeRequest{ProtocolVersion: 1})
 	if err != nil || !stream.Receive() {
 		t.Fatalf("subscribe: %v %v", err, stream.Err())
@@ -182,7 +183,7 @@ func TestAdminSetsUpCommunity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	m, err := srv.Directory().Join(t.Context(), mutualaid.JoinForm{Code: volunteerCode, DisplayName: "李伟"})
+	m, err := srv.Service().Join(t.Context(), mutualaid.JoinForm{Code: volunteerCode, DisplayName: "李伟"})
 	if err != nil {
 		t.Fatalf("join with the printed code: %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/linli/linli/internal/sim"
 )
 
 var (
@@ -29,11 +31,11 @@ func TestConvergence(t *testing.T) {
 	}
 	bin := simBuild(t)
 	for seed := uint64(1); seed <= uint64(max(*simSeeds, 1)); seed++ {
-		cfg := simConfig{
+		cfg := sim.Config{
 			Seed: seed, Residents: 50, Duration: duration, Kills: kills, Bin: bin, Dir: t.TempDir(),
 			Out: t.Output(), Log: discardLogger(),
 		}
-		rep, err := simulate(t.Context(), cfg)
+		rep, err := sim.Run(t.Context(), cfg)
 		if err != nil {
 			t.Fatalf("seed %d (replay: go test -run TestConvergence -sim.seeds=%d, or linli sim --seed %d --duration %v --kills %d): %v",
 				seed, seed, seed, duration, kills, err)

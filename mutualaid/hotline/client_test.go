@@ -1,4 +1,4 @@
-package hotline
+package hotline_test
 
 import (
 	"context"
@@ -10,26 +10,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/internal/linlitest"
+	"github.com/linli/linli/mutualaid/hotline"
 )
 
-// fakeClock is a settable clock for the simulator.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // newSim starts a simulator and a client pointed at it.
-func newSim(t *testing.T, mod func(*Sim)) (*Sim, *Client, *fakeClock) {
+func newSim(t *testing.T, mod func(*hotlinesim.Sim)) (*hotlinesim.Sim, *hotline.Client, *linlitest.Clock) {
 	t.Helper()
-	clk := &fakeClock{t: time.Date(2022, 12, 18, 23, 40, 0, 0, time.FixedZone("CST", 8*3600))}
-	sim := &Sim{APIKey: "demo", ResolveAfter: 30 * time.Minute, Now: clk.Now}
+	clk := linlitest.NewClock(time.Date(2022, 12, 18, 23, 40, 0, 0, time.FixedZone("CST", 8*3600)))
+	sim := &hotlinesim.Sim{APIKey: "demo", ResolveAfter: 30 * time.Minute, Now: clk.Now}
 	if mod != nil {
 		mod(sim)
 	}
@@ -37,12 +28,12 @@ func newSim(t *testing.T, mod func(*Sim)) (*Sim, *Client, *fakeClock) {
 	t.Cleanup(srv.Close)
 	// Short enough that a hung call (TimeoutNext) fails fast, long enough
 	// for an answer of 1,000 cases under the race detector.
-	c := NewClient(srv.URL+"/open311/v2", "demo", "yuqiao", &http.Client{Timeout: 1500 * time.Millisecond})
+	c := hotline.NewClient(srv.URL+"/open311/v2", "demo", "yuqiao", &http.Client{Timeout: 1500 * time.Millisecond})
 	return sim, c, clk
 }
 
-func feverCase() CaseRequest {
-	return CaseRequest{
+func feverCase() hotline.CaseRequest {
+	return hotline.CaseRequest{
 		ServiceCode:   "fever_reducer",
 		AddressString: "玉桥街道 某小区 3号楼",
 		Description:   "3号楼一名婴儿发烧，需要儿童退烧药（美林），邻里未能满足",
@@ -87,7 +78,7 @@ func TestCreateStatusResolves(t *testing.T) {
 	if len(st) != 1 {
 		t.Fatalf("got %d statuses, want 1 (unknown ids omitted)", len(st))
 	}
-	if got, want := st[0].Status, StatusOpen; got != want {
+	if got, want := st[0].Status, hotline.StatusOpen; got != want {
 		t.Errorf("status: got %q, want %q", got, want)
 	}
 	if got, want := st[0].AgencyResponsible, "玉桥街道办事处"; got != want {
@@ -96,12 +87,12 @@ func TestCreateStatusResolves(t *testing.T) {
 	if !strings.Contains(st[0].StatusNotes, "正在办理") || st[0].ExpectedDatetime == "" {
 		t.Errorf("open case: notes %q expected %q", st[0].StatusNotes, st[0].ExpectedDatetime)
 	}
-	clk.Add(30 * time.Minute)
+	clk.Advance(30 * time.Minute)
 	cs, err := c.Lookup(ctx, res.ServiceRequestID)
 	if err != nil {
 		t.Fatalf("Lookup: %v", err)
 	}
-	if got, want := cs.Status, StatusClosed; got != want {
+	if got, want := cs.Status, hotline.StatusClosed; got != want {
 		t.Errorf("after the delay: got %q, want %q", got, want)
 	}
 	if !strings.Contains(cs.StatusNotes, "已办结") || cs.UpdatedDatetime == cs.RequestedDatetime {
@@ -111,7 +102,7 @@ func TestCreateStatusResolves(t *testing.T) {
 
 func TestTokenFlow(t *testing.T) {
 	t.Parallel()
-	_, c, _ := newSim(t, func(s *Sim) { s.UseTokens = true })
+	_, c, _ := newSim(t, func(s *hotlinesim.Sim) { s.UseTokens = true })
 	ctx := context.Background()
 	res, err := c.Create(ctx, feverCase())
 	if err != nil {
@@ -127,7 +118,7 @@ func TestTokenFlow(t *testing.T) {
 	if got, want := id, "12345-000001"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	if _, err := c.ResolveToken(ctx, "tok-nope"); !errors.As(err, new(*APIError)) || IsRetryable(err) {
+	if _, err := c.ResolveToken(ctx, "tok-nope"); !errors.As(err, new(*hotline.APIError)) || hotline.IsRetryable(err) {
 		t.Errorf("unknown token: got %v, want a permanent *APIError", err)
 	}
 }
@@ -137,18 +128,18 @@ func TestErrors(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name      string
-		client    func(c *Client) *Client
-		req       func(r *CaseRequest)
-		sim       func(s *Sim)
-		wantAPI   int // HTTP status of the *APIError; 0 means none
+		client    func(c *hotline.Client) *hotline.Client
+		req       func(r *hotline.CaseRequest)
+		sim       func(s *hotlinesim.Sim)
+		wantAPI   int // HTTP status of the *hotline.APIError; 0 means none
 		retryable bool
 	}{
-		{name: "BadAPIKey", client: func(c *Client) *Client { c.apiKey = "wrong"; return c }, wantAPI: 403},
-		{name: "UnknownJurisdiction", client: func(c *Client) *Client { c.jurisdiction = "atlantis"; return c }, wantAPI: 404},
-		{name: "UnknownServiceCode", req: func(r *CaseRequest) { r.ServiceCode = "unicorn" }, wantAPI: 400},
-		{name: "ServerError", sim: func(s *Sim) { s.FailNext(1) }, wantAPI: 500, retryable: true},
-		{name: "Timeout", sim: func(s *Sim) { s.TimeoutNext(1, 2*time.Second) }, retryable: true},
-		{name: "LostResponse", sim: func(s *Sim) { s.LoseNext(1) }, retryable: true},
+		{name: "BadAPIKey", client: func(c *hotline.Client) *hotline.Client { c.SetAPIKey("wrong"); return c }, wantAPI: 403},
+		{name: "UnknownJurisdiction", client: func(c *hotline.Client) *hotline.Client { c.SetJurisdiction("atlantis"); return c }, wantAPI: 404},
+		{name: "UnknownServiceCode", req: func(r *hotline.CaseRequest) { r.ServiceCode = "unicorn" }, wantAPI: 400},
+		{name: "ServerError", sim: func(s *hotlinesim.Sim) { s.FailNext(1) }, wantAPI: 500, retryable: true},
+		{name: "Timeout", sim: func(s *hotlinesim.Sim) { s.TimeoutNext(1, 2*time.Second) }, retryable: true},
+		{name: "LostResponse", sim: func(s *hotlinesim.Sim) { s.LoseNext(1) }, retryable: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -164,11 +155,11 @@ func TestErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("Create: got nil error")
 			}
-			var ae *APIError
+			var ae *hotline.APIError
 			if got := errors.As(err, &ae); got != (tc.wantAPI != 0) || (got && ae.HTTPStatus != tc.wantAPI) {
-				t.Errorf("got %v, want *APIError with HTTP %d", err, tc.wantAPI)
+				t.Errorf("got %v, want *hotline.APIError with HTTP %d", err, tc.wantAPI)
 			}
-			if got := IsRetryable(err); got != tc.retryable {
+			if got := hotline.IsRetryable(err); got != tc.retryable {
 				t.Errorf("IsRetryable(%v): got %v, want %v", err, got, tc.retryable)
 			}
 			// The failure is transient: the next call goes through.
@@ -183,7 +174,7 @@ func TestErrors(t *testing.T) {
 					t.Fatalf("sim holds %v, want the one case created before the answer was lost", ids)
 				}
 				cs, err := c.Lookup(ctx, ids[0])
-				if err != nil || cs.Status != StatusOpen {
+				if err != nil || cs.Status != hotline.StatusOpen {
 					t.Errorf("Lookup(%s): got %+v, %v; want the open case", ids[0], cs, err)
 				}
 			}
@@ -195,7 +186,7 @@ func TestLookupNotFound(t *testing.T) {
 	t.Parallel()
 	_, c, _ := newSim(t, nil)
 	_, err := c.Lookup(context.Background(), "12345-000404")
-	if !errors.Is(err, ErrNotFound) || IsRetryable(err) {
+	if !errors.Is(err, hotline.ErrNotFound) || hotline.IsRetryable(err) {
 		t.Errorf("got %v, want permanent ErrNotFound", err)
 	}
 }
@@ -210,30 +201,30 @@ func TestCreateRefusesBeforeSending(t *testing.T) {
 		mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
-	c := NewClient(srv.URL, "k", "yuqiao", nil)
+	c := hotline.NewClient(srv.URL, "k", "yuqiao", nil)
 	for _, tc := range []struct {
 		name string
-		req  CaseRequest
+		req  hotline.CaseRequest
 	}{
-		{"DescriptionTooLong", CaseRequest{ServiceCode: "food", Description: strings.Repeat("药", MaxDescription+1)}},
-		{"NoServiceCode", CaseRequest{Description: "x"}},
-		{"NoDescription", CaseRequest{ServiceCode: "food", Description: "  "}},
+		{"DescriptionTooLong", hotline.CaseRequest{ServiceCode: "food", Description: strings.Repeat("药", hotline.MaxDescription+1)}},
+		{"NoServiceCode", hotline.CaseRequest{Description: "x"}},
+		{"NoDescription", hotline.CaseRequest{ServiceCode: "food", Description: "  "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.Create(context.Background(), tc.req)
-			if err == nil || IsRetryable(err) {
+			if err == nil || hotline.IsRetryable(err) {
 				t.Fatalf("got %v, want a permanent error", err)
 			}
 			if tc.name == "DescriptionTooLong" {
-				var tl *DescriptionTooLongError
-				if !errors.As(err, &tl) || tl.Len != MaxDescription+1 {
-					t.Errorf("got %v, want *DescriptionTooLongError{%d}", err, MaxDescription+1)
+				var tl *hotline.DescriptionTooLongError
+				if !errors.As(err, &tl) || tl.Len != hotline.MaxDescription+1 {
+					t.Errorf("got %v, want *hotline.DescriptionTooLongError{%d}", err, hotline.MaxDescription+1)
 				}
 			}
 		})
 	}
-	// Exactly MaxDescription characters is allowed.
-	if _, err := c.Create(context.Background(), CaseRequest{ServiceCode: "food", Description: strings.Repeat("药", MaxDescription)}); errors.As(err, new(*DescriptionTooLongError)) {
+	// Exactly hotline.MaxDescription characters is allowed.
+	if _, err := c.Create(context.Background(), hotline.CaseRequest{ServiceCode: "food", Description: strings.Repeat("药", hotline.MaxDescription)}); errors.As(err, new(*hotline.DescriptionTooLongError)) {
 		t.Errorf("4000 characters: got %v, want it sent", err)
 	}
 	mu.Lock()
@@ -254,7 +245,7 @@ func TestFormEncoding(t *testing.T) {
 	t.Cleanup(srv.Close)
 	req := feverCase()
 	req.Phone = "+86 138-0013-8000"
-	res, err := NewClient(srv.URL, "key", "yuqiao", nil).Create(context.Background(), req)
+	res, err := hotline.NewClient(srv.URL, "key", "yuqiao", nil).Create(context.Background(), req)
 	if err != nil || res.ServiceRequestID != "A-1" {
 		t.Fatalf("Create: got %+v, %v", res, err)
 	}
@@ -274,10 +265,10 @@ func TestFormEncoding(t *testing.T) {
 // office its address names, else to its jurisdiction's.
 func TestSimDispatchesByAddress(t *testing.T) {
 	t.Parallel()
-	sim := &Sim{}
+	sim := &hotlinesim.Sim{}
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	c := NewClient(srv.URL, "", "yuqiao", srv.Client())
+	c := hotline.NewClient(srv.URL, "", "yuqiao", srv.Client())
 	for addr, want := range map[string]string{
 		"朝阳区 北苑街道 北苑家园社区 1号楼": "北苑街道办事处",
 		"通州区 马驹桥镇 某村 5号楼":     "马驹桥镇人民政府",
@@ -304,16 +295,16 @@ func TestMalformedResponses(t *testing.T) {
 		body   string
 		want   error // errors.Is target; nil means any non-nil error
 	}{
-		{"BadJSON", 200, `[{"service_request_id":`, ErrMalformed},
-		{"NotJSON", 200, `<html>oops</html>`, ErrMalformed},
-		{"WrongType", 200, `[{"service_request_id":123}]`, ErrMalformed},
-		{"Object", 200, `{"service_request_id":"1"}`, ErrMalformed},
-		{"Null", 200, `null`, ErrMalformed},
-		{"EmptyArray", 200, `[]`, ErrMalformed},
-		{"NoIDNoToken", 200, `[{"service_notice":"hi"}]`, ErrMalformed},
-		{"Huge", 200, huge, ErrTooLarge},
-		{"HugeError", 500, huge, ErrTooLarge},
-		{"Empty", 200, ``, ErrMalformed},
+		{"BadJSON", 200, `[{"service_request_id":`, hotline.ErrMalformed},
+		{"NotJSON", 200, `<html>oops</html>`, hotline.ErrMalformed},
+		{"WrongType", 200, `[{"service_request_id":123}]`, hotline.ErrMalformed},
+		{"Object", 200, `{"service_request_id":"1"}`, hotline.ErrMalformed},
+		{"Null", 200, `null`, hotline.ErrMalformed},
+		{"EmptyArray", 200, `[]`, hotline.ErrMalformed},
+		{"NoIDNoToken", 200, `[{"service_notice":"hi"}]`, hotline.ErrMalformed},
+		{"Huge", 200, huge, hotline.ErrTooLarge},
+		{"HugeError", 500, huge, hotline.ErrTooLarge},
+		{"Empty", 200, ``, hotline.ErrMalformed},
 		{"GatewayHTML", 502, `<html>bad gateway</html>`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,14 +314,14 @@ func TestMalformedResponses(t *testing.T) {
 				w.Write([]byte(tc.body))
 			}))
 			t.Cleanup(srv.Close)
-			c := NewClient(srv.URL, "k", "", nil)
+			c := hotline.NewClient(srv.URL, "k", "", nil)
 			ctx := context.Background()
 			_, err := c.Create(ctx, feverCase())
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Errorf("Create: got %v, want %v", err, tc.want)
 			}
-			if !IsRetryable(err) {
-				t.Errorf("Create: IsRetryable(%v) = false, want true", err)
+			if !hotline.IsRetryable(err) {
+				t.Errorf("Create: hotline.IsRetryable(%v) = false, want true", err)
 			}
 			// The other decoders must fail cleanly too (some bodies are valid for them).
 			_, _ = c.Services(ctx)
@@ -349,7 +340,7 @@ func TestStatusMalformed(t *testing.T) {
 		`[{"status":"open"}]`,
 		`[{"service_request_id":"1","status":"open","updated_datetime":false}]`,
 	} {
-		if _, err := DecodeStatuses([]byte(body)); !errors.Is(err, ErrMalformed) {
+		if _, err := hotline.DecodeStatuses([]byte(body)); !errors.Is(err, hotline.ErrMalformed) {
 			t.Errorf("DecodeStatuses(%s): got %v, want ErrMalformed", body, err)
 		}
 	}
@@ -361,8 +352,8 @@ func TestCancelledContextNotRetryable(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := c.Services(ctx)
-	if err == nil || IsRetryable(err) {
-		t.Errorf("got %v (retryable %v), want a non-retryable error", err, IsRetryable(err))
+	if err == nil || hotline.IsRetryable(err) {
+		t.Errorf("got %v (retryable %v), want a non-retryable error", err, hotline.IsRetryable(err))
 	}
 }
 
@@ -378,20 +369,20 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if r, err := DecodeCreate(b); err == nil && r.ServiceRequestID == "" && r.Token == "" {
+		if r, err := hotline.DecodeCreate(b); err == nil && r.ServiceRequestID == "" && r.Token == "" {
 			t.Errorf("DecodeCreate(%q) accepted %+v with no id or token", b, r)
 		}
-		if id, err := DecodeToken(b); err == nil && id == "" {
+		if id, err := hotline.DecodeToken(b); err == nil && id == "" {
 			t.Errorf("DecodeToken(%q) accepted an empty id", b)
 		}
-		if cs, err := DecodeStatuses(b); err == nil {
+		if cs, err := hotline.DecodeStatuses(b); err == nil {
 			for _, c := range cs {
-				if c.Status != StatusOpen && c.Status != StatusClosed {
+				if c.Status != hotline.StatusOpen && c.Status != hotline.StatusClosed {
 					t.Errorf("DecodeStatuses(%q) accepted status %q", b, c.Status)
 				}
 			}
 		}
-		_, _ = DecodeServices(b)
-		_, _ = decodeError(500, b)
+		_, _ = hotline.DecodeServices(b)
+		_, _ = hotline.DecodeError(500, b)
 	})
 }

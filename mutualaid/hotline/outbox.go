@@ -27,7 +27,8 @@ const AttrPostID = "linli_post_id"
 // Entity id prefixes, each followed by url.PathEscape(postKey). Entries
 // live under OutboxPrefix; the two indexes hold a marker per entry in the
 // matching states, written in the same transaction as the entry, so that a
-// pass scans only active entries however many are created.
+// pass scans only active entries however many are created. The domain's
+// table of the whole namespace (mutualaid/namespace.go) lists them too.
 // ON-DISK FORMAT: never change or reuse.
 const (
 	OutboxPrefix       = "outbox/"
@@ -181,7 +182,8 @@ type OutboxOptions struct {
 // if it is not found.
 //
 // REQUIRES: one Outbox per store runs RunOnce (calls on one Outbox are
-// serialized).
+// serialized). The domain service's hotline job is the one loop that runs
+// it.
 type Outbox struct {
 	store  *linlisync.Store
 	client *Client
@@ -618,22 +620,4 @@ func (o *Outbox) backoff(attempts int) time.Duration {
 		d = time.Duration(float64(d) * (1 + o.opts.Jitter*(2*r-1)))
 	}
 	return d
-}
-
-// Run calls RunOnce every interval until ctx ends, logging failures (it is
-// the edge). It returns ctx's error.
-func (o *Outbox) Run(ctx context.Context, every time.Duration) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		n, err := o.RunOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			o.log.Warn("outbox pass", "created", n, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package hotline
+package hotline_test
 
 import (
 	"context"
@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linli/linli/internal/linlitest"
 	linlisync "github.com/linli/linli/sync"
+
+	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/mutualaid/hotline"
 )
 
 // mustOpen opens a real store in dir, closed at the end of the test.
@@ -27,10 +31,10 @@ func mustOpen(tb testing.TB, dir string) *linlisync.Store {
 	return s
 }
 
-// simFinder finds cases in sim by their AttrPostID attribute.
-func simFinder(sim *Sim) func(context.Context, OutboxEntry) (string, bool, error) {
-	return func(_ context.Context, e OutboxEntry) (string, bool, error) {
-		ids := sim.FindByAttribute(AttrPostID, e.PostKey)
+// simFinder finds cases in sim by their hotline.AttrPostID attribute.
+func simFinder(sim *hotlinesim.Sim) func(context.Context, hotline.OutboxEntry) (string, bool, error) {
+	return func(_ context.Context, e hotline.OutboxEntry) (string, bool, error) {
+		ids := sim.FindByAttribute(hotline.AttrPostID, e.PostKey)
 		if len(ids) == 0 {
 			return "", false, nil
 		}
@@ -38,8 +42,8 @@ func simFinder(sim *Sim) func(context.Context, OutboxEntry) (string, bool, error
 	}
 }
 
-func outboxOpts(clk *fakeClock, find func(context.Context, OutboxEntry) (string, bool, error)) OutboxOptions {
-	return OutboxOptions{
+func outboxOpts(clk *linlitest.Clock, find func(context.Context, hotline.OutboxEntry) (string, bool, error)) hotline.OutboxOptions {
+	return hotline.OutboxOptions{
 		Now: clk.Now, MinBackoff: time.Second, MaxBackoff: time.Minute,
 		Rand: rand.New(rand.NewPCG(1, 2)), Logger: slog.New(slog.DiscardHandler), Find: find,
 	}
@@ -47,7 +51,7 @@ func outboxOpts(clk *fakeClock, find func(context.Context, OutboxEntry) (string,
 
 // drain runs passes, advancing clk past any backoff, until nothing is
 // pending or max passes ran; it returns the passes run.
-func drain(t *testing.T, ob *Outbox, clk *fakeClock, max int) int {
+func drain(t *testing.T, ob *hotline.Outbox, clk *linlitest.Clock, max int) int {
 	t.Helper()
 	ctx := context.Background()
 	for i := 1; i <= max; i++ {
@@ -61,19 +65,19 @@ func drain(t *testing.T, ob *Outbox, clk *fakeClock, max int) int {
 		if n == 0 {
 			return i
 		}
-		clk.Add(2 * time.Minute)
+		clk.Advance(2 * time.Minute)
 	}
 	t.Fatalf("still pending after %d passes", max)
 	return max
 }
 
-func assertOnce(t *testing.T, sim *Sim, ob *Outbox, keys ...string) {
+func assertOnce(t *testing.T, sim *hotlinesim.Sim, ob *hotline.Outbox, keys ...string) {
 	t.Helper()
 	if got, want := sim.Count(), len(keys); got != want {
 		t.Errorf("sim holds %d cases, want %d", got, want)
 	}
 	for _, k := range keys {
-		ids := sim.FindByAttribute(AttrPostID, k)
+		ids := sim.FindByAttribute(hotline.AttrPostID, k)
 		if len(ids) != 1 {
 			t.Errorf("post %s: sim holds cases %v, want exactly one", k, ids)
 			continue
@@ -94,7 +98,7 @@ func TestOutbox(t *testing.T) {
 		sim, c, clk := newSim(t, nil)
 		opts := outboxOpts(clk, simFinder(sim))
 		opts.StuckAfter = 30
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, opts)
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, opts)
 		keys := []string{"yuqiao/req-1", "yuqiao/req-2", "yuqiao/req-3"}
 		sim.FailNext(20)
 		sim.TimeoutNext(3, time.Second)
@@ -132,7 +136,7 @@ func TestOutbox(t *testing.T) {
 	t.Run("LongOutage", func(t *testing.T) {
 		t.Parallel()
 		sim, c, clk := newSim(t, nil)
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim))) // StuckAfter 10
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim))) // StuckAfter 10
 		keys := []string{"yuqiao/req-1", "yuqiao/req-2"}
 		sim.FailNext(60) // 30 failed attempts each
 		for _, k := range keys {
@@ -142,7 +146,7 @@ func TestOutbox(t *testing.T) {
 		}
 		for range 20 {
 			ob.RunOnce(ctx)
-			clk.Add(2 * time.Minute)
+			clk.Advance(2 * time.Minute)
 		}
 		if stuck, err := ob.Stuck(ctx); err != nil || len(stuck) != 2 {
 			t.Fatalf("during the outage: stuck = %d, %v; want both shown to staff", len(stuck), err)
@@ -156,8 +160,8 @@ func TestOutbox(t *testing.T) {
 
 	t.Run("Tokens", func(t *testing.T) {
 		t.Parallel()
-		sim, c, clk := newSim(t, func(s *Sim) { s.UseTokens = true })
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
+		sim, c, clk := newSim(t, func(s *hotlinesim.Sim) { s.UseTokens = true })
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
 		if err := ob.Enqueue(ctx, "yuqiao/req-7", feverCase()); err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +176,7 @@ func TestOutbox(t *testing.T) {
 		sim, c, clk := newSim(t, nil)
 		opts := outboxOpts(clk, simFinder(sim))
 		opts.BatchSize = 2
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, opts)
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, opts)
 		var keys []string
 		for i := range 5 {
 			keys = append(keys, fmt.Sprintf("yuqiao/req-%d", i))
@@ -189,7 +193,7 @@ func TestOutbox(t *testing.T) {
 	t.Run("LostResponse", func(t *testing.T) {
 		t.Parallel()
 		sim, c, clk := newSim(t, nil)
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
 		if err := ob.Enqueue(ctx, "yuqiao/req-2340", feverCase()); err != nil {
 			t.Fatal(err)
 		}
@@ -198,10 +202,10 @@ func TestOutbox(t *testing.T) {
 			t.Fatalf("RunOnce = %d, %v; want 0 and the lost response", n, err)
 		}
 		e, _, err := ob.Entry("yuqiao/req-2340")
-		if err != nil || e.State != OutboxPosting || e.Attempts != 1 {
+		if err != nil || e.State != hotline.OutboxPosting || e.Attempts != 1 {
 			t.Fatalf("entry %+v (%v); want posting after 1 attempt", e, err)
 		}
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		if n, err := ob.RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("RunOnce = %d, %v; want 1, nil", n, err)
 		}
@@ -211,14 +215,14 @@ func TestOutbox(t *testing.T) {
 	t.Run("LostResponseNoFinder", func(t *testing.T) {
 		t.Parallel()
 		sim, c, clk := newSim(t, nil)
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, nil))
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, nil))
 		if err := ob.Enqueue(ctx, "yuqiao/req-1", feverCase()); err != nil {
 			t.Fatal(err)
 		}
 		sim.LoseNext(1)
 		ob.RunOnce(ctx)
-		clk.Add(time.Hour)
-		if _, err := ob.RunOnce(ctx); !errors.Is(err, ErrOutcomeUnknown) {
+		clk.Advance(time.Hour)
+		if _, err := ob.RunOnce(ctx); !errors.Is(err, hotline.ErrOutcomeUnknown) {
 			t.Fatalf("got %v, want ErrOutcomeUnknown", err)
 		}
 		stuck, err := ob.Stuck(ctx)
@@ -235,7 +239,7 @@ func TestOutbox(t *testing.T) {
 				sim, c, clk := newSim(t, nil)
 				dir := t.TempDir()
 				s1 := mustOpen(t, dir)
-				ob1 := NewOutbox(s1, c, outboxOpts(clk, simFinder(sim)))
+				ob1 := hotline.NewOutbox(s1, c, outboxOpts(clk, simFinder(sim)))
 				key := "yuqiao/req-9"
 				if err := ob1.Enqueue(ctx, key, feverCase()); err != nil {
 					t.Fatal(err)
@@ -244,18 +248,18 @@ func TestOutbox(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := ob1.markPosting(ctx, &e); err != nil {
+				if err := ob1.MarkPosting(ctx, &e); err != nil {
 					t.Fatal(err)
 				}
 				if reached { // the POST got through; the process died before recording it
-					if _, err := c.Create(ctx, e.Request.caseRequest()); err != nil {
+					if _, err := c.Create(ctx, e.Request.CaseRequest()); err != nil {
 						t.Fatal(err)
 					}
 				}
 				if err := s1.Close(); err != nil {
 					t.Fatal(err)
 				}
-				ob2 := NewOutbox(mustOpen(t, dir), c, outboxOpts(clk, simFinder(sim)))
+				ob2 := hotline.NewOutbox(mustOpen(t, dir), c, outboxOpts(clk, simFinder(sim)))
 				if n, err := ob2.RunOnce(ctx); err != nil || n != 1 {
 					t.Fatalf("RunOnce after restart = %d, %v; want 1, nil", n, err)
 				}
@@ -267,14 +271,14 @@ func TestOutbox(t *testing.T) {
 	t.Run("StuckPermanent", func(t *testing.T) {
 		t.Parallel()
 		sim, c, clk := newSim(t, nil)
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
 		req := feverCase()
 		req.ServiceCode = "no_such_service"
 		if err := ob.Enqueue(ctx, "yuqiao/req-5", req); err != nil {
 			t.Fatal(err)
 		}
 		_, err := ob.RunOnce(ctx)
-		var ae *APIError
+		var ae *hotline.APIError
 		if !errors.As(err, &ae) || ae.HTTPStatus != http.StatusBadRequest {
 			t.Fatalf("got %v, want a 400 *APIError", err)
 		}
@@ -292,14 +296,14 @@ func TestOutbox(t *testing.T) {
 		sim, c, clk := newSim(t, nil)
 		opts := outboxOpts(clk, simFinder(sim))
 		opts.StuckAfter = 3
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, opts)
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, opts)
 		if err := ob.Enqueue(ctx, "yuqiao/req-6", feverCase()); err != nil {
 			t.Fatal(err)
 		}
 		sim.FailNext(100)
 		for range 5 {
 			ob.RunOnce(ctx)
-			clk.Add(time.Hour)
+			clk.Advance(time.Hour)
 		}
 		stuck, err := ob.Stuck(ctx)
 		if err != nil || len(stuck) != 1 || stuck[0].Attempts != 5 || !stuck[0].Failing || !strings.Contains(stuck[0].LastError, "500") {
@@ -321,7 +325,7 @@ func TestOutbox(t *testing.T) {
 			"WrongTypes": `[{"service_request_id": 5}]`,
 			"EmptyArray": `[]`,
 			"Null":       `null`,
-			"HugeBody":   `["` + strings.Repeat("x", MaxResponseBytes+10) + `"]`,
+			"HugeBody":   `["` + strings.Repeat("x", hotline.MaxResponseBytes+10) + `"]`,
 		}
 		for name, body := range bodies {
 			t.Run(name, func(t *testing.T) {
@@ -333,17 +337,17 @@ func TestOutbox(t *testing.T) {
 					w.Write([]byte(body))
 				}))
 				t.Cleanup(srv.Close)
-				clk := &fakeClock{t: time.Date(2022, 12, 18, 23, 40, 0, 0, time.UTC)}
-				notFound := func(context.Context, OutboxEntry) (string, bool, error) { return "", false, nil }
+				clk := linlitest.NewClock(time.Date(2022, 12, 18, 23, 40, 0, 0, time.UTC))
+				notFound := func(context.Context, hotline.OutboxEntry) (string, bool, error) { return "", false, nil }
 				opts := outboxOpts(clk, notFound)
 				opts.StuckAfter = 3
-				ob := NewOutbox(mustOpen(t, t.TempDir()), NewClient(srv.URL, "k", "yuqiao", nil), opts)
+				ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), hotline.NewClient(srv.URL, "k", "yuqiao", nil), opts)
 				if err := ob.Enqueue(ctx, "yuqiao/req-8", feverCase()); err != nil {
 					t.Fatal(err)
 				}
 				for range 4 {
 					ob.RunOnce(ctx)
-					clk.Add(time.Hour)
+					clk.Advance(time.Hour)
 				}
 				stuck, err := ob.Stuck(ctx)
 				if err != nil || len(stuck) != 1 || stuck[0].Attempts != 4 || !stuck[0].Failing {
@@ -359,17 +363,17 @@ func TestOutbox(t *testing.T) {
 	t.Run("EnqueueInvalid", func(t *testing.T) {
 		t.Parallel()
 		_, c, clk := newSim(t, nil)
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, nil))
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, nil))
 		long := feverCase()
-		long.Description = strings.Repeat("药", MaxDescription+1)
-		var dl *DescriptionTooLongError
+		long.Description = strings.Repeat("药", hotline.MaxDescription+1)
+		var dl *hotline.DescriptionTooLongError
 		if err := ob.Enqueue(ctx, "k", long); !errors.As(err, &dl) {
 			t.Errorf("long description: got %v, want *DescriptionTooLongError", err)
 		}
-		if err := ob.Enqueue(ctx, "", feverCase()); !errors.Is(err, ErrInvalid) {
+		if err := ob.Enqueue(ctx, "", feverCase()); !errors.Is(err, hotline.ErrInvalid) {
 			t.Errorf("empty key: got %v, want ErrInvalid", err)
 		}
-		if err := ob.Enqueue(ctx, "k", CaseRequest{ServiceCode: "food"}); !errors.Is(err, ErrInvalid) {
+		if err := ob.Enqueue(ctx, "k", hotline.CaseRequest{ServiceCode: "food"}); !errors.Is(err, hotline.ErrInvalid) {
 			t.Errorf("no description: got %v, want ErrInvalid", err)
 		}
 	})
@@ -377,51 +381,21 @@ func TestOutbox(t *testing.T) {
 
 func TestOutboxBackoff(t *testing.T) {
 	t.Parallel()
-	ob := NewOutbox(nil, nil, OutboxOptions{Jitter: -1, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute})
+	ob := hotline.NewOutbox(nil, nil, hotline.OutboxOptions{Jitter: -1, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute})
 	for _, tc := range []struct {
 		attempts int
 		want     time.Duration
 	}{{1, time.Second}, {2, 2 * time.Second}, {4, 8 * time.Second}, {9, 256 * time.Second}, {10, 5 * time.Minute}, {60, 5 * time.Minute}} {
-		if got := ob.backoff(tc.attempts); got != tc.want {
+		if got := ob.Backoff(tc.attempts); got != tc.want {
 			t.Errorf("backoff(%d) = %v, want %v", tc.attempts, got, tc.want)
 		}
 	}
-	ob = NewOutbox(nil, nil, OutboxOptions{Rand: rand.New(rand.NewPCG(3, 4))})
+	ob = hotline.NewOutbox(nil, nil, hotline.OutboxOptions{Rand: rand.New(rand.NewPCG(3, 4))})
 	for range 100 {
-		if got := ob.backoff(3); got < 3200*time.Millisecond || got > 4800*time.Millisecond {
+		if got := ob.Backoff(3); got < 3200*time.Millisecond || got > 4800*time.Millisecond {
 			t.Fatalf("backoff(3) = %v, want 4s ± 20%%", got)
 		}
 	}
-}
-
-func TestOutboxRun(t *testing.T) {
-	t.Parallel()
-	sim, c, _ := newSim(t, nil)
-	ob := NewOutbox(mustOpen(t, t.TempDir()), c, OutboxOptions{
-		MinBackoff: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), Find: simFinder(sim),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ob.Run(ctx, 5*time.Millisecond) }()
-	sim.FailNext(2)
-	if err := ob.Enqueue(ctx, "yuqiao/req-11", feverCase()); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, ok, err := ob.Created("yuqiao/req-11"); err != nil || ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("case not created within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run returned %v, want context.Canceled", err)
-	}
-	assertOnce(t, sim, ob, "yuqiao/req-11")
 }
 
 func TestEnqueueTx(t *testing.T) {
@@ -434,12 +408,12 @@ func TestEnqueueTx(t *testing.T) {
 		t.Parallel()
 		s := mustOpen(t, t.TempDir())
 		err := s.Update(ctx, func(tx *linlisync.Tx) error {
-			created, err := EnqueueTx(tx, key, feverCase(), now)
+			created, err := hotline.EnqueueTx(tx, key, feverCase(), now)
 			if err != nil || !created {
 				return fmt.Errorf("EnqueueTx = %v, %v; want created", created, err)
 			}
-			e, ok, err := EntryTx(tx, key) // seen before commit
-			if err != nil || !ok || e.State != OutboxPending || !e.Enqueued.Equal(now) || !e.NextAttempt.Equal(now) {
+			e, ok, err := hotline.EntryTx(tx, key) // seen before commit
+			if err != nil || !ok || e.State != hotline.OutboxPending || !e.Enqueued.Equal(now) || !e.NextAttempt.Equal(now) {
 				return fmt.Errorf("EntryTx = %+v, %v, %v; want the pending entry", e, ok, err)
 			}
 			return tx.Put("post/req-2340", []byte(`{"escalated":true}`), nil)
@@ -447,15 +421,15 @@ func TestEnqueueTx(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, ok, err := NewOutbox(s, nil, OutboxOptions{}).Entry(key)
+		e, ok, err := hotline.NewOutbox(s, nil, hotline.OutboxOptions{}).Entry(key)
 		if err != nil || !ok {
 			t.Fatalf("Entry = %v, %v; want the committed entry", ok, err)
 		}
-		if want := feverCase().Description + Reference(key); e.Request.Description != want {
+		if want := feverCase().Description + hotline.Reference(key); e.Request.Description != want {
 			t.Errorf("description %q, want %q", e.Request.Description, want)
 		}
-		if e.Request.Attributes[AttrPostID] != key || e.Request.Attributes["urgency"] != "urgent" {
-			t.Errorf("attributes %v, want the request's and %s=%s", e.Request.Attributes, AttrPostID, key)
+		if e.Request.Attributes[hotline.AttrPostID] != key || e.Request.Attributes["urgency"] != "urgent" {
+			t.Errorf("attributes %v, want the request's and %s=%s", e.Request.Attributes, hotline.AttrPostID, key)
 		}
 	})
 
@@ -464,7 +438,7 @@ func TestEnqueueTx(t *testing.T) {
 		s := mustOpen(t, t.TempDir())
 		refused := errors.New("refused")
 		err := s.Update(ctx, func(tx *linlisync.Tx) error {
-			if _, err := EnqueueTx(tx, key, feverCase(), now); err != nil {
+			if _, err := hotline.EnqueueTx(tx, key, feverCase(), now); err != nil {
 				return err
 			}
 			return refused
@@ -472,7 +446,7 @@ func TestEnqueueTx(t *testing.T) {
 		if !errors.Is(err, refused) {
 			t.Fatalf("Update = %v, want %v", err, refused)
 		}
-		ob := NewOutbox(s, nil, OutboxOptions{})
+		ob := hotline.NewOutbox(s, nil, hotline.OutboxOptions{})
 		if _, ok, err := ob.Entry(key); ok || err != nil {
 			t.Errorf("Entry = %v, %v; want nothing enqueued", ok, err)
 		}
@@ -486,9 +460,9 @@ func TestEnqueueTx(t *testing.T) {
 		s := mustOpen(t, t.TempDir())
 		second := feverCase()
 		second.Description = "第二次"
-		for i, req := range []CaseRequest{feverCase(), second} {
+		for i, req := range []hotline.CaseRequest{feverCase(), second} {
 			err := s.Update(ctx, func(tx *linlisync.Tx) error {
-				created, err := EnqueueTx(tx, key, req, now.Add(time.Duration(i)*time.Hour))
+				created, err := hotline.EnqueueTx(tx, key, req, now.Add(time.Duration(i)*time.Hour))
 				if err != nil || created != (i == 0) {
 					return fmt.Errorf("EnqueueTx #%d = %v, %v; want created=%v", i, created, err, i == 0)
 				}
@@ -498,7 +472,7 @@ func TestEnqueueTx(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		e, _, err := NewOutbox(s, nil, OutboxOptions{}).Entry(key)
+		e, _, err := hotline.NewOutbox(s, nil, hotline.OutboxOptions{}).Entry(key)
 		if err != nil || !strings.HasPrefix(e.Request.Description, feverCase().Description) || !e.Enqueued.Equal(now) {
 			t.Errorf("entry %+v, %v; want the first request", e, err)
 		}
@@ -510,33 +484,33 @@ func TestEnqueueTx(t *testing.T) {
 		for _, tc := range []struct {
 			name string
 			key  string
-			req  CaseRequest
+			req  hotline.CaseRequest
 		}{
 			{"EmptyKey", "", feverCase()},
 			{"LongKey", strings.Repeat("k", linlisync.MaxNameLen), feverCase()},
-			{"BlankDescription", key, CaseRequest{ServiceCode: "food", Description: " \n"}},
-			{"NoServiceCode", key, CaseRequest{Description: "x"}},
+			{"BlankDescription", key, hotline.CaseRequest{ServiceCode: "food", Description: " \n"}},
+			{"NoServiceCode", key, hotline.CaseRequest{Description: "x"}},
 		} {
 			err := s.Update(ctx, func(tx *linlisync.Tx) error {
-				_, err := EnqueueTx(tx, tc.key, tc.req, now)
+				_, err := hotline.EnqueueTx(tx, tc.key, tc.req, now)
 				return err
 			})
-			if !errors.Is(err, ErrInvalid) {
+			if !errors.Is(err, hotline.ErrInvalid) {
 				t.Errorf("%s: got %v, want ErrInvalid", tc.name, err)
 			}
 		}
 	})
 }
 
-// TestOutboxLongDescription: a description of MaxDescription characters
+// TestOutboxLongDescription: a description of hotline.MaxDescription characters
 // is cut to make room for the reference, and the hotline accepts it.
 func TestOutboxLongDescription(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	sim, c, clk := newSim(t, nil)
-	ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
+	ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, simFinder(sim)))
 	req := feverCase()
-	req.Description = strings.Repeat("药", MaxDescription)
+	req.Description = strings.Repeat("药", hotline.MaxDescription)
 	if err := ob.Enqueue(ctx, "yuqiao/req-3", req); err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +518,7 @@ func TestOutboxLongDescription(t *testing.T) {
 		t.Fatalf("RunOnce = %d, %v; want 1, nil", n, err)
 	}
 	cs := sim.Cases()
-	if len(cs) != 1 || !strings.HasSuffix(cs[0].Description, "…"+Reference("yuqiao/req-3")) {
+	if len(cs) != 1 || !strings.HasSuffix(cs[0].Description, "…"+hotline.Reference("yuqiao/req-3")) {
 		t.Fatalf("sim holds %d cases; want one whose cut description ends with the reference", len(cs))
 	}
 }
@@ -560,9 +534,9 @@ func TestOutboxFindByReference(t *testing.T) {
 	t.Run("LostResponse", func(t *testing.T) {
 		t.Parallel()
 		sim, c, clk := newSim(t, nil)
-		ob := NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, FindByReference(c)))
+		ob := hotline.NewOutbox(mustOpen(t, t.TempDir()), c, outboxOpts(clk, hotline.FindByReference(c)))
 		other := feverCase()
-		other.Description = "另一个求助" + Reference("yuqiao/req-23400")
+		other.Description = "另一个求助" + hotline.Reference("yuqiao/req-23400")
 		if _, err := c.Create(ctx, other); err != nil { // same service, another post
 			t.Fatal(err)
 		}
@@ -573,11 +547,11 @@ func TestOutboxFindByReference(t *testing.T) {
 		if n, err := ob.RunOnce(ctx); err == nil || n != 0 {
 			t.Fatalf("RunOnce = %d, %v; want 0 and the lost response", n, err)
 		}
-		clk.Add(time.Minute)
+		clk.Advance(time.Minute)
 		if n, err := ob.RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("RunOnce = %d, %v; want 1, nil", n, err)
 		}
-		if got := sim.FindByAttribute(AttrPostID, key); len(got) != 1 || sim.Count() != 2 {
+		if got := sim.FindByAttribute(hotline.AttrPostID, key); len(got) != 1 || sim.Count() != 2 {
 			t.Fatalf("sim holds %v for the post and %d cases; want one, two", got, sim.Count())
 		}
 		if id, ok, err := ob.Created(key); err != nil || !ok || id != "12345-000002" {
@@ -590,7 +564,7 @@ func TestOutboxFindByReference(t *testing.T) {
 		sim, c, clk := newSim(t, nil)
 		dir := t.TempDir()
 		s1 := mustOpen(t, dir)
-		ob1 := NewOutbox(s1, c, outboxOpts(clk, FindByReference(c)))
+		ob1 := hotline.NewOutbox(s1, c, outboxOpts(clk, hotline.FindByReference(c)))
 		if err := ob1.Enqueue(ctx, key, feverCase()); err != nil {
 			t.Fatal(err)
 		}
@@ -598,11 +572,7 @@ func TestOutboxFindByReference(t *testing.T) {
 		kctx, kill := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { _, err := ob1.RunOnce(kctx); done <- err }()
-		for deadline := time.Now().Add(10 * time.Second); sim.Count() == 0; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the POST never reached the hotline")
-			}
-		}
+		linlitest.WaitFor(t, "the POST to reach the hotline", func() bool { return sim.Count() > 0 })
 		kill() // the POST is in flight, the case created, no answer yet
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Fatalf("RunOnce = %v, want context.Canceled", err)
@@ -610,8 +580,8 @@ func TestOutboxFindByReference(t *testing.T) {
 		if err := s1.Close(); err != nil {
 			t.Fatal(err)
 		}
-		ob2 := NewOutbox(mustOpen(t, dir), c, outboxOpts(clk, FindByReference(c)))
-		if e, _, err := ob2.Entry(key); err != nil || e.State != OutboxPosting {
+		ob2 := hotline.NewOutbox(mustOpen(t, dir), c, outboxOpts(clk, hotline.FindByReference(c)))
+		if e, _, err := ob2.Entry(key); err != nil || e.State != hotline.OutboxPosting {
 			t.Fatalf("after restart: %+v, %v; want posting", e, err)
 		}
 		if n, err := ob2.RunOnce(ctx); err != nil || n != 1 {
@@ -628,16 +598,16 @@ func TestRetryTx(t *testing.T) {
 	ctx := context.Background()
 	sim, c, clk := newSim(t, nil)
 	store := mustOpen(t, t.TempDir())
-	blind := NewOutbox(store, c, outboxOpts(clk, nil)) // no lookup
+	blind := hotline.NewOutbox(store, c, outboxOpts(clk, nil)) // no lookup
 	const key = "yuqiao/req-9"
 	if err := blind.Enqueue(ctx, key, feverCase()); err != nil {
 		t.Fatal(err)
 	}
 	sim.LoseNext(1)
 	blind.RunOnce(ctx) // created, answer lost: posting
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	blind.RunOnce(ctx) // cannot look it up: stuck
-	if e, _, _ := blind.Entry(key); e.State != OutboxStuck || e.Failure != FailureOutcomeUnknown {
+	if e, _, _ := blind.Entry(key); e.State != hotline.OutboxStuck || e.Failure != hotline.FailureOutcomeUnknown {
 		t.Fatalf("entry = %+v, want stuck with an unknown outcome", e)
 	}
 	retry := func() bool {
@@ -645,7 +615,7 @@ func TestRetryTx(t *testing.T) {
 		var ok bool
 		err := store.Update(ctx, func(tx *linlisync.Tx) error {
 			var err error
-			ok, err = RetryTx(tx, key, clk.Now())
+			ok, err = hotline.RetryTx(tx, key, clk.Now())
 			return err
 		})
 		if err != nil {
@@ -656,10 +626,10 @@ func TestRetryTx(t *testing.T) {
 	if !retry() {
 		t.Fatal("RetryTx found nothing stuck")
 	}
-	if e, _, _ := blind.Entry(key); e.State != OutboxPosting || e.Attempts != 0 {
+	if e, _, _ := blind.Entry(key); e.State != hotline.OutboxPosting || e.Attempts != 0 {
 		t.Fatalf("after retry: %+v, want posting (to be looked up) with no attempts", e)
 	}
-	seeing := NewOutbox(store, c, outboxOpts(clk, FindByReference(c)))
+	seeing := hotline.NewOutbox(store, c, outboxOpts(clk, hotline.FindByReference(c)))
 	if n, err := seeing.RunOnce(ctx); err != nil || n != 1 {
 		t.Fatalf("RunOnce after retry: %d, %v", n, err)
 	}

@@ -1,13 +1,15 @@
-package hotline
+package hotline_test
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/mutualaid/hotline"
 )
 
 func TestReference(t *testing.T) {
@@ -22,7 +24,7 @@ func TestReference(t *testing.T) {
 		{"\xff", "\n[linli:%FF]"},
 		{"\u3000", "\n[linli:%E3%80%80]"}, // ideographic space
 	} {
-		if got := Reference(tc.key); got != tc.want {
+		if got := hotline.Reference(tc.key); got != tc.want {
 			t.Errorf("Reference(%q) = %q, want %q", tc.key, got, tc.want)
 		}
 	}
@@ -40,11 +42,11 @@ func FuzzReference(f *testing.F) {
 		if a == b {
 			return
 		}
-		desc := withReference("求助", b)
-		if strings.Contains(desc, refMarker(a)) {
+		desc := hotline.WithReference("求助", b)
+		if strings.Contains(desc, hotline.RefMarker(a)) {
 			t.Errorf("the description for %q %q holds the reference of %q", b, desc, a)
 		}
-		if !strings.Contains(desc, Reference(b)) {
+		if !strings.Contains(desc, hotline.Reference(b)) {
 			t.Errorf("the description for %q %q lacks its reference", b, desc)
 		}
 	})
@@ -53,8 +55,8 @@ func FuzzReference(f *testing.F) {
 func TestWithReference(t *testing.T) {
 	t.Parallel()
 	const key = "yuqiao/req-2340"
-	ref := Reference(key)
-	room := MaxDescription - utf8.RuneCountInString(ref)
+	ref := hotline.Reference(key)
+	room := hotline.MaxDescription - utf8.RuneCountInString(ref)
 	for _, tc := range []struct {
 		name string
 		desc string
@@ -63,20 +65,20 @@ func TestWithReference(t *testing.T) {
 		{"Short", "需要退烧药", "需要退烧药" + ref},
 		{"FitsExactly", strings.Repeat("药", room), strings.Repeat("药", room) + ref},
 		{"OneOver", strings.Repeat("药", room+1), strings.Repeat("药", room-1) + "…" + ref},
-		{"Longest", strings.Repeat("药", MaxDescription), strings.Repeat("药", room-1) + "…" + ref},
+		{"Longest", strings.Repeat("药", hotline.MaxDescription), strings.Repeat("药", room-1) + "…" + ref},
 		{"AlreadyThere", "需要退烧药" + ref, "需要退烧药" + ref},
 		{"AlreadyThereLineBreakRewritten", "需要退烧药 " + ref[1:], "需要退烧药 " + ref[1:]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := withReference(tc.desc, key)
+			got := hotline.WithReference(tc.desc, key)
 			if got != tc.want {
 				t.Errorf("got %d characters ending %q, want %d ending %q", utf8.RuneCountInString(got),
 					tail(got), utf8.RuneCountInString(tc.want), tail(tc.want))
 			}
-			if n := utf8.RuneCountInString(got); n > MaxDescription {
-				t.Errorf("got %d characters, over %d", n, MaxDescription)
+			if n := utf8.RuneCountInString(got); n > hotline.MaxDescription {
+				t.Errorf("got %d characters, over %d", n, hotline.MaxDescription)
 			}
-			if again := withReference(got, key); again != got {
+			if again := hotline.WithReference(got, key); again != got {
 				t.Errorf("not idempotent: a second call changed %q to %q", tail(got), tail(again))
 			}
 		})
@@ -91,14 +93,9 @@ func tail(s string) string {
 }
 
 // seedCases stores n cases directly in sim, all requested at at.
-func seedCases(sim *Sim, n int, code, desc string, at time.Time) {
-	sim.init()
-	sim.mu.Lock()
-	defer sim.mu.Unlock()
+func seedCases(sim *hotlinesim.Sim, n int, code, desc string, at time.Time) {
 	for range n {
-		sim.seq++
-		sim.add(&SimCase{ID: fmt.Sprintf("12345-%06d", sim.seq), Jurisdiction: "yuqiao", ServiceCode: code,
-			Description: desc, Agency: "玉桥街道办事处", Requested: at, Attributes: map[string]string{}})
+		sim.Seed(hotlinesim.SimCase{Jurisdiction: "yuqiao", ServiceCode: code, Description: desc, Agency: "玉桥街道办事处", Requested: at})
 	}
 }
 
@@ -106,62 +103,62 @@ func TestFindByReference(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const key = "yuqiao/req-1"
-	entry := func(enqueued, updated time.Time) OutboxEntry {
-		return OutboxEntry{PostKey: key, Enqueued: enqueued, Updated: updated,
-			Request: OutboxRecord{ServiceCode: "fever_reducer", Description: withReference("发烧", key)}}
+	entry := func(enqueued, updated time.Time) hotline.OutboxEntry {
+		return hotline.OutboxEntry{PostKey: key, Enqueued: enqueued, Updated: updated,
+			Request: hotline.OutboxRecord{ServiceCode: "fever_reducer", Description: hotline.WithReference("发烧", key)}}
 	}
 	for _, tc := range []struct {
 		name   string
-		seed   func(sim *Sim, t0 time.Time)
+		seed   func(sim *hotlinesim.Sim, t0 time.Time)
 		last   time.Duration // after t0, when the entry was last saved
 		wantID string        // "" means not found
 		want   error
 	}{
-		{"NoCase", func(sim *Sim, t0 time.Time) {
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", "yuqiao/req-10"), t0) // another post
-			seedCases(sim, 1, "mask", withReference("口罩", key), t0)                      // another service
+		{"NoCase", func(sim *hotlinesim.Sim, t0 time.Time) {
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", "yuqiao/req-10"), t0) // another post
+			seedCases(sim, 1, "mask", hotline.WithReference("口罩", key), t0)                      // another service
 		}, time.Minute, "", nil},
-		{"Found", func(sim *Sim, t0 time.Time) {
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", "yuqiao/req-10"), t0)
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0)
+		{"Found", func(sim *hotlinesim.Sim, t0 time.Time) {
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", "yuqiao/req-10"), t0)
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0)
 		}, time.Minute, "12345-000002", nil},
-		{"OldestOfThree", func(sim *Sim, t0 time.Time) { // listed neither first nor last
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0.Add(2*time.Minute))
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0.Add(time.Minute))
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0.Add(3*time.Minute))
+		{"OldestOfThree", func(sim *hotlinesim.Sim, t0 time.Time) { // listed neither first nor last
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0.Add(2*time.Minute))
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0.Add(time.Minute))
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0.Add(3*time.Minute))
 		}, 10 * time.Minute, "12345-000002", nil},
-		{"ClosedCase", func(sim *Sim, t0 time.Time) {
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0)
+		{"ClosedCase", func(sim *hotlinesim.Sim, t0 time.Time) {
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0)
 		}, 24 * time.Hour, "12345-000001", nil},
-		{"HotlineClockAnHourBehind", func(sim *Sim, t0 time.Time) {
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0.Add(-59*time.Minute))
+		{"HotlineClockAnHourBehind", func(sim *hotlinesim.Sim, t0 time.Time) {
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0.Add(-59*time.Minute))
 		}, time.Minute, "12345-000001", nil},
-		{"BeforeTheWindow", func(sim *Sim, t0 time.Time) {
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0.Add(-61*time.Minute))
+		{"BeforeTheWindow", func(sim *hotlinesim.Sim, t0 time.Time) {
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0.Add(-61*time.Minute))
 		}, time.Minute, "", nil},
-		{"AfterTheWindow", func(sim *Sim, t0 time.Time) {
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0.Add(62*time.Minute))
+		{"AfterTheWindow", func(sim *hotlinesim.Sim, t0 time.Time) {
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0.Add(62*time.Minute))
 		}, time.Minute, "", nil},
-		{"HotlineClockAnHourAhead", func(sim *Sim, t0 time.Time) {
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0.Add(60*time.Minute))
+		{"HotlineClockAnHourAhead", func(sim *hotlinesim.Sim, t0 time.Time) {
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0.Add(60*time.Minute))
 		}, time.Minute, "12345-000001", nil},
-		{"LongOutage", func(sim *Sim, t0 time.Time) { // the window spans more than 90 days
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0.Add(100*24*time.Hour))
+		{"LongOutage", func(sim *hotlinesim.Sim, t0 time.Time) { // the window spans more than 90 days
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0.Add(100*24*time.Hour))
 		}, 200 * 24 * time.Hour, "12345-000001", nil},
-		{"TruncatedBehindNewerCases", func(sim *Sim, t0 time.Time) {
-			seedCases(sim, 1, "fever_reducer", withReference("发烧", key), t0)
-			seedCases(sim, MaxSearchResults+5, "fever_reducer", "别的求助", t0.Add(time.Minute))
+		{"TruncatedBehindNewerCases", func(sim *hotlinesim.Sim, t0 time.Time) {
+			seedCases(sim, 1, "fever_reducer", hotline.WithReference("发烧", key), t0)
+			seedCases(sim, hotline.MaxSearchResults+5, "fever_reducer", "别的求助", t0.Add(time.Minute))
 		}, 10 * time.Minute, "12345-000001", nil},
-		{"TruncatedWithinASecond", func(sim *Sim, t0 time.Time) {
-			seedCases(sim, MaxSearchResults, "fever_reducer", "别的求助", t0)
-		}, time.Minute, "", ErrSearchTruncated},
+		{"TruncatedWithinASecond", func(sim *hotlinesim.Sim, t0 time.Time) {
+			seedCases(sim, hotline.MaxSearchResults, "fever_reducer", "别的求助", t0)
+		}, time.Minute, "", hotline.ErrSearchTruncated},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			sim, c, clk := newSim(t, nil)
 			t0 := clk.Now()
 			tc.seed(sim, t0)
-			id, found, err := FindByReference(c)(ctx, entry(t0, t0.Add(tc.last)))
+			id, found, err := hotline.FindByReference(c)(ctx, entry(t0, t0.Add(tc.last)))
 			if tc.want != nil {
 				if !errors.Is(err, tc.want) || found {
 					t.Fatalf("got %q, %v, %v; want %v", id, found, err, tc.want)
@@ -179,9 +176,9 @@ func TestFindByReferenceSearchError(t *testing.T) {
 	t.Parallel()
 	sim, c, clk := newSim(t, nil)
 	sim.FailNext(1)
-	_, found, err := FindByReference(c)(context.Background(), OutboxEntry{
-		PostKey: "k", Enqueued: clk.Now(), Updated: clk.Now(), Request: OutboxRecord{ServiceCode: "food"}})
-	var ae *APIError
+	_, found, err := hotline.FindByReference(c)(context.Background(), hotline.OutboxEntry{
+		PostKey: "k", Enqueued: clk.Now(), Updated: clk.Now(), Request: hotline.OutboxRecord{ServiceCode: "food"}})
+	var ae *hotline.APIError
 	if !errors.As(err, &ae) || ae.HTTPStatus != 500 || found {
 		t.Fatalf("got %v, %v; want the hotline's 500, not found", found, err)
 	}

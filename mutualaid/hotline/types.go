@@ -1,8 +1,7 @@
 // Package hotline speaks Open311 GeoReport v2 to a city hotline (such as
-// Beijing's 12345): a Client that creates cases and follows their status, an
-// Outbox that forwards each case exactly once, and Sim, a GeoReport v2 server
-// that dispatches and resolves cases, with injectable failures, for demos and
-// tests (served by `linli hotline-sim`).
+// Beijing's 12345): a Client that creates cases and follows their status,
+// and an Outbox that forwards each case exactly once. A hotline to talk to
+// in demos and tests is package internal/hotlinesim.
 //
 // Wire format: every response is JSON. Successful responses are arrays of
 // objects; failures are arrays of {"code", "description"} objects, decoded as
