@@ -2,7 +2,6 @@ package mutualaid_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -207,24 +206,6 @@ func (w *matchWorld) index(prefix string) []string {
 		w.t.Fatalf("scan %s: %v", prefix, err)
 	}
 	return ids
-}
-
-// indexValue decodes the JSON value of private entity id into v.
-func (w *matchWorld) indexValue(id string, v any) {
-	w.t.Helper()
-	b, ok, err := w.store.Get(id)
-	if err != nil || !ok {
-		w.t.Fatalf("get %s: %v, %v", id, ok, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		w.t.Fatalf("decode %s: %v", id, err)
-	}
-}
-
-// mxFloor is a request's floor as its index entities record it.
-type mxFloor struct {
-	ID    string
-	Score int32
 }
 
 func TestMatchSync(t *testing.T) {
