@@ -41,6 +41,12 @@ func (s *Service) Pull(ctx context.Context, scopes []string, cur linlisync.Curso
 	return s.store.Pull(ctx, scopes, cur, lim)
 }
 
+// PullEach is Pull handing each change to fn: see
+// linlisync.Store.PullEach.
+func (s *Service) PullEach(ctx context.Context, scopes []string, cur linlisync.Cursor, lim linlisync.Limits, fn func(linlisync.Change) error) (linlisync.Page, error) {
+	return s.store.PullEach(ctx, scopes, cur, lim, fn)
+}
+
 // Subscribe watches the heads of scopes: see linlisync.Store.Subscribe.
 // The caller closes the subscription.
 func (s *Service) Subscribe(scopes []string) (*linlisync.Subscription, error) {

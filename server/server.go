@@ -150,11 +150,11 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) routes() http.Handler {
-	opts := []connect.HandlerOption{
+	opts := append([]connect.HandlerOption{
 		connect.WithReadMaxBytes(s.cfg.MaxRequestBytes),
 		connect.WithCompressMinBytes(1024),
 		connect.WithInterceptors(s.metrics.interceptor()),
-	}
+	}, jsonCodecs()...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+BackupPath, s.backupHandler)
 	ms := members{svc: s.svc, log: s.log}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/linli/linli/mutualaid"
@@ -145,11 +144,15 @@ func (h *syncHandler) Pull(ctx context.Context, req *linliv1.PullRequest) (*linl
 	if err != nil {
 		return nil, err
 	}
-	page, err := h.svc.Pull(ctx, c.scopes(), cur, lim)
+	var changes []byte
+	page, err := h.svc.PullEach(ctx, c.scopes(), cur, lim, func(ch linlisync.Change) error {
+		changes = appendChange(changes, ch)
+		return nil
+	})
 	if err != nil {
 		return nil, toConnect(ctx, h.log, "Pull", err)
 	}
-	return pageToProto(ctx, h.log, page)
+	return pageResponse(page, changes), nil
 }
 
 // droppedEverything answers a removed member's Pull: every scope of its
@@ -174,29 +177,6 @@ func pullLimits(req *linliv1.PullRequest) (linlisync.Limits, error) {
 		return lim, invalid("max_bytes_out_of_range", "max_bytes", fmt.Sprintf("max_bytes is at most %d", maxMaxBytes))
 	}
 	return lim, nil
-}
-
-func pageToProto(ctx context.Context, log *slog.Logger, page linlisync.Page) (*linliv1.PullResponse, error) {
-	out := &linliv1.PullResponse{
-		Cursor:        page.Cursor.Encode(),
-		HasMore:       page.HasMore,
-		DroppedScopes: page.Dropped,
-		Changes:       make([]*linliv1.Change, len(page.Changes)),
-	}
-	for _, r := range page.Resets {
-		out.Resets = append(out.Resets, &linliv1.ScopeReset{Scope: r.Scope, Reason: linliv1.ResetReason(r.Reason)})
-	}
-	for i, c := range page.Changes {
-		pc := &linliv1.Change{Scope: c.Scope, Seq: c.Seq, EntityId: c.EntityID, Deleted: c.Deleted}
-		if !c.Deleted {
-			pc.Entity = &linliv1.Entity{}
-			if err := proto.Unmarshal(c.Value, pc.Entity); err != nil {
-				return nil, toConnect(ctx, log, "Pull", fmt.Errorf("entity %s in %s at %d: %w: %v", c.EntityID, c.Scope, c.Seq, linlisync.ErrCorrupt, err))
-			}
-		}
-		out.Changes[i] = pc
-	}
-	return out, nil
 }
 
 // Subscribe pokes the caller with the heads of its scopes whenever they
