@@ -66,8 +66,9 @@ type Tokens struct {
 	// first use; never change it afterwards.
 	Now func() time.Time
 
-	keys   atomic.Pointer[KeySet]
-	parser *jwt.Parser
+	keys     atomic.Pointer[KeySet]
+	parser   *jwt.Parser
+	verified verifiedTokens
 }
 
 // NewTokens returns Tokens for keys, with issuer and audience "linli".
@@ -144,8 +145,12 @@ func (t *Tokens) Mint(p Principal, ttl time.Duration) (string, error) {
 // Errors: ErrTokenExpired for a correctly signed token past its expiry;
 // ErrInvalidToken for anything else. Both wrap the cause, for logs only.
 func (t *Tokens) Verify(token string) (Principal, error) {
+	if p, ok := t.verified.lookup(token, t.now(), t.keys.Load()); ok {
+		return p, nil
+	}
 	var c Claims
-	if _, err := t.parser.ParseWithClaims(token, &c, t.verificationKey); err != nil {
+	tok, err := t.parser.ParseWithClaims(token, &c, t.verificationKey)
+	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
 		}
@@ -161,6 +166,8 @@ func (t *Tokens) Verify(token string) (Principal, error) {
 	if err := p.validate(); err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	kid, _ := tok.Header["kid"].(string)
+	t.verified.remember(token, p, kid, t.keys.Load())
 	return p, nil
 }
 
