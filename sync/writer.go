@@ -126,6 +126,7 @@ type group struct {
 	heads   map[string]scopeHead
 	applied time.Time // when the writer had applied it
 	apply   time.Duration
+	bytes   int // the batch's size
 }
 
 // writeLoop is the single writer.
@@ -237,6 +238,7 @@ func (s *Store) applyGroup(reqs []request) *group {
 		s.log.Error("group abandoned", "err", w.failed, "pushes", len(reqs))
 		s.abandon(g, w, w.failed)
 	case !w.batch.Empty():
+		g.bytes = w.batch.Len()
 		if err := s.db.ApplyNoSyncWait(w.batch, pebble.Sync); err != nil {
 			err = fmt.Errorf("commit: %w", err)
 			s.log.Error("commit failed", "err", err, "pushes", len(reqs))
@@ -306,7 +308,7 @@ func (s *Store) answer(g *group) {
 		s.opts.OnCommit(g.muts, len(g.reqs), time.Since(g.applied))
 	}
 	if s.opts.OnGroup != nil {
-		s.opts.OnGroup(GroupStats{Mutations: g.muts, Requests: len(g.reqs), Apply: g.apply, Sync: time.Since(g.applied)})
+		s.opts.OnGroup(GroupStats{Mutations: g.muts, Requests: len(g.reqs), Bytes: g.bytes, Apply: g.apply, Sync: time.Since(g.applied)})
 	}
 	for i, req := range g.reqs {
 		req.reply <- g.replies[i]
@@ -317,6 +319,7 @@ func (s *Store) answer(g *group) {
 type GroupStats struct {
 	Mutations int           // client mutations in the group
 	Requests  int           // pushes and jobs in the group
+	Bytes     int           // the size of the batch the writer handed to Pebble
 	Apply     time.Duration // the writer's time applying it
 	Sync      time.Duration // from applied until durable
 }

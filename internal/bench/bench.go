@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +18,7 @@ import (
 )
 
 // The bench scenarios, in the order they run.
-var benchScenarios = []string{"push", "push-batch", "catchup", "subscribers"}
+var benchScenarios = []string{"push", "push-batch", "surge", "catchup", "subscribers"}
 
 // Scenarios lists the bench's scenarios in the order they run.
 func Scenarios() []string { return slices.Clone(benchScenarios) }
@@ -43,6 +45,7 @@ type Config struct {
 	Subscribers     int           // Subscribe streams held open in the subscribers scenario
 	CatchupEntities int           // entities loaded into one community for the catchup scenario
 	Protocol        string        // client protocol for push, push-batch and catchup: http1 or h2c
+	CPUProfile      string        // if set, a CPU profile of the whole run is written there
 }
 
 func (c Config) flags() benchFlags {
@@ -75,6 +78,13 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	if cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
 
@@ -105,6 +115,8 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			rows, err = b.push(ctx)
 		case "push-batch":
 			rows, err = b.pushBatch(ctx)
+		case "surge":
+			rows, err = b.surge(ctx)
 		case "catchup":
 			rows, err = b.catchup(ctx)
 		case "subscribers":
@@ -174,6 +186,8 @@ func (f *benchFlags) membersNeeded(scenarios []string) int {
 			n = max(n, pushClients)
 		case "push-batch":
 			n = max(n, batchClients)
+		case "surge":
+			n = max(n, 2*surgeResidents) // two communities' with --addr: one
 		case "catchup":
 			n = max(n, catchupLoaders+1)
 		case "subscribers":
@@ -244,4 +258,20 @@ func newRunID() string {
 // user names the bench's i-th user of a kind, unique to this run.
 func (b *bench) user(kind string, i int) string {
 	return fmt.Sprintf("bench-%s-%s%d", b.runID, kind, i)
+}
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -17,6 +17,7 @@ type loadRun struct {
 	ops     int           // completed calls in the timed window
 	elapsed time.Duration // from the start until the last worker stopped
 	lat     latencies     // one per completed call
+	cpu     time.Duration // CPU time of this process in the timed window
 }
 
 func (r loadRun) perSecond(unitsPerOp int) float64 {
@@ -43,6 +44,7 @@ func runLoad(ctx context.Context, workers int, d time.Duration, op func(ctx cont
 		return loadRun{}, context.Cause(ctx)
 	}
 	lats := make([]latencies, workers)
+	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(d)
 	for w := range workers {
@@ -58,7 +60,7 @@ func runLoad(ctx context.Context, workers int, d time.Duration, op func(ctx cont
 		})
 	}
 	wg.Wait()
-	run := loadRun{elapsed: time.Since(start)}
+	run := loadRun{elapsed: time.Since(start), cpu: processCPU() - cpu0}
 	if ctx.Err() != nil {
 		return loadRun{}, context.Cause(ctx)
 	}

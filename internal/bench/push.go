@@ -33,14 +33,17 @@ func (b *bench) push(ctx context.Context) ([]benchResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("echo baseline: %w", err)
 	}
+	b.target.writes.start()
 	run, err := b.pushLoad(ctx, b.target.baseURL, members, 1, true)
+	w := b.target.writes.stop()
 	if err != nil {
 		return nil, err
 	}
 	p50, p99 := run.lat.percentile(50), run.lat.percentile(99)
 	e50, e99 := echo.lat.percentile(50), echo.lat.percentile(99)
 	r := newResult("push", "pushes/s", run.perSecond(1), "echo req/s", echo.perSecond(1))
-	r.Notes = fmt.Sprintf("%d clients, durable; p50 %s, p99 %s (echo p50 %s, p99 %s)", pushClients, fmtMS(p50), fmtMS(p99), fmtMS(e50), fmtMS(e99))
+	r.CPUPerOp, r.BaselineCPUPerOp, r.BytesPerOp = cpuPer(run.cpu, run.ops), cpuPer(echo.cpu, echo.ops), w.bytesPer()
+	r.Notes = fmt.Sprintf("%d clients, durable; p50 %s, p99 %s (echo p50 %s, p99 %s)%s", pushClients, fmtMS(p50), fmtMS(p99), fmtMS(e50), fmtMS(e99), w.note())
 	r.Extra["p50_ms"], r.Extra["p99_ms"] = ms(p50), ms(p99)
 	r.Extra["baseline_p50_ms"], r.Extra["baseline_p99_ms"] = ms(e50), ms(e99)
 	r.Extra["pushes"], r.Extra["request_bytes"] = float64(run.ops), float64(proto.Size(newPushSample(1)))
@@ -64,14 +67,17 @@ func (b *bench) pushBatch(ctx context.Context) ([]benchResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.target.writes.start()
 	run, err := b.pushLoad(ctx, b.target.baseURL, members, batchMutations, true)
+	w := b.target.writes.stop()
 	if err != nil {
 		return nil, err
 	}
 	p50, p99 := run.lat.percentile(50), run.lat.percentile(99)
 	r := newResult("push-batch", "mutations/s", run.perSecond(batchMutations), "Pebble values/s", raw.perSecond(batchMutations))
-	r.Notes = fmt.Sprintf("%d clients × %d mutations/push; push p50 %s, p99 %s; Pebble: Sync commits of %d × %d-byte values",
-		batchClients, batchMutations, fmtMS(p50), fmtMS(p99), batchMutations, len(value))
+	r.CPUPerOp, r.BaselineCPUPerOp, r.BytesPerOp = cpuPer(run.cpu, run.ops*batchMutations), cpuPer(raw.cpu, raw.ops*batchMutations), w.bytesPer()
+	r.Notes = fmt.Sprintf("%d clients × %d mutations/push; push p50 %s, p99 %s; Pebble: Sync commits of %d × %d-byte values%s",
+		batchClients, batchMutations, fmtMS(p50), fmtMS(p99), batchMutations, len(value), w.note())
 	r.Extra["push_p50_ms"], r.Extra["push_p99_ms"] = ms(p50), ms(p99)
 	r.Extra["value_bytes"] = float64(len(value))
 	r.Extra["baseline_commit_p50_ms"] = ms(raw.lat.percentile(50))

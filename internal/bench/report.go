@@ -25,14 +25,21 @@ type benchReport struct {
 // Figure / Baseline. A nil Figure, Baseline or Ratio could not be measured
 // (printed as n/a).
 type benchResult struct {
-	Scenario     string             `json:"scenario"`
-	Metric       string             `json:"metric"` // the figure's unit, e.g. "pushes/s"
-	Figure       *float64           `json:"figure"`
-	Baseline     *float64           `json:"baseline"`
-	BaselineUnit string             `json:"baseline_unit"` // what the baseline measures, e.g. "echo req/s"
-	Ratio        *float64           `json:"ratio"`
-	Notes        string             `json:"notes"`
-	Extra        map[string]float64 `json:"extra,omitempty"`
+	Scenario     string   `json:"scenario"`
+	Metric       string   `json:"metric"` // the figure's unit, e.g. "pushes/s"
+	Figure       *float64 `json:"figure"`
+	Baseline     *float64 `json:"baseline"`
+	BaselineUnit string   `json:"baseline_unit"` // what the baseline measures, e.g. "echo req/s"
+	Ratio        *float64 `json:"ratio"`
+	// CPUPerOp and BaselineCPUPerOp are this process's CPU microseconds
+	// per unit of the figure (client and, in process, server together),
+	// in the scenario and in its baseline; BytesPerOp is what the server's
+	// writer put into Pebble batches per mutation (in process only).
+	CPUPerOp         *float64           `json:"cpu_us_per_op,omitempty"`
+	BaselineCPUPerOp *float64           `json:"baseline_cpu_us_per_op,omitempty"`
+	BytesPerOp       *float64           `json:"bytes_per_op,omitempty"`
+	Notes            string             `json:"notes"`
+	Extra            map[string]float64 `json:"extra,omitempty"`
 }
 
 func newResult(scenario, metric string, figure float64, baselineUnit string, baseline float64) benchResult {
@@ -59,6 +66,20 @@ func (r benchResult) ratioText() string {
 		return "n/a"
 	}
 	return strconv.FormatFloat(*r.Ratio, 'f', 2, 64) + "×"
+}
+
+func (r benchResult) cpuText() string {
+	if r.CPUPerOp == nil {
+		return "n/a"
+	}
+	return humanNumber(*r.CPUPerOp) + " (" + optional(r.BaselineCPUPerOp) + ")"
+}
+
+func optional(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return humanNumber(*v)
 }
 
 func (r benchResult) summary() string {
@@ -112,9 +133,9 @@ func (rep benchReport) writeJSON(w io.Writer) error {
 
 // writeTable prints the results as a Markdown table.
 func (rep benchReport) writeTable(w io.Writer) error {
-	rows := [][]string{{"scenario", "figure", "baseline", "ratio", "notes"}}
+	rows := [][]string{{"scenario", "figure", "baseline", "ratio", "CPU µs/op (baseline)", "bytes/op", "notes"}}
 	for _, r := range rep.Results {
-		rows = append(rows, []string{r.Scenario, r.figureText(), r.baselineText(), r.ratioText(), r.Notes})
+		rows = append(rows, []string{r.Scenario, r.figureText(), r.baselineText(), r.ratioText(), r.cpuText(), optional(r.BytesPerOp), r.Notes})
 	}
 	width := make([]int, len(rows[0]))
 	for _, row := range rows {
@@ -139,7 +160,7 @@ func (rep benchReport) writeTable(w io.Writer) error {
 	for _, row := range rows[1:] {
 		line(row)
 	}
-	fmt.Fprintf(&b, "\n%s server, %s clients, %s per scenario; ratio = figure ÷ baseline, both measured in this run.\n",
+	fmt.Fprintf(&b, "\n%s server, %s clients, %s per scenario; ratio = figure ÷ baseline, both measured in this run; CPU is this process's (clients and, in process, the server) per unit of the figure; bytes/op is what the server's writer put into Pebble batches per mutation.\n",
 		rep.Target, rep.Protocol, rep.Duration)
 	_, err := io.WriteString(w, b.String())
 	return err

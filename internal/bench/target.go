@@ -24,6 +24,7 @@ import (
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server"
+	linlisync "github.com/linli/linli/sync"
 )
 
 // benchTarget is the server under measurement: started in-process, or a
@@ -40,7 +41,10 @@ type benchTarget struct {
 	// dbMetrics reads the in-process server's database metrics (nil with
 	// --addr), to let its compactions settle between scenarios.
 	dbMetrics func() (*pebble.Metrics, error)
-	close     func() error
+	// writes counts the in-process server's commit groups (off with
+	// --addr: nothing feeds it).
+	writes writeMeter
+	close  func() error
 
 	// In process, members are added to the server's directory and their
 	// tokens minted with its keys.
@@ -73,9 +77,11 @@ func openTarget(ctx context.Context, f benchFlags, needed int, log *slog.Logger)
 		return nil, fmt.Errorf("temp folder: %w", err)
 	}
 	unlimited := server.Limit{Rate: -1}
+	t := &benchTarget{}
 	srv, err := server.New(server.Config{
 		DataDir: dir, Logger: log,
 		RateLimits: server.RateLimits{Join: unlimited, Refresh: unlimited, Push: unlimited},
+		Domain:     mutualaid.Config{Store: linlisync.Options{OnGroup: t.writes.observe}},
 	})
 	if err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
@@ -87,19 +93,12 @@ func openTarget(ctx context.Context, f benchFlags, needed int, log *slog.Logger)
 	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
-	t := &benchTarget{
-		name:      "in-process",
-		baseURL:   "http://" + ln.Addr().String(),
-		community: benchCommunity,
-		inProcess: true,
-		dbMetrics: srv.Service().DBMetrics,
-		svc:       srv.Service(),
-		tokens:    srv.Tokens(),
-		close: func() error {
-			cancel()
-			err := <-served
-			return errors.Join(err, srv.Close(), os.RemoveAll(dir))
-		},
+	t.name, t.baseURL, t.community, t.inProcess = "in-process", "http://"+ln.Addr().String(), benchCommunity, true
+	t.dbMetrics, t.svc, t.tokens = srv.Service().DBMetrics, srv.Service(), srv.Tokens()
+	t.close = func() error {
+		cancel()
+		err := <-served
+		return errors.Join(err, srv.Close(), os.RemoveAll(dir))
 	}
 	if err := t.createCommunity(ctx, benchCommunity); err != nil {
 		return nil, errors.Join(err, t.close())
