@@ -24,6 +24,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&data, "data", "", "deprecated and ignored: with --addr, simulated users join with --join-code")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 10_000, "Subscribe streams to hold open in the subscribers scenario")
 	fs.IntVar(&cfg.CatchupEntities, "catchup-entities", 100_000, "entities to load into one community for the catchup scenario")
+	fs.IntVar(&cfg.SurgePosts, "surge-posts", 10_000, "open posts (70% requests, 30% offers of the same few items) loaded before the surge scenario's timed run")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (clients and the in-process server) to this file")
 	fs.StringVar(&cfg.Protocol, "protocol", "http1", "client protocol for push, push-batch and catchup: http1 or h2c (subscribers always use h2c)")
 	if err := parseFlags(fs, args); err != nil {

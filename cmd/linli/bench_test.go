@@ -23,7 +23,7 @@ func TestBench(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
-	args := []string{"bench", "--duration", "300ms", "--subscribers", "200", "--catchup-entities", "2000", "--json"}
+	args := []string{"bench", "--duration", "300ms", "--subscribers", "200", "--catchup-entities", "2000", "--surge-posts", "1000", "--json"}
 	if code := Run(ctx, args, &out, &errb); code != 0 {
 		t.Fatalf("linli bench exited %d; stderr:\n%s", code, errb.String())
 	}
@@ -110,7 +110,7 @@ func TestBenchAddr(t *testing.T) {
 	t.Run("Runs", func(t *testing.T) {
 		var out, errb bytes.Buffer
 		args := []string{"bench", "--addr", addr, "--join-code", code, "--duration", "200ms",
-			"--subscribers", "150", "--catchup-entities", "1000", "--json"}
+			"--subscribers", "150", "--catchup-entities", "1000", "--surge-posts", "500", "--json"}
 		if code := Run(t.Context(), args, &out, &errb); code != 0 {
 			t.Fatalf("linli bench --addr exited %d; stderr:\n%s", code, errb.String())
 		}

@@ -32,6 +32,7 @@ type benchFlags struct {
 	joinCode        string
 	subscribers     int
 	catchupEntities int
+	surgePosts      int
 	protocol        string
 }
 
@@ -44,6 +45,7 @@ type Config struct {
 	JoinCode        string        // with Addr: a resident join code with enough uses
 	Subscribers     int           // Subscribe streams held open in the subscribers scenario
 	CatchupEntities int           // entities loaded into one community for the catchup scenario
+	SurgePosts      int           // open posts loaded before the surge scenario's timed run
 	Protocol        string        // client protocol for push, push-batch and catchup: http1 or h2c
 	CPUProfile      string        // if set, a CPU profile of the whole run is written there
 }
@@ -51,7 +53,7 @@ type Config struct {
 func (c Config) flags() benchFlags {
 	return benchFlags{
 		scenarios: c.Scenarios, duration: c.Duration, json: c.JSON, addr: c.Addr, joinCode: c.JoinCode,
-		subscribers: c.Subscribers, catchupEntities: c.CatchupEntities, protocol: c.Protocol,
+		subscribers: c.Subscribers, catchupEntities: c.CatchupEntities, surgePosts: c.SurgePosts, protocol: c.Protocol,
 	}
 }
 
@@ -164,6 +166,8 @@ func (f *benchFlags) validate() ([]string, error) {
 		return nil, errors.New("--duration must be between 1ns and 1h")
 	case f.subscribers < 1 || f.subscribers > 1_000_000:
 		return nil, errors.New("--subscribers must be between 1 and 1,000,000")
+	case f.surgePosts < surgeResidents || f.surgePosts > 1_000_000:
+		return nil, fmt.Errorf("--surge-posts must be between %d and 1,000,000", surgeResidents)
 	case f.catchupEntities < 1 || f.catchupEntities > 10_000_000:
 		return nil, errors.New("--catchup-entities must be between 1 and 10,000,000")
 	case f.protocol != "http1" && f.protocol != "h2c":
@@ -187,7 +191,7 @@ func (f *benchFlags) membersNeeded(scenarios []string) int {
 		case "push-batch":
 			n = max(n, batchClients)
 		case "surge":
-			n = max(n, 2*surgeResidents) // two communities' with --addr: one
+			n = max(n, surgeResidents)
 		case "catchup":
 			n = max(n, catchupLoaders+1)
 		case "subscribers":

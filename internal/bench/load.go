@@ -76,6 +76,7 @@ func runLoad(ctx context.Context, workers int, d time.Duration, op func(ctx cont
 // used by one goroutine at a time.
 type pushClient struct {
 	user, community string
+	building        string // where the member lives
 	token           string
 	expires         time.Time
 	next            uint64

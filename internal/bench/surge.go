@@ -19,9 +19,8 @@ import (
 // The surge: the night when half a community has a feverish child and
 // everybody asks for and offers the same few medicines.
 const (
-	surgeResidents = 128    // residents posting, one post per push
-	surgeOpen      = 10_000 // open posts loaded (untimed) before the timed run
-	surgeWatchers  = 16     // residents whose app is open: they Subscribe and Pull
+	surgeResidents = 128 // residents posting, one post per push
+	surgeWatchers  = 16  // residents whose app is open: they Subscribe and Pull
 	surgeBuildings = 12
 	surgeLoadBatch = 500 // posts per loading push
 )
@@ -35,7 +34,7 @@ var surgeItems = []struct{ code, name string }{
 	{"antigen-test", "抗原"},
 }
 
-// surge measures a surge: a community with surgeOpen open posts over the
+// surge measures a surge: a community with --surge-posts open posts over the
 // same few item keys (70% requests, 30% offers), then surgeResidents
 // residents each posting (the same mix) as fast as they are answered,
 // while surgeWatchers of them keep their app open (Subscribe, and Pull on
@@ -46,7 +45,7 @@ var surgeItems = []struct{ code, name string }{
 // counterpart (requests only).
 func (b *bench) surge(ctx context.Context) ([]benchResult, error) {
 	b.progress("surge: %d open posts, then %d residents posting for %s (%d with the app open); first without counterparts (requests only), then 70%% requests and 30%% offers of the same items",
-		surgeOpen, surgeResidents, b.flags.duration, surgeWatchers)
+		b.flags.surgePosts, surgeResidents, b.flags.duration, surgeWatchers)
 	base, err := b.surgeRun(ctx, "surge-base-"+b.runID, false)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
@@ -103,12 +102,13 @@ func (b *bench) surgeRun(ctx context.Context, id string, matching bool) (surgeSt
 	tr := newBenchTransport(b.flags.protocol)
 	defer tr.CloseIdleConnections()
 	sc := newSyncClient(&http.Client{Transport: tr}, b.target.baseURL)
-	gen := &surgePosts{matching: matching, buildings: buildings, run: b.runID, acks: &gosync.Map{}}
+	gen := &surgePosts{matching: matching, buildings: buildings, prefix: id, acks: &gosync.Map{}}
 
 	start := time.Now()
 	if err := parallel(ctx, surgeResidents, 8, func(ctx context.Context, i int) error {
-		for n := 0; n < surgeOpen/surgeResidents; n += surgeLoadBatch {
-			if err := gen.push(ctx, sc, members[i], i, min(surgeLoadBatch, surgeOpen/surgeResidents-n), false); err != nil {
+		per := b.flags.surgePosts / surgeResidents
+		for n := 0; n < per; n += surgeLoadBatch {
+			if err := gen.push(ctx, sc, members[i], i, min(surgeLoadBatch, per-n), false); err != nil {
 				return err
 			}
 		}
@@ -116,7 +116,7 @@ func (b *bench) surgeRun(ctx context.Context, id string, matching bool) (surgeSt
 	}); err != nil {
 		return surgeStats{}, fmt.Errorf("load: %w", err)
 	}
-	b.progress("surge: %s: loaded %d posts in %s", community, surgeOpen/surgeResidents*surgeResidents, time.Since(start).Round(time.Millisecond))
+	b.progress("surge: %s: loaded %d posts in %s", community, b.flags.surgePosts/surgeResidents*surgeResidents, time.Since(start).Round(time.Millisecond))
 	if _, err := b.target.settle(ctx); err != nil {
 		return surgeStats{}, err
 	}
@@ -143,11 +143,11 @@ func (b *bench) surgeRun(ctx context.Context, id string, matching bool) (surgeSt
 }
 
 // surgeBuildings creates the surge's buildings in process (b1…b12); with
-// --addr it uses the join code's community as it is, posts naming no
-// building.
+// --addr it uses the join code's community as it is, each resident posting
+// in its own building (nil).
 func (t *benchTarget) surgeBuildings(ctx context.Context, community string) ([]string, error) {
 	if !t.inProcess {
-		return []string{""}, nil
+		return nil, nil
 	}
 	var out []string
 	for i := 1; i <= surgeBuildings; i++ {
@@ -164,7 +164,7 @@ func (t *benchTarget) surgeBuildings(ctx context.Context, community string) ([]s
 type surgePosts struct {
 	matching  bool
 	buildings []string
-	run       string
+	prefix    string      // of post ids, unique to the run
 	acks      *gosync.Map // post id → time.Time of its ack, for timed posts
 	seq       atomic.Int64
 }
@@ -176,8 +176,12 @@ func (g *surgePosts) push(ctx context.Context, sc *syncClient, c *pushClient, w,
 	req := &linliv1.PushRequest{ProtocolVersion: 1, ClientId: benchClientID}
 	ids := make([]string, n)
 	for i := range n {
-		ids[i] = fmt.Sprintf("s%s-%d", g.run, g.seq.Add(1))
-		req.Mutations = append(req.Mutations, g.post(rng, c.next, ids[i], g.buildings[w%len(g.buildings)]))
+		ids[i] = fmt.Sprintf("%s-%d", g.prefix, g.seq.Add(1))
+		building := c.building
+		if len(g.buildings) > 0 {
+			building = g.buildings[w%len(g.buildings)]
+		}
+		req.Mutations = append(req.Mutations, g.post(rng, c.next, ids[i], building))
 		c.next++
 	}
 	resp, err := sc.Push(ctx, c.token, req)

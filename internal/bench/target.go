@@ -194,7 +194,7 @@ func (t *benchTarget) addMember(ctx context.Context, community, user string) (*p
 	if err != nil {
 		return nil, fmt.Errorf("mint token: %w", err)
 	}
-	return &pushClient{user: user, community: community, token: tok, expires: time.Now().Add(benchTokenTTL), next: 1}, nil
+	return &pushClient{user: user, community: community, building: "b3", token: tok, expires: time.Now().Add(benchTokenTTL), next: 1}, nil
 }
 
 // join signs a new member in with the join code.
@@ -213,7 +213,7 @@ func (t *benchTarget) join(ctx context.Context, name string) (*pushClient, error
 	}
 	m, tok := resp.GetMember(), resp.GetTokens()
 	return &pushClient{
-		user: m.GetUserId(), community: m.GetCommunityId(),
+		user: m.GetUserId(), community: m.GetCommunityId(), building: m.GetBuildingId(),
 		token: tok.GetAccessToken(), expires: tok.GetAccessExpiresAt().AsTime(), next: 1,
 	}, nil
 }
