@@ -1,6 +1,10 @@
 package server
 
 import (
+	gosync "sync"
+	"sync/atomic"
+	"unsafe"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -16,6 +20,12 @@ import (
 // response as its unknown fields: the binary codec writes them out as
 // they are, and a reader sees repeated Change messages (field 2) like any
 // other. The JSON codec (jsonCodec) reads them back into messages first.
+//
+// The wire form of a page (megabytes) is written into a buffer lent from a
+// pool, and the codec gives the buffer back once it has marshalled the
+// response: a response with changes is marshalled exactly once, by a codec
+// of this package, and not used after (connect's unary handlers do so).
+// Growing a fresh buffer for every page cost forty times the copying.
 
 // Field numbers of linli.v1.PullResponse.changes and of linli.v1.Change.
 const (
@@ -51,6 +61,57 @@ func appendChange(b []byte, c linlisync.Change) []byte {
 	}
 	b = protowire.AppendTag(b, fieldChangeEntity, protowire.BytesType)
 	return protowire.AppendBytes(b, c.Value)
+}
+
+// pageBuffers are the buffers pages are written into; lentPages are those
+// lent out, by the address of their first byte, until a codec gives them
+// back.
+var (
+	pageBuffers = gosync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+	lentPages   gosync.Map
+	lentCount   atomic.Int64
+)
+
+// maxPooledPage is the largest buffer kept for reuse.
+const maxPooledPage = 32 << 20
+
+// borrowPage returns an empty buffer for a page.
+func borrowPage() *[]byte {
+	b := pageBuffers.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+// lendPage records that b now backs a response's changes.
+func lendPage(b *[]byte) {
+	if len(*b) == 0 {
+		pageBuffers.Put(b)
+		return
+	}
+	if lentCount.Add(1) > 10_000 { // responses never marshalled: forget them
+		lentPages.Clear()
+		lentCount.Store(1)
+	}
+	lentPages.Store(unsafe.SliceData(*b), b)
+}
+
+// releasePage gives back the buffer behind a marshalled response's changes.
+func releasePage(m proto.Message) {
+	res, ok := m.(*linliv1.PullResponse)
+	if !ok {
+		return
+	}
+	raw := res.ProtoReflect().GetUnknown()
+	if len(raw) == 0 {
+		return
+	}
+	if b, ok := lentPages.LoadAndDelete(unsafe.SliceData(raw)); ok {
+		lentCount.Add(-1)
+		res.ProtoReflect().SetUnknown(nil)
+		if buf := b.(*[]byte); cap(*buf) <= maxPooledPage {
+			pageBuffers.Put(buf)
+		}
+	}
 }
 
 // pageResponse is the PullResponse of a page whose changes were appended

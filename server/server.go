@@ -154,7 +154,7 @@ func (s *Server) routes() http.Handler {
 		connect.WithReadMaxBytes(s.cfg.MaxRequestBytes),
 		connect.WithCompressMinBytes(1024),
 		connect.WithInterceptors(s.metrics.interceptor()),
-	}, jsonCodecs()...)
+	}, codecs()...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+BackupPath, s.backupHandler)
 	ms := members{svc: s.svc, log: s.log}

@@ -144,15 +144,19 @@ func (h *syncHandler) Pull(ctx context.Context, req *linliv1.PullRequest) (*linl
 	if err != nil {
 		return nil, err
 	}
-	var changes []byte
+	changes := borrowPage()
 	page, err := h.svc.PullEach(ctx, c.scopes(), cur, lim, func(ch linlisync.Change) error {
-		changes = appendChange(changes, ch)
+		*changes = appendChange(*changes, ch)
 		return nil
 	})
 	if err != nil {
+		*changes = (*changes)[:0]
+		lendPage(changes) // back to the pool
 		return nil, toConnect(ctx, h.log, "Pull", err)
 	}
-	return pageResponse(page, changes), nil
+	res := pageResponse(page, *changes)
+	lendPage(changes)
+	return res, nil
 }
 
 // droppedEverything answers a removed member's Pull: every scope of its

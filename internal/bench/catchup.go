@@ -77,14 +77,14 @@ func (b *bench) catchup(ctx context.Context) ([]benchResult, error) {
 	}
 	var (
 		changes, pages, rounds int
-		elapsed                time.Duration
+		elapsed, cpu           time.Duration
 	)
 	for rounds == 0 || elapsed < b.flags.duration {
-		got, p, d, err := catchupClient(ctx, &http.Client{Transport: tr}, b.target.baseURL, reader.token)
+		got, p, d, c, err := catchupClient(ctx, &http.Client{Transport: tr}, b.target.baseURL, reader.token)
 		if err != nil {
 			return nil, err
 		}
-		elapsed += d
+		elapsed, cpu = elapsed+d, cpu+c
 		changes, pages = changes+got, pages+p
 		rounds++
 		if got < n {
@@ -92,12 +92,13 @@ func (b *bench) catchup(ctx context.Context) ([]benchResult, error) {
 		}
 	}
 	b.progress("catchup: %d full catch-ups through package client; raw Pebble scan of %d keys × %d bytes for %s", rounds, n, len(value), b.flags.duration)
-	raw, err := pebbleScan(ctx, n, value, b.flags.duration)
+	raw, rawCPU, err := pebbleScan(ctx, n, value, b.flags.duration)
 	if err != nil {
 		return nil, fmt.Errorf("pebble baseline: %w", err)
 	}
 	per := elapsed / time.Duration(rounds)
 	r := newResult("catchup", "changes/s", float64(changes)/elapsed.Seconds(), "Pebble keys/s", raw)
+	r.CPUPerOp, r.BaselineCPUPerOp = cpuPer(cpu, changes), rawCPU
 	r.Notes = fmt.Sprintf("through package client, pages written to its local store: %d changes (%d posts loaded) in %d page(s) of ≤%d; one catch-up %s; %d-byte entities; wire only (pages decoded, not stored): %d changes in %d page(s), %s, %s changes/s",
 		changes/rounds, n, pages/rounds, catchupPageLimit, fmtMS(per), len(value),
 		wireChanges, wirePages, fmtMS(wire), humanNumber(float64(wireChanges)/wire.Seconds()))
@@ -140,10 +141,10 @@ func loadCommunity(ctx context.Context, sc *syncClient, loaders []*pushClient, n
 // folder (untimed) and times its Pull: pages until has_more is false, each
 // applied with its cursor in one fsynced batch. It returns the changes and
 // pages stored, as the client reports them, and the time.
-func catchupClient(ctx context.Context, hc *http.Client, baseURL, token string) (changes, pages int, took time.Duration, err error) {
+func catchupClient(ctx context.Context, hc *http.Client, baseURL, token string) (changes, pages int, took, cpu time.Duration, err error) {
 	dir, err := os.MkdirTemp("", "linli-bench-client-")
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
 	c, err := client.Open(filepath.Join(dir, "store"), client.Config{
@@ -154,14 +155,14 @@ func catchupClient(ctx context.Context, hc *http.Client, baseURL, token string) 
 		OnPage:        func(p client.PullProgress) { changes, pages = p.Changes, p.Pages },
 	})
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer func() { err = errors.Join(err, c.Close()) }()
-	t0 := time.Now()
+	cpu0, t0 := processCPU(), time.Now()
 	if err := c.Pull(ctx); err != nil {
-		return 0, 0, 0, fmt.Errorf("client pull: %w", err)
+		return 0, 0, 0, 0, fmt.Errorf("client pull: %w", err)
 	}
-	return changes, pages, time.Since(t0), nil
+	return changes, pages, time.Since(t0), processCPU() - cpu0, nil
 }
 
 // catchupOnce pulls a member's feed from an empty cursor to its end.
@@ -197,15 +198,15 @@ func catchupOnce(ctx context.Context, sc *syncClient, token string) (changes, pa
 // pebbleScan writes n keys holding value into a fresh database, flushes
 // them to tables, and scans them all over and over for d. It returns keys
 // scanned per second.
-func pebbleScan(ctx context.Context, n int, value []byte, d time.Duration) (perSec float64, err error) {
+func pebbleScan(ctx context.Context, n int, value []byte, d time.Duration) (perSec float64, cpuPerKey *float64, err error) {
 	dir, err := os.MkdirTemp("", "linli-bench-pebble-")
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
 	p, err := openBenchPebble(dir)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer func() { err = errors.Join(err, p.close()) }()
 	prefix := []byte("Lcommunity/c1\x00")
@@ -214,37 +215,38 @@ func pebbleScan(ctx context.Context, n int, value []byte, d time.Duration) (perS
 		for j := i; j < min(i+1000, n); j++ {
 			if err := batch.Set(binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), uint64(j+1)), value, nil); err != nil {
 				batch.Close()
-				return 0, err
+				return 0, nil, err
 			}
 		}
 		if err := batch.Commit(pebble.NoSync); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	if err := p.db.Flush(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if _, err := settleCompactions(ctx, p.metrics, 30*time.Second); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var keys int
 	var elapsed time.Duration
+	cpu0 := processCPU()
 	for rounds := 0; rounds == 0 || elapsed < d; rounds++ {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		t0 := time.Now()
 		got, err := scanAll(p.db, prefix)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		elapsed += time.Since(t0)
 		if got != n {
-			return 0, fmt.Errorf("scanned %d keys, want %d", got, n)
+			return 0, nil, fmt.Errorf("scanned %d keys, want %d", got, n)
 		}
 		keys += got
 	}
-	return float64(keys) / elapsed.Seconds(), nil
+	return float64(keys) / elapsed.Seconds(), cpuPer(processCPU()-cpu0, keys), nil
 }
 
 // scanAll iterates every key under prefix, reading each value as the
