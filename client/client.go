@@ -204,13 +204,14 @@ func Open(dir string, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("component", "client", "client_id", cfg.ClientID)
-	// A device holds little: a small memtable and cache keep many clients
-	// (a simulation's) cheap.
+	// A device holds little: a small cache keeps many clients (a
+	// simulation's) cheap. Memtables start at 256 KiB and grow only for
+	// a client that writes much (a catch-up of a large community).
 	cache := pebble.NewCache(1 << 20)
 	defer cache.Unref()
 	db, err := pebble.Open(dir, &pebble.Options{
 		Cache:        cache,
-		MemTableSize: 1 << 20,
+		MemTableSize: 16 << 20,
 		Logger:       pebbleLogger{log.With("component", "pebble")},
 	})
 	if err != nil {
@@ -230,7 +231,7 @@ func Open(dir string, cfg Config) (*Client, error) {
 	opts := append([]connect.ClientOption{connect.WithInterceptors(authInterceptor{c})}, cfg.ClientOptions...)
 	c.api = linliv1connect.NewSyncServiceClient(cfg.HTTPClient, cfg.BaseURL, opts...)
 	// Pull always speaks binary protobuf, whatever codec opts choose.
-	pullOpts := append(slices.Clone(opts), connect.WithCodec(rawPullCodec{}))
+	pullOpts := append(slices.Clone(opts), connect.WithCodec(rawPullCodec{c}))
 	c.pull = connect.NewClient[linliv1.PullRequest, rawPage](cfg.HTTPClient, strings.TrimRight(cfg.BaseURL, "/")+linliv1connect.SyncServicePullProcedure, pullOpts...)
 	c.auth = linliv1connect.NewAuthServiceClient(cfg.HTTPClient, cfg.BaseURL, cfg.ClientOptions...)
 	return c, nil

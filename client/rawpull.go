@@ -1,33 +1,38 @@
 package client
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 )
 
-// rawPage is a PullResponse read without decoding its entities: each
-// change keeps its entity as the bytes the server sent, which are exactly
-// what the client stores. Reading a page of 10,000 posts this way costs
-// one copy of the page instead of building and re-marshalling 10,000
-// messages.
+// A Pull page is read without decoding its entities: each entity is stored
+// as the bytes the server sent, so the page's response is read straight
+// into the Pebble batch that stores it (scopes to clear first, then the
+// changes in order). Reading a page of 10,000 posts this way costs one copy
+// of the page instead of building and re-marshalling 10,000 messages.
+
+// rawPage is one page, read and ready to be stored.
 type rawPage struct {
 	cursor  string
 	hasMore bool
-	changes []rawChange
-	resets  []string // scopes to clear
-	dropped []string // scopes to clear
+	changes int
+	batch   *pebble.Batch          // the page's writes; nil if the page is only parsed
+	states  []*linliv1.ClientState // this device's own client states in the page
 }
 
-// rawChange is one Change; entity is nil for a tombstone.
-type rawChange struct {
-	scope, entityID string
-	seq             uint64
-	deleted         bool
-	entity          []byte
+// close releases the page's batch if it was not stored.
+func (p *rawPage) close() {
+	if p.batch != nil {
+		p.batch.Close()
+		p.batch = nil
+	}
 }
 
 // Field numbers of linli.v1.PullResponse, Change and ScopeReset.
@@ -49,60 +54,89 @@ const (
 
 var errBadPage = errors.New("client: malformed pull response")
 
-// parseRawPage reads a binary PullResponse. The page's byte slices point
-// into b, which the caller must not reuse.
-func parseRawPage(b []byte) (*rawPage, error) {
-	p := &rawPage{}
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
+// rawChange is one Change as read; entity is nil for a tombstone.
+type rawChange struct {
+	scope, entityID []byte
+	seq             uint64
+	deleted         bool
+	entity          []byte
+}
+
+// pageVisitor receives a PullResponse's parts as they are read. The byte
+// slices point into the response and live only during the call.
+type pageVisitor struct {
+	cursor  func(string)
+	hasMore func(bool)
+	clear   func(scope []byte) // a reset or dropped scope
+	change  func(rawChange) error
+}
+
+// walkPage reads a binary PullResponse: first the scopes to clear, wherever
+// they are in the message, then everything else in order.
+func walkPage(b []byte, v pageVisitor) error {
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, f []byte, _ uint64) error {
 		switch {
-		case num == fieldPullCursor && typ == protowire.BytesType:
-			p.cursor = string(v)
-		case num == fieldPullHasMore && typ == protowire.VarintType:
-			p.hasMore = n != 0
 		case num == fieldPullDropped && typ == protowire.BytesType:
-			p.dropped = append(p.dropped, string(v))
+			v.clear(f)
 		case num == fieldPullResets && typ == protowire.BytesType:
-			return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+			return eachField(f, func(num protowire.Number, typ protowire.Type, f []byte, _ uint64) error {
 				if num == fieldResetScope && typ == protowire.BytesType {
-					p.resets = append(p.resets, string(v))
+					v.clear(f)
 				}
 				return nil
 			})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return eachField(b, func(num protowire.Number, typ protowire.Type, f []byte, n uint64) error {
+		switch {
+		case num == fieldPullCursor && typ == protowire.BytesType:
+			v.cursor(string(f))
+		case num == fieldPullHasMore && typ == protowire.VarintType:
+			v.hasMore(n != 0)
 		case num == fieldPullChanges && typ == protowire.BytesType:
-			c, err := parseRawChange(v)
+			c, err := parseChange(f)
 			if err != nil {
 				return err
 			}
-			p.changes = append(p.changes, c)
+			return v.change(c)
 		}
 		return nil
 	})
-	return p, err
 }
 
-func parseRawChange(b []byte) (rawChange, error) {
+func parseChange(b []byte) (rawChange, error) {
 	var c rawChange
+	var parts [][]byte
 	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) error {
 		switch {
 		case num == fieldChangeScope && typ == protowire.BytesType:
-			c.scope = string(v)
+			c.scope = v
 		case num == fieldChangeSeq && typ == protowire.VarintType:
 			c.seq = n
 		case num == fieldChangeEntityID && typ == protowire.BytesType:
-			c.entityID = string(v)
+			c.entityID = v
 		case num == fieldChangeDeleted && typ == protowire.VarintType:
 			c.deleted = n != 0
 		case num == fieldChangeEntity && typ == protowire.BytesType:
-			// A message field may come in parts that the reader merges:
-			// concatenating their bytes is the same merge.
-			if c.entity == nil {
-				c.entity = v
-			} else {
-				c.entity = append(bytes.Clone(c.entity), v...)
-			}
+			parts = append(parts, v)
 		}
 		return nil
 	})
+	switch len(parts) {
+	case 0:
+	case 1:
+		c.entity = parts[0]
+	default:
+		// A message field may come in parts that a reader merges:
+		// concatenating their bytes is the same merge.
+		for _, p := range parts {
+			c.entity = append(c.entity, p...)
+		}
+	}
 	return c, err
 }
 
@@ -138,9 +172,55 @@ func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []b
 	return nil
 }
 
+// maxRetainedBatch is the largest page batch whose buffer is kept for the
+// next page.
+const maxRetainedBatch = 32 << 20
+
+// readPage reads a page into a new batch of the client's store: scopes
+// cleared, then each change stored under (scope, entity id) as sent, or
+// deleted.
+func (c *Client) readPage(b []byte) (*rawPage, error) {
+	p := &rawPage{batch: c.db.NewBatch(pebble.WithInitialSizeBytes(len(b)+len(b)/8+1024), pebble.WithMaxRetainedSizeBytes(maxRetainedBatch))}
+	own := "/" + c.cfg.ClientID
+	key := make([]byte, 0, 256)
+	err := walkPage(b, pageVisitor{
+		cursor:  func(s string) { p.cursor = s },
+		hasMore: func(more bool) { p.hasMore = more },
+		clear: func(scope []byte) {
+			lo, hi := scopeBounds(string(scope))
+			_ = p.batch.DeleteRange(lo, hi, nil)
+		},
+		change: func(ch rawChange) error {
+			p.changes++
+			key = append(append(append(append(key[:0], prefixEntity...), ch.scope...), 0), ch.entityID...)
+			if ch.deleted || ch.entity == nil {
+				return p.batch.Delete(key, nil)
+			}
+			if err := p.batch.Set(key, ch.entity, nil); err != nil {
+				return err
+			}
+			if id := string(ch.entityID); strings.HasPrefix(id, "client/") && strings.HasSuffix(id, own) {
+				var e linliv1.Entity
+				if err := proto.Unmarshal(ch.entity, &e); err != nil {
+					return fmt.Errorf("client: decode %s: %w", id, err)
+				}
+				if cs := e.GetClientState(); cs.GetClientId() == c.cfg.ClientID {
+					p.states = append(p.states, cs)
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
 // rawPullCodec is the binary protobuf codec, except that it reads a
-// PullResponse into a *rawPage.
-type rawPullCodec struct{}
+// PullResponse into a rawPage of its client's store.
+type rawPullCodec struct{ c *Client }
 
 func (rawPullCodec) Name() string { return "proto" }
 
@@ -152,11 +232,10 @@ func (rawPullCodec) Marshal(msg any) ([]byte, error) {
 	return proto.Marshal(m)
 }
 
-func (rawPullCodec) Unmarshal(b []byte, msg any) error {
+func (r rawPullCodec) Unmarshal(b []byte, msg any) error {
 	switch m := msg.(type) {
 	case *rawPage:
-		// connect reuses b once Unmarshal returns.
-		p, err := parseRawPage(bytes.Clone(b))
+		p, err := r.c.readPage(b) // copies what it keeps: connect reuses b
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/cockroachdb/pebble/v2"
@@ -219,15 +218,21 @@ func (c *Client) pullPages(ctx context.Context) error {
 			} else {
 				f.page, f.err = c.fetchPage(ctx, cur)
 			}
+			more := f.err == nil && f.page.hasMore
+			if more {
+				cur = f.page.cursor
+			}
 			select {
 			case pages <- f:
 			case <-ctx.Done():
+				if f.page != nil {
+					f.page.close()
+				}
 				return
 			}
-			if f.err != nil || !f.page.hasMore {
+			if !more {
 				return
 			}
-			cur = f.page.cursor
 		}
 	}()
 	var progress PullProgress
@@ -237,13 +242,16 @@ func (c *Client) pullPages(ctx context.Context) error {
 		}
 		if f.err == nil && c.cfg.OnPage != nil {
 			progress.Pages++
-			progress.Changes += len(f.page.changes)
+			progress.Changes += f.page.changes
 			progress.More = f.page.hasMore
 			c.cfg.OnPage(progress)
 		}
 		if f.err != nil {
 			cancel()
-			for range pages { // let the fetcher end
+			for f := range pages { // let the fetcher end
+				if f.page != nil {
+					f.page.close()
+				}
 			}
 			return f.err
 		}
@@ -257,6 +265,7 @@ func (c *Client) fetchPage(ctx context.Context, cursor string) (*rawPage, error)
 	err := c.call(ctx, "pull", func(ctx context.Context) error {
 		res, err := c.pull.CallUnary(ctx, connect.NewRequest(&linliv1.PullRequest{ProtocolVersion: ProtocolVersion, Cursor: cursor, MaxChanges: c.cfg.PageSize}))
 		if err == nil {
+			page.close() // a page from an earlier attempt
 			page = *res.Msg
 		}
 		return err
@@ -276,35 +285,16 @@ func (c *Client) resetAll() error {
 	return nil
 }
 
-// applyPage writes one Pull page and its cursor in one batch: resets and
-// dropped scopes clear the scope first, then the changes apply in order,
-// each entity stored as the server sent it. The caller's own client state
-// dequeues the mutations it covers, with the outcomes it carries.
+// applyPage stores one Pull page and its cursor in one batch: the page's
+// batch already clears its reset and dropped scopes and writes its changes
+// in order (see readPage). The caller's own client state dequeues the
+// mutations it covers, with the outcomes it carries.
 func (c *Client) applyPage(p *rawPage) error {
-	b := c.db.NewBatch()
-	defer b.Close()
-	for _, sc := range append(p.dropped, p.resets...) {
-		lo, hi := scopeBounds(sc)
-		_ = b.DeleteRange(lo, hi, nil)
-	}
-	own := "/" + c.cfg.ClientID
-	for _, ch := range p.changes {
-		k := entityKey(ch.scope, ch.entityID)
-		if ch.deleted || ch.entity == nil {
-			_ = b.Delete(k, nil)
-			continue
-		}
-		_ = b.Set(k, ch.entity, nil)
-		if strings.HasPrefix(ch.entityID, "client/") && strings.HasSuffix(ch.entityID, own) {
-			var e linliv1.Entity
-			if err := proto.Unmarshal(ch.entity, &e); err != nil {
-				return fmt.Errorf("client: decode %s: %w", ch.entityID, err)
-			}
-			if cs := e.GetClientState(); cs != nil && cs.GetClientId() == c.cfg.ClientID {
-				if err := c.settleFromState(b, cs); err != nil {
-					return err
-				}
-			}
+	defer p.close()
+	b := p.batch
+	for _, cs := range p.states {
+		if err := c.settleFromState(b, cs); err != nil {
+			return err
 		}
 	}
 	_ = b.Set([]byte(keyCursor), []byte(p.cursor), nil)

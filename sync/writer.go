@@ -116,6 +116,11 @@ func (s *Store) do(ctx context.Context, req request) (reply, error) {
 // maxInflight bounds the groups applied but not yet durable.
 const maxInflight = 4
 
+// maxRetainedBatch is the largest group batch whose buffer Pebble keeps for
+// the next group: regrowing it for every large group cost more than the
+// memory.
+const maxRetainedBatch = 64 << 20
+
 // group is one commit group on its way through the pipeline.
 type group struct {
 	reqs    []request
@@ -327,7 +332,7 @@ type GroupStats struct {
 // newBatchState starts a group's batch.
 func (s *Store) newBatchState() *batchState {
 	return &batchState{
-		s: s, batch: s.db.NewBatch(), now: s.opts.Now(),
+		s: s, batch: s.db.NewBatch(pebble.WithMaxRetainedSizeBytes(maxRetainedBatch)), now: s.opts.Now(),
 		heads: make(map[string]scopeHead), changed: make(map[string]bool),
 		cache: make(map[string]cached), entityWrites: make(map[string]struct{}),
 	}
