@@ -24,14 +24,14 @@ func (c *applyCache) get(key []byte) (cached, bool) {
 	return v, ok
 }
 
-// merge adds a group's view of its entity and client keys (the only ones
-// read again across groups).
+// merge adds a group's view of its entity keys (read again across groups;
+// client records are kept decoded apart).
 func (c *applyCache) merge(group map[string]cached) {
 	if c.max <= 0 {
 		return
 	}
 	for k, v := range group {
-		if k[0] != prefixEntity && k[0] != prefixClient {
+		if k[0] != prefixEntity {
 			continue
 		}
 		if old, ok := c.entries[k]; ok {

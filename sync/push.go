@@ -80,6 +80,12 @@ func (w *batchState) applyOne(client ClientID, m Mutation) (Result, error) {
 }
 
 func (w *batchState) loadClient(client ClientID) (clientRecord, error) {
+	if rec, ok := w.clients[client]; ok {
+		return rec.clone(), nil
+	}
+	if rec, ok := w.s.clientRecs[client]; ok {
+		return rec.clone(), nil
+	}
 	v, ok, err := w.get(clientKey(client))
 	if err != nil || !ok {
 		return clientRecord{}, wrapErr("read client", err)
@@ -202,6 +208,10 @@ func (w *batchState) saveClient(client ClientID, rec clientRecord) error {
 	if err := w.set(clientKey(client), encodeClient(rec)); err != nil {
 		return fmt.Errorf("write client: %w", err)
 	}
+	if w.clients == nil {
+		w.clients = map[ClientID]clientRecord{}
+	}
+	w.clients[client] = rec.clone()
 	return nil
 }
 

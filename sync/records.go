@@ -3,6 +3,7 @@ package sync
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Record encodings. ON-DISK FORMAT: every record starts with a version byte
@@ -144,6 +145,12 @@ type clientRecord struct {
 	// as in records older releases wrote).
 	kept   uint64
 	recent []Result
+}
+
+// clone returns a copy of c that shares nothing with it.
+func (c clientRecord) clone() clientRecord {
+	c.recent = slices.Clone(c.recent)
+	return c
 }
 
 func encodeClient(c clientRecord) []byte {

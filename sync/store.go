@@ -105,8 +105,9 @@ type Store struct {
 	// writerHeads are the heads as of every group applied so far, durable
 	// or not. Only the writer touches it.
 	writerHeads map[string]scopeHead
-	applied     *applyCache // writer only
-	locals      map[any]any // writer only: see Tx.Local
+	applied     *applyCache               // writer only
+	locals      map[any]any               // writer only: see Tx.Local
+	clientRecs  map[ClientID]clientRecord // writer only: client records as applied, decoded
 	failed      atomic.Pointer[failure]
 
 	mu            gosync.RWMutex
@@ -144,6 +145,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		writerHeads: make(map[string]scopeHead),
 		applied:     newApplyCache(int(opts.MemTableSize / 2)),
 		locals:      make(map[any]any),
+		clientRecs:  make(map[ClientID]clientRecord),
 		durableCh:   make(chan struct{}),
 		done:        make(chan struct{}),
 		syncerDone:  make(chan struct{}),

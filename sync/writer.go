@@ -255,6 +255,7 @@ func (s *Store) applyGroup(reqs []request) *group {
 			s.writerHeads[sc] = w.heads[sc]
 		}
 		s.applied.merge(w.cache)
+		s.rememberClients(w.clients)
 		g.batch, g.heads = w.batch, w.heads
 		g.view = s.db.NewSnapshot()
 	default:
@@ -272,6 +273,7 @@ func (s *Store) abandon(g *group, w *batchState, err error) {
 	}
 	w.batch.Close()
 	s.applied.reset()
+	clear(s.clientRecs)
 	for _, fn := range w.aborts {
 		fn()
 	}
@@ -355,6 +357,7 @@ type batchState struct {
 	failed       error                   // set when a write into the batch failed: the group must not commit
 	aborts       []func()                // of the Txs applied in this group, run if it is abandoned
 	outcomes     map[ClientID][][]Result // outcome records written in this group, by client
+	clients      map[ClientID]clientRecord
 }
 
 // poison marks the group as not committable and returns err.
@@ -477,3 +480,17 @@ type cached struct {
 }
 
 func (w *batchState) nowMilli() uint64 { return uint64(w.now.UnixMilli()) }
+
+// maxClientRecs bounds the client records the writer keeps decoded.
+const maxClientRecs = 100_000
+
+// rememberClients keeps the client records a group applied, decoded, for
+// the groups after it: a client that pushes again is not decoded again.
+func (s *Store) rememberClients(recs map[ClientID]clientRecord) {
+	if len(s.clientRecs)+len(recs) > maxClientRecs {
+		clear(s.clientRecs)
+	}
+	for c, rec := range recs {
+		s.clientRecs[c] = rec
+	}
+}
