@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -397,7 +398,8 @@ func (c *Console) createJoinCode(w http.ResponseWriter, r *http.Request, p *page
 	p.Title = "codes.made"
 	c.render(w, r, p, http.StatusOK, "poster", map[string]any{
 		"Code": code, "Grouped": groupCode(code), "Info": info, "BuildingNames": names,
-		"QR": "data:image/png;base64," + base64.StdEncoding.EncodeToString(png),
+		// A data: URL the template must not rewrite: linli made it.
+		"QR": template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
 	})
 }
 
