@@ -81,14 +81,14 @@ func (s *Service) StaffQueue(ctx context.Context, actor Member, q QueueQuery) (*
 		limit = 50
 	}
 	limit = min(limit, MaxStaffPage)
-	var items []*linliv1.StaffQueueItem
+	var items []queueKey
 	err := s.store.Scan(ctx, queueEntityID(c, ""), func(id string, v []byte) error {
 		var e linliv1.Entity
 		if err := proto.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("decode %s: %w", id, err)
 		}
 		if it := e.GetStaffQueueItem(); it != nil && q.Filter.keep(it) {
-			items = append(items, it)
+			items = append(items, newQueueKey(it))
 		}
 		return nil
 	})
@@ -98,7 +98,8 @@ func (s *Service) StaffQueue(ctx context.Context, actor Member, q QueueQuery) (*
 	slices.SortFunc(items, q.Filter.compare)
 	page := &QueuePage{Total: len(items), HotlineNotice: s.hotlineNotice(ctx, c)}
 	start := min(max(q.Offset, 0), len(items))
-	for _, it := range items[start:min(start+limit, len(items))] {
+	for _, k := range items[start:min(start+limit, len(items))] {
+		it := k.item
 		p, _, err := getPost(s.store.Get, PostEntityID(c, it.GetPostId()))
 		if err != nil {
 			return nil, err
@@ -124,21 +125,50 @@ func (f QueueFilter) keep(it *linliv1.StaffQueueItem) bool {
 	return false
 }
 
+// queueKey is a queue item with what its order compares, read once.
+type queueKey struct {
+	item                    *linliv1.StaffQueueItem
+	emergency               bool
+	urgency                 linliv1.Urgency
+	due, entered, decidedAt int64
+}
+
+func newQueueKey(it *linliv1.StaffQueueItem) queueKey {
+	return queueKey{
+		item: it, emergency: len(it.GetEmergencySigns()) > 0, urgency: it.GetUrgency(),
+		due: it.GetDueAt().AsTime().UnixNano(), entered: it.GetEnteredAt().AsTime().UnixNano(),
+		decidedAt: it.GetDecidedAt().AsTime().UnixNano(),
+	}
+}
+
 // compare orders the filter's items (ties by post id, so pages are stable).
-func (f QueueFilter) compare(a, b *linliv1.StaffQueueItem) int {
-	ts := func(it *linliv1.StaffQueueItem) int64 { return it.GetDecidedAt().AsTime().UnixNano() }
+func (f QueueFilter) compare(a, b queueKey) int {
+	if c := f.order(a, b); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.item.GetPostId(), b.item.GetPostId())
+}
+
+func (f QueueFilter) order(a, b queueKey) int {
 	switch f {
 	case QueueWaiting:
-		return cmp.Or(
-			cmp.Compare(boolCount(len(b.GetEmergencySigns()) > 0), boolCount(len(a.GetEmergencySigns()) > 0)),
-			cmp.Compare(b.GetUrgency(), a.GetUrgency()),
-			a.GetDueAt().AsTime().Compare(b.GetDueAt().AsTime()),
-			a.GetEnteredAt().AsTime().Compare(b.GetEnteredAt().AsTime()),
-			cmp.Compare(a.GetPostId(), b.GetPostId()))
+		if a.emergency != b.emergency {
+			if a.emergency {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(b.urgency, a.urgency); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.due, b.due); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.entered, b.entered)
 	case QueueStuck:
-		return cmp.Or(cmp.Compare(ts(a), ts(b)), cmp.Compare(a.GetPostId(), b.GetPostId()))
+		return cmp.Compare(a.decidedAt, b.decidedAt)
 	}
-	return cmp.Or(cmp.Compare(ts(b), ts(a)), cmp.Compare(a.GetPostId(), b.GetPostId()))
+	return cmp.Compare(b.decidedAt, a.decidedAt)
 }
 
 // Emergencies returns community c's requests whose text shows emergency

@@ -206,3 +206,11 @@ func (b *browser) csrf(path string) string {
 	}
 	return m[1]
 }
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
