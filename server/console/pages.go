@@ -443,10 +443,7 @@ func (c *Console) renderMembers(w http.ResponseWriter, r *http.Request, p *page,
 // setRole changes a member's role (CommunityService.SetRole).
 func (c *Console) setRole(w http.ResponseWriter, r *http.Request, p *page) {
 	role := linliv1.Role(linliv1.Role_value[r.PostFormValue("role")])
-	var buildings []string
-	for _, b := range strings.FieldsFunc(r.PostFormValue("buildings"), func(r rune) bool { return r == ',' || r == '，' || r == ' ' }) {
-		buildings = append(buildings, b)
-	}
+	buildings := strings.FieldsFunc(r.PostFormValue("buildings"), func(r rune) bool { return r == ',' || r == '，' || r == ' ' })
 	user := r.PathValue("user")
 	m, err := c.svc.SetRole(r.Context(), p.Actor, p.Community.GetId(), user, role, buildings)
 	if err != nil {
