@@ -23,6 +23,10 @@ type JoinForm struct {
 	// Unit (flat number), at most 16 characters, and Phone, at most 20 of
 	// digits, spaces, + and -, are private: only the member and staff see them.
 	Unit, Phone string
+	// StaffOnly admits only staff and admins (the code's role for a new
+	// member, the member's current role for a device code): the staff
+	// console's sign-in. Any other code is refused with nothing used up.
+	StaffOnly bool
 }
 
 // Join redeems a join code: it creates a new member (user id "u_" and 16
@@ -36,7 +40,8 @@ type JoinForm struct {
 // Errors (*Error): Invalid display_name_* (required for a new member),
 // unit_*, phone_*, building_id_* (malformed input); Invalid join_code_invalid (unknown, expired or used up:
 // one reason for all, so codes cannot be probed); Invalid
-// building_id_required, building_unknown. Otherwise storage errors.
+// building_id_required, building_unknown; Forbidden not_staff (StaffOnly,
+// for a member who is neither staff nor admin). Otherwise storage errors.
 func (s *Service) Join(ctx context.Context, f JoinForm) (*linliv1.Member, error) {
 	if err := validateJoinForm(f); err != nil {
 		return nil, err
@@ -56,9 +61,15 @@ func (s *Service) Join(ctx context.Context, f JoinForm) (*linliv1.Member, error)
 		if !found || !rec.usable(now) {
 			return errJoinCodeInvalid()
 		}
+		if f.StaffOnly && !MemberOf(&linliv1.Member{Role: linliv1.Role(rec.Role)}).IsStaff() && rec.Member == "" {
+			return errNotStaff()
+		}
 		m, err := admit(tx, &rec, f, userID, now)
 		if err != nil {
 			return err
+		}
+		if f.StaffOnly && !MemberOf(m).IsStaff() {
+			return errNotStaff()
 		}
 		rec.Uses++
 		out = m
@@ -135,6 +146,10 @@ func validateJoinForm(f JoinForm) error {
 	v.text("unit", "unit", f.Unit, maxUnitLen, false)
 	v.phone("phone", f.Phone)
 	return v.result()
+}
+
+func errNotStaff() error {
+	return Errorf(Forbidden, "not_staff", "Only community staff can sign in here.")
 }
 
 func errJoinCodeInvalid() error {

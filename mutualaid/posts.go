@@ -180,8 +180,12 @@ func ownPost(tx *linlisync.Tx, member Member, id string, allowed ...linliv1.Post
 }
 
 // loadPost reads and decodes a post's canonical value.
-func loadPost(tx *linlisync.Tx, id string) (*linliv1.Post, bool, error) {
-	b, ok, err := tx.Get(id)
+func loadPost(tx *linlisync.Tx, id string) (*linliv1.Post, bool, error) { return getPost(tx.Get, id) }
+
+// getPost reads and decodes a post's canonical value through get (a Tx's
+// or the store's Get).
+func getPost(get func(string) ([]byte, bool, error), id string) (*linliv1.Post, bool, error) {
+	b, ok, err := get(id)
 	if err != nil || !ok {
 		return nil, false, err
 	}

@@ -28,6 +28,17 @@ type Session struct {
 // member_not_found; Unauthenticated member_removed; Conflict
 // too_many_devices. Otherwise storage errors.
 func (s *Service) StartSession(ctx context.Context, communityID, userID, clientID string) (refresh string, expires time.Time, err error) {
+	return s.StartSessionFor(ctx, communityID, userID, clientID, RefreshTokenTTL)
+}
+
+// StartSessionFor is StartSession with a first refresh token that works
+// for ttl instead of RefreshTokenTTL: a browser session of the staff
+// console, say, which ends at the end of a working day. The device is the
+// same kind of record as an app's (listed by Devices, ended by SignOut and
+// RevokeDevice, and by the member's removal).
+//
+// REQUIRES: ttl > 0.
+func (s *Service) StartSessionFor(ctx context.Context, communityID, userID, clientID string, ttl time.Duration) (refresh string, expires time.Time, err error) {
 	var v validator
 	v.ident("client_id", "client_id", clientID, isIDByte)
 	if err := v.result(); err != nil {
@@ -37,7 +48,7 @@ func (s *Service) StartSession(ctx context.Context, communityID, userID, clientI
 		return "", time.Time{}, errMemberNotFound()
 	}
 	refresh, now := newRefreshToken(), s.now()
-	expires = now.Add(RefreshTokenTTL)
+	expires = now.Add(min(ttl, RefreshTokenTTL))
 	dev := &deviceRecord{
 		User: userID, Community: communityID, Client: clientID, SignedInAt: now, RefreshedAt: now,
 		Family: randomHex(16), Current: secretHash(refresh),
@@ -83,7 +94,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (sess Session, ne
 	expires = now.Add(RefreshTokenTTL)
 	reused := false
 	err = s.update(ctx, "refresh", func(tx *linlisync.Tx) error {
-		rec, dev, err := liveSession(tx, hash, now)
+		rec, dev, err := liveSession(tx.Get, hash, now)
 		if err != nil {
 			reused = ErrorReason(err) == "refresh_token_reused"
 			return err
@@ -112,10 +123,36 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (sess Session, ne
 	return sess, newRefresh, expires, nil
 }
 
-// liveSession loads the token with hash and its device, refusing unless
-// the token may be traded at now.
-func liveSession(tx *linlisync.Tx, hash string, now time.Time) (*refreshRecord, *deviceRecord, error) {
-	rec, ok, err := loadRefresh(tx.Get, hash)
+// SessionOf returns the session refresh token signs in, as Refresh would
+// see it, without spending the token: for a browser session whose cookie
+// holds a refresh token that is presented on every request and never
+// traded. A spent token means someone traded it with Refresh (a copy was
+// taken): the session is revoked, durably, and ErrSessionRevoked returned.
+//
+// Errors (*Error, all Unauthenticated): refresh_token_invalid (unknown or
+// expired), member_removed, session_revoked. Otherwise storage errors.
+func (s *Service) SessionOf(ctx context.Context, refresh string) (Session, error) {
+	if refresh == "" || len(refresh) > maxRefreshTokenLen {
+		return Session{}, errRefreshInvalid()
+	}
+	hash := secretHash(refresh)
+	rec, _, err := liveSession(s.store.Get, hash, s.now())
+	if ErrorReason(err) == "refresh_token_reused" {
+		if rerr := s.revokeFamily(ctx, hash); rerr != nil {
+			return Session{}, rerr
+		}
+		return Session{}, ErrSessionRevoked
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	return Session{CommunityID: rec.Community, UserID: rec.User, ClientID: rec.Client}, nil
+}
+
+// liveSession loads the token with hash and its device through get (a
+// Tx's or the store's Get), refusing unless the token may be traded at now.
+func liveSession(get func(string) ([]byte, bool, error), hash string, now time.Time) (*refreshRecord, *deviceRecord, error) {
+	rec, ok, err := loadRefresh(get, hash)
 	switch {
 	case err != nil:
 		return nil, nil, err
@@ -127,13 +164,13 @@ func liveSession(tx *linlisync.Tx, hash string, now time.Time) (*refreshRecord, 
 	case !now.Before(rec.Expires):
 		return nil, nil, errRefreshInvalid()
 	}
-	if err := requireActiveMember(tx, rec.Community, rec.User); err != nil {
+	if err := requireActive(get, rec.Community, rec.User); err != nil {
 		if ErrorCode(err) == NotFound {
 			err = errMemberRemoved()
 		}
 		return nil, nil, err
 	}
-	dev, ok, err := loadDevice(tx.Get, rec.User, rec.Client)
+	dev, ok, err := loadDevice(get, rec.User, rec.Client)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -231,7 +268,12 @@ func (s *Service) Devices(userID string) ([]*linliv1.Device, error) {
 // requireActiveMember refuses with NotFound member_not_found or
 // Unauthenticated member_removed.
 func requireActiveMember(tx *linlisync.Tx, communityID, userID string) error {
-	m, ok, err := loadMember(tx.Get, communityID, userID)
+	return requireActive(tx.Get, communityID, userID)
+}
+
+// requireActive is requireActiveMember through get.
+func requireActive(get func(string) ([]byte, bool, error), communityID, userID string) error {
+	m, ok, err := loadMember(get, communityID, userID)
 	switch {
 	case err != nil:
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -120,7 +121,18 @@ func clientHost(ctx context.Context, trusted []netip.Prefix) string {
 	if !ok {
 		return "unknown"
 	}
-	host := info.Peer().Addr
+	return hostBehind(info.Peer().Addr, info.RequestHeader().Values("X-Forwarded-For"), trusted)
+}
+
+// requestHost is clientHost for a plain HTTP request (the staff console).
+func requestHost(r *http.Request, trusted []netip.Prefix) string {
+	return hostBehind(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
+}
+
+// hostBehind is the client address of a request from peer that carries
+// X-Forwarded-For values xff: see clientHost.
+func hostBehind(peer string, xff []string, trusted []netip.Prefix) string {
+	host := peer
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
@@ -128,7 +140,7 @@ func clientHost(ctx context.Context, trusted []netip.Prefix) string {
 		return host
 	}
 	var hops []string
-	for _, v := range info.RequestHeader().Values("X-Forwarded-For") {
+	for _, v := range xff {
 		hops = append(hops, strings.Split(v, ",")...)
 	}
 	for i := len(hops) - 1; i >= 0; i-- {
@@ -141,6 +153,20 @@ func clientHost(ctx context.Context, trusted []netip.Prefix) string {
 		}
 	}
 	return host
+}
+
+// viaHTTPS reports whether the browser reached the server over https:
+// the connection is TLS, or it comes from a trusted proxy that says so in
+// X-Forwarded-Proto (a client's own header is never believed).
+func viaHTTPS(r *http.Request, trusted []netip.Prefix) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return isTrusted(host, trusted) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
 }
 
 // parseHop reads one X-Forwarded-For entry: an address, possibly with a

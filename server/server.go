@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
+	"github.com/linli/linli/server/console"
 )
 
 // Config configures a Server. Zero fields take the documented defaults.
@@ -54,6 +56,11 @@ type Config struct {
 	// call from one of them, per-address limits count the client address
 	// it reports in X-Forwarded-For. Empty: the peer's address counts.
 	TrustedProxies []netip.Prefix
+	// ConsoleLocation is the time zone the staff console shows times in;
+	// default time.Local.
+	ConsoleLocation *time.Location
+	// ConsoleHeartbeat is the staff console's live heartbeat; default 15 s.
+	ConsoleHeartbeat time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -141,7 +148,9 @@ func New(cfg Config) (*Server, error) {
 		metrics: m, stopping: make(chan struct{}),
 	}
 	m.watch(svc)
-	s.handler = s.routes()
+	if s.handler, err = s.routes(); err != nil {
+		return nil, errors.Join(err, svc.Close())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	svc.Start(ctx)
@@ -149,7 +158,7 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() (http.Handler, error) {
 	opts := append([]connect.HandlerOption{
 		connect.WithReadMaxBytes(s.cfg.MaxRequestBytes),
 		connect.WithCompressMinBytes(1024),
@@ -159,13 +168,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST "+BackupPath, s.backupHandler)
 	ms := members{svc: s.svc, log: s.log}
 	lim := s.cfg.RateLimits
+	joins := newLimiter(lim.Join, s.cfg.Now)
 	mux.Handle(linliv1connect.NewSyncServiceHandler(&syncHandler{
 		svc: s.svc, members: ms, pushes: newLimiter(lim.Push, s.cfg.Now),
 		log: s.log, now: s.cfg.Now, beat: s.cfg.Heartbeat, warn: s.cfg.TokenWarning, stopping: s.stopping,
 	}, opts...))
 	mux.Handle(linliv1connect.NewAuthServiceHandler(&authHandler{
 		svc: s.svc, members: ms, tokens: s.tokens, log: s.log,
-		joins: newLimiter(lim.Join, s.cfg.Now), refreshs: newLimiter(lim.Refresh, s.cfg.Now),
+		joins: joins, refreshs: newLimiter(lim.Refresh, s.cfg.Now),
 		proxies: s.cfg.TrustedProxies,
 	}, opts...))
 	mux.Handle(linliv1connect.NewCommunityServiceHandler(&communityHandler{svc: s.svc, members: ms, log: s.log}, opts...))
@@ -181,7 +191,28 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler(s.cfg.MetricsToken, s.log))
-	return Authenticate(s.tokens, publicPaths)(mux)
+	api := Authenticate(s.tokens, publicPaths)(mux)
+	staff, err := console.New(console.Config{
+		Service: s.svc, Logger: s.cfg.Logger, Now: s.cfg.Now, Location: s.cfg.ConsoleLocation,
+		Heartbeat: s.cfg.ConsoleHeartbeat, Stopping: s.stopping,
+		Secure: func(r *http.Request) bool { return viaHTTPS(r, s.cfg.TrustedProxies) },
+		// Signing in redeems a code like Join: the same per-address bucket.
+		SignInAllowed: func(r *http.Request) (bool, time.Duration) {
+			return joins.allow(requestHost(r, s.cfg.TrustedProxies))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The console authenticates by its own session cookie, not a bearer
+	// token: its paths bypass the API's middleware.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, console.Prefix) {
+			staff.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}), nil
 }
 
 // serviceNames are linli's RPC services, for health and reflection.

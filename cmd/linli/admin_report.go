@@ -3,12 +3,10 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -121,45 +119,12 @@ func reportOnline(ctx context.Context, addr, data string, user server.Principal,
 	return res.GetReport(), nil
 }
 
-// reportRows are the report's figures in order: key, label, value.
-func reportRows(r *linliv1.Report) [][3]string {
-	n := func(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
-	pct := func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" }
-	median := "-"
-	if d := r.GetMedianTimeToHelp(); d != nil {
-		median = roundDuration(d.AsDuration()).String()
-	}
-	return [][3]string{
-		{"requests", "requests", n(r.GetRequests())},
-		{"met_by_neighbours", "met by neighbours", n(r.GetMetByNeighbours())},
-		{"overdue", "overdue (staff queue)", n(r.GetOverdue())},
-		{"escalated", "forwarded to the hotline", n(r.GetEscalated())},
-		{"closed", "resolved by the hotline (case closed)", n(r.GetClosed())},
-		{"rated", "rated by residents", n(r.GetRated())},
-		{"solved", "  solved", n(r.GetSolved())},
-		{"satisfied", "  satisfied", n(r.GetSatisfied())},
-		{"basically_satisfied", "  basically satisfied", n(r.GetBasicallySatisfied())},
-		{"unsatisfied", "  unsatisfied", n(r.GetUnsatisfied())},
-		{"resolution_rate", "resolution rate", pct(r.GetResolutionRate())},
-		{"satisfaction_rate", "satisfaction rate", pct(r.GetSatisfactionRate())},
-		{"median_time_to_help", "median time to help", median},
-	}
-}
-
-// roundDuration rounds to the minute, or to the second below one.
-func roundDuration(d time.Duration) time.Duration {
-	if d < time.Minute {
-		return d.Round(time.Second)
-	}
-	return d.Round(time.Minute)
-}
-
 func writeReportTable(w io.Writer, r *linliv1.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "linli report: community %s, %s to %s\n\n", r.GetCommunityId(),
 		r.GetFrom().AsTime().Local().Format(time.DateTime), r.GetTo().AsTime().Local().Format(time.DateTime))
-	for _, row := range reportRows(r) {
-		fmt.Fprintf(tw, "%s\t%s\n", row[1], row[2])
+	for _, row := range mutualaid.ReportRows(r) {
+		fmt.Fprintf(tw, "%s\t%s\n", row.Label, row.Value)
 	}
 	for _, sec := range []struct {
 		title string
@@ -188,24 +153,4 @@ func categoryLabel(k string) string {
 	return fmt.Sprintf("%s %s", c.DisplayZH(), c.DisplayEN())
 }
 
-func writeReportCSV(w io.Writer, r *linliv1.Report) error {
-	cw := csv.NewWriter(w)
-	rows := [][]string{{"section", "key", "value"},
-		{"period", "community", r.GetCommunityId()},
-		{"period", "from", r.GetFrom().AsTime().Format(time.RFC3339)},
-		{"period", "to", r.GetTo().AsTime().Format(time.RFC3339)},
-	}
-	for _, row := range reportRows(r) {
-		rows = append(rows, []string{"summary", row[0], row[2]})
-	}
-	for _, nc := range r.GetUnmetByCategory() {
-		rows = append(rows, []string{"unmet_by_category", nc.GetKey(), strconv.FormatUint(uint64(nc.GetCount()), 10)})
-	}
-	for _, nc := range r.GetUnmetByBuilding() {
-		rows = append(rows, []string{"unmet_by_building", nc.GetKey(), strconv.FormatUint(uint64(nc.GetCount()), 10)})
-	}
-	if err := cw.WriteAll(rows); err != nil {
-		return fmt.Errorf("write csv: %w", err)
-	}
-	return nil
-}
+func writeReportCSV(w io.Writer, r *linliv1.Report) error { return mutualaid.WriteReportCSV(w, r, nil) }

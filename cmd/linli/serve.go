@@ -128,5 +128,8 @@ func printWelcome(w io.Writer, addr, community, code string) {
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{"protocolVersion": 1}'
 
+Staff and admins work in the console at http://%[1]s/console/: sign in with a
+one-time code made in the app (AuthService/CreateDeviceCode).
+
 `, addr, code)
 }

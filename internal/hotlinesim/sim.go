@@ -46,6 +46,7 @@ type SimCase struct {
 	ServiceCode  string
 	Address      string
 	Description  string
+	Phone        string // the caller's phone, if the case carried one
 	Attributes   map[string]string
 	Agency       string
 	Requested    time.Time
@@ -368,6 +369,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 		ServiceCode:  code,
 		Address:      f.Get("address_string"),
 		Description:  desc,
+		Phone:        f.Get("phone"),
 		Attributes:   attrs,
 		Agency:       agency,
 		Requested:    s.now(),
