@@ -192,16 +192,37 @@ func (h *syncHandler) Subscribe(ctx context.Context, req *linliv1.SubscribeReque
 	if err := checkVersion(req.GetProtocolVersion()); err != nil {
 		return err
 	}
-	c, err := h.members.current(ctx)
+	var (
+		c   caller
+		err error
+		w   = &watch{h: h}
+	)
+	onOwnStack(func() {
+		if c, err = h.members.current(ctx); err != nil {
+			return
+		}
+		w.scopes = c.scopes()
+		w.sub, err = h.svc.Subscribe(w.scopes)
+	})
 	if err != nil {
-		return toConnect(ctx, h.log, "Subscribe", err)
-	}
-	w := &watch{h: h, scopes: c.scopes()}
-	if w.sub, err = h.svc.Subscribe(w.scopes); err != nil {
 		return toConnect(ctx, h.log, "Subscribe", err)
 	}
 	defer func() { w.sub.Close() }()
 	return w.run(ctx, c.Principal, stream)
+}
+
+// onOwnStack runs fn on a goroutine of its own and waits for it. A stream
+// handler's goroutine lives as long as its stream, with the stack its
+// deepest call ever needed: reading the store (Pebble's calls are deep)
+// on a short-lived goroutine instead keeps each open Subscribe stream's
+// stack at the few kilobytes its waiting loop needs.
+func onOwnStack(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
 }
 
 // watch is one Subscribe stream's state.
@@ -251,7 +272,11 @@ func (w *watch) run(ctx context.Context, p Principal, stream *connect.ServerStre
 
 // recheck re-reads the membership and follows a change of scopes.
 func (w *watch) recheck(ctx context.Context) error {
-	c, err := w.h.members.current(ctx)
+	var (
+		c   caller
+		err error
+	)
+	onOwnStack(func() { c, err = w.h.members.current(ctx) })
 	if err != nil {
 		return toConnect(ctx, w.h.log, "Subscribe", err)
 	}
@@ -259,7 +284,8 @@ func (w *watch) recheck(ctx context.Context) error {
 	if slices.Equal(scopes, w.scopes) {
 		return nil
 	}
-	sub, err := w.h.svc.Subscribe(scopes)
+	var sub *linlisync.Subscription
+	onOwnStack(func() { sub, err = w.h.svc.Subscribe(scopes) })
 	if err != nil {
 		return toConnect(ctx, w.h.log, "Subscribe", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -39,5 +40,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintln(stderr, "bench: --data is deprecated and ignored: with --addr, simulated users join with --join-code")
 		}
 	})
+	// This binary serves too: the bench can run a server of its own for
+	// figures of the server alone (not from a test binary, which does not).
+	if exe, err := os.Executable(); err == nil && !strings.HasSuffix(exe, ".test") {
+		cfg.ServerCommand = []string{exe}
+	}
 	return bench.Run(ctx, cfg, stdout, stderr)
 }

@@ -34,6 +34,7 @@ type benchFlags struct {
 	catchupEntities int
 	surgePosts      int
 	protocol        string
+	serverCommand   []string
 }
 
 // Config is one run of the bench, as `linli bench` takes it from its flags.
@@ -48,12 +49,17 @@ type Config struct {
 	SurgePosts      int           // open posts loaded before the surge scenario's timed run
 	Protocol        string        // client protocol for push, push-batch and catchup: http1 or h2c
 	CPUProfile      string        // if set, a CPU profile of the whole run is written there
+	// ServerCommand runs linli (with "serve" and its flags appended), for
+	// figures of the server in a process of its own (its memory per
+	// stream); empty leaves them out.
+	ServerCommand []string
 }
 
 func (c Config) flags() benchFlags {
 	return benchFlags{
 		scenarios: c.Scenarios, duration: c.Duration, json: c.JSON, addr: c.Addr, joinCode: c.JoinCode,
 		subscribers: c.Subscribers, catchupEntities: c.CatchupEntities, surgePosts: c.SurgePosts, protocol: c.Protocol,
+		serverCommand: c.ServerCommand,
 	}
 }
 

@@ -86,7 +86,82 @@ func (b *bench) subscribe(ctx context.Context) ([]benchResult, error) {
 	poke.Extra["p50_ms"], poke.Extra["p99_ms"] = ms(p50), ms(p99)
 	poke.Extra["baseline_p50_ms"], poke.Extra["baseline_p99_ms"] = ms(b50), ms(b99)
 	poke.Extra["rounds"], poke.Extra["missed"] = float64(run.rounds), float64(run.missed)
-	return []benchResult{mem, poke}, nil
+	rows := []benchResult{mem, poke}
+	if b.target.inProcess && len(b.flags.serverCommand) > 0 {
+		own, err := b.serverStreamMemory(ctx, n)
+		if err != nil {
+			return rows, fmt.Errorf("server in its own process: %w", err)
+		}
+		rows = append(rows, own)
+	}
+	return rows, nil
+}
+
+// maxServerStreamBytes is what a Subscribe stream may cost the server.
+const maxServerStreamBytes = 24 << 10
+
+// serverStreamMemory runs linli serve in a process of its own, holds n
+// Subscribe streams open on it and returns the memory each costs it: the
+// growth of its resident set, read from /proc while the clients live in
+// this process.
+func (b *bench) serverStreamMemory(ctx context.Context, n int) (benchResult, error) {
+	b.progress("subscribers: linli serve in a process of its own; %d members join", n)
+	p, err := startServerProcess(ctx, b.flags.serverCommand, n)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer p.stop()
+	t, err := remoteTarget(ctx, benchFlags{addr: p.addr, joinCode: p.joinCode}, n)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer t.close()
+	members := []*pushClient{t.first}
+	names := make([]string, n-1)
+	for i := range names {
+		names[i] = b.user("own", i)
+	}
+	more, err := t.newMembers(ctx, t.community, names)
+	if err != nil {
+		return benchResult{}, err
+	}
+	members = append(members, more...)
+	tokens := make([]string, n)
+	for i, m := range members {
+		tokens[i] = m.token
+	}
+	rss0, err := p.rss()
+	if err != nil {
+		return benchResult{}, err
+	}
+	heap0, stack0, err := p.goMemory(ctx)
+	if err != nil {
+		return benchResult{}, err
+	}
+	goroutines := runtime.NumGoroutine()
+	ss, err := openStreams(ctx, t.baseURL, "community/"+t.community, tokens)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer func() {
+		ss.close()
+		waitGoroutines(goroutines, 10*time.Second)
+	}()
+	rss1, err := p.rss()
+	if err != nil {
+		return benchResult{}, err
+	}
+	heap1, stack1, err := p.goMemory(ctx)
+	if err != nil {
+		return benchResult{}, err
+	}
+	per := float64(rss1-rss0) / float64(n) / 1024
+	target := float64(maxServerStreamBytes) / 1024
+	r := newResult("subscribers", "KB server RSS/stream", per, "KB target", target)
+	r.Notes = fmt.Sprintf("linli serve in a process of its own: VmRSS %s MB with %d streams open, %s MB before; per stream %.1f KB of Go heap in use, %.1f KB of goroutine stacks",
+		humanNumber(float64(rss1)/(1<<20)), n, humanNumber(float64(rss0)/(1<<20)), (heap1-heap0)/float64(n)/1024, (stack1-stack0)/float64(n)/1024)
+	r.Extra["rss_before_bytes"], r.Extra["rss_after_bytes"] = float64(rss0), float64(rss1)
+	return r, nil
 }
 
 type streamStats struct {
