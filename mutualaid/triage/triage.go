@@ -67,10 +67,11 @@ type Verdict struct {
 // length of the texts.
 func Assess(ageMonths int, texts ...string) Verdict {
 	text := triageText(texts)
+	seen := present(text)             // the patterns' literals the text holds
 	memo := make(map[*triageCue]bool) // cues shared by signs are looked for once
 	var found []*triageSign
 	for i := range triageSigns {
-		if triageSigns[i].present(ageMonths, text, memo) {
+		if triageSigns[i].present(ageMonths, text, seen, memo) {
 			found = append(found, &triageSigns[i])
 		}
 	}
@@ -130,11 +131,11 @@ type triagePattern struct {
 	keepNegated bool
 }
 
-func (s *triageSign) present(ageMonths int, text string, memo map[*triageCue]bool) bool {
+func (s *triageSign) present(ageMonths int, text string, seen []bool, memo map[*triageCue]bool) bool {
 	for _, c := range s.all {
 		met, ok := memo[c]
 		if !ok {
-			met = c.met(ageMonths, text)
+			met = c.met(ageMonths, text, seen)
 			memo[c] = met
 		}
 		if !met {
@@ -144,16 +145,16 @@ func (s *triageSign) present(ageMonths int, text string, memo map[*triageCue]boo
 	return true
 }
 
-func (c *triageCue) met(ageMonths int, text string) bool {
+func (c *triageCue) met(ageMonths int, text string, seen []bool) bool {
 	if c.age != nil && c.age(ageMonths) {
 		return true
 	}
 	var skip [][]int
-	if c.exclude != nil && c.exclude.mayMatch(text) {
+	if c.exclude != nil && c.exclude.mayMatch(seen) {
 		skip = c.exclude.FindAllStringIndex(text, -1)
 	}
 	for i := range c.patterns {
-		if c.patterns[i].found(text, skip) {
+		if c.patterns[i].found(text, seen, skip) {
 			return true
 		}
 	}
@@ -162,8 +163,8 @@ func (c *triageCue) met(ageMonths int, text string) bool {
 
 // found reports whether p matches text somewhere that overlaps no skip span,
 // is not negated and carries an accepted number.
-func (p *triagePattern) found(text string, skip [][]int) bool {
-	if !p.re.mayMatch(text) {
+func (p *triagePattern) found(text string, seen []bool, skip [][]int) bool {
+	if !p.re.mayMatch(seen) {
 		return false
 	}
 	for _, m := range p.re.FindAllStringSubmatchIndex(text, -1) {
@@ -381,28 +382,36 @@ func triageChildMonths(m int) bool  { return m >= 1 && m <= 23 }
 // character class.
 func triageRe(src string) *triageRegexp {
 	src = strings.ReplaceAll(src, " ", "[ -]?")
-	return &triageRegexp{Regexp: regexp.MustCompile(src), needs: triageNeeds(src)}
+	r := &triageRegexp{Regexp: regexp.MustCompile(src)}
+	for _, set := range triageNeeds(src) {
+		ids := make([]int, len(set))
+		for i, w := range set {
+			ids[i] = literalID(w)
+		}
+		r.needs = append(r.needs, ids)
+	}
+	return r
 }
 
-// triageRegexp is a regexp with a cheap pre-check: every match contains,
-// for each set in needs, one of its strings. Most posts contain none of
-// most signs' words, so most regexps never run.
+// triageRegexp is a pattern's expression and the literals it needs: for
+// each set, one of its words must be in the text for it to match.
 type triageRegexp struct {
 	*regexp.Regexp
-	needs [][]string
+	needs [][]int // literal numbers (see literalID)
 }
 
-func (r *triageRegexp) mayMatch(text string) bool {
+// mayMatch reports whether the text whose literals are seen may match.
+func (r *triageRegexp) mayMatch(seen []bool) bool {
 	for _, set := range r.needs {
-		if !slices.ContainsFunc(set, func(n string) bool { return strings.Contains(text, n) }) {
+		// A literal registered after the automaton was built is not
+		// looked for: the expression decides.
+		if !slices.ContainsFunc(set, func(id int) bool { return id >= len(seen) || seen[id] }) {
 			return false
 		}
 	}
 	return true
 }
 
-// triageNeeds returns sets of strings such that every match of src contains
-// one string of each set: one set per part of a top-level concatenation.
 func triageNeeds(src string) [][]string {
 	re, err := syntax.Parse(src, syntax.Perl)
 	if err != nil {
