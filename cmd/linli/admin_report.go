@@ -146,9 +146,10 @@ func reportRows(r *linliv1.Report) [][3]string {
 	}
 }
 
-// roundDuration rounds to the minute, or to the second below one.
+// roundDuration rounds to the second below an hour (85 s stays "1m25s",
+// where rounding to the minute would say "1m0s") and to the minute above.
 func roundDuration(d time.Duration) time.Duration {
-	if d < time.Minute {
+	if d < time.Hour {
 		return d.Round(time.Second)
 	}
 	return d.Round(time.Minute)

@@ -92,3 +92,30 @@ func TestReportFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestReportMedianRounding: short medians keep their seconds (85 s is not
+// "1m0s"); long ones are shown to the minute.
+func TestReportMedianRounding(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{1500 * time.Millisecond, "2s"},
+		{85 * time.Second, "1m25s"},
+		{47*time.Minute + 29*time.Second, "47m29s"},
+		{2*time.Hour + 14*time.Minute + 40*time.Second, "2h15m0s"},
+	} {
+		r := &linliv1.Report{MedianTimeToHelp: durationpb.New(tc.d)}
+		var got string
+		for _, row := range reportRows(r) {
+			if row[0] == "median_time_to_help" {
+				got = row[2]
+			}
+		}
+		if got != tc.want {
+			t.Errorf("median %v shown as %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
