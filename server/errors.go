@@ -74,7 +74,7 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
 	case errors.Is(err, linlisync.ErrClosed):
 		return newError(connect.CodeUnavailable, "server is shutting down", &linliv1.ErrorDetail{Reason: "shutting_down"})
-	case errors.Is(err, linlisync.ErrCorrupt):
+	case linlisync.IsCorruption(err):
 		log.ErrorContext(ctx, "data loss", "procedure", procedure, "err", err)
 		return newError(connect.CodeDataLoss, "internal error", &linliv1.ErrorDetail{Reason: "data_loss"})
 	}

@@ -119,7 +119,8 @@ func Check(ctx context.Context, storeDir string, opts CheckOptions) (Report, err
 	}
 	db, err := pebble.Open(storeDir, &pebble.Options{
 		FS: fs, ReadOnly: true, ErrorIfNotExists: true, Lock: lock,
-		Logger: pebbleLogger{slog.New(slog.DiscardHandler)},
+		Logger:        pebbleLogger{slog.New(slog.DiscardHandler)},
+		EventListener: corruptionListener(slog.New(slog.DiscardHandler)),
 	})
 	if err != nil {
 		return Report{}, errors.Join(fmt.Errorf("check %s: open: %w", storeDir, err), lock.Close())
