@@ -113,7 +113,7 @@ func Check(ctx context.Context, storeDir string, opts CheckOptions) (Report, err
 	if fi, err := fs.Stat(storeDir); err != nil || !fi.IsDir() {
 		return Report{}, fmt.Errorf("check %s: no store there: %w", storeDir, cmp.Or(err, pebble.ErrDBDoesNotExist))
 	}
-	lock, err := pebble.LockDirectory(storeDir, fs)
+	lock, err := lockForCheck(storeDir, fs)
 	if err != nil {
 		return Report{}, fmt.Errorf("check %s: %w: %v", storeDir, ErrStoreInUse, err)
 	}
