@@ -80,7 +80,9 @@ func TestHandoffStateMachine(t *testing.T) {
 		linliv1.HandoffAction_HANDOFF_ACTION_CANCEL:           func(bool) step { return cancel },
 	}
 	table := map[string]mutualaid.HandoffStep{}
-	key := func(p place, a linliv1.HandoffAction) string { return fmt.Sprintf("%v/courier=%v/%v", p.state, p.courier, a) }
+	key := func(p place, a linliv1.HandoffAction) string {
+		return fmt.Sprintf("%v/courier=%v/%v", p.state, p.courier, a)
+	}
 	for _, row := range mutualaid.HandoffMachine() {
 		table[key(place{row.From, row.Courier}, row.Action)] = row
 	}

@@ -161,8 +161,8 @@ type OutboxOptions struct {
 	// token's resolution); a call that runs out is an attempt whose outcome
 	// is unknown (looked up before the case is posted again). Default 20 s.
 	CallTimeout time.Duration
-	Logger     *slog.Logger     // default slog.Default()
-	Rand       *rand.Rand       // jitter source; default math/rand/v2's global source
+	Logger      *slog.Logger // default slog.Default()
+	Rand        *rand.Rand   // jitter source; default math/rand/v2's global source
 	// Find looks up a case the hotline may hold for e.PostKey, created by
 	// an earlier POST of e.Request (whose description holds
 	// Reference(e.PostKey)) at or after e.Enqueued. It is called only when
