@@ -91,6 +91,3 @@ func (s *Server) boundRequests(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-
-

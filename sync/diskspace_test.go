@@ -18,7 +18,9 @@ import (
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
 	fs := vfs.NewMem()
-	free := func(n uint64) { fs.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: n, TotalBytes: 1 << 30, UsedBytes: 1<<30 - n}) }
+	free := func(n uint64) {
+		fs.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: n, TotalBytes: 1 << 30, UsedBytes: 1<<30 - n})
+	}
 	free(1 << 30)
 	s := mustOpen(t, "/store", linlisync.Options{FS: fs, DiskReserve: 64 << 20})
 	c := linlisync.ClientID{User: "u1", Client: "phone"}
