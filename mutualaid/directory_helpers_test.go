@@ -40,16 +40,7 @@ func newDirFixture(t testing.TB) *dirFixture {
 	storeDir := t.TempDir()
 	svc := mustOpenIn(t, storeDir, clk)
 	f := &dirFixture{t: t, clk: clk, store: svc.Store(), svc: svc, storeDir: storeDir}
-	for _, c := range []*linliv1.Community{yuqiao, beiyuan} {
-		if _, err := f.svc.CreateCommunity(context.Background(), mutualaid.Operator, c); err != nil {
-			t.Fatalf("CreateCommunity %s: %v", c.GetId(), err)
-		}
-	}
-	for _, b := range []*linliv1.Building{bldg3, bldg5, {Id: "bldg-1", CommunityId: "beiyuan", Name: "1号楼"}} {
-		if _, err := f.svc.PutBuilding(context.Background(), mutualaid.Operator, b); err != nil {
-			t.Fatalf("PutBuilding %s: %v", b.GetId(), err)
-		}
-	}
+	seedPlaces(t, svc)
 	return f
 }
 

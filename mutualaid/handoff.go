@@ -18,6 +18,10 @@ import (
 //	PROPOSED → ACCEPTED → [PICKED_UP] → [DROPPED_OFF] → RECEIVED
 //	    └──────────┴───────────┴─────────────┴──→ CANCELLED
 //
+// by the direct path or, once a volunteer claims it, the courier path,
+// which never skips the courier's steps: the whole machine is one table,
+// handoffMachine (handoff_machine.go).
+//
 // Proposing reserves the quantity on the offer (PostItem.Reserved) in the
 // same Apply that checks it is free; the engine's single writer applies
 // mutations one at a time, so two neighbours can never both take the last
@@ -186,10 +190,10 @@ func transition(member Member, handoffID string, step func(tx *linlisync.Tx, h *
 	}
 }
 
-// record moves h to state s, noting who and when.
-func record(tx *linlisync.Tx, h *linliv1.Handoff, s linliv1.HandoffState, by, note string) {
+// record moves h to state s by move a, noting who and when.
+func record(tx *linlisync.Tx, h *linliv1.Handoff, s linliv1.HandoffState, a linliv1.HandoffAction, by, note string) {
 	h.State = s
-	h.History = append(h.History, &linliv1.HandoffEvent{State: s, ByUserId: by, At: timestamppb.New(tx.Now()), Note: note})
+	h.History = append(h.History, &linliv1.HandoffEvent{State: s, ByUserId: by, At: timestamppb.New(tx.Now()), Note: note, Action: a})
 }
 
 // proposer is who proposed h.

@@ -117,7 +117,7 @@ func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 			NeedsCourier: in.needsCourier, BuildingId: req.GetBuildingId(), DropPoint: in.dropPoint,
 			PickupCode: in.pickupCode,
 		}
-		record(tx, h, linliv1.HandoffState_HANDOFF_STATE_PROPOSED, member.UserID, "")
+		record(tx, h, linliv1.HandoffState_HANDOFF_STATE_PROPOSED, linliv1.HandoffAction_HANDOFF_ACTION_PROPOSE, member.UserID, "")
 		return putHandoff(tx, h)
 	}
 }

@@ -20,8 +20,6 @@ const (
 	cancelled  = linliv1.HandoffState_HANDOFF_STATE_CANCELLED
 )
 
-func errBadState(message string) error { return linlisync.Reject(ReasonBadState, message) }
-
 func errNotAllowed(message string) error { return linlisync.Reject(ReasonNotAllowed, message) }
 
 // acceptHandoff: the side that did not propose agrees (or staff does for
@@ -38,18 +36,18 @@ func acceptHandoff(member Member) func(*linlisync.Tx, *linliv1.Handoff) error {
 		if !member.IsStaff() && !(party && (u != by || thirdParty)) {
 			return errNotAllowed("Only the other neighbour can accept this handoff.")
 		}
-		if h.GetState() != proposed {
-			return errBadState("This handoff is no longer waiting to be accepted.")
+		to, err := nextState(h, actAccept, "This handoff is no longer waiting to be accepted.")
+		if err != nil {
+			return err
 		}
 		c := h.GetCommunityId()
-		var err error
 		if h.GiverUnit, h.GiverPhone, err = contact(tx, c, h.GetOfferPostId(), h.GetGiverId()); err != nil {
 			return err
 		}
 		if h.ReceiverUnit, h.ReceiverPhone, err = contact(tx, c, h.GetRequestPostId(), h.GetReceiverId()); err != nil {
 			return err
 		}
-		record(tx, h, accepted, u, "")
+		record(tx, h, to, actAccept, u, "")
 		return nil
 	}
 }
@@ -97,14 +95,15 @@ func claimCourier(member Member) func(*linlisync.Tx, *linliv1.Handoff) error {
 			return linlisync.Reject(ReasonCourierTaken, "You are already carrying this handoff.")
 		case h.GetCourierId() != "":
 			return linlisync.Reject(ReasonCourierTaken, "Another volunteer is already carrying this handoff.")
-		case h.GetState() != accepted:
-			return errBadState("Only an accepted handoff that nobody has picked up can be claimed.")
 		}
+		to, err := nextState(h, actClaim, "Only an accepted handoff that nobody has picked up can be claimed.")
+		if err != nil {
+			return err
+		}
+		// The claim is an event of its own; the state stays ACCEPTED and
+		// the handoff moves to the courier path.
 		h.CourierId = member.UserID
-		// The claim is recorded in the history without changing the state.
-		h.History = append(h.History, &linliv1.HandoffEvent{
-			State: accepted, ByUserId: member.UserID, At: timestamppb.New(tx.Now()), Note: "courier claimed",
-		})
+		record(tx, h, to, actClaim, member.UserID, "courier claimed")
 		return nil
 	}
 }
@@ -116,15 +115,17 @@ func pickUp(member Member, code string) func(*linlisync.Tx, *linliv1.Handoff) er
 		u := member.UserID
 		giver := u == h.GetGiverId()
 		courier := u == h.GetCourierId()
-		switch {
-		case !giver && !courier:
+		if !giver && !courier {
 			return errNotAllowed("Only the courier or the giver can pick this up.")
-		case h.GetState() != accepted:
-			return errBadState("This handoff is not waiting to be picked up.")
-		case !giver && subtle.ConstantTimeCompare([]byte(code), []byte(h.GetPickupCode())) != 1:
+		}
+		to, err := nextState(h, actPickUp, "This handoff is not waiting to be picked up.")
+		if err != nil {
+			return err
+		}
+		if !giver && subtle.ConstantTimeCompare([]byte(code), []byte(h.GetPickupCode())) != 1 {
 			return linlisync.Reject(ReasonWrongPickupCode, "That pickup code is not right; check it with the giver.")
 		}
-		record(tx, h, pickedUp, u, "")
+		record(tx, h, to, actPickUp, u, "")
 		return nil
 	}
 }
@@ -140,9 +141,12 @@ func dropOff(member Member, point string) func(*linlisync.Tx, *linliv1.Handoff) 
 		switch {
 		case !giver && !courier:
 			return errNotAllowed("Only the courier or the giver can drop this off.")
-		case h.GetState() == pickedUp, h.GetState() == accepted && giver:
-		default:
-			return errBadState("This handoff cannot be dropped off now.")
+		case pathOf(h) == pathCourier && !courier:
+			return errNotAllowed("A courier is carrying this handoff: the courier drops it off.")
+		}
+		to, err := nextState(h, actDropOff, "This handoff cannot be dropped off now.")
+		if err != nil {
+			return err
 		}
 		if point == "" {
 			point = h.GetDropPoint()
@@ -156,7 +160,7 @@ func dropOff(member Member, point string) func(*linlisync.Tx, *linliv1.Handoff) 
 			}
 		}
 		h.DropPoint = point
-		record(tx, h, droppedOff, u, "")
+		record(tx, h, to, actDropOff, u, "")
 		return nil
 	}
 }
@@ -169,12 +173,15 @@ func confirmReceived(member Member) func(*linlisync.Tx, *linliv1.Handoff) error 
 		if member.UserID != h.GetReceiverId() && !member.IsStaff() {
 			return errNotAllowed("Only the receiver can confirm they have the items.")
 		}
-		switch h.GetState() {
-		case accepted, pickedUp, droppedOff:
-		default:
-			return errBadState("This handoff cannot be confirmed now.")
+		msg := "This handoff cannot be confirmed now."
+		if pathOf(h) == pathCourier && live(h) {
+			msg = "A courier is carrying this handoff: confirm once it has been dropped off."
 		}
-		record(tx, h, received, member.UserID, "")
+		to, err := nextState(h, actConfirm, msg)
+		if err != nil {
+			return err
+		}
+		record(tx, h, to, actConfirm, member.UserID, "")
 		return settle(tx, h, true)
 	}
 }
@@ -187,11 +194,12 @@ func cancelHandoff(member Member, reason string) func(*linlisync.Tx, *linliv1.Ha
 		if u != h.GetGiverId() && u != h.GetReceiverId() && (u != h.GetCourierId() || u == "") && !member.IsStaff() {
 			return errNotAllowed("Only the two neighbours, the courier or staff can cancel this handoff.")
 		}
-		if !live(h) {
-			return errBadState("This handoff is already finished.")
+		to, err := nextState(h, actCancel, "This handoff is already finished.")
+		if err != nil {
+			return err
 		}
 		h.CancelReason = reason
-		record(tx, h, cancelled, u, reason)
+		record(tx, h, to, actCancel, u, reason)
 		return settle(tx, h, false)
 	}
 }

@@ -47,9 +47,28 @@ func (c *clock) Advance(d time.Duration) {
 
 // mustOpen opens a real store in a temporary directory, as the service
 // opens it, closed at cleanup.
+// The store has the 玉桥 and 北苑 communities and their buildings, where
+// the tests' posts are made.
 func mustOpen(tb testing.TB, clk *clock) *linlisync.Store {
 	tb.Helper()
-	return mustOpenIn(tb, tb.TempDir(), clk).Store()
+	svc := mustOpenIn(tb, tb.TempDir(), clk)
+	seedPlaces(tb, svc)
+	return svc.Store()
+}
+
+// seedPlaces creates the 玉桥 and 北苑 communities and their buildings.
+func seedPlaces(tb testing.TB, svc *mutualaid.Service) {
+	tb.Helper()
+	for _, c := range []*linliv1.Community{yuqiao, beiyuan} {
+		if _, err := svc.CreateCommunity(context.Background(), mutualaid.Operator, c); err != nil {
+			tb.Fatalf("CreateCommunity %s: %v", c.GetId(), err)
+		}
+	}
+	for _, b := range []*linliv1.Building{bldg3, bldg5, {Id: "bldg-1", CommunityId: "beiyuan", Name: "1号楼"}} {
+		if _, err := svc.PutBuilding(context.Background(), mutualaid.Operator, b); err != nil {
+			tb.Fatalf("PutBuilding %s: %v", b.GetId(), err)
+		}
+	}
 }
 
 // mustOpenIn opens the service over a real store in dir, without its

@@ -42,9 +42,7 @@ func TestServiceJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := svc.CreateCommunity(ctx, mutualaid.Operator, yuqiao); err != nil {
-		t.Fatal(err)
-	}
+	seedPlaces(t, svc)
 	svc.Start(ctx)
 	waitPasses(t, passes, mutualaid.JobDeadlines, mutualaid.JobHotline)
 

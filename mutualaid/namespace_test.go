@@ -284,7 +284,18 @@ func TestOpenStoreV1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkGolden(t, dumpNamespace(t, s.Store()), filepath.Join("testdata", "namespace.golden"), false)
+	// Handoff events of that release carry no action (HandoffEvent.action
+	// came later): compare with the golden without them.
+	golden, err := os.ReadFile(filepath.Join("testdata", "namespace.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := regexp.MustCompile(`,"action":"HANDOFF_ACTION_[A-Z_]+"`).ReplaceAllString(string(golden), "")
+	noActions := filepath.Join(t.TempDir(), "namespace-v1.golden")
+	if err := os.WriteFile(noActions, []byte(want), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, dumpNamespace(t, s.Store()), noActions, false)
 }
 
 // checkGolden compares got with the file at path, rewriting it first if

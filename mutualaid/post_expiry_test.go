@@ -19,9 +19,7 @@ func TestExpireOffers(t *testing.T) {
 	clk := &clock{now: start}
 	dir := mustOpenIn(t, t.TempDir(), clk)
 	s := dir.Store()
-	if _, err := dir.CreateCommunity(context.Background(), mutualaid.Operator, &linliv1.Community{Id: "yuqiao", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"}); err != nil {
-		t.Fatal(err)
-	}
+	seedPlaces(t, dir)
 	lucyPhone := newDevice(t, s, lucy)
 	soon := medicineOffer("soon")
 	d := soon.GetPostOffer().GetDraft()

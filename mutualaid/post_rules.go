@@ -129,7 +129,7 @@ func mayPostOnBehalf(member Member, at string, d *linliv1.PostDraft) error {
 	if member.Role == RoleVolunteer && slices.Contains(member.Buildings, d.GetBuildingId()) {
 		return nil
 	}
-	e := Errorf(Forbidden, "not_allowed_on_behalf", "Only staff, or volunteers of this building, may post for another resident.")
+	e := Errorf(Forbidden, ReasonNotOnBehalf, "Only staff, or volunteers of this building, may post for another resident.")
 	e.Field = at + ".on_behalf"
 	return e
 }

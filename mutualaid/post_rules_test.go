@@ -164,3 +164,67 @@ func TestEditOfferRules(t *testing.T) {
 	d.Items[0].ItemCode = "amoxicillin-capsule"
 	wang.mustApply(editMutation("r", d))
 }
+
+// TestPostPlaceRules: the building a post names must be one of the
+// community's, and the right to post on someone's behalf is the member's
+// right as stored when the mutation is applied, not when it was queued.
+// Both are REJECTED outcomes that consume the id.
+func TestPostPlaceRules(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: night}
+	svc := mustOpenIn(t, t.TempDir(), clk)
+	seedPlaces(t, svc)
+	s := svc.Store()
+	ctx := t.Context()
+	add := func(m *linliv1.Member) {
+		t.Helper()
+		if _, err := svc.AddMember(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(&linliv1.Member{UserId: "u-wang", CommunityId: "yuqiao", Role: linliv1.Role_ROLE_RESIDENT, DisplayName: "王芳", BuildingId: "bldg-3"})
+	add(&linliv1.Member{UserId: "u-zhang", CommunityId: "yuqiao", Role: linliv1.Role_ROLE_VOLUNTEER, DisplayName: "张伟", BuildingId: "bldg-3", VolunteerBuildingIds: []string{"bldg-3"}})
+	consent := &linliv1.OnBehalf{ResidentName: "孙奶奶", Consent: true}
+	onBehalf := func(id string) *linliv1.Mutation {
+		m := feverRequest(id)
+		m.GetPostRequest().GetDraft().OnBehalf = consent
+		return m
+	}
+
+	wangPhone := newDevice(t, s, wang)
+	t.Run("UnknownBuilding", func(t *testing.T) {
+		m := feverRequest("nowhere")
+		m.GetPostRequest().GetDraft().BuildingId = "no-such-building"
+		assertRejected(t, wangPhone.push(m), mutualaid.ReasonBuildingUnknown)
+	})
+	t.Run("AnotherCommunitysBuilding", func(t *testing.T) {
+		m := feverRequest("elsewhere")
+		m.GetPostRequest().GetDraft().BuildingId = "bldg-1" // 北苑's
+		assertRejected(t, wangPhone.push(m), mutualaid.ReasonBuildingUnknown)
+	})
+	t.Run("EditToUnknownBuilding", func(t *testing.T) {
+		wangPhone.mustApply(feverRequest("req-edit"))
+		edit := feverRequest("req-edit").GetPostRequest().GetDraft()
+		edit.BuildingId = "bldg-9"
+		assertRejected(t, wangPhone.push(&linliv1.Mutation{Kind: &linliv1.Mutation_EditPost{EditPost: &linliv1.EditPostMutation{PostId: "req-edit", Draft: edit}}}), mutualaid.ReasonBuildingUnknown)
+	})
+	t.Run("OnBehalfRightCheckedWhenApplied", func(t *testing.T) {
+		// 张伟 queued the post as a volunteer of building 3 …
+		volunteer := mutualaid.Member{UserID: "u-zhang", CommunityID: "yuqiao", Role: mutualaid.RoleVolunteer, Buildings: []string{"bldg-3"}}
+		zhangPhone := newDevice(t, s, volunteer)
+		zhangPhone.mustApply(onBehalf("for-sun-1"))
+		m := onBehalf("for-sun-2")
+		m.Id = 2
+		mut, err := mutualaid.NewMutationAt(volunteer, m, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// … and staff made him a resident before it was applied.
+		add(&linliv1.Member{UserId: "u-zhang", CommunityId: "yuqiao", Role: linliv1.Role_ROLE_RESIDENT, DisplayName: "张伟", BuildingId: "bldg-3"})
+		res, _, err := s.Push(ctx, zhangPhone.client(), []linlisync.Mutation{mut})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertRejected(t, res[0], mutualaid.ReasonNotOnBehalf)
+	})
+}

@@ -15,11 +15,13 @@ import (
 
 // Rejection reasons of post mutations, reported as REJECTED outcomes.
 const (
-	ReasonPostExists      = "post_exists"      // post_offer/post_request: the id is taken in the community
-	ReasonPostNotFound    = "post_not_found"   // edit_post/cancel_post: no such post in the member's community
-	ReasonNotAuthor       = "not_author"       // edit_post/cancel_post: the post is someone else's
-	ReasonPostNotOpen     = "post_not_open"    // edit_post/cancel_post: the post is no longer open
-	ReasonUrgencyRequired = "urgency_required" // edit_post of a request without an urgency
+	ReasonPostExists      = "post_exists"           // post_offer/post_request: the id is taken in the community
+	ReasonPostNotFound    = "post_not_found"        // edit_post/cancel_post: no such post in the member's community
+	ReasonNotAuthor       = "not_author"            // edit_post/cancel_post: the post is someone else's
+	ReasonPostNotOpen     = "post_not_open"         // edit_post/cancel_post: the post is no longer open
+	ReasonUrgencyRequired = "urgency_required"      // edit_post of a request without an urgency
+	ReasonBuildingUnknown = "building_unknown"      // post_offer/post_request/edit_post: the community has no such building
+	ReasonNotOnBehalf     = "not_allowed_on_behalf" // post_offer/post_request/edit_post on behalf of a resident without the right
 )
 
 // NewMutationAt turns a client's mutation, pushed by member, into an engine
@@ -93,6 +95,9 @@ func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.
 		if exists {
 			return linlisync.Reject(ReasonPostExists, "A post with this id already exists; create it again with a new id.")
 		}
+		if err := draftPlaceRules(tx, member, d); err != nil {
+			return err
+		}
 		p := &linliv1.Post{
 			Id: postID, Kind: kind, CommunityId: member.CommunityID, AuthorId: member.UserID,
 			Status:    linliv1.PostStatus_POST_STATUS_OPEN,
@@ -118,6 +123,9 @@ func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisyn
 		}
 		if reserved(p) {
 			return linlisync.Reject(ReasonPostNotOpen, "Neighbours have reserved items of this post; cancel those handoffs before editing it.")
+		}
+		if err := draftPlaceRules(tx, member, d); err != nil {
+			return err
 		}
 		if p.GetKind() == linliv1.PostKind_POST_KIND_OFFER {
 			if err := offerRules(d, tx.Now()); err != nil {
@@ -154,6 +162,40 @@ func cancelPost(member Member, postID, reason string) func(*linlisync.Tx) error 
 		p.UpdatedAt = timestamppb.New(tx.Now())
 		return putPost(tx, id, p)
 	}
+}
+
+// draftPlaceRules are the rules of a draft that depend on the store, checked
+// inside the transaction that applies it: the building must be one of the
+// member's community's (REJECTED building_unknown), and a post on someone's
+// behalf needs the right as the member's record stands now, not as it
+// stood when the mutation was queued (REJECTED not_allowed_on_behalf: staff,
+// or a volunteer of the building, not removed).
+func draftPlaceRules(tx *linlisync.Tx, member Member, d *linliv1.PostDraft) error {
+	_, ok, err := loadBuilding(tx.Get, member.CommunityID, d.GetBuildingId())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return linlisync.Reject(ReasonBuildingUnknown, "This building is not in your community; choose one from the list.")
+	}
+	if d.GetOnBehalf() == nil {
+		return nil
+	}
+	m, ok, err := loadMember(tx.Get, member.CommunityID, member.UserID)
+	if err != nil {
+		return err
+	}
+	if ok && !m.GetRemoved() {
+		switch m.GetRole() {
+		case linliv1.Role_ROLE_STAFF, linliv1.Role_ROLE_ADMIN:
+			return nil
+		case linliv1.Role_ROLE_VOLUNTEER:
+			if slices.Contains(m.GetVolunteerBuildingIds(), d.GetBuildingId()) {
+				return nil
+			}
+		}
+	}
+	return linlisync.Reject(ReasonNotOnBehalf, "Only staff, or volunteers of this building, may post for another resident.")
 }
 
 // ownOpenPost loads the post with entity id, rejecting unless it exists, is

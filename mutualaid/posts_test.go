@@ -122,7 +122,9 @@ func TestCreatePost(t *testing.T) {
 		_, s, _ := setup(t)
 		other := mutualaid.Member{UserID: "u-liu", CommunityID: "beiyuan", Role: mutualaid.RoleResident}
 		d := newDevice(t, s, other)
-		d.mustApply(feverRequest("req-2340"))
+		m := feverRequest("req-2340")
+		m.GetPostRequest().GetDraft().BuildingId = "bldg-1"
+		d.mustApply(m)
 		v := d.pull()
 		if _, ok := v[community]; ok {
 			t.Fatalf("a member of beiyuan pulled yuqiao's community scope")

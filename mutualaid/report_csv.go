@@ -42,9 +42,10 @@ func ReportRows(r *linliv1.Report) []ReportRow {
 	}
 }
 
-// RoundDuration rounds to the minute, or to the second below one.
+// RoundDuration rounds to the second below an hour (85 s stays "1m25s",
+// where rounding to the minute would say "1m0s") and to the minute above.
 func RoundDuration(d time.Duration) time.Duration {
-	if d < time.Minute {
+	if d < time.Hour {
 		return d.Round(time.Second)
 	}
 	return d.Round(time.Minute)

@@ -72,9 +72,15 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 		return connect.NewError(connect.CodeCanceled, errors.New("call cancelled"))
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
+	case errors.Is(err, linlisync.ErrDiskFull):
+		log.WarnContext(ctx, "write refused: disk nearly full", "procedure", procedure)
+		e := newError(connect.CodeUnavailable, "the server's disk is nearly full: try again later",
+			&linliv1.ErrorDetail{Reason: "disk_full", RetryAfterSeconds: 30})
+		e.Meta().Set("Retry-After", "30")
+		return e
 	case errors.Is(err, linlisync.ErrClosed):
 		return newError(connect.CodeUnavailable, "server is shutting down", &linliv1.ErrorDetail{Reason: "shutting_down"})
-	case errors.Is(err, linlisync.ErrCorrupt):
+	case linlisync.IsCorruption(err):
 		log.ErrorContext(ctx, "data loss", "procedure", procedure, "err", err)
 		return newError(connect.CodeDataLoss, "internal error", &linliv1.ErrorDetail{Reason: "data_loss"})
 	}

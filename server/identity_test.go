@@ -216,7 +216,17 @@ func TestRemovedMemberRefusedAtOnce(t *testing.T) {
 	if err != nil || !slices.Equal(res.GetDroppedScopes(), []string{"community/yuqiao", "user/u-wang"}) || len(res.GetChanges()) != 0 {
 		t.Fatalf("removed member's pull = %v, %v; want both scopes dropped", res, err)
 	}
-	_, err = c.Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1})
+	if res.GetCursor() != "" {
+		t.Fatalf("removed member's pull returned cursor %q, want an empty one", res.GetCursor())
+	}
+	// The answer lost, the app pulls again with the same cursor: the same
+	// answer, so it still learns to drop what it holds.
+	again, err := c.Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1, Cursor: cur})
+	if err != nil || !slices.Equal(again.GetDroppedScopes(), res.GetDroppedScopes()) {
+		t.Fatalf("retried pull with the old cursor = %v, %v; want the same drops", again, err)
+	}
+	// With the empty cursor it was given, and on every other call: member_removed.
+	_, err = c.Pull(t.Context(), &linliv1.PullRequest{ProtocolVersion: 1, Cursor: res.GetCursor()})
 	wantError(t, err, connect.CodeUnauthenticated, "member_removed")
 	_, err = push(t.Context(), c, "phone", offer(1, "p"))
 	wantError(t, err, connect.CodeUnauthenticated, "member_removed")

@@ -164,6 +164,12 @@ func (s *Server) routes() (http.Handler, error) {
 		connect.WithCompressMinBytes(1024),
 		connect.WithInterceptors(s.metrics.interceptor()),
 	}, codecs()...)
+	// Procedures callable without a token take small messages only.
+	public := append([]connect.HandlerOption{
+		connect.WithReadMaxBytes(publicMaxRequestBytes),
+		connect.WithCompressMinBytes(1024),
+		connect.WithInterceptors(s.metrics.interceptor()),
+	}, codecs()...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+BackupPath, s.backupHandler)
 	ms := members{svc: s.svc, log: s.log}
@@ -177,21 +183,25 @@ func (s *Server) routes() (http.Handler, error) {
 		svc: s.svc, members: ms, tokens: s.tokens, log: s.log,
 		joins: joins, refreshs: newLimiter(lim.Refresh, s.cfg.Now),
 		proxies: s.cfg.TrustedProxies,
-	}, opts...))
+	}, public...))
 	mux.Handle(linliv1connect.NewCommunityServiceHandler(&communityHandler{svc: s.svc, members: ms, log: s.log}, opts...))
 	mux.Handle(linliv1connect.NewStaffServiceHandler(&staffHandler{svc: s.svc, members: ms, log: s.log, now: s.cfg.Now}, opts...))
-	healthPath, health := grpchealth.NewHandler(readiness{grpchealth.NewStaticChecker(serviceNames...), s}, opts...)
+	healthPath, health := grpchealth.NewHandler(readiness{grpchealth.NewStaticChecker(serviceNames...), s}, public...)
 	mux.Handle(healthPath, s.endOnStop(health))
 	reflector := grpcreflect.NewStaticReflector(serviceNames...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts...))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, public...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, public...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler(s.cfg.MetricsToken, s.log))
-	api := Authenticate(s.tokens, publicPaths)(mux)
+	// Outermost first: bodies bounded before anything reads them (on the
+	// server's own ResponseWriter, which http.MaxBytesReader needs to close
+	// the connection of a body it cut short), every refusal explained, then
+	// authentication.
+	api := explainRefusals(s.maxRequestBytes)(Authenticate(s.tokens, publicPaths)(mux))
 	staff, err := console.New(console.Config{
 		Service: s.svc, Logger: s.cfg.Logger, Now: s.cfg.Now, Location: s.cfg.ConsoleLocation,
 		Heartbeat: s.cfg.ConsoleHeartbeat, Stopping: s.stopping,
@@ -206,13 +216,13 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	// The console authenticates by its own session cookie, not a bearer
 	// token: its paths bypass the API's middleware.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.boundRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, console.Prefix) {
 			staff.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
-	}), nil
+	})), nil
 }
 
 // serviceNames are linli's RPC services, for health and reflection.

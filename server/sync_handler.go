@@ -159,9 +159,11 @@ func (h *syncHandler) Pull(ctx context.Context, req *linliv1.PullRequest) (*linl
 	return res, nil
 }
 
-// droppedEverything answers a removed member's Pull: every scope of its
-// cursor is dropped, so the app clears what it held. Later calls are
-// refused with member_removed.
+// droppedEverything answers a removed member's Pull with a non-empty
+// cursor: every scope of the cursor is dropped and the cursor given back is
+// empty, so the app clears what it held. A retry with the same old cursor
+// (the answer was lost) gets the same answer; a Pull with the empty cursor,
+// and every other call, is refused with member_removed.
 func droppedEverything(cur linlisync.Cursor) *linliv1.PullResponse {
 	return &linliv1.PullResponse{DroppedScopes: slices.Sorted(maps.Keys(cur.Seqs))}
 }

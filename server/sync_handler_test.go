@@ -157,8 +157,9 @@ func TestPushBadInput(t *testing.T) {
 		m := offer(1, "big")
 		m.GetPostOffer().GetDraft().Note = strings.Repeat("x", 2<<20)
 		_, err := push(t.Context(), c, "phone", m)
-		if code := connect.CodeOf(err); code != connect.CodeResourceExhausted {
-			t.Fatalf("code = %v, want ResourceExhausted", code)
+		d := wantError(t, err, connect.CodeInvalidArgument, "message_too_large")
+		if d.GetMaxMessageBytes() != 1<<20 {
+			t.Fatalf("max_message_bytes = %d, want %d", d.GetMaxMessageBytes(), 1<<20)
 		}
 	})
 	changes, _ := linlitest.PullAll(t, c, "")

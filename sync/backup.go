@@ -81,6 +81,18 @@ func (s *Store) Backup(ctx context.Context, dir string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("backup to %s: %w", dir, err)
 	}
+	// The checkpoint is written inside a private staging folder (0700, so
+	// nobody else can read the files even for the moment before they are
+	// made 0600) beside dir, and renamed into place once complete.
+	staging := fmt.Sprintf("%s.partial-%s", dir, rand.Text())
+	if err := fs.MkdirAll(staging, 0o700); err != nil {
+		return fmt.Errorf("backup to %s: %w", dir, err)
+	}
+	defer func() { _ = fs.RemoveAll(staging) }()
+	if err := chmod(fs, staging, 0o700); err != nil {
+		return fmt.Errorf("backup to %s: %w", dir, err)
+	}
+	ckpt := fs.PathJoin(staging, "store")
 	var (
 		m       BackupManifest
 		ckptErr error
@@ -90,7 +102,7 @@ func (s *Store) Backup(ctx context.Context, dir string) error {
 		// batch commits during the checkpoint and the checkpoint holds no
 		// group that is not durable; this group's own writes are still in
 		// its unapplied batch.
-		ckptErr = s.db.Checkpoint(dir, pebble.WithFlushedWAL())
+		ckptErr = s.db.Checkpoint(ckpt, pebble.WithFlushedWAL())
 		s.mu.RLock()
 		scopes := len(s.heads)
 		s.mu.RUnlock()
@@ -106,11 +118,55 @@ func (s *Store) Backup(ctx context.Context, dir string) error {
 	if ckptErr != nil {
 		return fmt.Errorf("backup to %s: checkpoint: %w", dir, ckptErr)
 	}
-	if err := writeManifest(fs, dir, m); err != nil {
-		return fmt.Errorf("backup to %s: %w", dir, errors.Join(err, fs.RemoveAll(dir)))
+	if err := writeManifest(fs, ckpt, m); err != nil {
+		return fmt.Errorf("backup to %s: %w", dir, err)
+	}
+	if err := makePrivate(fs, ckpt); err != nil {
+		return fmt.Errorf("backup to %s: %w", dir, err)
+	}
+	if err := fs.Rename(ckpt, dir); err != nil {
+		return fmt.Errorf("backup to %s: %w", dir, err)
+	}
+	if err := syncDir(fs, fs.PathDir(dir)); err != nil {
+		return fmt.Errorf("backup to %s: %w", dir, err)
 	}
 	s.log.Info("backup written", "dir", dir, "epoch", m.Epoch, "scopes", m.Scopes)
 	return nil
+}
+
+// makePrivate gives dir mode 0700 and each file in it 0600: backups and
+// restored stores hold units, phone numbers and token hashes. (Files of a
+// backup hard-linked from the store share their inode with the store's:
+// those become 0600 in the store too.)
+func makePrivate(fs vfs.FS, dir string) error {
+	if err := chmod(fs, dir, 0o700); err != nil {
+		return err
+	}
+	names, err := fs.List(dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		p := fs.PathJoin(dir, n)
+		if fi, err := fs.Stat(p); err != nil {
+			return err
+		} else if fi.IsDir() {
+			continue
+		}
+		if err := chmod(fs, p, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chmod sets path's mode on the OS file system; other file systems (in
+// memory, in tests) have no modes.
+func chmod(fs vfs.FS, path string, mode os.FileMode) error {
+	if fs != vfs.Default {
+		return nil
+	}
+	return os.Chmod(path, mode)
 }
 
 func (s *Store) fs() vfs.FS {
@@ -213,6 +269,10 @@ func Restore(backupDir, storeDir string) (err error) {
 		return fmt.Errorf("restore: copy %s: %w", backupDir, err)
 	}
 	if _, err := newEpoch(tmp); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	// Opening the store to give it its epoch wrote files with the umask.
+	if err := makePrivate(vfs.Default, tmp); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	if err := os.Remove(storeDir); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -113,13 +113,14 @@ func Check(ctx context.Context, storeDir string, opts CheckOptions) (Report, err
 	if fi, err := fs.Stat(storeDir); err != nil || !fi.IsDir() {
 		return Report{}, fmt.Errorf("check %s: no store there: %w", storeDir, cmp.Or(err, pebble.ErrDBDoesNotExist))
 	}
-	lock, err := pebble.LockDirectory(storeDir, fs)
+	lock, err := lockForCheck(storeDir, fs)
 	if err != nil {
 		return Report{}, fmt.Errorf("check %s: %w: %v", storeDir, ErrStoreInUse, err)
 	}
 	db, err := pebble.Open(storeDir, &pebble.Options{
 		FS: fs, ReadOnly: true, ErrorIfNotExists: true, Lock: lock,
-		Logger: pebbleLogger{slog.New(slog.DiscardHandler)},
+		Logger:        pebbleLogger{slog.New(slog.DiscardHandler)},
+		EventListener: corruptionListener(slog.New(slog.DiscardHandler)),
 	})
 	if err != nil {
 		return Report{}, errors.Join(fmt.Errorf("check %s: open: %w", storeDir, err), lock.Close())

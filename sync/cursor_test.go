@@ -43,12 +43,16 @@ func TestDecodeCursorRejectsGarbage(t *testing.T) {
 
 // FuzzDecodeCursor: no panic; what decodes re-encodes to a token that decodes equally.
 func FuzzDecodeCursor(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/cursors/*")
+	seeds, err := filepath.Glob("testdata/cursors/*")
+	if err != nil || len(seeds) == 0 {
+		f.Fatalf("no seeds in testdata/cursors (%v)", err)
+	}
 	for _, p := range seeds {
 		b, err := os.ReadFile(p)
-		if err == nil {
-			f.Add(strings.TrimSpace(string(b)))
+		if err != nil {
+			f.Fatal(err)
 		}
+		f.Add(strings.TrimSpace(string(b)))
 	}
 	f.Add("")
 	f.Add(linlisync.Cursor{Seqs: map[string]uint64{"community/c1": 1, "user/u1": 99}}.Encode())

@@ -18,6 +18,10 @@ func pebbleOptions(opts Options, cache *pebble.Cache, log *slog.Logger) *pebble.
 		Cache:        cache,
 		MemTableSize: uint64(opts.MemTableSize),
 		Logger:       pebbleLogger{log.With("component", "pebble")},
+		// Pebble's default stops the process on a damaged file; the
+		// read that met it fails instead (IsCorruption), and the server
+		// answers DATA_LOSS while serving what is intact.
+		EventListener: corruptionListener(log),
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)

@@ -49,6 +49,14 @@ type Options struct {
 	// OnGroup, if set, is called with the same moment as OnCommit with the
 	// group's figures, including the writer's time applying it.
 	OnGroup func(GroupStats)
+	// DiskReserve is the free disk space writes keep: pushes are refused
+	// with ErrDiskFull below it, the store's own jobs below half of it (see
+	// diskspace.go). Default: 64 MiB; negative disables the check.
+	DiskReserve int64
+	// DiskBallast is the size of the ballast file (BallastName) kept in the
+	// store's folder and deleted if a write meets a full disk regardless.
+	// Zero or negative keeps none (linli serve keeps 16 MiB).
+	DiskBallast int64
 	// OnAbandon, if set, is called by the writer when a group it applied
 	// is abandoned instead of committed (a write into its batch failed, or
 	// the commit itself failed): state a domain keeps beside the store,
@@ -86,6 +94,9 @@ func (o *Options) setDefaults() {
 	if o.MemTableSize <= 0 {
 		o.MemTableSize = 64 << 20
 	}
+	if o.DiskReserve == 0 {
+		o.DiskReserve = 64 << 20
+	}
 }
 
 // Store is the sync engine over one Pebble database. It is safe for
@@ -109,6 +120,7 @@ type Store struct {
 	locals      map[any]any               // writer only: see Tx.Local
 	clientRecs  map[ClientID]clientRecord // writer only: client records as applied, decoded
 	failed      atomic.Pointer[failure]
+	disk        *diskMonitor
 
 	mu            gosync.RWMutex
 	heads         map[string]scopeHead // durable heads, what readers see
@@ -132,12 +144,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	// CacheSize of blocks beside a full memtable and one being flushed.
 	cache := pebble.NewCache(opts.CacheSize + 2*opts.MemTableSize)
 	defer cache.Unref()
-	db, err := pebble.Open(dir, pebbleOptions(opts, cache, log))
+	disk, pebbleFS := watchDisk(dir, opts, log)
+	po := pebbleOptions(opts, cache, log)
+	po.FS = pebbleFS
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("open pebble at %s: %w", dir, err)
 	}
 	s := &Store{
-		db: db, opts: opts, log: log,
+		db: db, opts: opts, log: log, disk: disk,
 		queue:       make(chan request, 1024),
 		inflight:    make(chan *group, maxInflight),
 		broker:      newBroker(),

@@ -222,7 +222,7 @@ func (s *Store) applyGroup(reqs []request) *group {
 	w := s.newBatchState()
 	g := &group{reqs: reqs, replies: make([]reply, len(reqs))}
 	for i, req := range reqs {
-		if err := s.failure(); err != nil {
+		if err := s.admit(req); err != nil {
 			g.replies[i].err = err
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/server"
 )
@@ -89,6 +90,33 @@ func TestReportFormats(t *testing.T) {
 	for _, want := range []string{"summary,resolution_rate,80.0%\n", "unmet_by_category,fever_reducer,5\n", "unmet_by_building,b3,4\n", "period,from,2022-12-01T00:00:00Z\n"} {
 		if !strings.Contains(csv.String(), want) {
 			t.Errorf("csv lacks %q:\n%s", want, csv.String())
+		}
+	}
+}
+
+// TestReportMedianRounding: short medians keep their seconds (85 s is not
+// "1m0s"); long ones are shown to the minute.
+func TestReportMedianRounding(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{1500 * time.Millisecond, "2s"},
+		{85 * time.Second, "1m25s"},
+		{47*time.Minute + 29*time.Second, "47m29s"},
+		{2*time.Hour + 14*time.Minute + 40*time.Second, "2h15m0s"},
+	} {
+		r := &linliv1.Report{MedianTimeToHelp: durationpb.New(tc.d)}
+		var got string
+		for _, row := range mutualaid.ReportRows(r) {
+			if row.Key == "median_time_to_help" {
+				got = row.Value
+			}
+		}
+		if got != tc.want {
+			t.Errorf("median %v shown as %q, want %q", tc.d, got, tc.want)
 		}
 	}
 }

@@ -185,8 +185,8 @@ func benchCommunityFolder(t *testing.T, uses int) (dir, code string) {
 		return strings.TrimSpace(out.String())
 	}
 	admin("init", "--data", dir, "--community", "c1", "--name", "玉桥社区", "--district", "通州区", "--street-office", "玉桥街道")
-	admin("building", "--data", dir, "--community", "c1", "--id", "b1", "--name", "1号楼", "--drop-point", "15楼电梯口窗台")
-	code = admin("join-code", "--data", dir, "--community", "c1", "--building", "b1", "--uses", strconv.Itoa(uses))
+	admin("building", "--data", dir, "--community", "c1", "--id", "b3", "--name", "3号楼", "--drop-point", "15楼电梯口窗台")
+	code = admin("join-code", "--data", dir, "--community", "c1", "--building", "b3", "--uses", strconv.Itoa(uses))
 	return dir, code
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/server"
+	linlisync "github.com/linli/linli/sync"
 )
 
 type serveFlags struct {
@@ -81,7 +82,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("create data folder: %w", err)
 	}
 	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken,
-		Domain: mutualaid.Config{Hotline: f.hotline}, TrustedProxies: proxies})
+		Domain: mutualaid.Config{Hotline: f.hotline, Store: linlisync.Options{DiskBallast: 16 << 20}}, TrustedProxies: proxies})
 	if err != nil {
 		return err
 	}

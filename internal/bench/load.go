@@ -96,6 +96,9 @@ func (c *pushClient) request(n int) *linliv1.PushRequest {
 	req := &linliv1.PushRequest{ProtocolVersion: 1, ClientId: benchClientID, Mutations: make([]*linliv1.Mutation, n)}
 	for i := range n {
 		req.Mutations[i] = offerMutation(c.next, fmt.Sprintf("%s-%d", c.user, c.next))
+		if c.building != "" {
+			req.Mutations[i].GetPostOffer().GetDraft().BuildingId = c.building // where the member lives
+		}
 		c.next++
 	}
 	return req

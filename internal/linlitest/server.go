@@ -73,7 +73,8 @@ func NewServer(t TB, cfg server.Config) *Server {
 func (s *Server) Close() { s.stop() }
 
 // Member creates or replaces user's membership of community with role
-// (creating the community if needed), in building b3, unit 1502.
+// (creating the community and its building b3, with the drop point
+// 15楼电梯口窗台, if needed), in building b3, unit 1502.
 func (s *Server) Member(t TB, user, community string, role mutualaid.Role) *linliv1.Member {
 	t.Helper()
 	svc := s.Service()
@@ -81,6 +82,12 @@ func (s *Server) Member(t TB, user, community string, role mutualaid.Role) *linl
 		_, err := svc.CreateCommunity(t.Context(), mutualaid.Operator, &linliv1.Community{Id: community, Name: community, District: "通州区", StreetOffice: "玉桥街道"})
 		if err != nil && mutualaid.ErrorReason(err) != "community_exists" {
 			t.Fatalf("create community: %v", err)
+		}
+	}
+	if _, found, err := svc.Building(community, "b3"); err != nil || !found {
+		_, err := svc.PutBuilding(t.Context(), mutualaid.Operator, &linliv1.Building{Id: "b3", CommunityId: community, Name: "3号楼", DropPoints: []string{"15楼电梯口窗台"}})
+		if err != nil {
+			t.Fatalf("create building: %v", err)
 		}
 	}
 	m, err := svc.AddMember(t.Context(), &linliv1.Member{

@@ -23,8 +23,6 @@ func (o *Outbox) MarkPosting(ctx context.Context, e *OutboxEntry) error { return
 
 // Backoff is the delay before the next attempt after attempts failures.
 func (o *Outbox) Backoff(attempts int) time.Duration {
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	return o.backoff(attempts)
 }
 

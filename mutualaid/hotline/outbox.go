@@ -153,8 +153,16 @@ type OutboxOptions struct {
 	Jitter     float64          // ± fraction of the delay; default 0.2; negative means none
 	StuckAfter int              // failed attempts before staff see the entry as stuck; default 10
 	BatchSize  int              // entries scanned per RunOnce; default 1000
-	Logger     *slog.Logger     // default slog.Default()
-	Rand       *rand.Rand       // jitter source; default math/rand/v2's global source
+	// Concurrency bounds the cases sent at once in a pass: independent
+	// cases go out side by side, so one slow or hung call delays no other
+	// case. Default 8.
+	Concurrency int
+	// CallTimeout bounds each call to the hotline (a POST, a lookup, a
+	// token's resolution); a call that runs out is an attempt whose outcome
+	// is unknown (looked up before the case is posted again). Default 20 s.
+	CallTimeout time.Duration
+	Logger      *slog.Logger // default slog.Default()
+	Rand        *rand.Rand   // jitter source; default math/rand/v2's global source
 	// Find looks up a case the hotline may hold for e.PostKey, created by
 	// an earlier POST of e.Request (whose description holds
 	// Reference(e.PostKey)) at or after e.Enqueued. It is called only when
@@ -181,6 +189,11 @@ type OutboxOptions struct {
 // and the next attempt first looks the case up with Find, posting again only
 // if it is not found.
 //
+// Within a pass, different entries are sent concurrently (at most
+// Concurrency at once), each call bounded by CallTimeout; one entry is only
+// ever handled by one goroutine at a time, and passes are serialized, so
+// each entry's steps stay in order and exactly-once holds as above.
+//
 // REQUIRES: one Outbox per store runs RunOnce (calls on one Outbox are
 // serialized). The domain service's hotline job is the one loop that runs
 // it.
@@ -190,7 +203,8 @@ type Outbox struct {
 	opts   OutboxOptions
 	log    *slog.Logger
 
-	mu sync.Mutex // serializes RunOnce; guards opts.Rand
+	mu     sync.Mutex // serializes RunOnce
+	randMu sync.Mutex // guards opts.Rand
 }
 
 // NewOutbox returns an Outbox forwarding through client and keeping its
@@ -222,6 +236,12 @@ func NewOutbox(store *linlisync.Store, client *Client, opts OutboxOptions) *Outb
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 1000
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 20 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -450,8 +470,9 @@ func (o *Outbox) Created(postKey string) (id string, ok bool, err error) {
 	return e.ServiceRequestID, true, nil
 }
 
-// RunOnce processes every due entry once (in post key order, among the
-// first BatchSize active ones) and returns how many cases it created. Failures of
+// RunOnce processes every due entry once (among the first BatchSize
+// active ones, in post key order, up to Concurrency at once) and returns
+// how many cases it created. Failures of
 // individual entries are recorded in them (retry or stuck) and returned
 // joined; a store error stops the pass.
 //
@@ -464,24 +485,56 @@ func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	created := 0
-	var errs []error
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex // guards created, errs, serr
+		created int
+		errs    []error
+		serr    error
+	)
+	// A store error stops the pass: entries not yet started wait for the
+	// next one (their state on disk is safe).
+	passCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	slots := make(chan struct{}, o.opts.Concurrency)
 	for _, e := range due {
-		if err := ctx.Err(); err != nil {
-			return created, err
+		select {
+		case slots <- struct{}{}:
+		case <-passCtx.Done():
 		}
-		ok, ferr, serr := o.forward(ctx, e)
-		if serr != nil {
-			return created, serr
+		if passCtx.Err() != nil {
+			break
 		}
-		if ok {
-			created++
-		}
-		if ferr != nil {
-			errs = append(errs, fmt.Errorf("hotline: outbox: %s: %w", e.PostKey, ferr))
-		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			ok, ferr, err := o.forward(passCtx, e)
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				created++
+			}
+			if ferr != nil {
+				errs = append(errs, fmt.Errorf("hotline: outbox: %s: %w", e.PostKey, ferr))
+			}
+			if err != nil && serr == nil {
+				serr = err
+				stop()
+			}
+		})
+	}
+	wg.Wait()
+	switch {
+	case serr != nil:
+		return created, serr
+	case ctx.Err() != nil:
+		return created, ctx.Err()
 	}
 	return created, errors.Join(errs...)
+}
+
+// call bounds one call to the hotline by CallTimeout.
+func (o *Outbox) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, o.opts.CallTimeout)
 }
 
 // forward takes one entry one step towards created. ok reports a case
@@ -499,7 +552,12 @@ func (o *Outbox) forward(ctx context.Context, e OutboxEntry) (ok bool, ferr, ser
 		if o.opts.Find == nil {
 			return o.fail(ctx, e, ErrOutcomeUnknown, false, true)
 		}
-		id, found, err := o.opts.Find(ctx, e)
+		callCtx, cancel := o.call(ctx)
+		id, found, err := o.opts.Find(callCtx, e)
+		cancel()
+		if ctx.Err() != nil {
+			return false, nil, ctx.Err()
+		}
 		if err != nil {
 			return o.fail(ctx, e, fmt.Errorf("find: %w", err), true, false)
 		}
@@ -512,7 +570,9 @@ func (o *Outbox) forward(ctx context.Context, e OutboxEntry) (ok bool, ferr, ser
 	if err := o.markPosting(ctx, &e); err != nil {
 		return false, nil, err
 	}
-	res, err := o.client.Create(ctx, e.Request.caseRequest())
+	callCtx, cancel := o.call(ctx)
+	res, err := o.client.Create(callCtx, e.Request.caseRequest())
+	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, nil, ctx.Err() // stays posting: looked up next time
@@ -541,7 +601,9 @@ func (o *Outbox) markPosting(ctx context.Context, e *OutboxEntry) error {
 }
 
 func (o *Outbox) resolve(ctx context.Context, e OutboxEntry) (bool, error, error) {
-	id, err := o.client.ResolveToken(ctx, e.Token)
+	callCtx, cancel := o.call(ctx)
+	id, err := o.client.ResolveToken(callCtx, e.Token)
+	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, nil, ctx.Err()
@@ -605,7 +667,6 @@ func (o *Outbox) observe(outcome string) {
 }
 
 // backoff is MinBackoff·2^(attempts-1), capped at MaxBackoff, ± Jitter.
-// REQUIRES: o.mu held.
 func (o *Outbox) backoff(attempts int) time.Duration {
 	d := o.opts.MinBackoff
 	for i := 1; i < attempts && d < o.opts.MaxBackoff; i++ {
@@ -615,7 +676,9 @@ func (o *Outbox) backoff(attempts int) time.Duration {
 	if o.opts.Jitter > 0 {
 		r := rand.Float64()
 		if o.opts.Rand != nil {
+			o.randMu.Lock()
 			r = o.opts.Rand.Float64()
+			o.randMu.Unlock()
 		}
 		d = time.Duration(float64(d) * (1 + o.opts.Jitter*(2*r-1)))
 	}

@@ -90,6 +90,75 @@ func (HandoffState) EnumDescriptor() ([]byte, []int) {
 	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{0}
 }
 
+// HandoffAction is the move that made a HandoffEvent: the mutation (or,
+// for PROPOSE, the proposal) behind it. See the state machine in
+// docs/protocol.md.
+type HandoffAction int32
+
+const (
+	// Events recorded before actions were (older stores): read the state.
+	HandoffAction_HANDOFF_ACTION_UNSPECIFIED HandoffAction = 0
+	HandoffAction_HANDOFF_ACTION_PROPOSE     HandoffAction = 1
+	HandoffAction_HANDOFF_ACTION_ACCEPT      HandoffAction = 2
+	// A building volunteer took it; the state stays ACCEPTED.
+	HandoffAction_HANDOFF_ACTION_CLAIM_COURIER    HandoffAction = 3
+	HandoffAction_HANDOFF_ACTION_PICK_UP          HandoffAction = 4
+	HandoffAction_HANDOFF_ACTION_DROP_OFF         HandoffAction = 5
+	HandoffAction_HANDOFF_ACTION_CONFIRM_RECEIVED HandoffAction = 6
+	HandoffAction_HANDOFF_ACTION_CANCEL           HandoffAction = 7
+)
+
+// Enum value maps for HandoffAction.
+var (
+	HandoffAction_name = map[int32]string{
+		0: "HANDOFF_ACTION_UNSPECIFIED",
+		1: "HANDOFF_ACTION_PROPOSE",
+		2: "HANDOFF_ACTION_ACCEPT",
+		3: "HANDOFF_ACTION_CLAIM_COURIER",
+		4: "HANDOFF_ACTION_PICK_UP",
+		5: "HANDOFF_ACTION_DROP_OFF",
+		6: "HANDOFF_ACTION_CONFIRM_RECEIVED",
+		7: "HANDOFF_ACTION_CANCEL",
+	}
+	HandoffAction_value = map[string]int32{
+		"HANDOFF_ACTION_UNSPECIFIED":      0,
+		"HANDOFF_ACTION_PROPOSE":          1,
+		"HANDOFF_ACTION_ACCEPT":           2,
+		"HANDOFF_ACTION_CLAIM_COURIER":    3,
+		"HANDOFF_ACTION_PICK_UP":          4,
+		"HANDOFF_ACTION_DROP_OFF":         5,
+		"HANDOFF_ACTION_CONFIRM_RECEIVED": 6,
+		"HANDOFF_ACTION_CANCEL":           7,
+	}
+)
+
+func (x HandoffAction) Enum() *HandoffAction {
+	p := new(HandoffAction)
+	*p = x
+	return p
+}
+
+func (x HandoffAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HandoffAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_linli_v1_handoff_proto_enumTypes[1].Descriptor()
+}
+
+func (HandoffAction) Type() protoreflect.EnumType {
+	return &file_linli_v1_handoff_proto_enumTypes[1]
+}
+
+func (x HandoffAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HandoffAction.Descriptor instead.
+func (HandoffAction) EnumDescriptor() ([]byte, []int) {
+	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{1}
+}
+
 // Match is a suggestion that an offer can meet a request, synced to both
 // authors with the reasons.
 type Match struct {
@@ -219,13 +288,15 @@ func (x *Match) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// HandoffEvent records who moved a handoff and when.
+// HandoffEvent records who moved a handoff, how and when.
 type HandoffEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state after the move.
 	State         HandoffState           `protobuf:"varint,1,opt,name=state,proto3,enum=linli.v1.HandoffState" json:"state,omitempty"`
 	ByUserId      string                 `protobuf:"bytes,2,opt,name=by_user_id,json=byUserId,proto3" json:"by_user_id,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
 	Note          string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	Action        HandoffAction          `protobuf:"varint,5,opt,name=action,proto3,enum=linli.v1.HandoffAction" json:"action,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +357,13 @@ func (x *HandoffEvent) GetNote() string {
 		return x.Note
 	}
 	return ""
+}
+
+func (x *HandoffEvent) GetAction() HandoffAction {
+	if x != nil {
+		return x.Action
+	}
+	return HandoffAction_HANDOFF_ACTION_UNSPECIFIED
 }
 
 // Handoff moves items from an offer to a request, contactless.
@@ -900,13 +978,14 @@ const file_linli_v1_handoff_proto_rawDesc = "" +
 	"\tavailable\x18\n" +
 	" \x01(\x05R\tavailable\x129\n" +
 	"\n" +
-	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x9a\x01\n" +
+	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xcb\x01\n" +
 	"\fHandoffEvent\x12,\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x16.linli.v1.HandoffStateR\x05state\x12\x1c\n" +
 	"\n" +
 	"by_user_id\x18\x02 \x01(\tR\bbyUserId\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\xb3\x05\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12/\n" +
+	"\x06action\x18\x05 \x01(\x0e2\x17.linli.v1.HandoffActionR\x06action\"\xb3\x05\n" +
 	"\aHandoff\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fcommunity_id\x18\x02 \x01(\tR\vcommunityId\x12&\n" +
@@ -976,7 +1055,16 @@ const file_linli_v1_handoff_proto_rawDesc = "" +
 	"\x17HANDOFF_STATE_PICKED_UP\x10\x03\x12\x1d\n" +
 	"\x19HANDOFF_STATE_DROPPED_OFF\x10\x04\x12\x1a\n" +
 	"\x16HANDOFF_STATE_RECEIVED\x10\x05\x12\x1b\n" +
-	"\x17HANDOFF_STATE_CANCELLED\x10\x06B3Z1github.com/linli/linli/proto/gen/linli/v1;linliv1b\x06proto3"
+	"\x17HANDOFF_STATE_CANCELLED\x10\x06*\x81\x02\n" +
+	"\rHandoffAction\x12\x1e\n" +
+	"\x1aHANDOFF_ACTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16HANDOFF_ACTION_PROPOSE\x10\x01\x12\x19\n" +
+	"\x15HANDOFF_ACTION_ACCEPT\x10\x02\x12 \n" +
+	"\x1cHANDOFF_ACTION_CLAIM_COURIER\x10\x03\x12\x1a\n" +
+	"\x16HANDOFF_ACTION_PICK_UP\x10\x04\x12\x1b\n" +
+	"\x17HANDOFF_ACTION_DROP_OFF\x10\x05\x12#\n" +
+	"\x1fHANDOFF_ACTION_CONFIRM_RECEIVED\x10\x06\x12\x19\n" +
+	"\x15HANDOFF_ACTION_CANCEL\x10\aB3Z1github.com/linli/linli/proto/gen/linli/v1;linliv1b\x06proto3"
 
 var (
 	file_linli_v1_handoff_proto_rawDescOnce sync.Once
@@ -990,33 +1078,35 @@ func file_linli_v1_handoff_proto_rawDescGZIP() []byte {
 	return file_linli_v1_handoff_proto_rawDescData
 }
 
-var file_linli_v1_handoff_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_linli_v1_handoff_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_linli_v1_handoff_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_linli_v1_handoff_proto_goTypes = []any{
 	(HandoffState)(0),               // 0: linli.v1.HandoffState
-	(*Match)(nil),                   // 1: linli.v1.Match
-	(*HandoffEvent)(nil),            // 2: linli.v1.HandoffEvent
-	(*Handoff)(nil),                 // 3: linli.v1.Handoff
-	(*ProposeHandoffMutation)(nil),  // 4: linli.v1.ProposeHandoffMutation
-	(*AcceptHandoffMutation)(nil),   // 5: linli.v1.AcceptHandoffMutation
-	(*ClaimCourierMutation)(nil),    // 6: linli.v1.ClaimCourierMutation
-	(*PickUpMutation)(nil),          // 7: linli.v1.PickUpMutation
-	(*DropOffMutation)(nil),         // 8: linli.v1.DropOffMutation
-	(*ConfirmReceivedMutation)(nil), // 9: linli.v1.ConfirmReceivedMutation
-	(*CancelHandoffMutation)(nil),   // 10: linli.v1.CancelHandoffMutation
-	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(HandoffAction)(0),              // 1: linli.v1.HandoffAction
+	(*Match)(nil),                   // 2: linli.v1.Match
+	(*HandoffEvent)(nil),            // 3: linli.v1.HandoffEvent
+	(*Handoff)(nil),                 // 4: linli.v1.Handoff
+	(*ProposeHandoffMutation)(nil),  // 5: linli.v1.ProposeHandoffMutation
+	(*AcceptHandoffMutation)(nil),   // 6: linli.v1.AcceptHandoffMutation
+	(*ClaimCourierMutation)(nil),    // 7: linli.v1.ClaimCourierMutation
+	(*PickUpMutation)(nil),          // 8: linli.v1.PickUpMutation
+	(*DropOffMutation)(nil),         // 9: linli.v1.DropOffMutation
+	(*ConfirmReceivedMutation)(nil), // 10: linli.v1.ConfirmReceivedMutation
+	(*CancelHandoffMutation)(nil),   // 11: linli.v1.CancelHandoffMutation
+	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
 }
 var file_linli_v1_handoff_proto_depIdxs = []int32{
-	11, // 0: linli.v1.Match.created_at:type_name -> google.protobuf.Timestamp
+	12, // 0: linli.v1.Match.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: linli.v1.HandoffEvent.state:type_name -> linli.v1.HandoffState
-	11, // 2: linli.v1.HandoffEvent.at:type_name -> google.protobuf.Timestamp
-	0,  // 3: linli.v1.Handoff.state:type_name -> linli.v1.HandoffState
-	2,  // 4: linli.v1.Handoff.history:type_name -> linli.v1.HandoffEvent
-	5,  // [5:5] is the sub-list for method output_type
-	5,  // [5:5] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	12, // 2: linli.v1.HandoffEvent.at:type_name -> google.protobuf.Timestamp
+	1,  // 3: linli.v1.HandoffEvent.action:type_name -> linli.v1.HandoffAction
+	0,  // 4: linli.v1.Handoff.state:type_name -> linli.v1.HandoffState
+	3,  // 5: linli.v1.Handoff.history:type_name -> linli.v1.HandoffEvent
+	6,  // [6:6] is the sub-list for method output_type
+	6,  // [6:6] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_handoff_proto_init() }
@@ -1029,7 +1119,7 @@ func file_linli_v1_handoff_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linli_v1_handoff_proto_rawDesc), len(file_linli_v1_handoff_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,

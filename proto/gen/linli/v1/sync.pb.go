@@ -1499,10 +1499,14 @@ type ErrorDetail struct {
 	MaxProtocolVersion uint32 `protobuf:"varint,4,opt,name=max_protocol_version,json=maxProtocolVersion,proto3" json:"max_protocol_version,omitempty"`
 	// The offending field, when one is to blame, e.g. "mutations[3].post_offer.draft.note".
 	Field string `protobuf:"bytes,5,opt,name=field,proto3" json:"field,omitempty"`
-	// For "rate_limited": how long to wait before trying again.
+	// For "rate_limited", "server_busy" and "disk_full": how long to wait
+	// before trying again.
 	RetryAfterSeconds uint32 `protobuf:"varint,6,opt,name=retry_after_seconds,json=retryAfterSeconds,proto3" json:"retry_after_seconds,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// For "message_too_large": the largest request message this call takes,
+	// in bytes. A Push must be split into smaller batches.
+	MaxMessageBytes uint64 `protobuf:"varint,7,opt,name=max_message_bytes,json=maxMessageBytes,proto3" json:"max_message_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ErrorDetail) Reset() {
@@ -1573,6 +1577,13 @@ func (x *ErrorDetail) GetField() string {
 func (x *ErrorDetail) GetRetryAfterSeconds() uint32 {
 	if x != nil {
 		return x.RetryAfterSeconds
+	}
+	return 0
+}
+
+func (x *ErrorDetail) GetMaxMessageBytes() uint64 {
+	if x != nil {
+		return x.MaxMessageBytes
 	}
 	return 0
 }
@@ -1669,14 +1680,15 @@ const file_linli_v1_sync_proto_rawDesc = "" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"J\n" +
 	"\rTokenExpiring\x129\n" +
 	"\n" +
-	"expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xf9\x01\n" +
+	"expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xa5\x02\n" +
 	"\vErrorDetail\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12(\n" +
 	"\x10last_mutation_id\x18\x02 \x01(\x04R\x0elastMutationId\x120\n" +
 	"\x14min_protocol_version\x18\x03 \x01(\rR\x12minProtocolVersion\x120\n" +
 	"\x14max_protocol_version\x18\x04 \x01(\rR\x12maxProtocolVersion\x12\x14\n" +
 	"\x05field\x18\x05 \x01(\tR\x05field\x12.\n" +
-	"\x13retry_after_seconds\x18\x06 \x01(\rR\x11retryAfterSeconds*\x91\x01\n" +
+	"\x13retry_after_seconds\x18\x06 \x01(\rR\x11retryAfterSeconds\x12*\n" +
+	"\x11max_message_bytes\x18\a \x01(\x04R\x0fmaxMessageBytes*\x91\x01\n" +
 	"\x0eMutationStatus\x12\x1f\n" +
 	"\x1bMUTATION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MUTATION_STATUS_APPLIED\x10\x01\x12\x1c\n" +
