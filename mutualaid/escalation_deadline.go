@@ -38,6 +38,12 @@ func waiting(p *linliv1.Post) bool {
 // and its community's policy) if it has none, and keeps the deadline index
 // in step with p. Called by putPost before p is stored.
 func scheduleDeadline(tx *linlisync.Tx, p *linliv1.Post) error {
+	return scheduleDeadlineOf(tx, p, false)
+}
+
+// scheduleDeadlineOf is scheduleDeadline; fresh says p was just created,
+// so that none of its index entries exists yet.
+func scheduleDeadlineOf(tx *linlisync.Tx, p *linliv1.Post, fresh bool) error {
 	if p.GetKind() != linliv1.PostKind_POST_KIND_REQUEST {
 		return nil
 	}
@@ -56,6 +62,15 @@ func scheduleDeadline(tx *linlisync.Tx, p *linliv1.Post) error {
 		want = dueEntityID(p.GetEscalation().GetDueAt().AsTime(), p.GetCommunityId(), p.GetId())
 	}
 	ptr := dueOfID(p.GetCommunityId(), p.GetId())
+	if fresh {
+		if want == "" {
+			return nil
+		}
+		if err := tx.Create(want, []byte("{}"), nil); err != nil {
+			return err
+		}
+		return tx.Create(ptr, []byte(want), nil)
+	}
 	old, _, err := tx.Get(ptr)
 	if err != nil || string(old) == want {
 		return err

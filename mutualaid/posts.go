@@ -107,7 +107,7 @@ func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.
 			return err
 		}
 		applyTriage(tx, p, verdict)
-		return putPost(tx, id, p)
+		return writePost(tx, id, p, true)
 	}
 }
 
@@ -244,7 +244,13 @@ func getPost(get func(string) ([]byte, bool, error), id string) (*linliv1.Post, 
 // putPost stores p as the canonical value of id, keeps its deadline and
 // its staff queue item in step, and publishes its views.
 func putPost(tx *linlisync.Tx, id string, p *linliv1.Post) error {
-	if err := scheduleDeadline(tx, p); err != nil {
+	return writePost(tx, id, p, false)
+}
+
+// writePost is putPost; fresh says p is being created: the post and its
+// index entries do not exist yet.
+func writePost(tx *linlisync.Tx, id string, p *linliv1.Post, fresh bool) error {
+	if err := scheduleDeadlineOf(tx, p, fresh); err != nil {
 		return err
 	}
 	if err := syncQueueItem(tx, p); err != nil {

@@ -50,3 +50,30 @@ func TestLocalState(t *testing.T) {
 		t.Errorf("state %+v, want 2 applied and 2 aborted", got)
 	}
 }
+
+// TestCreate: an entity created without looking for an earlier record is
+// published like any other, and later writes find its record.
+func TestCreate(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t, t.TempDir(), linlisync.Options{})
+	ctx := context.Background()
+	err := s.Update(ctx, func(tx *linlisync.Tx) error {
+		return tx.Create("idx/fresh", []byte("v1"), map[string][]byte{"community/c1": []byte("v1")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx *linlisync.Tx) error {
+		return tx.Put("idx/fresh", []byte("v2"), map[string][]byte{"community/c1": []byte("v2")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, _ := pullAll(t, s, []string{"community/c1"}, linlisync.Cursor{}, bigLimits)
+	if got := view(changes); len(got) != 1 || got["community/c1|idx/fresh"] != "v2" {
+		t.Fatalf("community/c1 holds %v, want v2 alone", got)
+	}
+	if rep, err := s.Check(ctx, linlisync.CheckOptions{}); err != nil || !rep.OK() {
+		t.Fatalf("check: %v\n%s", err, rep)
+	}
+}

@@ -58,6 +58,7 @@ func (tx *Tx) Notify(reason, message string) {
 
 type pendingEntity struct {
 	deleted   bool
+	fresh     bool // never stored before: see Create
 	canonical []byte
 	views     map[string][]byte
 }
@@ -97,6 +98,22 @@ func (tx *Tx) Put(entityID string, canonical []byte, views map[string][]byte) er
 	return nil
 }
 
+// Create is Put for an entity that has never been stored, not even as a
+// deleted one: the domain knows from its own ids (an index entry of a post
+// that did not exist until now). It spares the writer looking for the
+// entity's record, a lookup that finds nothing but costs as much as one
+// that finds something.
+//
+// REQUIRES: no entity entityID was ever stored or deleted. Breaking it
+// leaves the old record's entries in its scopes without an owner.
+func (tx *Tx) Create(entityID string, canonical []byte, views map[string][]byte) error {
+	if err := tx.Put(entityID, canonical, views); err != nil {
+		return err
+	}
+	tx.pending[entityID].fresh = true
+	return nil
+}
+
 // Delete removes an entity: every scope that saw it gets a tombstone.
 func (tx *Tx) Delete(entityID string) error {
 	if !validName(entityID) {
@@ -117,7 +134,7 @@ func (tx *Tx) stage(id string, p *pendingEntity) {
 func (tx *Tx) flush() error {
 	for _, id := range tx.order {
 		p := tx.pending[id]
-		if err := tx.w.publish(id, p.canonical, p.views, p.deleted); err != nil {
+		if err := tx.w.publish(id, p.canonical, p.views, p.deleted, p.fresh); err != nil {
 			return err
 		}
 	}
@@ -137,10 +154,15 @@ func (w *batchState) loadEntity(id string) (entityRecord, bool, error) {
 // views, a tombstone in each scope that saw it before and is not in views,
 // and removes the entries they replace, so each scope holds at most one
 // entry per entity.
-func (w *batchState) publish(id string, canonical []byte, views map[string][]byte, deleted bool) error {
-	rec, _, err := w.loadEntity(id)
-	if err != nil {
-		return err
+func (w *batchState) publish(id string, canonical []byte, views map[string][]byte, deleted, fresh bool) error {
+	var (
+		rec entityRecord
+		err error
+	)
+	if _, written := w.cache[string(entityKey(id))]; !fresh || written {
+		if rec, _, err = w.loadEntity(id); err != nil {
+			return err
+		}
 	}
 	kept := rec.placements[:0:0]
 	for _, p := range rec.placements {
