@@ -54,6 +54,13 @@ type Config struct {
 	// call from one of them, per-address limits count the client address
 	// it reports in X-Forwarded-For. Empty: the peer's address counts.
 	TrustedProxies []netip.Prefix
+	// ManualJobs leaves the domain's background jobs (deadlines, the
+	// hotline's outbox and case following, the refresh of matches)
+	// stopped: whoever runs the server calls their passes through
+	// Service() (EscalateOverdue, ForwardCases, FollowCases,
+	// RefreshMatches). For simulations on a simulated clock, whose passes
+	// must follow that clock rather than real tickers.
+	ManualJobs bool
 }
 
 func (c *Config) setDefaults() {
@@ -110,7 +117,8 @@ var publicPaths = map[string]bool{
 }
 
 // New opens the keys and the domain service (its store) in cfg.DataDir,
-// starts the service's background jobs and builds the handler.
+// starts the service's background jobs (unless cfg.ManualJobs) and builds
+// the handler.
 // Errors: the keys or the service cannot be opened.
 func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
@@ -144,7 +152,9 @@ func New(cfg Config) (*Server, error) {
 	s.handler = s.routes()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	svc.Start(ctx)
+	if !cfg.ManualJobs {
+		svc.Start(ctx)
+	}
 	s.wg.Go(func() { s.reloadKeys(ctx) })
 	return s, nil
 }
