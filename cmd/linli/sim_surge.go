@@ -86,7 +86,7 @@ func runSimSurge(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	res.Table(stdout)
 	if len(sens) > 0 {
 		fmt.Fprintln(stdout)
-		surge.WriteSensitivity(stdout, sens)
+		res.WriteSensitivity(stdout, sens)
 	}
 	fmt.Fprintln(stdout)
 	res.Timing(stdout)

@@ -95,16 +95,14 @@ func (a *auditor) pass(r *linliRun) error {
 }
 
 // promises checks, at the end of the run, what linli promises beyond
-// reservations: every emergency was told to call 120 when it was posted;
-// every request still waiting at its deadline (one pass of the jobs
-// later) reached the staff queue or the hotline; every forwarded request
-// is exactly one case at the hotline, and every case there is one linli
-// forwarded.
+// reservations and deadlines (checked as the run went, see
+// auditor.pass and checkDeadlines): every emergency was told to call 120
+// when it was posted; every forwarded request is exactly one case at the
+// hotline, and every case there is one linli forwarded.
 func (r *linliRun) promises(end time.Duration) []string {
 	a := r.auditor
 	out := append([]string(nil), a.violations...)
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
-	scope := a.staffScope()
 	jobs := time.Duration(r.sc.Linli.JobsEveryMinutes * float64(time.Minute))
 
 	for i, n := range r.pop.needs {
@@ -138,7 +136,12 @@ func (r *linliRun) promises(end time.Duration) []string {
 			bad("hotline case %s names no forwarded request", c.ID)
 		}
 	}
-	for i, n := range r.pop.needs {
+	for _, d := range r.dues {
+		if d.at < end-2*jobs {
+			bad("request %s: its deadline (hour %.2f) was never checked", r.pop.needs[d.idx].id, d.at.Hours())
+		}
+	}
+	for _, n := range r.pop.needs {
 		post := a.post(n.id)
 		if post == nil {
 			continue
@@ -153,36 +156,6 @@ func (r *linliRun) promises(end time.Duration) []string {
 		}
 		if refs[n.id] > 1 {
 			bad("request %s: %d cases at the hotline", n.id, refs[n.id])
-		}
-		due := e.GetDueAt().AsTime().Sub(r.pop.start)
-		if e.GetDueAt() == nil || due >= end-jobs {
-			continue
-		}
-		// When did it stop waiting for neighbours, if it did?
-		left := end
-		switch post.GetStatus() {
-		case linliv1.PostStatus_POST_STATUS_OPEN, linliv1.PostStatus_POST_STATUS_MATCHED:
-		default:
-			left = post.GetUpdatedAt().AsTime().Sub(r.pop.start)
-			if rec := r.recs[i]; rec.Neighbour >= 0 {
-				left = min(left, rec.Neighbour)
-			}
-			if s := r.selfHelp[i]; s >= 0 {
-				left = min(left, s)
-			}
-			if hc := e.GetHotlineCase(); hc != nil {
-				left = min(left, hc.GetForwardedAt().AsTime().Sub(r.pop.start))
-			}
-		}
-		if left <= due+jobs {
-			continue
-		}
-		if e.GetOverdueAt() == nil {
-			bad("request %s: still waiting at its deadline (hour %.2f) but never overdue", n.id, due.Hours())
-			continue
-		}
-		if _, queued := scope["queue/"+communityID+"/"+n.id]; !queued && e.GetHotlineCase() == nil {
-			bad("request %s: overdue but neither in the staff queue nor at the hotline", n.id)
 		}
 	}
 	return out

@@ -63,9 +63,20 @@ type linliRun struct {
 	byPost   map[string]*need
 	selfHelp []time.Duration // by need index: when the need was met elsewhere (never if it was not)
 
+	// Deadlines to check: each request's due time as linli set it (read
+	// from its author's view), checked after the first pass that follows.
+	dues    []dueCheck
+	dueSeen map[string]bool
+
 	trips int
 	stats Stats
 	fp120 int // non-emergencies told to call 120
+}
+
+// dueCheck is a request's deadline, to check after the pass that follows it.
+type dueCheck struct {
+	at  time.Duration
+	idx int
 }
 
 // lperson is one member's app: its mutation counter, cursor, and what
@@ -292,6 +303,12 @@ func (r *linliRun) jobs() {
 	svc := r.srv.Service()
 	t0 := time.Now()
 	defer func() { r.stats.Jobs += time.Since(t0) }()
+	passStart := r.clock.since()
+	defer func() {
+		if err := r.checkDeadlines(passStart); err != nil {
+			r.loop.fail(err)
+		}
+	}()
 	if _, err := svc.EscalateOverdue(r.ctx); err != nil {
 		r.loop.fail(fmt.Errorf("escalate overdue: %w", err))
 		return
@@ -303,6 +320,68 @@ func (r *linliRun) jobs() {
 	if _, err := svc.FollowCases(r.ctx); err != nil {
 		r.loop.fail(fmt.Errorf("follow cases: %w", err))
 	}
+}
+
+// noteDue remembers request post's deadline, as linli set it, for the
+// check after the pass that follows it.
+func (r *linliRun) noteDue(post *linliv1.Post) {
+	n := r.byPost[post.GetId()]
+	due := post.GetEscalation().GetDueAt()
+	if n == nil || due == nil || r.dueSeen[n.id] {
+		return
+	}
+	r.dueSeen[n.id] = true
+	r.dues = append(r.dues, dueCheck{at: due.AsTime().Sub(r.pop.start), idx: n.idx})
+}
+
+// checkDeadlines runs after a pass of the jobs: every request whose
+// deadline passed before the pass and that was still waiting for
+// neighbours must now be overdue, and in the staff queue or at the
+// hotline. An emergency's record notes when it got there.
+func (r *linliRun) checkDeadlines(passStart time.Duration) error {
+	var due []dueCheck
+	rest := r.dues[:0]
+	for _, d := range r.dues {
+		if d.at < passStart {
+			due = append(due, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	r.dues = rest
+	if len(due) == 0 {
+		return nil
+	}
+	a := r.auditor
+	if err := a.pass(r); err != nil {
+		return err
+	}
+	now := r.clock.since()
+	for _, d := range due {
+		n := r.pop.needs[d.idx]
+		post := a.post(n.id)
+		e := post.GetEscalation()
+		switch post.GetStatus() {
+		case linliv1.PostStatus_POST_STATUS_OPEN, linliv1.PostStatus_POST_STATUS_MATCHED:
+		default:
+			if e.GetHotlineCase() != nil && r.recs[d.idx].Reached < 0 {
+				r.recs[d.idx].Reached = now
+			}
+			continue // met, withdrawn or forwarded before its deadline
+		}
+		if e.GetOverdueAt() == nil {
+			a.violate(now, "request %s: still waiting after its deadline (hour %.2f) and the pass that followed, but not overdue", n.id, d.at.Hours())
+			continue
+		}
+		if _, queued := a.staffScope()["queue/"+communityID+"/"+n.id]; !queued && e.GetHotlineCase() == nil {
+			a.violate(now, "request %s: overdue but neither in the staff queue nor at the hotline", n.id)
+			continue
+		}
+		if r.recs[d.idx].Reached < 0 {
+			r.recs[d.idx].Reached = now
+		}
+	}
+	return nil
 }
 
 // staffLook: staff go through the queue and forward every request still
@@ -460,6 +539,7 @@ func (p *lperson) apply(res *linliv1.PullResponse) {
 					delete(p.posts, parts[len(parts)-1])
 				} else if post := ch.GetEntity().GetPost(); post != nil {
 					p.posts[post.GetId()] = post
+					p.r.noteDue(post)
 				}
 			case "match":
 				if len(parts) == 4 {

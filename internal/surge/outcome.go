@@ -45,7 +45,8 @@ type NeedRecord struct {
 	Outcome   string
 	HelpedAt  time.Duration // by a neighbour or the hotline
 	Neighbour time.Duration // a neighbour's item reached them
-	Overdue   time.Duration // linli: entered the staff queue
+	Overdue   time.Duration // linli: overdue (the last time, if it went overdue again after a handoff fell through)
+	Reached   time.Duration // linli: first seen in the staff queue or at the hotline
 	CaseAt    time.Duration // the hotline case was created
 	ClosedAt  time.Duration // the hotline closed it
 	Ended     time.Duration // when it stopped waiting: helped, or met elsewhere
@@ -59,7 +60,7 @@ func newRecord(policy string, n *need) *NeedRecord {
 		Policy: policy, Need: n.id, Household: n.hh.id, Building: n.hh.building + 1, Floor: n.hh.floor,
 		Kind: n.kind, Item: n.item, Group: group(n), Emergency: n.emergency, Relayed: n.relayed,
 		Posted: n.post, Guided120: never, Outcome: OutcomeWaiting, HelpedAt: never, Neighbour: never,
-		Overdue: never, CaseAt: never, ClosedAt: never, Ended: never,
+		Overdue: never, Reached: never, CaseAt: never, ClosedAt: never, Ended: never,
 	}
 }
 
@@ -121,9 +122,10 @@ type Figures struct {
 	// Shares of all needs met by a neighbour within 15 and 60 minutes.
 	Within15, Within60 float64
 	// Emergencies (critical needs): how many, told to call 120 within a
-	// minute, and (of those neighbours did not meet in time) at the
-	// hotline within their deadline (linli's critical deadline).
-	Critical, Guided120, CriticalToHotline, CriticalNeedingHotline int
+	// minute, and (of those neighbours did not meet in time) before staff
+	// or at the hotline, and at the hotline, within their deadline
+	// (linli's critical deadline, plus one pass of the server's jobs).
+	Critical, Guided120, CriticalNeedingHotline, CriticalReached, CriticalToHotline int
 	// Items received beyond the need: wasted by double answers.
 	Wasted int
 	// Per group (infant, child, elderly_alone, …): needs, met by
@@ -190,6 +192,9 @@ func summarize(policy string, recs []*NeedRecord, trips int, criticalDeadline, e
 				f.CriticalNeedingHotline++
 				if r.CaseAt >= 0 && r.CaseAt <= deadline {
 					f.CriticalToHotline++
+				}
+				if (r.Reached >= 0 && r.Reached <= deadline) || (r.CaseAt >= 0 && r.CaseAt <= deadline) {
+					f.CriticalReached++
 				}
 			}
 		}

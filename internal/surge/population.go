@@ -71,6 +71,7 @@ type need struct {
 // both policies share.
 type population struct {
 	sc         *Scenario
+	seed       uint64
 	start      time.Time
 	startMin   int // minute of the day of the start
 	households []*household
@@ -105,14 +106,31 @@ func newPopulation(sc *Scenario, seed uint64) (*population, error) {
 	p.wakeMin[1], _ = clockMinutes(sc.People.WakeLatest)
 	p.officeOpen, _ = clockMinutes(sc.Staff.OfficeOpens)
 	p.officeShut, _ = clockMinutes(sc.Staff.OfficeCloses)
-	rng := rand.New(rand.NewPCG(seed, 0x706f70)) // "pop"
-	p.drawHouseholds(rng)
-	p.drawVolunteers(rng)
-	p.drawNeeds(rng)
+	p.seed = seed
+	p.drawHouseholds()
+	p.drawVolunteers()
+	p.drawNeeds()
 	return p, nil
 }
 
-func (p *population) drawHouseholds(rng *rand.Rand) {
+// What a draw is for: each household draws each from a stream of its
+// own, so that changing one assumption (more spares, more illness) leaves
+// the other draws as they were and a sensitivity run compares like with
+// like.
+const (
+	streamPeople = iota + 1
+	streamIllness
+	streamSpares
+	streamVolunteers
+	streamNeeds
+)
+
+// stream is the random stream of draw kind for household (or building) i.
+func (p *population) stream(i, kind int) *rand.Rand {
+	return rand.New(rand.NewPCG(p.seed, uint64(i)<<8|uint64(kind)<<4|0x3))
+}
+
+func (p *population) drawHouseholds() {
 	sc := p.sc
 	pop := sc.Population
 	n := sc.Households
@@ -120,6 +138,7 @@ func (p *population) drawHouseholds(rng *rand.Rand) {
 	perFloor := max(1, (perBuilding+sc.Floors-1)/sc.Floors)
 	hours := time.Duration(sc.Hours) * time.Hour
 	for i := range n {
+		rng := p.stream(i, streamPeople)
 		b := i / perBuilding
 		k := i % perBuilding
 		floor := 1 + k/perFloor
@@ -150,6 +169,7 @@ func (p *population) drawHouseholds(rng *rand.Rand) {
 		h.bedMin = uniformClock(rng, p.bedMin[0], p.bedMin[1])
 		h.wakeMin = uniformClock(rng, p.wakeMin[0], p.wakeMin[1])
 		// Illness.
+		rng = p.stream(i, streamIllness)
 		r = rng.Float64()
 		switch {
 		case r < sc.Epidemic.AlreadySick:
@@ -157,18 +177,18 @@ func (p *population) drawHouseholds(rng *rand.Rand) {
 		case r < sc.Epidemic.AlreadySick+sc.Epidemic.AttackRate:
 			h.ill, h.illAt = true, bellTime(rng, sc.Epidemic.PeakHour, sc.Epidemic.SpreadHours, hours)
 		}
-		// Spares.
+		// Spares: every draw is made whether or not the household holds
+		// the item, so that a larger share adds holders and keeps the rest.
+		rng = p.stream(i, streamSpares)
 		for _, sp := range sc.Spares {
-			if sp.ChildHouseholds && !h.child {
+			u, q, months, days := rng.Float64(), rng.IntN(sp.Max-sp.Min+1), rng.IntN(24), rng.IntN(28)
+			if (sp.ChildHouseholds && !h.child) || u >= sp.Share {
 				continue
 			}
-			if rng.Float64() >= sp.Share {
-				continue
-			}
-			s := spare{item: sp.Item, name: sp.Name, qty: sp.Min + rng.IntN(sp.Max-sp.Min+1)}
+			s := spare{item: sp.Item, name: sp.Name, qty: sp.Min + q}
 			if isMedicine(sp.Item) {
 				// Good for between 1 and 24 months more.
-				s.expiry = p.start.AddDate(0, 1+rng.IntN(24), rng.IntN(28)).Format(time.DateOnly)
+				s.expiry = p.start.AddDate(0, 1+months, days).Format(time.DateOnly)
 			}
 			h.spares = append(h.spares, s)
 		}
@@ -179,9 +199,10 @@ func (p *population) drawHouseholds(rng *rand.Rand) {
 
 // drawVolunteers picks PerBuilding volunteers in each building among its
 // adults with the app (not elderly living alone), healthy at the start.
-func (p *population) drawVolunteers(rng *rand.Rand) {
+func (p *population) drawVolunteers() {
 	p.volunteers = make([][]int, p.sc.Buildings)
 	for b := range p.sc.Buildings {
+		rng := p.stream(b, streamVolunteers)
 		var cand []int
 		for _, h := range p.households {
 			if h.building == b && !h.elderlyAlone && !(h.ill && h.illAt <= 0) {
@@ -200,13 +221,14 @@ func (p *population) drawVolunteers(rng *rand.Rand) {
 
 // drawNeeds draws what each ill household lacks, when it finds out and
 // when it asks.
-func (p *population) drawNeeds(rng *rand.Rand) {
+func (p *population) drawNeeds() {
 	sc := p.sc
 	end := time.Duration(sc.Hours) * time.Hour
 	for _, h := range p.households {
 		if !h.ill {
 			continue
 		}
+		rng := p.stream(h.idx, streamNeeds)
 		var mine []*need
 		if rng.Float64() < sc.Epidemic.EmergencyShare {
 			mine = append(mine, p.emergencyNeed(rng, h))

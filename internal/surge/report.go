@@ -37,7 +37,10 @@ func tableRows(fs []Figures) []tableRow {
 		{"met some other way first (pharmacy, family)", func(f Figures) string { return share(f.Elsewhere, f.Needs) }},
 		{"still waiting at the end", func(f Figures) string { return share(f.Waiting, f.Needs) }},
 		{"emergencies told to call 120 at once (≤ 1 min)", func(f Figures) string { return share(f.Guided120, f.Critical) }},
-		{"emergencies at the hotline within 30 min (of those neighbours did not meet by then)", func(f Figures) string {
+		{"emergencies before staff or at the hotline within 30 min (of those neighbours did not meet by then)", func(f Figures) string {
+			return share(f.CriticalReached, f.CriticalNeedingHotline)
+		}},
+		{"emergencies at the hotline within 30 min (of those)", func(f Figures) string {
 			return share(f.CriticalToHotline, f.CriticalNeedingHotline)
 		}},
 		{"items wasted by double answers", func(f Figures) string { return strconv.Itoa(f.Wasted) }},
@@ -104,7 +107,7 @@ func (r *Result) Timing(w io.Writer) {
 func (r *Result) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"policy", "need", "household", "building", "floor", "kind", "item", "group", "urgency", "emergency", "relayed",
-		"posted_min", "guided_120_min", "outcome", "helped_min", "neighbour_min", "minutes_to_help", "overdue_min", "hotline_case_min",
+		"posted_min", "guided_120_min", "outcome", "helped_min", "neighbour_min", "minutes_to_help", "overdue_min", "queued_min", "hotline_case_min",
 		"hotline_closed_min", "wasted_items", "courier"})
 	m := func(d time.Duration) string {
 		if d < 0 {
@@ -119,7 +122,7 @@ func (r *Result) WriteCSV(w io.Writer) error {
 		}
 		_ = cw.Write([]string{rec.Policy, rec.Need, rec.Household, strconv.Itoa(rec.Building), strconv.Itoa(rec.Floor), rec.Kind, rec.Item,
 			rec.Group, rec.Urgency, strconv.FormatBool(rec.Emergency), strconv.FormatBool(rec.Relayed),
-			m(rec.Posted), m(rec.Guided120), rec.Outcome, m(rec.HelpedAt), m(rec.Neighbour), toHelp, m(rec.Overdue),
+			m(rec.Posted), m(rec.Guided120), rec.Outcome, m(rec.HelpedAt), m(rec.Neighbour), toHelp, m(rec.Overdue), m(rec.Reached),
 			m(rec.CaseAt), m(rec.ClosedAt), strconv.Itoa(rec.Extra), strconv.FormatBool(rec.Courier)})
 	}
 	cw.Flush()
@@ -184,7 +187,8 @@ func (r *Result) markdown(sens []Sensitivity) string {
 	}
 	if len(sens) > 0 {
 		fmt.Fprintf(&b, "\n## Sensitivity\n\n")
-		writeSensitivity(&b, sens)
+		fmt.Fprintf(&b, "The same seed with one assumption moved (each run draws the same households, illness and needs except where the assumption changes them):\n\n")
+		writeSensitivity(&b, r.Figures, sens)
 	}
 	fmt.Fprintf(&b, "\n## The run\n\n")
 	r.Timing(&b)

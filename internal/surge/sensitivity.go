@@ -84,15 +84,17 @@ func RunSensitivity(ctx context.Context, cfg Config, variants []Variant) ([]Sens
 	return out, nil
 }
 
-// writeSensitivity writes the variants' main figures as a Markdown table.
-func writeSensitivity(w io.Writer, sens []Sensitivity) {
+// writeSensitivity writes the main figures of the default (base) and of
+// each variant as a Markdown table.
+func writeSensitivity(w io.Writer, base []Figures, sens []Sensitivity) {
 	fmt.Fprintf(w, "| assumption | linli: met by neighbours | linli: median | chat: met by neighbours | chat: median | linli: emergencies at the hotline in time |\n| --- | --- | --- | --- | --- | --- |\n")
-	for _, s := range sens {
+	for _, s := range append([]Sensitivity{{Variant: "as in the scenario", Figures: base}}, sens...) {
 		l, c := s.Figures[0], s.Figures[1]
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", s.Variant, share(l.MetByNeighbours, l.Needs), fmtMinutes(l.Median),
 			share(c.MetByNeighbours, c.Needs), fmtMinutes(c.Median), share(l.CriticalToHotline, l.CriticalNeedingHotline))
 	}
 }
 
-// WriteSensitivity writes the sensitivity table.
-func WriteSensitivity(w io.Writer, sens []Sensitivity) { writeSensitivity(w, sens) }
+// WriteSensitivity writes the sensitivity table: r's figures, then each
+// variant's.
+func (r *Result) WriteSensitivity(w io.Writer, sens []Sensitivity) { writeSensitivity(w, r.Figures, sens) }

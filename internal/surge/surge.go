@@ -174,7 +174,7 @@ func runLinli(ctx context.Context, cfg Config, pop *population, end time.Duratio
 	clock := &Clock{start: pop.start}
 	r := &linliRun{
 		pop: pop, sc: pop.sc, seed: cfg.Seed, ctx: ctx, clock: clock, loop: &loop{clock: clock}, out: cfg.Progress,
-		byPost: map[string]*need{}, stats: Stats{Rejected: map[string]int{}},
+		byPost: map[string]*need{}, dueSeen: map[string]bool{}, stats: Stats{Rejected: map[string]int{}},
 	}
 	defer func() {
 		if cerr := r.close(); cerr != nil && err == nil {
