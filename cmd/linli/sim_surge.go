@@ -20,6 +20,7 @@ func runSimSurge(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	scenario := fs.String("scenario", "", "scenario file (JSON; fields left out keep their defaults); empty: the default scenario")
 	printScenario := fs.Bool("print-scenario", false, "print the scenario (the default, or --scenario's with defaults filled in) as JSON and exit")
 	seed := fs.Uint64("seed", 1, "random seed: the same seed and scenario give the same figures")
+	seeds := fs.Int("seeds", 1, "run this many seeds from --seed and pool their needs (small groups, such as infants and emergencies, are few in one run)")
 	households := fs.Int("households", 0, "override the scenario's number of households (0: keep it)")
 	hours := fs.Int("hours", 0, "override the scenario's hours (0: keep it)")
 	out := fs.String("out", "surge-report", "folder for the report (report.md), its charts (SVG) and the CSV of every need")
@@ -49,6 +50,9 @@ func runSimSurge(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := sc.Validate(); err != nil {
 		return err
 	}
+	if *seeds < 1 || *seeds > 100 {
+		return errors.New("--seeds must be 1 to 100")
+	}
 	work, keep := *dir, *dir != ""
 	if !keep {
 		var err error
@@ -69,7 +73,7 @@ func runSimSurge(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
-	cfg := surge.Config{Scenario: sc, Seed: *seed, Dir: filepath.Join(work, "main"), Progress: stderr}
+	cfg := surge.Config{Scenario: sc, Seed: *seed, Seeds: *seeds, Dir: filepath.Join(work, "main"), Progress: stderr}
 	res, err := surge.Run(ctx, cfg)
 	if err != nil {
 		return err

@@ -29,7 +29,7 @@ func TestSimSurge(t *testing.T) {
 	}
 	stdout.Reset()
 	out := filepath.Join(dir, "report")
-	args := []string{"sim", "surge", "--scenario", file, "--hours", "8", "--seed", "2", "--out", out}
+	args := []string{"sim", "surge", "--scenario", file, "--hours", "8", "--seed", "2", "--seeds", "2", "--out", out}
 	if code := Run(t.Context(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("linli sim surge: exit %d: %s", code, stderr.String())
 	}

@@ -33,6 +33,22 @@ func (a *auditor) post(id string) *linliv1.Post {
 	return a.staffScope()["post/"+communityID+"/"+id].GetPost()
 }
 
+// receivedHandoff is the handoff that delivered request id's item (the
+// first received, by when), nil if none.
+func (a *auditor) receivedHandoff(id string) *linliv1.Handoff {
+	var first *linliv1.Handoff
+	for _, e := range a.staffScope() {
+		h := e.GetHandoff()
+		if h == nil || h.GetRequestPostId() != id || h.GetState() != linliv1.HandoffState_HANDOFF_STATE_RECEIVED {
+			continue
+		}
+		if first == nil || enteredAt(h, linliv1.HandoffState_HANDOFF_STATE_RECEIVED).Before(enteredAt(first, linliv1.HandoffState_HANDOFF_STATE_RECEIVED)) {
+			first = h
+		}
+	}
+	return first
+}
+
 func (a *auditor) violate(at time.Duration, format string, args ...any) {
 	a.violations = append(a.violations, fmt.Sprintf("hour %.1f: ", at.Hours())+fmt.Sprintf(format, args...))
 }

@@ -68,9 +68,10 @@ type linliRun struct {
 	dues    []dueCheck
 	dueSeen map[string]bool
 
-	trips int
-	stats Stats
-	fp120 int // non-emergencies told to call 120
+	trips       int
+	stats       Stats
+	fp120       int         // non-emergencies told to call 120
+	stepMinutes [][]float64 // by step of stepNames: minutes, over needs met by neighbours
 }
 
 // dueCheck is a request's deadline, to check after the pass that follows it.
@@ -1094,6 +1095,9 @@ func (r *linliRun) finish(end time.Duration) error {
 				rec.Overdue = o.AsTime().Sub(r.pop.start)
 			}
 		}
+		if h := r.auditor.receivedHandoff(n.id); h != nil && rec.Neighbour >= 0 {
+			r.steps(n, h)
+		}
 		if c, ok := cases[n.id]; ok {
 			rec.CaseAt = c.Requested.Sub(r.pop.start)
 			rec.ClosedAt = rec.CaseAt + resolve
@@ -1101,6 +1105,37 @@ func (r *linliRun) finish(end time.Duration) error {
 		settle(rec, r.selfHelp[i], end)
 	}
 	return nil
+}
+
+// Steps of a need met by a neighbour in linli, as its handoff's history
+// shows them.
+var stepNames = []string{
+	"request → the handoff that delivered proposed",
+	"proposed → accepted",
+	"accepted → dropped off (walk, or courier)",
+	"dropped off → received (the asker's next look)",
+}
+
+// steps records how long each step of need n's delivery took.
+func (r *linliRun) steps(n *need, h *linliv1.Handoff) {
+	at := func(s linliv1.HandoffState) time.Duration {
+		t := enteredAt(h, s)
+		if t.IsZero() {
+			return never
+		}
+		return t.Sub(r.pop.start)
+	}
+	posted := r.recs[n.idx].Posted
+	times := []time.Duration{posted, at(linliv1.HandoffState_HANDOFF_STATE_PROPOSED), at(linliv1.HandoffState_HANDOFF_STATE_ACCEPTED),
+		at(linliv1.HandoffState_HANDOFF_STATE_DROPPED_OFF), at(linliv1.HandoffState_HANDOFF_STATE_RECEIVED)}
+	if r.stepMinutes == nil {
+		r.stepMinutes = make([][]float64, len(stepNames))
+	}
+	for i := range stepNames {
+		if times[i] >= 0 && times[i+1] >= times[i] {
+			r.stepMinutes[i] = append(r.stepMinutes[i], (times[i+1] - times[i]).Minutes())
+		}
+	}
 }
 
 // referenceOf is the reference line linli appends to a case's description.

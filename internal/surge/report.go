@@ -84,8 +84,12 @@ func (r *Result) Summary(w io.Writer) {
 	for _, s := range r.Sick {
 		peak = math.Max(peak, s)
 	}
-	fmt.Fprintf(w, "%s, seed %d: %d households in %d buildings; %d fall ill (at most %.0f%% ill at once); %d needs, %d of them emergencies; %d households hold %d spare items they will give; %d volunteers.\n",
-		r.Scenario.Name, r.Seed, r.Households, r.Scenario.Buildings, r.Ill, 100*peak, r.Needs, r.Emergencies, r.Holders, r.SparesHeld, r.Volunteers)
+	seeds := fmt.Sprintf("seed %d", r.Seed)
+	if r.Seeds > 1 {
+		seeds = fmt.Sprintf("seeds %d to %d pooled (counts are totals over the %d runs)", r.Seed, r.Seed+uint64(r.Seeds)-1, r.Seeds)
+	}
+	fmt.Fprintf(w, "%s, %s: %d households in %d buildings; %d fall ill (at most %.0f%% ill at once); %d needs, %d of them emergencies; %d households hold %d spare items they will give; %d volunteers.\n",
+		r.Scenario.Name, seeds, r.Households, r.Scenario.Buildings, r.Ill, 100*peak, r.Needs, r.Emergencies, r.Holders, r.SparesHeld, r.Volunteers)
 }
 
 // Timing says where the linli run's time went.
@@ -169,6 +173,13 @@ func (r *Result) markdown(sens []Sensitivity) string {
 	fmt.Fprintf(&b, "\nThe same households, needs and spares, played through linli (the real server, on a simulated clock) and through chat groups. Times to help count from the request to the moment the item is in the asker's hands; a need neighbours did not meet counts as not met, however it ended.\n\n")
 	r.Table(&b)
 	fmt.Fprintf(&b, "\n![Time to help](%s)\n\n![Needs met and waiting](%s)\n\n", TimeToHelpFile, OverTimeFile)
+	if len(r.LinliSteps) > 0 {
+		fmt.Fprintf(&b, "Where linli's time to help goes, over needs neighbours met (each step waits for someone to look at their phone, or walk):\n\n| step | median | p90 |\n| --- | --- | --- |\n")
+		for _, st := range r.LinliSteps {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", st.Name, fmtMinutes(st.Median), fmtMinutes(st.P90))
+		}
+		b.WriteString("\n")
+	}
 	if len(r.Violations) == 0 {
 		fmt.Fprintf(&b, "linli's promises held: no item promised to two handoffs, every emergency told to call 120, every overdue request in the staff queue or at the hotline, every hotline case exactly once.\n")
 	} else {
@@ -181,7 +192,7 @@ func (r *Result) markdown(sens []Sensitivity) string {
 		fmt.Fprintf(&b, "\nlinli's triage also told %d needs that the scenario does not count as emergencies to call 120.\n", r.NotEmergencyTold120)
 	}
 	if rep := r.LinliReport; rep != nil {
-		fmt.Fprintf(&b, "\nlinli's own report of the run (what staff read): %d requests, %d met by neighbours, %d overdue, %d forwarded to the hotline, %d closed there, resolution rate %.0f%%, satisfaction rate %.0f%%, median time to help %s.\n",
+		fmt.Fprintf(&b, "\nlinli's own report of the run (what staff read; the first seed's): %d requests, %d met by neighbours, %d overdue, %d forwarded to the hotline, %d closed there, resolution rate %.0f%%, satisfaction rate %.0f%%, median time to help %s.\n",
 			rep.GetRequests(), rep.GetMetByNeighbours(), rep.GetOverdue(), rep.GetEscalated(), rep.GetClosed(),
 			100*rep.GetResolutionRate(), 100*rep.GetSatisfactionRate(), rep.GetMedianTimeToHelp().AsDuration().Round(time.Second))
 	}

@@ -260,7 +260,7 @@ func Default() Scenario {
 		},
 		Epidemic: Epidemic{
 			AlreadySick: 0.06, AttackRate: 0.26, PeakHour: 40, SpreadHours: 16, IllDays: 5,
-			EmergencyShare: 0.015,
+			EmergencyShare: 0.03,
 		},
 		Needs: []NeedSpec{
 			{Kind: "antigen_test", Item: "antigen-test", Name: "抗原", Quantity: 1, For: "household", Share: 0.35,

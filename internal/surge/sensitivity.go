@@ -87,14 +87,16 @@ func RunSensitivity(ctx context.Context, cfg Config, variants []Variant) ([]Sens
 // writeSensitivity writes the main figures of the default (base) and of
 // each variant as a Markdown table.
 func writeSensitivity(w io.Writer, base []Figures, sens []Sensitivity) {
-	fmt.Fprintf(w, "| assumption | linli: met by neighbours | linli: median | chat: met by neighbours | chat: median | linli: emergencies at the hotline in time |\n| --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(w, "| assumption | needs | linli: met by neighbours | linli: median | linli: p90 | chat: met by neighbours | chat: median | chat: p90 | chat: items wasted |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, s := range append([]Sensitivity{{Variant: "as in the scenario", Figures: base}}, sens...) {
 		l, c := s.Figures[0], s.Figures[1]
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", s.Variant, share(l.MetByNeighbours, l.Needs), fmtMinutes(l.Median),
-			share(c.MetByNeighbours, c.Needs), fmtMinutes(c.Median), share(l.CriticalToHotline, l.CriticalNeedingHotline))
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %d |\n", s.Variant, l.Needs, share(l.MetByNeighbours, l.Needs), fmtMinutes(l.Median), fmtMinutes(l.P90),
+			share(c.MetByNeighbours, c.Needs), fmtMinutes(c.Median), fmtMinutes(c.P90), c.Wasted)
 	}
 }
 
 // WriteSensitivity writes the sensitivity table: r's figures, then each
 // variant's.
-func (r *Result) WriteSensitivity(w io.Writer, sens []Sensitivity) { writeSensitivity(w, r.Figures, sens) }
+func (r *Result) WriteSensitivity(w io.Writer, sens []Sensitivity) {
+	writeSensitivity(w, r.Figures, sens)
+}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -33,6 +34,10 @@ import (
 type Config struct {
 	Scenario Scenario
 	Seed     uint64
+	// Seeds runs seeds Seed, Seed+1, … (Seeds of them; 0 means 1) and
+	// pools their needs: small groups (infants, emergencies) are few in
+	// one run.
+	Seeds int
 	// Dir is a work folder for linli's store. Required.
 	Dir string
 	// Progress receives progress lines; nil for none.
@@ -54,6 +59,7 @@ type Stats struct {
 type Result struct {
 	Scenario Scenario
 	Seed     uint64
+	Seeds    int
 	// Figures of each policy: linli first, then the chat group.
 	Figures []Figures
 	// Records of every need under each policy, linli's first.
@@ -61,7 +67,7 @@ type Result struct {
 	// Hourly series of each policy, and the share of households ill.
 	Series map[string][]Point
 	Sick   []float64
-	// The population.
+	// The population, summed over the seeds.
 	Households, Ill, Needs, Emergencies, Volunteers, Holders, SparesHeld int
 	// Violations of linli's promises (empty: all held).
 	Violations []string
@@ -70,9 +76,19 @@ type Result struct {
 	NotEmergencyTold120 int
 	// LinliReport is linli's own report of the run, as staff read it.
 	LinliReport *linliv1.Report
-	Stats       Stats
+	// LinliSteps is where linli's time to help goes: the median minutes of
+	// each step, over needs neighbours met.
+	LinliSteps []Step
+	Stats      Stats
 	// Real time of each policy's run.
 	LinliElapsed, ChatElapsed time.Duration
+}
+
+// Step is one step of a delivery and its median minutes.
+type Step struct {
+	Name   string
+	Median float64
+	P90    float64
 }
 
 // Point is one hour of a policy's run.
@@ -84,8 +100,9 @@ type Point struct {
 }
 
 // Run runs the scenario through linli and through the chat group on the
-// same seed and returns what it measured. The linli run's store lives in
-// cfg.Dir (left for the caller to remove).
+// same seed (or on cfg.Seeds seeds from cfg.Seed, pooling every need) and
+// returns what it measured. The linli runs' stores live in cfg.Dir (left
+// for the caller to remove).
 //
 // Errors: an invalid scenario, the server failing, ctx ending.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
@@ -96,48 +113,100 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("surge: work folder not set")
 	}
-	pop, err := newPopulation(&sc, cfg.Seed)
-	if err != nil {
-		return nil, err
-	}
+	seeds := max(cfg.Seeds, 1)
 	end := time.Duration(sc.Hours) * time.Hour
-	res := &Result{Scenario: sc, Seed: cfg.Seed, Series: map[string][]Point{}}
-	res.describe(pop)
-
-	t0 := time.Now()
-	lr, err := runLinli(ctx, cfg, pop, end)
-	res.LinliElapsed = time.Since(t0)
-	if err != nil {
-		return nil, err
-	}
-	t0 = time.Now()
-	cr, err := runChat(ctx, cfg, pop, end)
-	res.ChatElapsed = time.Since(t0)
-	if err != nil {
-		return nil, err
+	res := &Result{Scenario: sc, Seed: cfg.Seed, Seeds: seeds, Series: map[string][]Point{}, Sick: make([]float64, sc.Hours+1),
+		Stats: Stats{Rejected: map[string]int{}}}
+	var linliRecs, chatRecs []*NeedRecord
+	var steps [][]float64
+	trips := 0
+	for i := range seeds {
+		seed := cfg.Seed + uint64(i)
+		pop, err := newPopulation(&sc, seed)
+		if err != nil {
+			return nil, err
+		}
+		res.describe(pop)
+		c := cfg
+		c.Seed, c.Dir = seed, filepath.Join(cfg.Dir, fmt.Sprintf("seed-%d", seed))
+		t0 := time.Now()
+		lr, err := runLinli(ctx, c, pop, end)
+		res.LinliElapsed += time.Since(t0)
+		if err != nil {
+			return nil, err
+		}
+		t0 = time.Now()
+		cr, err := runChat(ctx, c, pop, end)
+		res.ChatElapsed += time.Since(t0)
+		if err != nil {
+			return nil, err
+		}
+		if seeds > 1 { // tell the seeds' needs apart
+			for _, rec := range append(slices.Clone(lr.recs), cr.recs...) {
+				rec.Need = fmt.Sprintf("s%d-%s", seed, rec.Need)
+				rec.Household = fmt.Sprintf("s%d-%s", seed, rec.Household)
+			}
+		}
+		linliRecs, chatRecs = append(linliRecs, lr.recs...), append(chatRecs, cr.recs...)
+		trips += lr.trips
+		for h := 0; h <= sc.Hours; h++ {
+			res.Sick[h] += pop.sickShare(time.Duration(h)*time.Hour) / float64(seeds)
+		}
+		for _, v := range lr.violations {
+			res.Violations = append(res.Violations, fmt.Sprintf("seed %d: %s", seed, v))
+		}
+		res.NotEmergencyTold120 += lr.fp120
+		if res.LinliReport == nil {
+			res.LinliReport = lr.linliReport
+		}
+		res.Stats.add(lr.stats)
+		for j, xs := range lr.stepMinutes {
+			if j >= len(steps) {
+				steps = append(steps, nil)
+			}
+			steps[j] = append(steps[j], xs...)
+		}
 	}
 	jobs := time.Duration(sc.Linli.JobsEveryMinutes * float64(time.Minute))
 	critical := 30*time.Minute + jobs // linli's default critical deadline, plus one pass
 	res.Figures = []Figures{
-		summarize(PolicyLinli, lr.recs, lr.trips, critical, end),
-		summarize(PolicyChat, cr.recs, 0, critical, end),
+		summarize(PolicyLinli, linliRecs, trips, critical, end),
+		summarize(PolicyChat, chatRecs, 0, critical, end),
 	}
-	res.Records = append(slices.Clone(lr.recs), cr.recs...)
-	res.Series[PolicyLinli] = series(lr.recs, sc.Hours)
-	res.Series[PolicyChat] = series(cr.recs, sc.Hours)
-	for h := 0; h <= sc.Hours; h++ {
-		res.Sick = append(res.Sick, pop.sickShare(time.Duration(h)*time.Hour))
+	res.Records = append(linliRecs, chatRecs...)
+	res.Series[PolicyLinli] = series(linliRecs, sc.Hours)
+	res.Series[PolicyChat] = series(chatRecs, sc.Hours)
+	for i, name := range stepNames {
+		var xs []float64
+		if i < len(steps) {
+			xs = steps[i]
+		}
+		res.LinliSteps = append(res.LinliSteps, Step{Name: name, Median: quantile(xs, 0.5), P90: quantile(xs, 0.9)})
 	}
-	res.Violations = lr.violations
-	res.NotEmergencyTold120 = lr.fp120
-	res.LinliReport = lr.linliReport
-	res.Stats = lr.stats
 	return res, nil
 }
 
-// describe counts the population.
+// add adds o's counts and times to s.
+func (s *Stats) add(o Stats) {
+	s.Pushes += o.Pushes
+	s.Mutations += o.Mutations
+	s.Pulls += o.Pulls
+	s.Changes += o.Changes
+	s.Push += o.Push
+	s.Pull += o.Pull
+	s.Jobs += o.Jobs
+	s.Staff += o.Staff
+	s.Proposed += o.Proposed
+	s.Forwarded += o.Forwarded
+	s.ForwardRefused += o.ForwardRefused
+	for k, v := range o.Rejected {
+		s.Rejected[k] += v
+	}
+}
+
+// describe counts the population (adding to the counts of earlier seeds).
 func (r *Result) describe(pop *population) {
-	r.Households = len(pop.households)
+	r.Households += len(pop.households)
 	for _, h := range pop.households {
 		if h.ill {
 			r.Ill++
@@ -152,7 +221,7 @@ func (r *Result) describe(pop *population) {
 			}
 		}
 	}
-	r.Needs = len(pop.needs)
+	r.Needs += len(pop.needs)
 	for _, n := range pop.needs {
 		if n.emergency {
 			r.Emergencies++
@@ -163,6 +232,7 @@ func (r *Result) describe(pop *population) {
 // linliOutcome is what the linli run leaves.
 type linliOutcome struct {
 	recs        []*NeedRecord
+	stepMinutes [][]float64
 	trips       int
 	violations  []string
 	fp120       int
@@ -207,7 +277,7 @@ func runLinli(ctx context.Context, cfg Config, pop *population, end time.Duratio
 	if err != nil {
 		return nil, fmt.Errorf("surge: linli: %w", err)
 	}
-	return &linliOutcome{recs: r.recs, trips: r.trips, violations: r.promises(end), fp120: r.fp120, linliReport: rep, stats: r.stats}, nil
+	return &linliOutcome{recs: r.recs, stepMinutes: r.stepMinutes, trips: r.trips, violations: r.promises(end), fp120: r.fp120, linliReport: rep, stats: r.stats}, nil
 }
 
 func runChat(ctx context.Context, cfg Config, pop *population, end time.Duration) (*chatRun, error) {
