@@ -3,7 +3,6 @@ package surge
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -47,7 +46,6 @@ type linliRun struct {
 	ctx   context.Context
 	clock *Clock
 	loop  *loop
-	out   io.Writer // progress lines
 
 	srv      *server.Server
 	ts       *httptest.Server

@@ -243,7 +243,7 @@ type linliOutcome struct {
 func runLinli(ctx context.Context, cfg Config, pop *population, end time.Duration) (out *linliOutcome, err error) {
 	clock := &Clock{start: pop.start}
 	r := &linliRun{
-		pop: pop, sc: pop.sc, seed: cfg.Seed, ctx: ctx, clock: clock, loop: &loop{clock: clock}, out: cfg.Progress,
+		pop: pop, sc: pop.sc, seed: cfg.Seed, ctx: ctx, clock: clock, loop: &loop{clock: clock},
 		byPost: map[string]*need{}, dueSeen: map[string]bool{}, stats: Stats{Rejected: map[string]int{}},
 	}
 	defer func() {
