@@ -8,10 +8,15 @@ import (
 	"testing"
 )
 
-// runSmall runs the small scenario with seed in a temporary folder.
-func runSmall(t *testing.T, seed uint64) *Result {
+// runSmall runs the small scenario (for hours, if not 0) with seed in a
+// temporary folder.
+func runSmall(t *testing.T, seed uint64, hours int) *Result {
 	t.Helper()
-	res, err := Run(t.Context(), Config{Scenario: Small(), Seed: seed, Dir: t.TempDir()})
+	sc := Small()
+	if hours > 0 {
+		sc.Hours = hours
+	}
+	res, err := Run(t.Context(), Config{Scenario: sc, Seed: seed, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -26,7 +31,7 @@ func runSmall(t *testing.T, seed uint64) *Result {
 // requests, forwarded and closed cases, courier trips.
 func TestSurgePromises(t *testing.T) {
 	t.Parallel()
-	res := runSmall(t, 4)
+	res := runSmall(t, 4, 0)
 	for _, v := range res.Violations {
 		t.Errorf("promise broken: %s", v)
 	}
@@ -58,11 +63,14 @@ func TestSurgePromises(t *testing.T) {
 	}
 }
 
-// TestSurgeDeterministic runs the small scenario twice on one seed: the
-// figures and every need's record are the same.
+// TestSurgeDeterministic runs the first six hours of the small scenario
+// twice on one seed: the figures and every need's record are the same.
 func TestSurgeDeterministic(t *testing.T) {
 	t.Parallel()
-	a, b := runSmall(t, 3), runSmall(t, 3)
+	a, b := runSmall(t, 3, 6), runSmall(t, 3, 6)
+	if f := a.Figures[0]; f.MetByNeighbours == 0 || f.Trips == 0 {
+		t.Errorf("the run exercised too little: %d needs met by neighbours, %d courier trips", f.MetByNeighbours, f.Trips)
+	}
 	var ta, tb, ca, cb bytes.Buffer
 	a.Table(&ta)
 	b.Table(&tb)
