@@ -61,6 +61,13 @@ type Config struct {
 	ConsoleLocation *time.Location
 	// ConsoleHeartbeat is the staff console's live heartbeat; default 15 s.
 	ConsoleHeartbeat time.Duration
+	// ManualJobs leaves the domain's background jobs (deadlines, the
+	// hotline's outbox and case following, the refresh of matches)
+	// stopped: whoever runs the server calls their passes through
+	// Service() (EscalateOverdue, ForwardCases, FollowCases,
+	// RefreshMatches). For simulations on a simulated clock, whose passes
+	// must follow that clock rather than real tickers.
+	ManualJobs bool
 }
 
 func (c *Config) setDefaults() {
@@ -117,7 +124,8 @@ var publicPaths = map[string]bool{
 }
 
 // New opens the keys and the domain service (its store) in cfg.DataDir,
-// starts the service's background jobs and builds the handler.
+// starts the service's background jobs (unless cfg.ManualJobs) and builds
+// the handler.
 // Errors: the keys or the service cannot be opened.
 func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
@@ -153,7 +161,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	svc.Start(ctx)
+	if !cfg.ManualJobs {
+		svc.Start(ctx)
+	}
 	s.wg.Go(func() { s.reloadKeys(ctx) })
 	return s, nil
 }

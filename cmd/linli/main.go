@@ -27,6 +27,7 @@ Usage:
   linli bench [flags]          measure the server against same-run baselines
   linli demo [flags]           play the 23:40 fever story through the API
   linli sim [flags]            convergence simulation: residents, bad networks, server kills
+  linli sim surge [flags]      72 hours of a surge through linli and through chat groups: does it help?
   linli hotline-sim [flags]    Open311 GeoReport v2 hotline simulator (12345) for demos and tests
 
 Run "linli <command> -h" for a command's flags. Every flag can also be set

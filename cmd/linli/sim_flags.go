@@ -13,8 +13,11 @@ import (
 )
 
 // runSim is `linli sim`: the convergence simulation (sim.Run) against this
-// binary.
+// binary; `linli sim surge` is the surge simulation (runSimSurge).
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "surge" {
+		return runSimSurge(ctx, args[1:], stdout, stderr)
+	}
 	fs := newFlagSet("linli sim", stderr)
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed: the same seed replays the same choices")
 	residents := fs.Int("residents", 50, "simulated residents (1 to 1000)")
