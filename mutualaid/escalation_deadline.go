@@ -249,19 +249,32 @@ func goOverdue(tx *linlisync.Tx, dueID string) error {
 }
 
 // autoForward forwards overdue request p at once if the community's policy
-// says so: it is OPEN, CRITICAL, has no case yet, and the policy does not
+// says so: it is CRITICAL, has no case yet, is OPEN or held only by
+// proposals nobody accepted (which it withdraws), and the policy does not
 // hold critical requests for staff. item is p's queue item (nil: load or
-// make it). It reports whether it forwarded (and so stored p).
+// make it). It reports whether it stored p (forwarded, or fulfilled by an
+// earlier handoff once the proposals were withdrawn).
 func autoForward(tx *linlisync.Tx, p *linliv1.Post, item *linliv1.StaffQueueItem) (bool, error) {
 	e := p.GetEscalation()
+	s := p.GetStatus()
 	if p.GetKind() != linliv1.PostKind_POST_KIND_REQUEST || e.GetOverdueAt() == nil || e.GetHotlineCase() != nil ||
-		p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN || p.GetUrgency() != linliv1.Urgency_URGENCY_CRITICAL {
+		(s != linliv1.PostStatus_POST_STATUS_OPEN && s != linliv1.PostStatus_POST_STATUS_MATCHED) ||
+		p.GetUrgency() != linliv1.Urgency_URGENCY_CRITICAL {
 		return false, nil
 	}
 	policy, err := communityPolicy(tx, p.GetCommunityId())
 	if err != nil || policy.GetHoldCriticalForStaff() {
 		return false, err
 	}
+	overdue := e.GetOverdueAt()
+	p, ok, err := withdrawUnanswered(tx, p, "", withdrawnByPolicy)
+	if err != nil || !ok {
+		return false, err
+	}
+	if p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN {
+		return true, nil
+	}
+	p.Escalation.OverdueAt = overdue
 	if item == nil {
 		loaded, ok, err := loadQueueItem(tx.Get, p.GetCommunityId(), p.GetId())
 		if err != nil {

@@ -40,7 +40,8 @@ type forwardInput struct {
 }
 
 // Forward forwards an open request to the hotline as a case, once: in one
-// transaction it enqueues the case in the hotline outbox, marks the post
+// transaction it withdraws the request's proposals that nobody accepted,
+// enqueues the case in the hotline outbox, marks the post
 // ESCALATED with a WAITING case (so the resident sees it), and records the
 // decision in the staff queue. The outbox then creates the case at most
 // once, soon: the hotline job is woken. It returns the queue item and the
@@ -49,7 +50,7 @@ type forwardInput struct {
 // Errors: *Error Forbidden not_staff_of_community; Invalid
 // (description_too_long, description_invalid), NotFound post_not_found,
 // Invalid not_a_request, Conflict already_forwarded, handoff_in_progress
-// (a neighbour's handoff is under way), post_not_open; Forbidden
+// (a neighbour accepted a handoff and is under way), post_not_open; Forbidden
 // no_phone_consent; storage errors.
 func (s *Service) Forward(ctx context.Context, actor Member, in ForwardInput) (*linliv1.StaffQueueItem, string, error) {
 	c := cmp.Or(in.Community, actor.CommunityID)
@@ -67,6 +68,15 @@ func (s *Service) Forward(ctx context.Context, actor Member, in ForwardInput) (*
 		p, err := forwardable(tx, c, in.PostID, in.IncludePhone)
 		if err != nil {
 			return err
+		}
+		p, ok, err := withdrawUnanswered(tx, p, actor.UserID, withdrawnByStaff)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return Errorf(Conflict, "handoff_in_progress", "A neighbour has accepted a handoff for this request; cancel it before forwarding.")
+		case p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN:
+			return Errorf(Conflict, "post_not_open", "This request is no longer open.")
 		}
 		it, ok, err := loadQueueItem(tx.Get, c, in.PostID)
 		if err != nil {
@@ -86,7 +96,8 @@ func (s *Service) Forward(ctx context.Context, actor Member, in ForwardInput) (*
 	return item, desc, nil
 }
 
-// forwardable loads request postID of c and checks it may be forwarded.
+// forwardable loads request postID of c and checks it may be forwarded,
+// but for its handoffs, which withdrawUnanswered checks.
 func forwardable(tx *linlisync.Tx, c, postID string, includePhone bool) (*linliv1.Post, error) {
 	p, ok, err := loadPost(tx, PostEntityID(c, postID))
 	switch {
@@ -98,9 +109,7 @@ func forwardable(tx *linlisync.Tx, c, postID string, includePhone bool) (*linliv
 		return nil, Errorf(Invalid, "not_a_request", "Only requests can be forwarded to the hotline.")
 	case p.GetEscalation().GetHotlineCase() != nil:
 		return nil, Errorf(Conflict, "already_forwarded", "This request was already forwarded to the hotline.")
-	case p.GetStatus() == linliv1.PostStatus_POST_STATUS_MATCHED:
-		return nil, Errorf(Conflict, "handoff_in_progress", "A neighbour's handoff for this request is under way; cancel it before forwarding.")
-	case p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN:
+	case p.GetStatus() != linliv1.PostStatus_POST_STATUS_OPEN && p.GetStatus() != linliv1.PostStatus_POST_STATUS_MATCHED:
 		return nil, Errorf(Conflict, "post_not_open", "This request is no longer open.")
 	case includePhone && !p.GetSharePhoneWithHotline():
 		return nil, Errorf(Forbidden, "no_phone_consent", "The resident has not agreed to give their phone number to the hotline.")
