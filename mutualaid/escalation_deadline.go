@@ -36,14 +36,9 @@ func waiting(p *linliv1.Post) bool {
 
 // scheduleDeadline sets a waiting request's due time (from its creation
 // and its community's policy) if it has none, and keeps the deadline index
-// in step with p. Called by putPost before p is stored.
-func scheduleDeadline(tx *linlisync.Tx, p *linliv1.Post) error {
-	return scheduleDeadlineOf(tx, p, false)
-}
-
-// scheduleDeadlineOf is scheduleDeadline; fresh says p was just created,
-// so that none of its index entries exists yet.
-func scheduleDeadlineOf(tx *linlisync.Tx, p *linliv1.Post, fresh bool) error {
+// in step with p; fresh says p was just created, so that none of its index
+// entries exists yet. Called by putPost before p is stored.
+func scheduleDeadline(tx *linlisync.Tx, p *linliv1.Post, fresh bool) error {
 	if p.GetKind() != linliv1.PostKind_POST_KIND_REQUEST {
 		return nil
 	}

@@ -250,7 +250,7 @@ func putPost(tx *linlisync.Tx, id string, p *linliv1.Post) error {
 // writePost is putPost; fresh says p is being created: the post and its
 // index entries do not exist yet.
 func writePost(tx *linlisync.Tx, id string, p *linliv1.Post, fresh bool) error {
-	if err := scheduleDeadlineOf(tx, p, fresh); err != nil {
+	if err := scheduleDeadline(tx, p, fresh); err != nil {
 		return err
 	}
 	if err := syncQueueItem(tx, p); err != nil {
