@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
@@ -57,4 +58,64 @@ func BenchmarkMatchPushBatch(b *testing.B) {
 		})
 	}
 	wg.Wait()
+}
+
+// BenchmarkMatchBuild measures a restart in a surge: a store holding
+// 100,000 open posts of one community (70% requests, 30% offers, all of
+// the same few children's fever reducers and antigen kits) is opened and
+// its first write made, which builds matching's state from the posts and
+// the stored suggestions. b.N counts restarts.
+func BenchmarkMatchBuild(b *testing.B) {
+	const posts, perTx = 100_000, 1000
+	clk := &clock{now: night}
+	dir := b.TempDir()
+	svc := mustOpenIn(b, dir, clk)
+	seedPlaces(b, svc)
+	items := []struct{ code, name string }{
+		{"ibuprofen-suspension-child", "美林"}, {"acetaminophen-suspension-child", "泰诺林"}, {"antigen-test", "抗原"},
+	}
+	for start := 0; start < posts; start += perTx {
+		err := svc.Store().Update(context.Background(), func(tx *linlisync.Tx) error {
+			for i := start; i < start+perTx; i++ {
+				it := items[i%len(items)]
+				building := fmt.Sprintf("bldg-%d", i%40)
+				p := mxRequest(fmt.Sprintf("req-%d", i), fmt.Sprintf("u-%d", i), building, linliv1.Urgency_URGENCY_ROUTINE, nil, mxItem(it.code, it.name, 1, ""))
+				if i%10 < 3 {
+					p = mxOffer(fmt.Sprintf("off-%d", i), fmt.Sprintf("u-%d", i), building, mxItem(it.code, it.name, 2, "2023-06-30"))
+				}
+				if err := mutualaid.MatchPutPost(tx, mutualaid.PostEntityID("yuqiao", p.GetId()), p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := svc.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var opening, building time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		svc := mustOpenIn(b, dir, clk)
+		t1 := time.Now()
+		err := svc.Store().Update(context.Background(), func(tx *linlisync.Tx) error {
+			p := mxOffer(fmt.Sprintf("off-restart-%d", i), "u-bench", "bldg-1", mxItem("mask-kn95", "口罩", 10, ""))
+			return mutualaid.MatchPutPost(tx, mutualaid.PostEntityID("yuqiao", p.GetId()), p)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if err := svc.Close(); err != nil {
+			b.Fatal(err)
+		}
+		opening += t1.Sub(t0)
+		building += t2.Sub(t1)
+	}
+	b.ReportMetric(float64(opening.Milliseconds())/float64(b.N), "ms-open/restart")
+	b.ReportMetric(float64(building.Milliseconds())/float64(b.N), "ms-first-write/restart")
 }

@@ -134,6 +134,49 @@ func BenchmarkPull(b *testing.B) {
 	})
 }
 
+// BenchmarkPullAfterEdits catches a new member up, as BenchmarkPull does,
+// on a community whose 10,000 posts were each edited ten times first
+// (100,000 edits): each edit moves its post to the end of the scope's log
+// and deletes its older entry, so a catch-up that slowed down here would
+// be stepping over the deleted entries. Compare with BenchmarkPull/Engine.
+func BenchmarkPullAfterEdits(b *testing.B) {
+	const entities, edits = 10_000, 10
+	s := mustOpen(b, b.TempDir(), linlisync.Options{})
+	c := client(1)
+	id := uint64(0)
+	for round := range edits + 1 {
+		for from := 1; from <= entities; from += 500 {
+			muts := make([]linlisync.Mutation, 0, 500)
+			for e := from; e < from+500 && e <= entities; e++ {
+				id++
+				muts = append(muts, put(id, fmt.Sprintf("post/c1/p%d", e), fmt.Sprintf("%s%d", benchValue[:190], round), "community/c1"))
+			}
+			mustPush(b, s, c, muts...)
+		}
+	}
+	lim := linlisync.Limits{MaxChanges: 10_000, MaxBytes: 16 << 20}
+	scopes := []string{"community/c1", "user/reader"}
+	for b.Loop() {
+		var cur linlisync.Cursor
+		n := 0
+		for {
+			p, err := s.Pull(context.Background(), scopes, cur, lim)
+			if err != nil {
+				b.Fatalf("pull: %v", err)
+			}
+			n += len(p.Changes)
+			cur = p.Cursor
+			if !p.HasMore {
+				break
+			}
+		}
+		if n != entities {
+			b.Fatalf("caught up on %d changes, want %d", n, entities)
+		}
+	}
+	b.ReportMetric(float64(b.N*entities)/b.Elapsed().Seconds(), "changes/s")
+}
+
 // fixedGoroutines runs b.N calls spread over g goroutines; newWorker
 // returns goroutine w's call (its state is its own).
 func fixedGoroutines(b *testing.B, g int, newWorker func(w int) func()) {

@@ -3,6 +3,7 @@ package sync
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -76,4 +77,18 @@ func InFlight(s *Store) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.appliedGroups - s.durableGroups
+}
+
+// StepsOverDeleted reports how many deleted entries a scan of scope's log
+// met before reaching its live ones: what a catch-up steps over.
+func StepsOverDeleted(s *Store, scope string) (int, error) {
+	lo, hi := logKey(scope, 0), logKey(scope, math.MaxUint64)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return 0, err
+	}
+	for it.First(); it.Valid(); it.Next() {
+	}
+	st := it.Stats()
+	return st.ForwardStepCount[pebble.InternalIterCall] - st.ForwardStepCount[pebble.InterfaceCall], it.Close()
 }

@@ -42,6 +42,11 @@ type Options struct {
 	// A larger one folds more overwritten and deleted keys away before they
 	// reach the disk. Default: 64 MiB.
 	MemTableSize int64
+	// FlushAfterDeletes is how many log entries the writer deletes (each
+	// edit deletes its entity's older entry in every scope) before it
+	// flushes the memtable early, so that catch-ups do not step over the
+	// deleted entries. Default: 32,768; negative never flushes early.
+	FlushAfterDeletes int
 	// OnCommit, if set, is called after every commit group is durable with
 	// the number of mutations, pushes and the commit latency (from applied
 	// to durable), for metrics.
@@ -94,6 +99,9 @@ func (o *Options) setDefaults() {
 	if o.MemTableSize <= 0 {
 		o.MemTableSize = 64 << 20
 	}
+	if o.FlushAfterDeletes == 0 {
+		o.FlushAfterDeletes = 32 << 10
+	}
 	if o.DiskReserve == 0 {
 		o.DiskReserve = 64 << 20
 	}
@@ -119,8 +127,11 @@ type Store struct {
 	applied     *applyCache               // writer only
 	locals      map[any]any               // writer only: see Tx.Local
 	clientRecs  map[ClientID]clientRecord // writer only: client records as applied, decoded
-	failed      atomic.Pointer[failure]
-	disk        *diskMonitor
+	// deletesUnflushed counts the log entries deleted since the writer
+	// last asked for a flush (writer only; see noteDeletes).
+	deletesUnflushed int
+	failed           atomic.Pointer[failure]
+	disk             *diskMonitor
 
 	mu            gosync.RWMutex
 	heads         map[string]scopeHead // durable heads, what readers see

@@ -256,6 +256,7 @@ func (s *Store) applyGroup(reqs []request) *group {
 		}
 		s.applied.merge(w.cache)
 		s.rememberClients(w.clients)
+		s.noteDeletes(w.deletes)
 		g.batch, g.heads = w.batch, w.heads
 		g.view = s.db.NewSnapshot()
 	default:
@@ -264,6 +265,24 @@ func (s *Store) applyGroup(reqs []request) *group {
 	g.applied = time.Now()
 	g.apply = g.applied.Sub(start)
 	return g
+}
+
+// noteDeletes counts a committed group's deletions and starts a flush,
+// without waiting for it, once Options.FlushAfterDeletes have gathered.
+// An edit moves its entity to the end of each scope's log and deletes the
+// older entry; in the memtable the entry and its deletion both stay, and a
+// catch-up steps over every pair (100,000 edits made a new member's
+// catch-up four times slower). A flush drops each pair. A flush the
+// memtable made on its own is not counted: at most this one is early.
+func (s *Store) noteDeletes(n int) {
+	s.deletesUnflushed += n
+	if s.opts.FlushAfterDeletes < 0 || s.deletesUnflushed < s.opts.FlushAfterDeletes {
+		return
+	}
+	s.deletesUnflushed = 0
+	if _, err := s.db.AsyncFlush(); err != nil {
+		s.log.Warn("flush after deletes", "err", err)
+	}
 }
 
 // abandon answers every request of g with err and drops its batch.
@@ -358,6 +377,7 @@ type batchState struct {
 	aborts       []func()                // of the Txs applied in this group, run if it is abandoned
 	outcomes     map[ClientID][][]Result // outcome records written in this group, by client
 	clients      map[ClientID]clientRecord
+	deletes      int // keys deleted with delOnce
 }
 
 // poison marks the group as not committable and returns err.
@@ -446,6 +466,7 @@ func (w *batchState) del(key []byte) error {
 // so scans of a much-edited scope do not keep stepping over them.
 func (w *batchState) delOnce(key []byte) error {
 	w.cache[string(key)] = cached{}
+	w.deletes++
 	return w.batch.SingleDelete(key, nil)
 }
 
