@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
@@ -227,13 +226,9 @@ func loadPost(tx *linlisync.Tx, id string) (*linliv1.Post, bool, error) { return
 // getPost reads and decodes a post's canonical value through get (a Tx's
 // or the store's Get).
 func getPost(get func(string) ([]byte, bool, error), id string) (*linliv1.Post, bool, error) {
-	b, ok, err := get(id)
+	e, ok, err := getEntity(get, id)
 	if err != nil || !ok {
 		return nil, false, err
-	}
-	var e linliv1.Entity
-	if err := proto.Unmarshal(b, &e); err != nil {
-		return nil, false, fmt.Errorf("mutualaid: decode %s: %w", id, err)
 	}
 	if e.GetPost() == nil {
 		return nil, false, fmt.Errorf("mutualaid: entity %s is not a post", id)
