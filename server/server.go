@@ -155,6 +155,7 @@ func New(cfg Config) (*Server, error) {
 	s.cancel = cancel
 	svc.Start(ctx)
 	s.wg.Go(func() { s.reloadKeys(ctx) })
+	s.wg.Go(func() { s.watchDisk(ctx) })
 	return s, nil
 }
 
