@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,33 +10,32 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 )
 
 // CertFiles serves the certificate and private key in two PEM files (the
-// certificate file may hold the chain after the leaf), read again at the
-// first TLS handshake after either file changes (its modification time or
-// size), so that a renewed certificate is served without a restart.
+// certificate file may hold the chain after the leaf), read again at every
+// TLS handshake and parsed anew when either file's bytes changed, so that a
+// renewed certificate is served from the next handshake on, without a
+// restart or a signal. (Reading two small files costs far less than the
+// handshake's own signature; comparing bytes, not modification times,
+// catches a rewrite within one timestamp tick.)
 //
-// A pair that does not load (a half-written file, a key that does not
-// match) is logged once and the previous certificate is kept until the
-// files change again.
+// A pair that does not load (a half-written file, a new certificate beside
+// the old key) is logged once and the previous certificate is kept until
+// the files change again. A file that cannot be read (being replaced) keeps
+// the previous certificate too.
 type CertFiles struct {
 	certFile, keyFile string
 	log               *slog.Logger
 
-	mu    sync.Mutex
-	cert  *tls.Certificate
-	tried [2]fileStamp // the files as last read, loaded or not
-}
-
-// fileStamp tells whether a file changed.
-type fileStamp struct {
-	mod  time.Time
-	size int64
+	mu         sync.Mutex
+	cert       *tls.Certificate
+	certPEM    []byte // the files' bytes as last read, loaded or not
+	keyPEM     []byte
+	loadFailed error // why certPEM and keyPEM did not load, if they did not
 }
 
 // LoadCertFiles reads the certificate and key files.
@@ -43,47 +43,55 @@ type fileStamp struct {
 // its matching private key.
 func LoadCertFiles(certFile, keyFile string, log *slog.Logger) (*CertFiles, error) {
 	c := &CertFiles{certFile: certFile, keyFile: keyFile, log: log}
-	stamps, err := c.stamps()
+	certPEM, keyPEM, err := c.read()
 	if err != nil {
 		return nil, err
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("tls certificate: %w", err)
+		return nil, fmt.Errorf("tls certificate %s and key %s: %w", certFile, keyFile, err)
 	}
-	c.cert, c.tried = &cert, stamps
+	c.cert, c.certPEM, c.keyPEM = &cert, certPEM, keyPEM
 	return c, nil
 }
 
-func (c *CertFiles) stamps() ([2]fileStamp, error) {
-	var out [2]fileStamp
-	for i, name := range []string{c.certFile, c.keyFile} {
-		fi, err := os.Stat(name)
-		if err != nil {
-			return out, fmt.Errorf("tls certificate: %w", err)
-		}
-		out[i] = fileStamp{fi.ModTime(), fi.Size()}
+// read returns the two files' bytes.
+func (c *CertFiles) read() (certPEM, keyPEM []byte, err error) {
+	if certPEM, err = os.ReadFile(c.certFile); err != nil {
+		return nil, nil, fmt.Errorf("tls certificate: %w", err)
 	}
-	return out, nil
+	if keyPEM, err = os.ReadFile(c.keyFile); err != nil {
+		return nil, nil, fmt.Errorf("tls key: %w", err)
+	}
+	return certPEM, keyPEM, nil
 }
 
 // GetCertificate is a tls.Config.GetCertificate: the current certificate,
-// read again first if its files changed.
+// parsed anew first if its files changed. It never fails: until the files
+// hold a new valid pair, the previous certificate is served.
 func (c *CertFiles) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	stamps, err := c.stamps()
-	if err != nil || stamps == c.tried {
-		return c.cert, nil // a file being replaced: keep serving the old pair
-	}
-	c.tried = stamps
-	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	certPEM, keyPEM, err := c.read()
 	if err != nil {
+		if c.loadFailed == nil || c.loadFailed.Error() != err.Error() {
+			c.log.Error("reload tls certificate: keeping the previous one", "err", err)
+		}
+		c.loadFailed = err
+		return c.cert, nil
+	}
+	if bytes.Equal(certPEM, c.certPEM) && bytes.Equal(keyPEM, c.keyPEM) {
+		return c.cert, nil
+	}
+	c.certPEM, c.keyPEM = certPEM, keyPEM
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		c.loadFailed = err
 		c.log.Error("reload tls certificate: keeping the previous one", "cert", c.certFile, "key", c.keyFile, "err", err)
 		return c.cert, nil
 	}
-	c.cert = &cert
-	c.log.Info("reloaded tls certificate", "cert", c.certFile)
+	c.cert, c.loadFailed = &cert, nil
+	c.log.Info("reloaded tls certificate", "cert", c.certFile, "not_after", cert.Leaf.NotAfter)
 	return c.cert, nil
 }
 
