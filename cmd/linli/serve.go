@@ -49,7 +49,7 @@ type webFlags struct {
 func (w *webFlags) register(fs *flagSet) {
 	fs.StringVar(&w.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate file (the chain after the leaf), read again when it changes; needs --tls-key")
 	fs.StringVar(&w.tlsKey, "tls-key", "", "the PEM private key file of --tls-cert")
-	fs.StringVar(&w.acmeDomains, "acme-domain", "", "serve HTTPS with certificates obtained and renewed by ACME (Let's Encrypt) for these host names (comma-separated); --listen must be reachable on port 443")
+	fs.StringVar(&w.acmeDomains, "acme-domain", "", "serve HTTPS with certificates obtained and renewed by ACME (Let's Encrypt) for these host names (comma-separated); the CA checks them on port 443 (--listen) or, with --acme-http, on port 80")
 	fs.StringVar(&w.acmeCache, "acme-cache", "", "folder for the ACME account key and certificates (default: acme in the data folder)")
 	fs.StringVar(&w.acmeEmail, "acme-email", "", "contact address the ACME CA may write to about the certificates")
 	fs.StringVar(&w.acmeHTTP, "acme-http", "", "with --acme-domain: address of a plain-HTTP listener (such as :80) answering HTTP-01 challenges and redirecting everything else to https")
