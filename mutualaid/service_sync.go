@@ -71,6 +71,10 @@ func (s *Service) LogStats() linlisync.LogStats { return s.store.LogStats() }
 // Subscribers is the number of open subscriptions, for metrics.
 func (s *Service) Subscribers() int { return s.store.Subscribers() }
 
+// DiskStatus reads the store's free disk space and reports whether writes
+// are refused for want of it: see linlisync.Store.DiskStatus.
+func (s *Service) DiskStatus() linlisync.DiskStatus { return s.store.DiskStatus() }
+
 // DBMetrics returns Pebble's metrics, for metrics and for letting
 // compactions settle in benchmarks: see linlisync.Store.DBMetrics.
 func (s *Service) DBMetrics() (*pebble.Metrics, error) { return s.store.DBMetrics() }

@@ -44,6 +44,14 @@ import (
 //	linli_sync_log_low_water_seq_total         counter: sum of the scopes' low-water
 //	                                           marks (rises as old tombstones are dropped).
 //	linli_subscribers                          gauge: open Subscribe streams.
+//	linli_sync_disk_full                       gauge: 1 while pushes are refused for
+//	                                           want of disk space (disk_full), else 0.
+//	linli_sync_disk_free_bytes                 gauge: free space on the store's disk
+//	                                           (absent if the file system does not say).
+//	linli_sync_disk_reserve_bytes              gauge: the free space writes keep
+//	                                           (--disk-reserve).
+//	linli_sync_write_failed                    gauge: 1 once a commit has failed and
+//	                                           every write is refused until a restart.
 //	linli_pebble_disk_bytes                    gauge: Pebble's disk usage.
 //	linli_pebble_compactions_total             counter: Pebble compactions.
 //	linli_pebble_l0_files                      gauge: sstables in L0.
@@ -274,6 +282,14 @@ var (
 		"Sum of the scopes' low-water marks: rises as old tombstones are dropped.", nil, nil)
 	descSubscribers = prometheus.NewDesc("linli_subscribers",
 		"Open Subscribe streams.", nil, nil)
+	descDiskFull = prometheus.NewDesc("linli_sync_disk_full",
+		"1 while pushes are refused because the store's disk has less free space than the reserve (disk_full), else 0.", nil, nil)
+	descDiskFree = prometheus.NewDesc("linli_sync_disk_free_bytes",
+		"Free space on the store's disk.", nil, nil)
+	descDiskReserve = prometheus.NewDesc("linli_sync_disk_reserve_bytes",
+		"Free disk space writes keep (--disk-reserve): pushes are refused below it.", nil, nil)
+	descWriteFailed = prometheus.NewDesc("linli_sync_write_failed",
+		"1 once a commit has failed: every write is refused until linli is restarted.", nil, nil)
 	descDiskBytes = prometheus.NewDesc("linli_pebble_disk_bytes",
 		"Disk space used by Pebble (sstables, WAL, blob files, obsolete files not yet deleted).", nil, nil)
 	descCompactions = prometheus.NewDesc("linli_pebble_compactions_total",
@@ -289,20 +305,29 @@ var (
 func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descScopes, descHeadSeq, descLowWater, descSubscribers,
+		descDiskFull, descDiskFree, descDiskReserve, descWriteFailed,
 		descDiskBytes, descCompactions, descL0Files, descReadAmp, descCompactionDebt,
 	} {
 		ch <- d
 	}
 }
 
-// Collect reads the heads in memory and Pebble's counters: no disk I/O. Once
-// the store is closing, Pebble's metrics are left out.
+// Collect reads the heads in memory, the disk's free space (one statfs)
+// and Pebble's counters. Once the store is closing, Pebble's metrics are
+// left out.
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.store.LogStats()
 	ch <- prometheus.MustNewConstMetric(descScopes, prometheus.GaugeValue, float64(st.Scopes))
 	ch <- prometheus.MustNewConstMetric(descHeadSeq, prometheus.CounterValue, float64(st.HeadSum))
 	ch <- prometheus.MustNewConstMetric(descLowWater, prometheus.CounterValue, float64(st.LowWaterSum))
 	ch <- prometheus.MustNewConstMetric(descSubscribers, prometheus.GaugeValue, float64(c.store.Subscribers()))
+	disk := c.store.DiskStatus()
+	ch <- prometheus.MustNewConstMetric(descDiskFull, prometheus.GaugeValue, flag(disk.Full))
+	if disk.Known {
+		ch <- prometheus.MustNewConstMetric(descDiskFree, prometheus.GaugeValue, float64(disk.Available))
+	}
+	ch <- prometheus.MustNewConstMetric(descDiskReserve, prometheus.GaugeValue, float64(disk.Reserve))
+	ch <- prometheus.MustNewConstMetric(descWriteFailed, prometheus.GaugeValue, flag(disk.Failed != nil))
 	pm, err := c.store.DBMetrics()
 	if err != nil {
 		return
@@ -343,4 +368,12 @@ func (g *outboxGauges) Collect(ch chan<- prometheus.Metric) {
 	if n, err := g.svc.OutboxStuck(ctx); err == nil {
 		ch <- prometheus.MustNewConstMetric(g.stuck, prometheus.GaugeValue, float64(n))
 	}
+}
+
+// flag is 1 for true, 0 for false: a gauge of a condition.
+func flag(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

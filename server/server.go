@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,12 @@ type Config struct {
 	// RefreshMatches). For simulations on a simulated clock, whose passes
 	// must follow that clock rather than real tickers.
 	ManualJobs bool
+	// TLS, if set, makes Serve speak HTTPS with it (HTTP/2 by ALPN, and
+	// HTTP/1.1) instead of plain HTTP/1.1 and h2c: see CertFiles and ACME.
+	TLS *tls.Config
+	// CORSOrigins are the web origins ("https://app.example.org") whose
+	// pages may call the API from a browser (see cors.go). Empty: none.
+	CORSOrigins []string
 }
 
 func (c *Config) setDefaults() {
@@ -165,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		svc.Start(ctx)
 	}
 	s.wg.Go(func() { s.reloadKeys(ctx) })
+	s.wg.Go(func() { s.watchDisk(ctx) })
 	return s, nil
 }
 
@@ -207,9 +215,11 @@ func (s *Server) routes() (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler(s.cfg.MetricsToken, s.log))
-	// Outermost first: bodies bounded before anything reads them (on the
-	// server's own ResponseWriter, which http.MaxBytesReader needs to close
-	// the connection of a body it cut short), every refusal explained, then
+	// Outermost first: browser origins allowed (cors.go: it adds headers
+	// and answers preflights, never wrapping the ResponseWriter), bodies
+	// bounded before anything reads them (on the server's own
+	// ResponseWriter, which http.MaxBytesReader needs to close the
+	// connection of a body it cut short), every refusal explained, then
 	// authentication.
 	api := explainRefusals(s.maxRequestBytes)(Authenticate(s.tokens, publicPaths)(mux))
 	staff, err := console.New(console.Config{
@@ -226,13 +236,13 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	// The console authenticates by its own session cookie, not a bearer
 	// token: its paths bypass the API's middleware.
-	return s.boundRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.allowOrigins(s.boundRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, console.Prefix) {
 			staff.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
-	})), nil
+	}))), nil
 }
 
 // serviceNames are linli's RPC services, for health and reflection.
@@ -253,7 +263,8 @@ func (s *Server) Tokens() *Tokens { return s.tokens }
 // the first community of a new store, the bench's members).
 func (s *Server) Service() *mutualaid.Service { return s.svc }
 
-// Serve answers on ln (HTTP/1.1 and h2c) until ctx ends, then shuts down
+// Serve answers on ln (HTTP/1.1 and h2c; or HTTPS with HTTP/2 and
+// HTTP/1.1 if Config.TLS is set) until ctx ends, then shuts down
 // gracefully: it stops accepting, fails readiness, ends streams, and lets
 // calls in flight finish (their contexts stay live) for up to 10 s. It does
 // not close the service (see Close).
@@ -262,8 +273,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancelBase()
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if s.cfg.TLS != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	hs := &http.Server{
+		TLSConfig:         s.cfg.TLS,
 		Handler:           s.handler,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -273,7 +289,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if s.cfg.TLS != nil {
+			errc <- hs.ServeTLS(ln, "", "") // the certificate comes from s.cfg.TLS
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -42,7 +42,7 @@ const diskRecheck = 250 * time.Millisecond
 // for writes that slip past the check (Pebble's flushes and compactions,
 // another program filling the disk): Pebble's file system is wrapped with
 // vfs.OnDiskFull, which on ENOSPC deletes the ballast file (DiskBallast
-// bytes preallocated in the store's folder), marks the disk full and lets
+// bytes of zeros in the store's folder), marks the disk full and lets
 // Pebble retry the write once, into the space the ballast gave back, so
 // that a full disk never stops the process. The ballast is made again when
 // there is room for it.
@@ -91,16 +91,20 @@ type DiskStatus struct {
 	Available uint64 // bytes free for the store
 	Reserve   uint64 // Options.DiskReserve
 	Full      bool   // pushes are refused (ErrDiskFull)
+	// Failed is the commit failure (ErrFailed) that stopped every write
+	// until the store is reopened, if one did: a write that met a full disk
+	// with no ballast left to give back, for one.
+	Failed error
 }
 
 // DiskStatus reads the free space again and returns it with whether
-// writes are refused.
+// writes are refused, and why.
 func (s *Store) DiskStatus() DiskStatus {
 	d := s.disk
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.refresh(true)
-	return DiskStatus{Known: d.known, Available: d.avail, Reserve: d.reserve, Full: d.full}
+	return DiskStatus{Known: d.known, Available: d.avail, Reserve: d.reserve, Full: d.full, Failed: s.failure()}
 }
 
 // admit returns why req must not be applied now: the sticky commit
@@ -164,7 +168,7 @@ func (d *diskMonitor) refresh(force bool) {
 	}
 }
 
-// makeBallast preallocates the ballast file, if the file system allows.
+// makeBallast writes the ballast file, if the file system allows.
 // REQUIRES: d.mu held.
 func (d *diskMonitor) makeBallast() {
 	if d.ballast == 0 || d.noBallFS {
@@ -181,7 +185,13 @@ func (d *diskMonitor) makeBallast() {
 		d.noBallFS = true
 		return
 	}
-	err = f.Preallocate(0, d.ballast)
+	// Written, not preallocated: Linux preallocates beyond the end of the
+	// file (FALLOC_FL_KEEP_SIZE), so that the file would look empty, and a
+	// file system may not preallocate at all.
+	zeros := make([]byte, min(d.ballast, 1<<20))
+	for left := d.ballast; left > 0 && err == nil; left -= int64(len(zeros)) {
+		_, err = f.Write(zeros[:min(left, int64(len(zeros)))])
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -202,9 +212,13 @@ func (d *diskMonitor) onENOSPC() {
 	d.enospc, d.full, d.checked = true, true, time.Time{}
 	d.avail = 0
 	err := d.fs.Remove(d.fs.PathJoin(d.dir, BallastName))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		d.log.Error("disk full: could not delete the ballast", "err", err)
+	switch {
+	case err == nil:
+		d.log.Error("disk full: a write failed with no space left; ballast deleted, refusing writes", "dir", d.dir, "ballast_mib", d.ballast>>20)
+	case errors.Is(err, os.ErrNotExist):
+		d.log.Error("disk full: a write failed with no space left and there is no ballast to delete; refusing writes", "dir", d.dir)
+	default:
+		d.log.Error("disk full: a write failed with no space left; could not delete the ballast", "dir", d.dir, "err", err)
 	}
 	d.hasBall = false
-	d.log.Error("disk full: a write failed with no space left; ballast deleted, refusing writes", "dir", d.dir)
 }

@@ -3,8 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -280,4 +289,202 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestServeWebFlags: the HTTPS and browser flags are checked together, and
+// each refusal names the flag to fix.
+func TestServeWebFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		f    webFlags
+		want string // in the error; "" for none
+	}{
+		{"PlainHTTP", webFlags{}, ""},
+		{"CertFiles", webFlags{tlsCert: "c.pem", tlsKey: "k.pem"}, ""},
+		{"ACME", webFlags{acmeDomains: " Linli.Example.org, h5.example.org ,", acmeEmail: "ops@example.org", acmeHTTP: ":80", acmeCache: "/var/lib/linli/acme"}, ""},
+		{"CORS", webFlags{corsOrigins: "https://app.example.org, http://127.0.0.1:5173"}, ""},
+		{"CertWithoutKey", webFlags{tlsCert: "c.pem"}, "--tls-key"},
+		{"KeyWithoutCert", webFlags{tlsKey: "k.pem"}, "--tls-cert"},
+		{"CertAndACME", webFlags{tlsCert: "c.pem", tlsKey: "k.pem", acmeDomains: "linli.example.org"}, "choose one"},
+		{"ACMEDomainURL", webFlags{acmeDomains: "https://linli.example.org"}, "--acme-domain"},
+		{"ACMEDomainWildcard", webFlags{acmeDomains: "*.example.org"}, "--acme-domain"},
+		{"ACMEDomainPort", webFlags{acmeDomains: "linli.example.org:443"}, "--acme-domain"},
+		{"ACMEDomainBare", webFlags{acmeDomains: "localhost"}, "--acme-domain"},
+		{"ACMEEmailWithoutDomain", webFlags{acmeEmail: "ops@example.org"}, "--acme-email: needs --acme-domain"},
+		{"ACMEHTTPWithoutDomain", webFlags{acmeHTTP: ":80"}, "--acme-http: needs --acme-domain"},
+		{"ACMECacheWithoutDomain", webFlags{acmeCache: "/tmp/acme"}, "--acme-cache: needs --acme-domain"},
+		{"ACMEHTTPWithCertFiles", webFlags{tlsCert: "c.pem", tlsKey: "k.pem", acmeHTTP: ":80"}, "--acme-http: needs --acme-domain"},
+		{"ACMEEmailNotAnAddress", webFlags{acmeDomains: "linli.example.org", acmeEmail: "ops at example"}, "--acme-email"},
+		{"ACMEHTTPNoPort", webFlags{acmeDomains: "linli.example.org", acmeHTTP: "80"}, "--acme-http"},
+		{"CORSWildcard", webFlags{corsOrigins: "*"}, "--cors-origins"},
+		{"CORSPath", webFlags{corsOrigins: "https://app.example.org/app"}, "--cors-origins"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.f.check()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("check: %v, want none", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("check = %+v, %v; want an error containing %q", got, err, tc.want)
+			}
+		})
+	}
+	got, err := (&webFlags{acmeDomains: " Linli.Example.org, h5.example.org ,", corsOrigins: "https://App.example.org"}).check()
+	if err != nil || !slices.Equal(got.acmeDomains, []string{"linli.example.org", "h5.example.org"}) || !slices.Equal(got.corsOrigins, []string{"https://app.example.org"}) {
+		t.Errorf("check = %+v, %v; want the domains and origins trimmed and in lower case", got, err)
+	}
+}
+
+// TestServeWebFlagsEnv: the web flags read LINLI_<FLAG> too, and a bad
+// combination from the environment is refused before anything is opened.
+func TestServeWebFlagsEnv(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("LINLI_TLS_CERT", filepath.Join(data, "cert.pem"))
+	code, _, errOut := runCmd(t, "serve", "--data", data, "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errOut, "--tls-key") {
+		t.Errorf("serve with LINLI_TLS_CERT only: exit %d, stderr %q; want a failure naming --tls-key", code, errOut)
+	}
+	t.Setenv("LINLI_TLS_KEY", filepath.Join(data, "key.pem"))
+	t.Setenv("LINLI_ACME_DOMAIN", "linli.example.org")
+	code, _, errOut = runCmd(t, "serve", "--data", data, "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errOut, "--acme-domain") {
+		t.Errorf("serve with certificate files and ACME: exit %d, stderr %q; want a failure naming both", code, errOut)
+	}
+	t.Setenv("LINLI_ACME_DOMAIN", "")
+	code, _, errOut = runCmd(t, "serve", "--data", filepath.Join(data, "new"), "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errOut, "--tls-cert") || !strings.Contains(errOut, "no such file") {
+		t.Errorf("serve with certificate files that do not exist: exit %d, stderr %q; want a failure naming --tls-cert", code, errOut)
+	}
+	if entries, _ := os.ReadDir(data); len(entries) != 0 {
+		t.Errorf("a refused configuration still created %v", entries)
+	}
+}
+
+// TestServeTLS: with --tls-cert and --tls-key serve answers HTTPS (HTTP/2
+// by ALPN), prints https URLs, and lets the pages of --cors-origins call
+// the API.
+func TestServeTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	certFile, keyFile, roots := writeTestCert(t, dir)
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--log-format", "json",
+			"--tls-cert", certFile, "--tls-key", keyFile, "--cors-origins", "https://app.example.org"}, &stdout, &stderr)
+	}()
+	addr := waitFor(t, &stderr, `"addr":"`, `"`)
+	var p http.Protocols
+	p.SetHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: &p, TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	res, err := client.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("healthz over https: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Proto != "HTTP/2.0" {
+		t.Errorf("healthz over https: %d %s, want 200 in HTTP/2.0", res.StatusCode, res.Proto)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodOptions, "https://"+addr+"/linli.v1.SyncService/Pull", nil)
+	req.Header.Set("Origin", "https://app.example.org")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+	res, err = client.Do(req)
+	if err != nil {
+		t.Fatalf("preflight: %v", err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "https://app.example.org" {
+		t.Errorf("preflight from the allowed origin: Access-Control-Allow-Origin %q", got)
+	}
+	waitFor(t, &stdout, "/linli.v1.AuthService/Join", "\n")
+	if !strings.Contains(stdout.String(), "linli is running at https://"+addr) {
+		t.Errorf("welcome: %s, want https URLs", stdout.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, stderr.String())
+	}
+}
+
+// TestServeACME: with --acme-domain serve starts without asking the CA
+// anything (certificates are obtained at the first handshake that needs
+// one), keeps the ACME cache in the data folder, private, and its
+// --acme-http listener redirects to https.
+func TestServeACME(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data", data, "--log-format", "json",
+			"--acme-domain", "linli.example.org", "--acme-email", "ops@example.org", "--acme-http", "127.0.0.1:0"}, &stdout, &stderr)
+	}()
+	httpAddr := waitFor(t, &stderr, `"msg":"acme http listening: challenges, and redirects to https","addr":"`, `"`)
+	waitFor(t, &stderr, `"msg":"linli listening"`, "\n")
+	if fi, err := os.Stat(filepath.Join(data, "acme")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("acme cache: %v %v, want a folder only linli may read", fi, err)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+httpAddr+"/console/?x=1", nil)
+	req.Host = "linli.example.org"
+	res, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatalf("plain http: %v", err)
+	}
+	res.Body.Close()
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusFound || loc != "https://linli.example.org/console/?x=1" {
+		t.Errorf("plain http: %d to %q, want a redirect to https://linli.example.org/console/?x=1", res.StatusCode, loc)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, stderr.String())
+	}
+	if _, err := net.Dial("tcp", httpAddr); err == nil {
+		t.Error("the acme http listener outlived serve")
+	}
+}
+
+// writeTestCert writes a self-signed ECDSA certificate for 127.0.0.1 and
+// its key in dir, and returns their paths and a pool trusting it.
+func writeTestCert(t *testing.T, dir string) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "linli test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
 }
