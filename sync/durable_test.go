@@ -27,6 +27,7 @@ func TestDurableAck(t *testing.T) {
 				t.Fatal(err)
 			}
 			var acked gosync.Map // entity → true
+			var ackCount atomic.Int64
 			var wg gosync.WaitGroup
 			stop := make(chan struct{})
 			for w := range 8 {
@@ -43,10 +44,16 @@ func TestDurableAck(t *testing.T) {
 							return
 						}
 						acked.Store(id, true)
+						ackCount.Add(1)
 					}
 				})
 			}
+			// Crash at a random moment, once something was acknowledged
+			// (on a loaded machine the first acks may take a while).
 			time.Sleep(time.Duration(20+rand.Intn(60)) * time.Millisecond)
+			for deadline := time.Now().Add(30 * time.Second); ackCount.Load() == 0 && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
 			// Snapshot what was acknowledged, then crash: only synced data survives.
 			var before []string
 			acked.Range(func(k, _ any) bool { before = append(before, k.(string)); return true })
