@@ -85,7 +85,7 @@ func (s *Store) Backup(ctx context.Context, dir string) error {
 		m       BackupManifest
 		ckptErr error
 	)
-	_, err := s.do(ctx, request{settled: true, job: func(w *batchState) error {
+	_, err := s.do(ctx, request{settled: true, reads: true, job: func(w *batchState) error {
 		// The writer is here and every group before is durable, so no
 		// batch commits during the checkpoint and the checkpoint holds no
 		// group that is not durable; this group's own writes are still in
