@@ -122,7 +122,6 @@ func splitHostPort(hp string) (string, int, error) {
 	return host, port, nil
 }
 
-
 // natsLogger routes the embedded server's logs to slog: its notices at
 // debug level (it is chatty about routes coming and going), warnings and
 // errors as they are.
@@ -146,5 +145,5 @@ func (n natsLogger) Errorf(format string, v ...any) {
 	}
 	n.l.Error(fmt.Sprintf(format, v...))
 }
-func (n natsLogger) Debugf(format string, v ...any)  {}
-func (n natsLogger) Tracef(format string, v ...any)  {}
+func (n natsLogger) Debugf(format string, v ...any) {}
+func (n natsLogger) Tracef(format string, v ...any) {}
