@@ -42,6 +42,13 @@ const (
 	kindMark   = "mark"
 )
 
+// ErrUnavailable wraps an append to the log whose outcome is unknown (the
+// log did not answer in time, or could not be reached): the group may or
+// may not be in the log, and this node's store holds it if, and only if,
+// the log does once it has caught up. Clients retry; exactly-once pushes
+// make that safe.
+var ErrUnavailable = errors.New("cluster: the log is unavailable")
+
 // Commit appends one group's writes to the log, fenced, and returns the
 // position of its last part. It implements linlisync.Replica; the store's
 // writer calls it one group at a time.
@@ -85,7 +92,7 @@ func (n *Node) Commit(repr []byte) (uint64, error) {
 			return 0, fmt.Errorf("cluster: append refused, another node writes: %w", linlisync.ErrNotWriter)
 		case err != nil:
 			n.unsure(term, err)
-			return 0, fmt.Errorf("cluster: append to the log: %w", err)
+			return 0, fmt.Errorf("%w: append: %w", ErrUnavailable, err)
 		}
 		last = ack.Sequence
 	}

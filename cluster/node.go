@@ -237,6 +237,9 @@ const (
 	keyWriter = "writer"
 )
 
+// Name is this node's name.
+func (n *Node) Name() string { return n.cfg.Node }
+
 // Epoch is the cluster's epoch: every node's store takes it, so that a
 // cursor means the same on every node.
 func (n *Node) Epoch() [16]byte { return n.epoch }

@@ -65,6 +65,11 @@ type Tokens struct {
 	// Now returns the current time; nil means time.Now. Tests set it before
 	// first use; never change it afterwards.
 	Now func() time.Time
+	// UnknownKey, if set, is called when a token names a key the set does
+	// not hold, and returns whether the set was reloaded: the token is
+	// then checked once more (in a cluster, another node may have made
+	// the key moments ago). Set it before first use.
+	UnknownKey func() bool
 
 	keys     atomic.Pointer[KeySet]
 	parser   *jwt.Parser
@@ -150,6 +155,10 @@ func (t *Tokens) Verify(token string) (Principal, error) {
 	}
 	var c Claims
 	tok, err := t.parser.ParseWithClaims(token, &c, t.verificationKey)
+	if err != nil && errors.Is(err, ErrKeyNotFound) && t.UnknownKey != nil && t.UnknownKey() {
+		c = Claims{}
+		tok, err = t.parser.ParseWithClaims(token, &c, t.verificationKey)
+	}
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -28,6 +29,10 @@ func (c caller) scopes() []string { return mutualaid.MemberScopes(c.member) }
 type members struct {
 	svc *mutualaid.Service
 	log *slog.Logger
+	// barrier, if set, waits until this node holds every write the
+	// cluster acknowledged (see Server.barrier): a member this node does
+	// not know yet is looked for again after it.
+	barrier func(ctx context.Context) bool
 }
 
 // call checks a request's protocol version, then loads the caller as
@@ -53,6 +58,9 @@ func (ms members) current(ctx context.Context) (caller, error) {
 		return caller{}, newError(connect.CodeUnauthenticated, "missing bearer token", &linliv1.ErrorDetail{Reason: "token_missing"})
 	}
 	m, err := ms.svc.CurrentMember(p.CommunityID, p.UserID, p.ClientID)
+	if errors.Is(err, mutualaid.ErrMemberRemoved) && ms.barrier != nil && ms.barrier(ctx) {
+		m, err = ms.svc.CurrentMember(p.CommunityID, p.UserID, p.ClientID)
+	}
 	if err != nil {
 		return caller{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/linli/linli/cluster"
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/server"
 )
@@ -24,6 +25,7 @@ type serveFlags struct {
 	metricsToken string
 	hotline      mutualaid.HotlineConfig
 	proxies      string
+	cluster      clusterFlags
 }
 
 // check validates the flags that need more than parsing, and returns the
@@ -41,7 +43,7 @@ func (f *serveFlags) check() ([]netip.Prefix, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	return proxies, nil
+	return proxies, f.cluster.check(f.listen)
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,6 +68,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.limits.Refresh.Burst, "refresh-burst", 20, "token refreshes one address may make at once")
 	fs.Float64Var(&f.limits.Push.Rate, "push-rate", 50, "pushes per second allowed per member (-1: no limit)")
 	fs.IntVar(&f.limits.Push.Burst, "push-burst", 200, "pushes one member may make at once")
+	f.cluster.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -80,35 +83,71 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
+	// In a cluster, the node that becomes the writer of a cluster without
+	// a community makes the first one (once this node serves).
+	leads := make(chan struct{}, 1)
+	var node *cluster.Node
+	if f.cluster.enabled {
+		if node, err = startClusterNode(ctx, &f, log, func() {
+			select {
+			case leads <- struct{}{}:
+			default:
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	closeNode := func() error {
+		if node == nil {
+			return nil
+		}
+		return node.Close()
+	}
 	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken,
-		Domain: mutualaid.Config{Hotline: f.hotline}, TrustedProxies: proxies})
+		Domain: mutualaid.Config{Hotline: f.hotline}, TrustedProxies: proxies, Cluster: node})
 	if err != nil {
-		return err
+		return errors.Join(explainEpoch(err, f.data), closeNode())
 	}
-	// First start: a store without a community (new, or left empty by an
-	// admin command that failed) gets one and its admin code.
-	communities, err := srv.Service().Communities()
-	if err != nil {
-		return errors.Join(err, srv.Close())
-	}
-	firstStart := len(communities) == 0
+	// First start of a single node: a store without a community (new, or
+	// left empty by an admin command that failed) gets one and its admin
+	// code.
 	var code string
-	if firstStart {
-		if code, err = srv.Service().Bootstrap(ctx, f.first.community()); err != nil {
+	firstStart := false
+	if node == nil {
+		communities, err := srv.Service().Communities()
+		if err != nil {
 			return errors.Join(err, srv.Close())
+		}
+		firstStart = len(communities) == 0
+		if firstStart {
+			if code, err = srv.Service().Bootstrap(ctx, f.first.community()); err != nil {
+				return errors.Join(err, srv.Close())
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close())
+		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close(), closeNode())
 	}
 	log.Info("linli listening", "addr", ln.Addr().String(), "data", f.data)
 	if firstStart {
 		printWelcome(stdout, ln.Addr().String(), f.first.id, code)
 	}
+	if node != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-leads:
+					bootstrapOnLead(ctx, srv, &f, ln.Addr().String(), stdout, log)
+				}
+			}
+		}()
+	}
 	err = srv.Serve(ctx, ln)
 	log.Info("linli stopped")
-	return errors.Join(err, srv.Close())
+	return errors.Join(err, srv.Close(), closeNode())
 }
 
 func exists(path string) bool {
