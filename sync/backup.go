@@ -357,7 +357,18 @@ func newEpoch(dir string) (epoch [16]byte, err error) {
 	if _, err := rand.Read(epoch[:]); err != nil {
 		return epoch, fmt.Errorf("new epoch: %w", err)
 	}
-	if err := db.Set(keyEpoch, epoch[:], pebble.Sync); err != nil {
+	// A backup of a cluster node's store holds the log position it was
+	// copied at; restored, it is a single node's store, the log of record
+	// itself, and the position means nothing any more.
+	b := db.NewBatch()
+	defer b.Close()
+	if err := b.Set(keyEpoch, epoch[:], nil); err != nil {
+		return epoch, fmt.Errorf("write new epoch: %w", err)
+	}
+	if err := b.Delete(keyReplica, nil); err != nil {
+		return epoch, fmt.Errorf("drop the log position: %w", err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
 		return epoch, fmt.Errorf("write new epoch: %w", err)
 	}
 	return epoch, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	gosync "sync"
 	"testing"
 	"time"
@@ -326,5 +327,37 @@ func TestReplica(t *testing.T) {
 		if !errors.Is(err, linlisync.ErrEpochMismatch) {
 			t.Fatalf("open with another epoch: %v, want ErrEpochMismatch", err)
 		}
+	})
+
+	t.Run("RestoredBackupIsASingleNode", func(t *testing.T) {
+		t.Parallel()
+		log := &memLog{}
+		w, wr := openReplica(t, t.TempDir(), log)
+		log.writer = wr
+		mustPush(t, w, alice, put(1, "post/1", "v1", "community/c1"))
+		if w.ReplicaPosition() == 0 {
+			t.Fatal("the writer holds no log position")
+		}
+		b := filepath.Join(t.TempDir(), "backup")
+		if err := w.Backup(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "store")
+		if err := linlisync.Restore(b, dir); err != nil {
+			t.Fatal(err)
+		}
+		// A cluster node does not take it (another epoch)…
+		if s, err := linlisync.Open(dir, linlisync.Options{Replica: &memReplica{log: log}, Epoch: &testEpoch, DropInterval: -1}); !errors.Is(err, linlisync.ErrEpochMismatch) {
+			if err == nil {
+				s.Close()
+			}
+			t.Fatalf("open the restored store as a cluster node: %v, want ErrEpochMismatch", err)
+		}
+		// …a single node does, as a store of its own, and writes.
+		s := mustOpen(t, dir, linlisync.Options{})
+		if got := s.ReplicaPosition(); got != 0 {
+			t.Errorf("restored store's log position %d, want 0", got)
+		}
+		mustPush(t, s, alice, put(2, "post/1", "v2", "community/c1"))
 	})
 }
