@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,8 +21,26 @@ func (n *Node) follow(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errRefollow) {
+			continue
+		}
 		n.log.Warn("cluster: following the log", "err", err)
 		sleep(ctx, 250*time.Millisecond)
+	}
+}
+
+// errRefollow ends followOnce when refollow asks for a new consumer.
+var errRefollow = errors.New("cluster: follow the log afresh")
+
+// refollow makes the follower drop its consumer and follow the log afresh
+// from its store's position. A consumer whose server died (the log's
+// leader was on the node that went) notices only after its heartbeats
+// stop, seconds later; a new writer waiting to catch up does not wait for
+// that.
+func (n *Node) refollow() {
+	select {
+	case n.kickFollow <- struct{}{}:
+	default:
 	}
 }
 
@@ -96,6 +115,8 @@ func (n *Node) followOnce(ctx context.Context) error {
 			if err := take(m); err != nil {
 				return err
 			}
+		case <-n.kickFollow:
+			return errRefollow
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -141,28 +141,49 @@ func (n *Node) take(ctx context.Context, rev uint64) {
 func (n *Node) fence(ctx context.Context, term uint64) {
 	start := time.Now()
 	var mark uint64
-	for {
+	// The first tries wait briefly: when the old writer's node also led
+	// the log, the log answers nothing until JetStream has elected another
+	// leader, and a try that waited the whole append timeout would
+	// keep the cluster without a writer for that long after the election.
+	// A mark is appended at most once however often it is tried (its
+	// message id names the term and the position it goes on top of).
+	// After a few short tries the wait grows, so that a slow log is
+	// waited for all the same.
+	wait := min(n.cfg.Timeout, max(n.cfg.Lease/4, 250*time.Millisecond))
+	for try := 1; ; try++ {
 		if n.currentTerm() != term || ctx.Err() != nil {
 			return
 		}
-		seq, err := n.appendMark(ctx, term)
+		seq, err := n.appendMark(ctx, term, wait)
 		if err == nil {
 			mark = seq
 			break
 		}
-		n.log.Debug("cluster: fence the log", "err", err)
-		sleep(ctx, 100*time.Millisecond)
+		if errors.Is(err, errSuperseded) {
+			n.demoteTerm(term, "a newer writer appended to the log")
+			return
+		}
+		n.log.Debug("cluster: fence the log", "err", err, "waited", wait)
+		if try >= 8 {
+			wait = min(2*wait, n.cfg.Timeout)
+		}
+		sleep(ctx, 50*time.Millisecond)
 	}
+	// Catch up to the mark. If the store does not get there promptly, its
+	// follower may hold a consumer on a server that died: start it afresh.
+	wait = 250 * time.Millisecond
 	for {
 		if n.currentTerm() != term || ctx.Err() != nil {
 			return
 		}
-		wctx, cancel := context.WithTimeout(ctx, n.cfg.Lease)
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		err := n.store.WaitReplicaPosition(wctx, mark)
 		cancel()
 		if err == nil {
 			break
 		}
+		n.refollow()
+		wait = min(2*wait, n.cfg.Lease)
 	}
 	n.mu.Lock()
 	if n.term != term {
@@ -181,7 +202,19 @@ func (n *Node) fence(ctx context.Context, term uint64) {
 func (n *Node) demote(why string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.writable = false
 	if n.term == 0 {
+		return
+	}
+	n.log.Warn("cluster: no longer the writer", "why", why, "term", n.term)
+	n.term = 0
+}
+
+// demoteTerm is demote if this node's term is still term.
+func (n *Node) demoteTerm(term uint64, why string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.term != term {
 		return
 	}
 	n.log.Warn("cluster: no longer the writer", "why", why, "term", n.term)

@@ -122,13 +122,23 @@ func (n *Node) unsure(term uint64, err error) {
 	n.wg.Go(func() { n.fence(n.runCtx, term) })
 }
 
-// appendMark appends a fencing mark on top of the log as it is now.
-func (n *Node) appendMark(ctx context.Context, term uint64) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+// errSuperseded is appendMark's answer when the log's last entry is a
+// newer writer's.
+var errSuperseded = errors.New("cluster: a newer writer appended to the log")
+
+// appendMark appends a fencing mark on top of the log as it is now,
+// waiting up to timeout for the log; unless the last entry is a newer
+// term's (errSuperseded): a node that was deposed while it fenced must
+// not fence its successor off.
+func (n *Node) appendMark(ctx context.Context, term uint64, timeout time.Duration) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	last, err := n.logLast(ctx)
+	last, lastTerm, err := n.lastEntry(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if lastTerm > term {
+		return 0, fmt.Errorf("%w (term %d after this node's %d)", errSuperseded, lastTerm, term)
 	}
 	msg := &nats.Msg{Subject: n.subject, Header: nats.Header{}}
 	msg.Header.Set(headerKind, kindMark)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -119,6 +120,8 @@ type Node struct {
 	holder   leaseValue
 	wakeLead chan struct{} // asks the lease loop to act now
 
+	kickFollow chan struct{} // asks the follower for a new consumer (refollow)
+
 	stats nodeStats
 
 	runCtx context.Context // Run's, for the appends and the fencing
@@ -151,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger.With("component", "cluster", "node", cfg.Node),
 		subject:  lowerPrefix(cfg.Prefix) + ".log",
-		wakeLead: make(chan struct{}, 1),
+		wakeLead: make(chan struct{}, 1), kickFollow: make(chan struct{}, 1),
 	}
 	var err error
 	if cfg.NATSURL == "" {
@@ -291,7 +294,7 @@ func (n *Node) Writable() error {
 }
 
 func (n *Node) writableLocked() error {
-	if !n.writable {
+	if !n.writable || n.term == 0 {
 		return fmt.Errorf("cluster: %s is not the writer: %w", n.cfg.Node, linlisync.ErrNotWriter)
 	}
 	if time.Since(n.renewed) > n.cfg.Lease*3/4 {
@@ -345,15 +348,27 @@ func (n *Node) Barrier(ctx context.Context) error {
 
 // logLast is the position of the log's last entry (0 for an empty log).
 func (n *Node) logLast(ctx context.Context) (uint64, error) {
+	seq, _, err := n.lastEntry(ctx)
+	return seq, err
+}
+
+// lastEntry is the position of the log's last entry and the term of the
+// writer that appended it (0, 0 for an empty log).
+func (n *Node) lastEntry(ctx context.Context) (seq, term uint64, err error) {
 	m, err := n.stream.GetLastMsgForSubject(ctx, n.subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("cluster: last log entry: %w", err)
+		return 0, 0, fmt.Errorf("cluster: last log entry: %w", err)
 	}
 	n.stats.logLast.Store(max(n.stats.logLast.Load(), m.Sequence))
-	return m.Sequence, nil
+	if t := m.Header.Get(headerTerm); t != "" {
+		if term, err = strconv.ParseUint(t, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("cluster: log entry %d: malformed term %q", m.Sequence, t)
+		}
+	}
+	return m.Sequence, term, nil
 }
 
 // Stats are a Node's figures, for metrics.
