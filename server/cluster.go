@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -186,21 +187,24 @@ func loadSharedKeys(cfg Config) (*KeySet, error) {
 }
 
 // reloadKeysNow reloads the keys for a token naming one this node lacks, at
-// most once a second; it reports whether it reloaded them.
-func (s *Server) reloadKeysNow() bool {
+// most once a second (within the second it answers as the last reload
+// did). Errors: the last reload's, when the cluster could not be reached.
+func (s *Server) reloadKeysNow() error {
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
 	if time.Since(s.keysAt) < time.Second {
-		return false
+		return s.keysErr
 	}
 	s.keysAt = time.Now()
 	keys, err := loadSharedKeys(s.cfg)
 	if err != nil {
 		s.log.Warn("reload keys", "err", err)
-		return false
+		s.keysErr = fmt.Errorf("reload keys: %w", err)
+		return s.keysErr
 	}
+	s.keysErr = nil
 	s.tokens.SetKeys(keys)
-	return true
+	return nil
 }
 
 // clusterCollector exposes a cluster node's figures:

@@ -113,8 +113,9 @@ type Server struct {
 	stopping chan struct{} // closed when shutdown begins: streams end, readiness fails
 	stopOnce sync.Once
 
-	keyMu  sync.Mutex // guards keysAt
-	keysAt time.Time  // when the keys were last reloaded for an unknown key id
+	keyMu   sync.Mutex // guards keysAt
+	keysAt  time.Time  // when the keys were last reloaded for an unknown key id
+	keysErr error      // that reload's error
 }
 
 // Public procedures: reachable without a token. (/metrics checks
