@@ -31,6 +31,9 @@ const (
 // deadline.
 func (s *Service) runDeadlines(ctx context.Context) {
 	pass := func() {
+		if !s.active() {
+			return
+		}
 		n, err := s.EscalateOverdue(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("escalate overdue requests", "err", err)
@@ -51,15 +54,17 @@ func (s *Service) runHotline(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Hotline.Every)
 	defer t.Stop()
 	for {
-		created, ferr := s.ForwardCases(ctx)
-		if ferr != nil && ctx.Err() == nil {
-			s.log.Warn("hotline outbox", "created", created, "err", ferr)
+		if s.active() {
+			created, ferr := s.ForwardCases(ctx)
+			if ferr != nil && ctx.Err() == nil {
+				s.log.Warn("hotline outbox", "created", created, "err", ferr)
+			}
+			changed, err := s.FollowCases(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("follow hotline cases", "err", err)
+			}
+			s.afterPass(JobHotline, created+changed, errors.Join(ferr, err))
 		}
-		changed, err := s.FollowCases(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("follow hotline cases", "err", err)
-		}
-		s.afterPass(JobHotline, created+changed, errors.Join(ferr, err))
 		select {
 		case <-ctx.Done():
 			return
@@ -73,6 +78,9 @@ func (s *Service) runHotline(ctx context.Context) {
 // suggestions every RefreshEvery, so that quiet communities stay true too.
 func (s *Service) runRefresh(ctx context.Context) {
 	every(ctx, s.cfg.RefreshEvery, func() {
+		if !s.active() {
+			return
+		}
 		n, err := s.RefreshMatches(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("refresh matches", "err", err)
@@ -89,6 +97,9 @@ func (s *Service) afterPass(job Job, n int, err error) {
 		s.cfg.AfterPass(job, n, err)
 	}
 }
+
+// active reports whether background passes may run now (Config.Active).
+func (s *Service) active() bool { return s.cfg.Active == nil || s.cfg.Active() }
 
 // kick asks the hotline job to run now (after a forward).
 func (s *Service) kick() {

@@ -40,6 +40,10 @@ type Config struct {
 	// (see Job), with what the pass returned. Tests wait on it instead of
 	// sleeping.
 	AfterPass func(job Job, n int, err error)
+	// Active, if set, says whether the background jobs may run now: in a
+	// cluster, only on the node that writes (the store refuses writes
+	// elsewhere). A pass that finds it false is skipped. Nil: always.
+	Active func() bool
 }
 
 // HotlineConfig points the service at a city hotline speaking Open311

@@ -78,3 +78,23 @@ func (s *Service) DiskStatus() linlisync.DiskStatus { return s.store.DiskStatus(
 // DBMetrics returns Pebble's metrics, for metrics and for letting
 // compactions settle in benchmarks: see linlisync.Store.DBMetrics.
 func (s *Service) DBMetrics() (*pebble.Metrics, error) { return s.store.DBMetrics() }
+
+// ApplyReplicated applies groups from a cluster's log to the store: see
+// linlisync.Store.ApplyReplicated, whose errors it returns.
+func (s *Service) ApplyReplicated(ctx context.Context, groups []linlisync.Replicated) error {
+	return s.store.ApplyReplicated(ctx, groups)
+}
+
+// ReplicaPosition is the log position the store holds, in a cluster: see
+// linlisync.Store.ReplicaPosition.
+func (s *Service) ReplicaPosition() uint64 { return s.store.ReplicaPosition() }
+
+// WaitReplicaPosition waits until the store holds the log up to pos: see
+// linlisync.Store.WaitReplicaPosition.
+func (s *Service) WaitReplicaPosition(ctx context.Context, pos uint64) error {
+	return s.store.WaitReplicaPosition(ctx, pos)
+}
+
+// Digest is a SHA-256 of the store's durable view and the log position it
+// is as of: see linlisync.Store.Digest.
+func (s *Service) Digest(ctx context.Context) ([32]byte, uint64, error) { return s.store.Digest(ctx) }

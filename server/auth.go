@@ -27,6 +27,10 @@ var (
 	// ErrTokenExpired is returned by Tokens.Verify for a correctly signed
 	// token whose expiry (plus leeway) has passed.
 	ErrTokenExpired = errors.New("server: token expired")
+	// ErrKeysUnavailable is returned by Tokens.Verify, in a cluster, for
+	// a token signed with a key this node does not hold while it cannot
+	// reach the cluster to fetch it: the token may well be valid.
+	ErrKeysUnavailable = errors.New("server: signing keys unavailable")
 )
 
 // Principal is the authenticated caller. A Principal returned by Verify or
@@ -65,6 +69,13 @@ type Tokens struct {
 	// Now returns the current time; nil means time.Now. Tests set it before
 	// first use; never change it afterwards.
 	Now func() time.Time
+	// UnknownKey, if set, is called when a token names a key the set does
+	// not hold, to reload the set: the token is then checked once more (in
+	// a cluster, another node may have made the key moments ago). It
+	// returns an error if the keys could not be reloaded (the cluster is
+	// out of reach): Verify then fails with ErrKeysUnavailable. Set it
+	// before first use.
+	UnknownKey func() error
 
 	keys     atomic.Pointer[KeySet]
 	parser   *jwt.Parser
@@ -143,13 +154,21 @@ func (t *Tokens) Mint(p Principal, ttl time.Duration) (string, error) {
 // a subject, community and valid role.
 //
 // Errors: ErrTokenExpired for a correctly signed token past its expiry;
-// ErrInvalidToken for anything else. Both wrap the cause, for logs only.
+// ErrKeysUnavailable (in a cluster) for a key that could not be fetched;
+// ErrInvalidToken for anything else. All wrap the cause, for logs only.
 func (t *Tokens) Verify(token string) (Principal, error) {
 	if p, ok := t.verified.lookup(token, t.now(), t.keys.Load()); ok {
 		return p, nil
 	}
 	var c Claims
 	tok, err := t.parser.ParseWithClaims(token, &c, t.verificationKey)
+	if err != nil && errors.Is(err, ErrKeyNotFound) && t.UnknownKey != nil {
+		if rerr := t.UnknownKey(); rerr != nil {
+			return Principal{}, fmt.Errorf("%w: %w", ErrKeysUnavailable, rerr)
+		}
+		c = Claims{}
+		tok, err = t.parser.ParseWithClaims(token, &c, t.verificationKey)
+	}
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
@@ -212,12 +231,15 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 // reason and a message safe to show.
 type authFailure struct {
 	reason, message string
+	// unavailable answers Unavailable (retry) instead of Unauthenticated.
+	unavailable bool
 }
 
 var (
-	failMissing = authFailure{"token_missing", "missing bearer token"}
-	failInvalid = authFailure{"token_invalid", "invalid token"}
-	failExpired = authFailure{"token_expired", "token expired"}
+	failMissing = authFailure{reason: "token_missing", message: "missing bearer token"}
+	failInvalid = authFailure{reason: "token_invalid", message: "invalid token"}
+	failExpired = authFailure{reason: "token_expired", message: "token expired"}
+	failNoKeys  = authFailure{reason: "node_catching_up", message: "this node cannot check the token now: try again", unavailable: true}
 )
 
 // Authenticate returns HTTP middleware that lets through requests whose
@@ -270,6 +292,8 @@ func (t *Tokens) authenticate(r *http.Request) (Principal, *authFailure) {
 	switch {
 	case errors.Is(err, ErrTokenExpired):
 		return Principal{}, &failExpired
+	case errors.Is(err, ErrKeysUnavailable):
+		return Principal{}, &failNoKeys
 	case err != nil:
 		return Principal{}, &failInvalid
 	}
@@ -278,12 +302,18 @@ func (t *Tokens) authenticate(r *http.Request) (Principal, *authFailure) {
 
 // writeAuthFailure answers an unauthenticated request in its protocol.
 func writeAuthFailure(ew *connect.ErrorWriter, w http.ResponseWriter, r *http.Request, f authFailure) {
-	w.Header().Set("WWW-Authenticate", "Bearer")
+	code, status := connect.CodeUnauthenticated, http.StatusUnauthorized
+	if f.unavailable {
+		code, status = connect.CodeUnavailable, http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
+	} else {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
 	if !ew.IsSupported(r) {
-		http.Error(w, f.message, http.StatusUnauthorized)
+		http.Error(w, f.message, status)
 		return
 	}
-	cerr := connect.NewError(connect.CodeUnauthenticated, errors.New(f.message))
+	cerr := connect.NewError(code, errors.New(f.message))
 	if d, err := connect.NewErrorDetail(&linliv1.ErrorDetail{Reason: f.reason}); err == nil {
 		cerr.AddDetail(d)
 	}

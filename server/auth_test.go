@@ -587,3 +587,42 @@ func TestPrincipalContext(t *testing.T) {
 		t.Errorf("PrincipalFrom = (%+v, %v), want (%+v, true)", got, ok, testPrincipal)
 	}
 }
+
+// TestVerifyUnknownKey: a token signed with a key the node lacks is checked
+// again after UnknownKey reloads the keys; while they cannot be reloaded
+// (a cluster node cut off) it is neither accepted nor called invalid.
+func TestVerifyUnknownKey(t *testing.T) {
+	other := newAuthEnv(t)
+	tok := mustMint(t, other.tokens)
+
+	t.Run("ReloadFails", func(t *testing.T) {
+		e := newAuthEnv(t)
+		e.tokens.UnknownKey = func() error { return errors.New("cluster out of reach") }
+		if _, err := e.tokens.Verify(tok); !errors.Is(err, ErrKeysUnavailable) || errors.Is(err, ErrInvalidToken) {
+			t.Fatalf("Verify = %v, want ErrKeysUnavailable", err)
+		}
+		r := httptest.NewRequest(http.MethodPost, "/linli.v1.SyncService/Pull", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		_, fail := e.tokens.authenticate(r)
+		if fail == nil {
+			t.Fatal("authenticate accepted a token it cannot check")
+		}
+		if fail.reason != "node_catching_up" || !fail.unavailable {
+			t.Fatalf("authenticate failure %+v, want node_catching_up, unavailable", *fail)
+		}
+	})
+	t.Run("ReloadedKeyStillUnknown", func(t *testing.T) {
+		e := newAuthEnv(t)
+		e.tokens.UnknownKey = func() error { return nil }
+		if _, err := e.tokens.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+			t.Fatalf("Verify = %v, want ErrInvalidToken", err)
+		}
+	})
+	t.Run("ReloadBringsTheKey", func(t *testing.T) {
+		e := newAuthEnv(t)
+		e.tokens.UnknownKey = func() error { e.tokens.SetKeys(other.tokens.keys.Load()); return nil }
+		if _, err := e.tokens.Verify(tok); err != nil {
+			t.Fatalf("Verify = %v, want the token accepted after the reload", err)
+		}
+	})
+}

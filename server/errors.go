@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/linli/linli/cluster"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
@@ -78,6 +79,11 @@ func toConnect(ctx context.Context, log *slog.Logger, procedure string, err erro
 			&linliv1.ErrorDetail{Reason: "disk_full", RetryAfterSeconds: 30})
 		e.Meta().Set("Retry-After", "30")
 		return e
+	case errors.Is(err, linlisync.ErrNotWriter):
+		return newError(connect.CodeUnavailable, "another node writes now: try again", &linliv1.ErrorDetail{Reason: "writer_unavailable"})
+	case errors.Is(err, cluster.ErrUnavailable):
+		log.WarnContext(ctx, "cluster log unavailable", "procedure", procedure, "err", err)
+		return newError(connect.CodeUnavailable, "the write may not have been saved: try again", &linliv1.ErrorDetail{Reason: "writer_unavailable"})
 	case errors.Is(err, linlisync.ErrClosed):
 		return newError(connect.CodeUnavailable, "server is shutting down", &linliv1.ErrorDetail{Reason: "shutting_down"})
 	case linlisync.IsCorruption(err):

@@ -77,6 +77,8 @@ type metrics struct {
 	commitMutations prometheus.Histogram
 	commitPushes    prometheus.Histogram
 	commitSeconds   prometheus.Histogram
+
+	forwarded prometheus.Counter // in a cluster: writes forwarded to the writer
 }
 
 // latencyBuckets span 100 µs to 10 s.

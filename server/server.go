@@ -19,6 +19,7 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 
+	"github.com/linli/linli/cluster"
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 	"github.com/linli/linli/server/console"
@@ -75,6 +76,14 @@ type Config struct {
 	// CORSOrigins are the web origins ("https://app.example.org") whose
 	// pages may call the API from a browser (see cors.go). Empty: none.
 	CORSOrigins []string
+	// Cluster, if set, makes the server one node of a linli cluster (see
+	// package cluster and cluster.go): its store is a copy of the
+	// cluster's log, writes are forwarded to the node that writes, and
+	// the signing keys are shared. Nil: a single node.
+	Cluster *cluster.Node
+	// WriterWait bounds how long a write waits for a writer while none
+	// may write (a failover). Default 10 s.
+	WriterWait time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -96,6 +105,9 @@ func (c *Config) setDefaults() {
 	if c.KeyReload == 0 {
 		c.KeyReload = 30 * time.Second
 	}
+	if c.WriterWait <= 0 {
+		c.WriterWait = 10 * time.Second
+	}
 	c.RateLimits.setDefaults()
 }
 
@@ -114,6 +126,10 @@ type Server struct {
 
 	stopping chan struct{} // closed when shutdown begins: streams end, readiness fails
 	stopOnce sync.Once
+
+	keyMu   sync.Mutex // guards keysAt
+	keysAt  time.Time  // when the keys were last reloaded for an unknown key id
+	keysErr error      // that reload's error
 }
 
 // Public procedures: reachable without a token. (/metrics checks
@@ -126,6 +142,7 @@ var publicPaths = map[string]bool{
 	"/healthz":                              true,
 	"/readyz":                               true,
 	"/metrics":                              true,
+	ClusterPath:                             true,
 	linliv1connect.AuthServiceJoinProcedure: true,
 	linliv1connect.AuthServiceRefreshProcedure: true,
 }
@@ -139,12 +156,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("server: data folder not set")
 	}
-	keys, err := LoadOrCreateKeys(cfg.DataDir)
+	keys, err := loadSharedKeys(cfg)
 	if err != nil {
 		return nil, err
 	}
 	m := newMetrics()
 	dc := cfg.Domain
+	if cfg.Cluster != nil {
+		epoch := cfg.Cluster.Epoch()
+		dc.Store.Replica, dc.Store.Epoch = cfg.Cluster, &epoch
+		dc.Active = func() bool { return cfg.Cluster.Writable() == nil }
+	}
 	dc.Dir = filepath.Join(cfg.DataDir, "store")
 	dc.Logger = cmp.Or(dc.Logger, cfg.Logger)
 	if dc.Now == nil {
@@ -162,12 +184,19 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "server"), svc: svc, tokens: tokens,
 		metrics: m, stopping: make(chan struct{}),
 	}
+	if cfg.Cluster != nil {
+		tokens.UnknownKey = s.reloadKeysNow
+		m.watchCluster(cfg.Cluster)
+	}
 	m.watch(svc)
 	if s.handler, err = s.routes(); err != nil {
 		return nil, errors.Join(err, svc.Close())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	if cfg.Cluster != nil {
+		cfg.Cluster.Run(ctx, svc)
+	}
 	if !cfg.ManualJobs {
 		svc.Start(ctx)
 	}
@@ -191,6 +220,9 @@ func (s *Server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+BackupPath, s.backupHandler)
 	ms := members{svc: s.svc, log: s.log}
+	if s.cfg.Cluster != nil {
+		ms.barrier = s.barrier
+	}
 	lim := s.cfg.RateLimits
 	joins := newLimiter(lim.Join, s.cfg.Now)
 	mux.Handle(linliv1connect.NewSyncServiceHandler(&syncHandler{
@@ -215,6 +247,9 @@ func (s *Server) routes() (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler(s.cfg.MetricsToken, s.log))
+	if s.cfg.Cluster != nil {
+		mux.Handle("GET "+ClusterPath, s.clusterStatusHandler())
+	}
 	// Outermost first: browser origins allowed (cors.go: it adds headers
 	// and answers preflights, never wrapping the ResponseWriter), bodies
 	// bounded before anything reads them (on the server's own
@@ -224,7 +259,7 @@ func (s *Server) routes() (http.Handler, error) {
 	api := explainRefusals(s.maxRequestBytes)(Authenticate(s.tokens, publicPaths)(mux))
 	staff, err := console.New(console.Config{
 		Service: s.svc, Logger: s.cfg.Logger, Now: s.cfg.Now, Location: s.cfg.ConsoleLocation,
-		Heartbeat: s.cfg.ConsoleHeartbeat, Stopping: s.stopping,
+		Heartbeat: s.cfg.ConsoleHeartbeat, Stopping: s.stopping, Barrier: s.consoleBarrier(),
 		Secure: func(r *http.Request) bool { return viaHTTPS(r, s.cfg.TrustedProxies) },
 		// Signing in redeems a code like Join: the same per-address bucket.
 		SignInAllowed: func(r *http.Request) (bool, time.Duration) {
@@ -236,13 +271,13 @@ func (s *Server) routes() (http.Handler, error) {
 	}
 	// The console authenticates by its own session cookie, not a bearer
 	// token: its paths bypass the API's middleware.
-	return s.allowOrigins(s.boundRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.allowOrigins(s.boundRequests(s.forwardWrites(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, console.Prefix) {
 			staff.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
-	}))), nil
+	})))), nil
 }
 
 // serviceNames are linli's RPC services, for health and reflection.
@@ -340,7 +375,7 @@ func (s *Server) reloadKeys(ctx context.Context) {
 		return
 	}
 	every(ctx, s.cfg.KeyReload, func() {
-		keys, err := LoadOrCreateKeys(s.cfg.DataDir)
+		keys, err := loadSharedKeys(s.cfg)
 		if err != nil {
 			s.log.Error("reload keys", "err", err)
 			return

@@ -97,7 +97,7 @@ func (s *Store) Backup(ctx context.Context, dir string) error {
 		m       BackupManifest
 		ckptErr error
 	)
-	_, err := s.do(ctx, request{settled: true, job: func(w *batchState) error {
+	_, err := s.do(ctx, request{settled: true, reads: true, job: func(w *batchState) error {
 		// The writer is here and every group before is durable, so no
 		// batch commits during the checkpoint and the checkpoint holds no
 		// group that is not durable; this group's own writes are still in
@@ -417,7 +417,18 @@ func newEpoch(dir string) (epoch [16]byte, err error) {
 	if _, err := rand.Read(epoch[:]); err != nil {
 		return epoch, fmt.Errorf("new epoch: %w", err)
 	}
-	if err := db.Set(keyEpoch, epoch[:], pebble.Sync); err != nil {
+	// A backup of a cluster node's store holds the log position it was
+	// copied at; restored, it is a single node's store, the log of record
+	// itself, and the position means nothing any more.
+	b := db.NewBatch()
+	defer b.Close()
+	if err := b.Set(keyEpoch, epoch[:], nil); err != nil {
+		return epoch, fmt.Errorf("write new epoch: %w", err)
+	}
+	if err := b.Delete(keyReplica, nil); err != nil {
+		return epoch, fmt.Errorf("drop the log position: %w", err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
 		return epoch, fmt.Errorf("write new epoch: %w", err)
 	}
 	return epoch, nil

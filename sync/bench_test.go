@@ -73,7 +73,7 @@ func BenchmarkPull(b *testing.B) {
 		mustPush(b, s, c, muts...)
 	}
 	b.Run("Engine", func(b *testing.B) {
-		catchUp(b, s, entities)
+		benchCatchUp(b, s, entities)
 	})
 	b.Run("PebbleBaseline", func(b *testing.B) {
 		db := openPebble(b)
@@ -133,12 +133,12 @@ func BenchmarkPullAfterEdits(b *testing.B) {
 			mustPush(b, s, c, muts...)
 		}
 	}
-	catchUp(b, s, entities)
+	benchCatchUp(b, s, entities)
 }
 
-// catchUp pulls community c1 from an empty cursor in pages of 10,000 for
+// benchCatchUp pulls community c1 from an empty cursor in pages of 10,000 for
 // each iteration of b, checking it holds entities changes.
-func catchUp(b *testing.B, s *linlisync.Store, entities int) {
+func benchCatchUp(b *testing.B, s *linlisync.Store, entities int) {
 	lim := linlisync.Limits{MaxChanges: 10_000, MaxBytes: 16 << 20}
 	scopes := []string{"community/c1", "user/reader"}
 	for b.Loop() {

@@ -268,6 +268,12 @@ func describeKey(k []byte) string {
 }
 
 func (c *checker) meta(k, v []byte) {
+	if bytes.Equal(k, keyReplica) {
+		if len(v) != 8 {
+			c.problemf("replica position: %d bytes, want 8", len(v))
+		}
+		return
+	}
 	if !bytes.Equal(k, keyEpoch) {
 		c.problemf("%s: unknown meta key", describeKey(k))
 		return

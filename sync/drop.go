@@ -113,6 +113,9 @@ func (s *Store) dropLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if s.opts.Replica != nil && s.opts.Replica.Writable() != nil {
+				continue // the log's writer drops them, for every copy
+			}
 			n, err := s.DropTombstones(ctx, s.opts.Now().Add(-s.opts.TombstoneRetention))
 			if err != nil && ctx.Err() == nil {
 				s.log.Error("drop tombstones", "err", err)

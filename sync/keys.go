@@ -14,7 +14,8 @@ import (
 // one batch.
 //
 //	prefix  key                                     value                                        meaning
-//	'M'     M "epoch"                               16 random bytes                              store epoch; new on restore
+//	'M'     M "epoch"                               16 random bytes                              store epoch; new on restore (a cluster's: Options.Epoch)
+//	'M'     M "replica"                             pos:u64                                      with a Replica: the log position the store holds (written with each group)
 //	'C'     C user 0x00 client                      clientRecord                                 last id, seq of its state in user scope, recent outcomes
 //	'R'     R user 0x00 client 0x00 id:u64          outcomes record                              outcomes of ids from id on (a push's); those of the last KeptOutcomes ids kept
 //	'E'     E entityID                              entityRecord                                 canonical value + placements per scope (not for client states)
@@ -33,7 +34,10 @@ const (
 
 const sep = 0x00
 
-var keyEpoch = []byte{prefixMeta, 'e', 'p', 'o', 'c', 'h'}
+var (
+	keyEpoch   = []byte{prefixMeta, 'e', 'p', 'o', 'c', 'h'}
+	keyReplica = []byte{prefixMeta, 'r', 'e', 'p', 'l', 'i', 'c', 'a'}
+)
 
 func clientKey(c ClientID) []byte {
 	k := make([]byte, 0, 2+len(c.User)+len(c.Client))

@@ -92,6 +92,9 @@ func (s *Store) PullEach(ctx context.Context, scopes []string, cur Cursor, lim L
 	}
 	slices.Sort(page.Dropped)
 
+	if s.opts.Replica != nil && !epochChanged {
+		s.waitHeads(ctx, scopes, cur)
+	}
 	v := s.acquireView()
 	defer v.release()
 	snap := v.snap
@@ -110,7 +113,12 @@ func (s *Store) PullEach(ctx context.Context, scopes []string, cur Cursor, lim L
 			return Page{}, err
 		}
 		if known && from > 0 {
-			if reason, reset := needsReset(from, h); reset {
+			if reason, reset := needsReset(from, h); reset && reason == ResetCursorAhead && s.opts.Replica != nil {
+				// The cursor came from a copy further along the log, and
+				// this one has not caught up yet: keep the client's place.
+				page.Cursor.Seqs[sc] = from
+				continue
+			} else if reset {
 				page.Resets = append(page.Resets, Reset{Scope: sc, Reason: reason})
 				from = 0
 			}

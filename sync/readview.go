@@ -34,8 +34,9 @@ func (s *Store) acquireView() *viewRef {
 
 // markDurable records that the oldest group in flight is durable: view
 // (nil if it wrote nothing) becomes what readers see, its heads are
-// published and subscribers poked.
-func (s *Store) markDurable(view *pebble.Snapshot, heads map[string]scopeHead) {
+// published and subscribers poked, and its replica position (if not 0)
+// is the store's.
+func (s *Store) markDurable(view *pebble.Snapshot, heads map[string]scopeHead, pos uint64) {
 	var pokes map[string]uint64
 	if len(heads) > 0 {
 		pokes = make(map[string]uint64, len(heads))
@@ -50,6 +51,9 @@ func (s *Store) markDurable(view *pebble.Snapshot, heads map[string]scopeHead) {
 	for sc, h := range heads {
 		s.heads[sc] = h
 		pokes[sc] = h.head
+	}
+	if pos > 0 {
+		s.durablePos = pos
 	}
 	s.durableGroups++
 	close(s.durableCh)

@@ -67,6 +67,20 @@ type Options struct {
 	// the commit itself failed): state a domain keeps beside the store,
 	// updated as mutations applied, must be rebuilt from the store.
 	OnAbandon func()
+	// Replica, if set, makes the store one copy of a replicated log
+	// (cluster mode): see Replica. Nil, the default, makes it the log of
+	// record, as a single node is.
+	Replica Replica
+	// Epoch, if set, is the epoch a new store takes (a cluster's, so that
+	// cursors mean the same on every node); opening a store that has
+	// another one fails with ErrEpochMismatch. Nil: a new store draws a
+	// random epoch.
+	Epoch *[16]byte
+	// AheadWait is how long a Pull waits, with a Replica, for this store to
+	// catch up with a cursor that is ahead of it (the cursor came from a
+	// node further along the log) before it answers without the changes it
+	// does not have yet. Default: 2 s.
+	AheadWait time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -102,6 +116,9 @@ func (o *Options) setDefaults() {
 	if o.FlushAfterDeletes == 0 {
 		o.FlushAfterDeletes = 32 << 10
 	}
+	if o.AheadWait <= 0 {
+		o.AheadWait = 2 * time.Second
+	}
 	if o.DiskReserve == 0 {
 		o.DiskReserve = 64 << 20
 	}
@@ -130,6 +147,7 @@ type Store struct {
 	// deletesUnflushed counts the log entries deleted since the writer
 	// last asked for a flush (writer only; see noteDeletes).
 	deletesUnflushed int
+	replicaPos       uint64 // writer only: the log position as of every group applied (with a Replica)
 	failed           atomic.Pointer[failure]
 	disk             *diskMonitor
 
@@ -138,6 +156,7 @@ type Store struct {
 	view          *viewRef             // durable read view
 	appliedGroups uint64               // groups handed to the syncer
 	durableGroups uint64               // groups the syncer has made durable
+	durablePos    uint64               // with a Replica: the log position of the durable view
 	durableCh     chan struct{}        // closed and replaced at each durable group
 
 	closeOnce  gosync.Once
@@ -197,6 +216,11 @@ func Open(dir string, opts Options) (*Store, error) {
 func (s *Store) load() error {
 	v, closer, err := s.db.Get(keyEpoch)
 	switch {
+	case errors.Is(err, pebble.ErrNotFound) && s.opts.Epoch != nil:
+		s.epoch = *s.opts.Epoch
+		if err := s.db.Set(keyEpoch, s.epoch[:], pebble.Sync); err != nil {
+			return fmt.Errorf("write epoch: %w", err)
+		}
 	case errors.Is(err, pebble.ErrNotFound):
 		if _, err := rand.Read(s.epoch[:]); err != nil {
 			return fmt.Errorf("new epoch: %w", err)
@@ -212,6 +236,12 @@ func (s *Store) load() error {
 		if n != len(s.epoch) {
 			return fmt.Errorf("read epoch: %w", ErrCorrupt)
 		}
+		if s.opts.Epoch != nil && *s.opts.Epoch != s.epoch {
+			return fmt.Errorf("store epoch %x, want %x: %w", s.epoch, *s.opts.Epoch, ErrEpochMismatch)
+		}
+	}
+	if err := s.loadReplicaPos(); err != nil {
+		return err
 	}
 	return s.loadHeads()
 }

@@ -20,7 +20,16 @@ type request struct {
 	// settled makes the writer wait, before it runs job, until every group
 	// applied before it is durable (a backup must not hold unsynced groups).
 	settled bool
-	reply   chan reply // buffered, 1
+	// solo makes the request a group of its own (groups from a replicated
+	// log: see ApplyReplicated).
+	solo bool
+	// replicated marks groups from the log (ApplyReplicated): the Replica
+	// neither judges nor commits them.
+	replicated bool
+	// reads marks a job that writes nothing (a backup): a Replica that is
+	// not the writer lets it run.
+	reads bool
+	reply chan reply // buffered, 1
 }
 
 type reply struct {
@@ -131,7 +140,8 @@ type group struct {
 	heads   map[string]scopeHead
 	applied time.Time // when the writer had applied it
 	apply   time.Duration
-	bytes   int // the batch's size
+	bytes   int    // the batch's size
+	pos     uint64 // with a Replica: the log position the group brings the store to (0: unchanged)
 }
 
 // writeLoop is the single writer.
@@ -168,10 +178,10 @@ func (s *Store) writeLoop(ctx context.Context) {
 func (s *Store) gather(first request) []request {
 	group := []request{first}
 	n := len(first.muts)
-	for n < s.opts.MaxBatchMutations && !first.settled {
+	for n < s.opts.MaxBatchMutations && !first.settled && !first.solo {
 		select {
 		case r := <-s.queue:
-			if r.settled {
+			if r.settled || r.solo {
 				s.held = &r // runs first in the next group
 				return group
 			}
@@ -226,6 +236,12 @@ func (s *Store) applyGroup(reqs []request) *group {
 			g.replies[i].err = err
 			continue
 		}
+		if s.opts.Replica != nil && !req.replicated && !req.reads {
+			if err := s.opts.Replica.Writable(); err != nil {
+				g.replies[i].err = err
+				continue
+			}
+		}
 		if req.job != nil {
 			if err := req.job(w); err != nil {
 				g.replies[i].err = w.poison(err)
@@ -243,6 +259,13 @@ func (s *Store) applyGroup(reqs []request) *group {
 		s.log.Error("group abandoned", "err", w.failed, "pushes", len(reqs))
 		s.abandon(g, w, w.failed)
 	case !w.batch.Empty():
+		if err := s.replicate(w); err != nil {
+			// Not in the log, so not here either: the requests may be
+			// retried (on the log's writer).
+			s.log.Warn("group not replicated", "err", err, "pushes", len(reqs))
+			s.abandon(g, w, err)
+			break
+		}
 		g.bytes = w.batch.Len()
 		if err := s.db.ApplyNoSyncWait(w.batch, pebble.Sync); err != nil {
 			err = fmt.Errorf("commit: %w", err)
@@ -257,6 +280,9 @@ func (s *Store) applyGroup(reqs []request) *group {
 		s.applied.merge(w.cache)
 		s.rememberClients(w.clients)
 		s.noteDeletes(w.deletes)
+		if w.pos > 0 {
+			s.replicaPos, g.pos = w.pos, w.pos
+		}
 		g.batch, g.heads = w.batch, w.heads
 		g.view = s.db.NewSnapshot()
 	default:
@@ -318,12 +344,12 @@ func (s *Store) syncLoop() {
 				for i := range g.replies {
 					g.replies[i] = reply{err: err}
 				}
-				s.markDurable(nil, nil)
+				s.markDurable(nil, nil, 0)
 				s.answer(g)
 				continue
 			}
 		}
-		s.markDurable(g.view, g.heads)
+		s.markDurable(g.view, g.heads, g.pos)
 		s.answer(g)
 	}
 }
@@ -378,6 +404,11 @@ type batchState struct {
 	outcomes     map[ClientID][][]Result // outcome records written in this group, by client
 	clients      map[ClientID]clientRecord
 	deletes      int // keys deleted with delOnce
+	// With a Replica: replicated is set when the group holds groups from
+	// the log (ApplyReplicated), and pos is the log position the group
+	// brings the store to (0: unchanged).
+	replicated bool
+	pos        uint64
 }
 
 // poison marks the group as not committable and returns err.

@@ -65,6 +65,21 @@ func openOffline(data string) (*mutualaid.Service, error) {
 	return svc, nil
 }
 
+// openOfflineWrite is openOffline for a command that changes the store: a
+// cluster node's store is a copy of the cluster's log, changed only
+// through it, so it is refused.
+func openOfflineWrite(data string) (*mutualaid.Service, error) {
+	svc, err := openOffline(data)
+	if err != nil {
+		return nil, err
+	}
+	if svc.ReplicaPosition() > 0 {
+		return nil, errors.Join(fmt.Errorf("%s is a node of a linli cluster: its store is a copy of the cluster's log, changed only through it; "+
+			"use the API (CommunityService, the staff console) on any running node instead", data), svc.Close())
+	}
+	return svc, nil
+}
+
 type communityFlags struct {
 	data, id, name, district, streetOffice string
 }
@@ -107,7 +122,7 @@ func withCommunity(name string, args []string, stderr io.Writer, fn func(*mutual
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	o, err := openOffline(c.data)
+	o, err := openOfflineWrite(c.data)
 	if err != nil {
 		return err
 	}
@@ -151,7 +166,7 @@ func runAdminBuilding(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	o, err := openOffline(*data)
+	o, err := openOfflineWrite(*data)
 	if err != nil {
 		return err
 	}
@@ -182,7 +197,7 @@ func runAdminJoinCode(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *uses < 1 || *uses > 10_000 || *valid < time.Minute || *valid > 90*24*time.Hour {
 		return errors.New("--uses must be 1 to 10000 and --valid 1m to 2160h")
 	}
-	o, err := openOffline(*data)
+	o, err := openOfflineWrite(*data)
 	if err != nil {
 		return err
 	}

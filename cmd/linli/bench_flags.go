@@ -17,7 +17,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg bench.Config
 	var data string
 	fs := newFlagSet("linli bench", stderr)
-	fs.StringVar(&cfg.Scenarios, "scenarios", "all", "comma-separated scenarios to run: "+strings.Join(bench.Scenarios(), ", ")+" (or all)")
+	fs.StringVar(&cfg.Scenarios, "scenarios", "all", "comma-separated scenarios to run: "+strings.Join(bench.Scenarios(), ", ")+" (or all); and cluster (not in all): push and catch-up on three nodes in process beside the single node")
 	fs.DurationVar(&cfg.Duration, "duration", 3*time.Second, "how long each scenario (and each of its baselines) runs")
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
 	fs.StringVar(&cfg.Addr, "addr", "", "host:port of a running server to measure (default: start one in-process)")

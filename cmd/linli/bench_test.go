@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,6 +69,39 @@ func TestBench(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines before the bench, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestBenchCluster runs `linli bench --scenarios cluster`: three cluster
+// nodes in process beside the single node, and checks that it reports push
+// to the writer, push through another node and catch-up from another node,
+// each with a positive figure, baseline and ratio.
+func TestBenchCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three cluster nodes with NATS inside")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	args := []string{"bench", "--scenarios", "cluster", "--duration", "300ms", "--catchup-entities", "500", "--json"}
+	if code := Run(ctx, args, &out, &errb); code != 0 {
+		t.Fatalf("linli bench exited %d; stderr:\n%s", code, errb.String())
+	}
+	var rep benchJSON
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON report: %v\n%s", err, out.String())
+	}
+	var got []string
+	for _, r := range rep.Results {
+		got = append(got, r.Scenario)
+		for name, v := range map[string]*float64{"figure": r.Figure, "baseline": r.Baseline, "ratio": r.Ratio} {
+			if v == nil || !(*v > 0) {
+				t.Errorf("%s (%s): %s = %v, want > 0", r.Scenario, r.Metric, name, benchDeref(v))
+			}
+		}
+	}
+	if want := []string{"cluster-push", "cluster-forward", "cluster-catchup"}; !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
 	}
 }
 

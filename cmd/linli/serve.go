@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linli/linli/cluster"
 	"github.com/linli/linli/mutualaid"
 	"github.com/linli/linli/server"
 	linlisync "github.com/linli/linli/sync"
@@ -34,6 +35,7 @@ type serveFlags struct {
 	hotline      mutualaid.HotlineConfig
 	proxies      string
 	web          webFlags
+	cluster      clusterFlags
 }
 
 // webFlags are serve's HTTPS and browser flags.
@@ -129,6 +131,9 @@ func (f *serveFlags) check() ([]netip.Prefix, webConfig, error) {
 	if err != nil {
 		return nil, webConfig{}, err
 	}
+	if err := f.cluster.check(f.listen); err != nil {
+		return nil, webConfig{}, err
+	}
 	return proxies, web, nil
 }
 
@@ -193,6 +198,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.limits.Refresh.Burst, "refresh-burst", 20, "token refreshes one address may make at once")
 	fs.Float64Var(&f.limits.Push.Rate, "push-rate", 50, "pushes per second allowed per member (-1: no limit)")
 	fs.IntVar(&f.limits.Push.Burst, "push-burst", 200, "pushes one member may make at once")
+	f.cluster.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -211,28 +217,52 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
+	// In a cluster, the node that becomes the writer of a cluster without
+	// a community makes the first one (once this node serves).
+	leads := make(chan struct{}, 1)
+	var node *cluster.Node
+	if f.cluster.enabled {
+		if node, err = startClusterNode(ctx, &f, log, func() {
+			select {
+			case leads <- struct{}{}:
+			default:
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	closeNode := func() error {
+		if node == nil {
+			return nil
+		}
+		return node.Close()
+	}
 	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken,
 		Domain: mutualaid.Config{Hotline: f.hotline, Store: linlisync.Options{DiskBallast: 16 << 20}}, TrustedProxies: proxies,
-		TLS: tlsConfig, CORSOrigins: web.corsOrigins})
+		TLS: tlsConfig, CORSOrigins: web.corsOrigins, Cluster: node})
 	if err != nil {
-		return err
+		return errors.Join(explainEpoch(err, f.data), closeNode())
 	}
-	// First start: a store without a community (new, or left empty by an
-	// admin command that failed) gets one and its admin code.
-	communities, err := srv.Service().Communities()
-	if err != nil {
-		return errors.Join(err, srv.Close())
-	}
-	firstStart := len(communities) == 0
+	// First start of a single node: a store without a community (new, or
+	// left empty by an admin command that failed) gets one and its admin
+	// code.
 	var code string
-	if firstStart {
-		if code, err = srv.Service().Bootstrap(ctx, f.first.community()); err != nil {
+	firstStart := false
+	if node == nil {
+		communities, err := srv.Service().Communities()
+		if err != nil {
 			return errors.Join(err, srv.Close())
+		}
+		firstStart = len(communities) == 0
+		if firstStart {
+			if code, err = srv.Service().Bootstrap(ctx, f.first.community()); err != nil {
+				return errors.Join(err, srv.Close())
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close())
+		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close(), closeNode())
 	}
 	scheme := "http"
 	if tlsConfig != nil {
@@ -254,9 +284,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if firstStart {
 		printWelcome(stdout, scheme, ln.Addr().String(), f.first.id, code)
 	}
+	if node != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-leads:
+					bootstrapOnLead(ctx, srv, &f, scheme, ln.Addr().String(), stdout, log)
+				}
+			}
+		}()
+	}
 	err = srv.Serve(ctx, ln)
 	log.Info("linli stopped")
-	return errors.Join(err, srv.Close())
+	return errors.Join(err, srv.Close(), closeNode())
 }
 
 func exists(path string) bool {

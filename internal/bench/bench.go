@@ -129,6 +129,8 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			rows, err = b.catchup(ctx)
 		case "subscribers":
 			rows, err = b.subscribe(ctx)
+		case clusterScenario:
+			rows, err = b.cluster(ctx)
 		}
 		if err != nil {
 			err = fmt.Errorf("%s: %w", sc, err)
@@ -157,14 +159,14 @@ func (f *benchFlags) validate() ([]string, error) {
 		switch {
 		case s == "all":
 			scenarios = append(scenarios, benchScenarios...)
-		case slices.Contains(benchScenarios, s):
+		case slices.Contains(benchScenarios, s) || s == clusterScenario:
 			scenarios = append(scenarios, s)
 		case s != "":
-			return nil, fmt.Errorf("--scenarios: unknown scenario %q (want %s or all)", s, strings.Join(benchScenarios, ", "))
+			return nil, fmt.Errorf("--scenarios: unknown scenario %q (want %s or all, or %s)", s, strings.Join(benchScenarios, ", "), clusterScenario)
 		}
 	}
 	// Run each once, in the canonical order.
-	scenarios = slices.DeleteFunc(slices.Clone(benchScenarios), func(s string) bool { return !slices.Contains(scenarios, s) })
+	scenarios = slices.DeleteFunc(append(slices.Clone(benchScenarios), clusterScenario), func(s string) bool { return !slices.Contains(scenarios, s) })
 	switch {
 	case len(scenarios) == 0:
 		return nil, errors.New("--scenarios: none given")
@@ -180,6 +182,8 @@ func (f *benchFlags) validate() ([]string, error) {
 		return nil, fmt.Errorf("--protocol %q: want http1 or h2c", f.protocol)
 	case f.addr != "" && f.joinCode == "":
 		return nil, errors.New("--addr needs --join-code: a resident code with enough uses (linli admin join-code --community C --building B --uses 10000), and the server started with --join-rate -1 --push-rate -1")
+	case f.addr != "" && slices.Contains(scenarios, clusterScenario):
+		return nil, errors.New("--scenarios cluster starts its own three nodes in process: it does not run with --addr")
 	case f.addr == "" && f.joinCode != "":
 		return nil, errors.New("--join-code is only for --addr: the in-process server needs none")
 	}
@@ -200,6 +204,8 @@ func (f *benchFlags) membersNeeded(scenarios []string) int {
 			n = max(n, surgeResidents)
 		case "catchup":
 			n = max(n, catchupLoaders+1)
+		case clusterScenario:
+			n = max(n, pushClients)
 		case "subscribers":
 			n = max(n, f.subscribers)
 		}

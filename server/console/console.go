@@ -69,6 +69,12 @@ type Config struct {
 	// Stopping, closed when the server begins to shut down, ends live
 	// streams.
 	Stopping <-chan struct{}
+	// Barrier, if set, waits until this node holds every write the
+	// cluster acknowledged before it was called, and reports whether it
+	// waited for anything: a session this node does not know yet is
+	// looked for again after it (in a cluster, the sign-in may have been
+	// written by another node a moment ago). Nil: a single node.
+	Barrier func(ctx context.Context) bool
 }
 
 func (c *Config) setDefaults() {

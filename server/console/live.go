@@ -105,11 +105,7 @@ func (c *Console) stillStaff(r *http.Request, p *page) bool {
 	if err != nil {
 		return false
 	}
-	sess, err := c.svc.SessionOf(r.Context(), ck.Value)
-	if err != nil {
-		return false
-	}
-	m, err := c.svc.CurrentMember(sess.CommunityID, sess.UserID, sess.ClientID)
+	_, m, err := c.session(r, ck.Value)
 	if err != nil {
 		return false
 	}

@@ -44,12 +44,7 @@ func (c *Console) staff(h handler) http.HandlerFunc {
 			c.toSignIn(w, r, p, "")
 			return
 		}
-		sess, err := c.svc.SessionOf(r.Context(), ck.Value)
-		if err != nil {
-			c.signedOut(w, r, p, err)
-			return
-		}
-		m, err := c.svc.CurrentMember(sess.CommunityID, sess.UserID, sess.ClientID)
+		sess, m, err := c.session(r, ck.Value)
 		if err != nil {
 			c.signedOut(w, r, p, err)
 			return
@@ -305,4 +300,20 @@ func atoi(s string) int {
 		return 0
 	}
 	return n
+}
+
+// session returns the console session a cookie holds and its member as
+// they stand now; in a cluster, one this node does not know yet is looked
+// for again once it has caught up.
+func (c *Console) session(r *http.Request, cookie string) (mutualaid.Session, *linliv1.Member, error) {
+	for try := 0; ; try++ {
+		sess, err := c.svc.SessionOf(r.Context(), cookie)
+		var m *linliv1.Member
+		if err == nil {
+			m, err = c.svc.CurrentMember(sess.CommunityID, sess.UserID, sess.ClientID)
+		}
+		if err == nil || try > 0 || c.cfg.Barrier == nil || !c.cfg.Barrier(r.Context()) {
+			return sess, m, err
+		}
+	}
 }
