@@ -273,12 +273,19 @@ func (cm *communityMatches) node(s *scoring) matching.Node {
 // keys returns the item keys of p, sorted: of every item of a request, of
 // the items an offer has free. Two posts can meet only if they share one:
 // "cat:<category>/<group>" for a catalog item outside catalog.CategoryOther (it
-// fits only itself or, by Fits, an item of its category and group), else
-// "code:<item code>".
+// fits only itself or, by Fits, an item of its category and group) and for
+// a need (which only items of its category and group fit, by FitsNeed),
+// else "code:<item code>".
 func (cm *communityMatches) keys(p *linliv1.Post) []string {
 	var keys []string
 	for _, it := range p.GetItems() {
 		if p.GetKind() == linliv1.PostKind_POST_KIND_OFFER && it.GetQuantity()-it.GetReserved() <= 0 {
+			continue
+		}
+		if n := it.GetNeed(); n != "" {
+			if need, ok := cm.cat.Need(n); ok {
+				keys = append(keys, "cat:"+string(need.Category)+"/"+need.Group)
+			}
 			continue
 		}
 		code := it.GetItemCode()

@@ -287,7 +287,7 @@ func setDraft(p *linliv1.Post, d *linliv1.PostDraft) error {
 
 // copyDraft copies the known fields of d, so that the queued mutation does
 // not alias the caller's message and unknown fields a client sent are never
-// stored or shown to others.
+// stored or shown to others. Needs are resolved to their catalog codes.
 func copyDraft(d *linliv1.PostDraft) *linliv1.PostDraft {
 	c := &linliv1.PostDraft{
 		Urgency: d.GetUrgency(), Note: d.GetNote(), BuildingId: d.GetBuildingId(), Floor: d.GetFloor(),
@@ -303,9 +303,10 @@ func copyDraft(d *linliv1.PostDraft) *linliv1.PostDraft {
 	for _, it := range d.GetItems() {
 		c.Items = append(c.Items, &linliv1.PostItem{
 			ItemCode: it.GetItemCode(), Name: it.GetName(), Quantity: it.GetQuantity(),
-			Unit: it.GetUnit(), ExpiryDate: it.GetExpiryDate(),
+			Unit: it.GetUnit(), ExpiryDate: it.GetExpiryDate(), Need: it.GetNeed(),
 		})
 	}
+	resolveNeeds(c)
 	return c
 }
 

@@ -35,7 +35,9 @@ const (
 //	post_id_required, _too_long, _invalid          1–64 of [A-Za-z0-9_-]
 //	draft_required                                 offers, requests and edits carry a draft
 //	items_required, too_many_items                 1–20 items
-//	item_code_required, _too_long, _invalid        1–64 of [a-z0-9-]
+//	item_code_required, _too_long, _invalid        1–64 of [a-z0-9-], unless the item names a need
+//	need_too_long, need_invalid                    a need's code or name ≤ 80 characters
+//	need_with_item_code                            an item names an item code or a need, not both
 //	name_too_long, name_invalid                    item name ≤ 80 characters
 //	quantity_out_of_range                          1–1000
 //	unit_too_long, unit_invalid                    item or flat unit ≤ 16 characters
@@ -112,7 +114,14 @@ func (v *validator) items(at string, items []*linliv1.PostItem) {
 }
 
 func (v *validator) item(at string, it *linliv1.PostItem) {
-	v.ident(at+".item_code", "item_code", it.GetItemCode(), isItemCodeByte)
+	switch {
+	case it.GetNeed() == "":
+		v.ident(at+".item_code", "item_code", it.GetItemCode(), isItemCodeByte)
+	case it.GetItemCode() != "":
+		v.fail(at+".need", "need_with_item_code", "Name either an item or a need, not both.")
+	default:
+		v.text(at+".need", "need", it.GetNeed(), maxItemNameLen, false)
+	}
 	v.text(at+".name", "name", it.GetName(), maxItemNameLen, false)
 	v.intRange(at+".quantity", "quantity", it.GetQuantity(), minQuantity, maxQuantity)
 	v.text(at+".unit", "unit", it.GetUnit(), maxUnitLen, false)

@@ -249,10 +249,13 @@ func (Recipient) EnumDescriptor() ([]byte, []int) {
 	return file_linli_v1_post_proto_rawDescGZIP(), []int{3}
 }
 
-// PostItem is one line of a post: what, how many, until when.
+// PostItem is one line of a post: what, how many, until when. A line names
+// a catalog item (item_code) or, on requests only, a need (need) that any
+// fitting catalog item meets: exactly one of the two.
 type PostItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Catalog code, e.g. "ibuprofen-suspension-child": 1 to 64 of [a-z0-9-].
+	// Empty when the line names a need.
 	ItemCode string `protobuf:"bytes,1,opt,name=item_code,json=itemCode,proto3" json:"item_code,omitempty"`
 	// Free-text name as the resident wrote it, e.g. "美林": at most 80 characters.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
@@ -263,7 +266,15 @@ type PostItem struct {
 	// Expiry date of medicine, "YYYY-MM-DD"; empty for non-medicines.
 	ExpiryDate string `protobuf:"bytes,5,opt,name=expiry_date,json=expiryDate,proto3" json:"expiry_date,omitempty"`
 	// Set by the server on offers: how many are reserved by open handoffs.
-	Reserved      int32 `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	Reserved int32 `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	// Requests only: a need from the catalog (CatalogService.GetCatalog)
+	// instead of an item code, e.g. "child-fever-reducer". The client may send
+	// the need's code or one of its names in Chinese or English ("儿童退烧药",
+	// "children's fever reducer"), at most 80 characters; the server stores
+	// the need's code. Any catalog item of the need's category fits it, never
+	// a prescription drug, and for a child's need (or a request for a child)
+	// only child-safe items fit.
+	Need          string `protobuf:"bytes,7,opt,name=need,proto3" json:"need,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -338,6 +349,13 @@ func (x *PostItem) GetReserved() int32 {
 		return x.Reserved
 	}
 	return 0
+}
+
+func (x *PostItem) GetNeed() string {
+	if x != nil {
+		return x.Need
+	}
+	return ""
 }
 
 // ForWhom is the person a request is for.
@@ -1109,7 +1127,7 @@ var File_linli_v1_post_proto protoreflect.FileDescriptor
 
 const file_linli_v1_post_proto_rawDesc = "" +
 	"\n" +
-	"\x13linli/v1/post.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19linli/v1/escalation.proto\"\xa8\x01\n" +
+	"\x13linli/v1/post.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19linli/v1/escalation.proto\"\xbc\x01\n" +
 	"\bPostItem\x12\x1b\n" +
 	"\titem_code\x18\x01 \x01(\tR\bitemCode\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -1117,7 +1135,8 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\x04unit\x18\x04 \x01(\tR\x04unit\x12\x1f\n" +
 	"\vexpiry_date\x18\x05 \x01(\tR\n" +
 	"expiryDate\x12\x1a\n" +
-	"\breserved\x18\x06 \x01(\x05R\breserved\"|\n" +
+	"\breserved\x18\x06 \x01(\x05R\breserved\x12\x12\n" +
+	"\x04need\x18\a \x01(\tR\x04need\"|\n" +
 	"\aForWhom\x121\n" +
 	"\trecipient\x18\x01 \x01(\x0e2\x13.linli.v1.RecipientR\trecipient\x12\x1d\n" +
 	"\n" +
