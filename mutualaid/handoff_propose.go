@@ -6,17 +6,23 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
 
-// proposal is a validated propose_handoff, copied out of the client's message.
+// proposal is a validated propose_handoff or accept_suggestion, copied out
+// of the client's message.
 type proposal struct {
 	handoffID, requestID, offerID, itemCode string
 	quantity                                int32
 	needsCourier                            bool
 	dropPoint                               string
 	pickupCode                              string // drawn when the mutation was built
+	// suggested: an accept_suggestion, whose item, quantity, courier wish
+	// (unless courierGiven) and drop point the server fills when not given
+	// (see fillSuggestion).
+	suggested, courierGiven bool
 }
 
 // proposeHandoff reserves in.quantity of the offer's item for the request
@@ -33,6 +39,11 @@ type proposal struct {
 // the quantity is free (not_enough_left, saying how many are); the drop
 // point, if given, is one of the request's building's (drop_point_unknown);
 // neither post has maxLiveHandoffs live handoffs (too_many_handoffs).
+//
+// For an accept_suggestion, what is not given is filled in once the posts
+// are known to be open (fillSuggestion), before the item, quantity and drop
+// point are checked as above; a given item must fit the request
+// (item_does_not_fit).
 //
 // The handoff draws on the first line of the offer with in.itemCode; later
 // lines with the same code are not used by handoffs.
@@ -68,6 +79,11 @@ func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 		}
 		if !openForHandoff(off) {
 			return linlisync.Reject(ReasonPostNotOpen, "This offer is no longer open.")
+		}
+		if in.suggested {
+			if err := fillSuggestion(tx, &in, req, off); err != nil {
+				return err
+			}
 		}
 		item := offerLine(off, in.itemCode)
 		if item == nil {
@@ -120,6 +136,67 @@ func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 		record(tx, h, linliv1.HandoffState_HANDOFF_STATE_PROPOSED, linliv1.HandoffAction_HANDOFF_ACTION_PROPOSE, member.UserID, "")
 		return putHandoff(tx, h)
 	}
+}
+
+// fillSuggestion completes an accept_suggestion from the two open posts:
+//
+//   - item: the given one, which must be on the offer (item_not_offered),
+//     have some left (not_enough_left) and fit the request
+//     (item_does_not_fit); else the offered item that fits the request best,
+//     as the suggestion scored it (item_does_not_fit if none does now:
+//     nothing free, expired, or the posts changed since).
+//   - quantity: the given one; else what the fitting requested line asks
+//     for, at most what is free.
+//   - courier: the given wish; else wanted when the offer is in another
+//     building than the request.
+//   - drop point: the given one; else the first of the request's
+//     building's drop points, its default (none if it has none).
+func fillSuggestion(tx *linlisync.Tx, in *proposal, req, off *linliv1.Post) error {
+	cat := catalog.Default()
+	r, o := prepareScoring(req, cat), prepareScoring(off, cat)
+	today := civilDay(tx.Now())
+	var fit itemFit
+	if in.itemCode != "" {
+		j := slices.IndexFunc(o.items, func(it scoringItem) bool { return it.pi.GetItemCode() == in.itemCode })
+		if j < 0 {
+			return linlisync.Reject(ReasonItemNotOffered, "This offer does not include that item.")
+		}
+		oi := &o.items[j]
+		if free := oi.pi.GetQuantity() - oi.pi.GetReserved(); free <= 0 {
+			return linlisync.Reject(ReasonNotEnoughLeft, notEnoughLeft(oi.pi, free))
+		}
+		found := false
+		for i := range r.items {
+			if f, ok := fitItems(&r.items[i], oi, r.age, today); ok && (!found || f.score() > fit.score()) {
+				fit, found = f, true
+			}
+		}
+		if !found {
+			return linlisync.Reject(ReasonItemDoesNotFit, "This item does not fit the request.")
+		}
+	} else {
+		var ok bool
+		if fit, ok = bestFit(r, o, today); !ok {
+			return linlisync.Reject(ReasonItemDoesNotFit, "Nothing left on this offer fits the request any more.")
+		}
+		in.itemCode = fit.oi.pi.GetItemCode()
+	}
+	if in.quantity == 0 {
+		in.quantity = min(fit.ri.pi.GetQuantity(), fit.free)
+	}
+	if !in.courierGiven {
+		in.needsCourier = off.GetBuildingId() != req.GetBuildingId()
+	}
+	if in.dropPoint == "" && validID(req.GetBuildingId()) {
+		b, ok, err := loadBuilding(tx.Get, req.GetCommunityId(), req.GetBuildingId())
+		if err != nil {
+			return err
+		}
+		if ok && len(b.GetDropPoints()) > 0 {
+			in.dropPoint = b.GetDropPoints()[0]
+		}
+	}
+	return nil
 }
 
 // handoffPost loads a post for a proposal, rejecting post_not_found, or

@@ -21,12 +21,16 @@ func adultIbuprofenItem(q int32) *linliv1.PostItem {
 	return &linliv1.PostItem{ItemCode: "ibuprofen-tablet", Name: "布洛芬片", Quantity: q, Unit: "box", ExpiryDate: "2030-03-31"}
 }
 
-// suggestedOffers returns the offers suggested to request req (its Match
-// entities), by offer post id.
-func (f *handoffFixture) suggestedOffers(req string) map[string]*linliv1.Match {
+// suggestedOffers returns which of offers (default: off-meilin,
+// off-tylenol, off-adult) are suggested to request req, with their Match
+// entities, by offer post id.
+func (f *handoffFixture) suggestedOffers(req string, offers ...string) map[string]*linliv1.Match {
 	f.t.Helper()
+	if len(offers) == 0 {
+		offers = []string{"off-meilin", "off-tylenol", "off-adult"}
+	}
 	out := map[string]*linliv1.Match{}
-	for _, off := range []string{"off-meilin", "off-tylenol", "off-adult"} {
+	for _, off := range offers {
 		_, ok, err := f.store.Get(mutualaid.MatchEntityID("yuqiao", req, off))
 		if err != nil {
 			f.t.Fatal(err)
