@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/linli/linli/mutualaid/catalog"
@@ -46,7 +47,10 @@ type proposal struct {
 // (item_does_not_fit).
 //
 // The handoff draws on the first line of the offer with in.itemCode; later
-// lines with the same code are not used by handoffs.
+// lines with the same code are not used by handoffs. If the offer is
+// pre-agreed for the request (preAgreed), the handoff starts ACCEPTED, as
+// if its giver had accepted it at once: the reservation above still keeps
+// two takers from the last box.
 func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 	return func(tx *linlisync.Tx) error {
 		c := member.CommunityID
@@ -134,8 +138,39 @@ func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 			PickupCode: in.pickupCode,
 		}
 		record(tx, h, linliv1.HandoffState_HANDOFF_STATE_PROPOSED, linliv1.HandoffAction_HANDOFF_ACTION_PROPOSE, member.UserID, "")
+		if preAgreed(member, req, off) {
+			to, err := nextState(h, actAccept, "This handoff cannot be accepted.")
+			if err != nil {
+				return err
+			}
+			if err := accept(tx, h, to, off.GetAuthorId(), noteTakenWithoutAsking); err != nil {
+				return err
+			}
+		}
 		return putHandoff(tx, h)
 	}
+}
+
+// noteTakenWithoutAsking marks the acceptance of a handoff from a
+// pre-agreed offer, recorded in the giver's name.
+const noteTakenWithoutAsking = "pre-agreed: taken without asking"
+
+// preAgreed reports whether the giver of off agreed in advance to the
+// handoff member proposes for req: the offer is pre-agreed for the
+// community, or for its building and the request is in the same building,
+// and the giver is not the one proposing (whose handoff the receiver
+// accepts, as always).
+func preAgreed(member Member, req, off *linliv1.Post) bool {
+	if member.UserID == off.GetAuthorId() {
+		return false
+	}
+	switch off.GetPreAgreed() {
+	case linliv1.PreAgreement_PRE_AGREEMENT_COMMUNITY:
+		return true
+	case linliv1.PreAgreement_PRE_AGREEMENT_BUILDING:
+		return off.GetBuildingId() != "" && off.GetBuildingId() == req.GetBuildingId()
+	}
+	return false
 }
 
 // fillSuggestion completes an accept_suggestion from the two open posts:
@@ -143,8 +178,9 @@ func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 //   - item: the given one, which must be on the offer (item_not_offered),
 //     have some left (not_enough_left) and fit the request
 //     (item_does_not_fit); else the offered item that fits the request best,
-//     as the suggestion scored it (item_does_not_fit if none does now:
-//     nothing free, expired, or the posts changed since).
+//     as the suggestion scored it: not_enough_left if the fitting items are
+//     all reserved (another neighbour took the last one), item_does_not_fit
+//     if none fits now (expired, or the posts changed since).
 //   - quantity: the given one; else what the fitting requested line asks
 //     for, at most what is free.
 //   - courier: the given wish; else wanted when the offer is in another
@@ -177,7 +213,10 @@ func fillSuggestion(tx *linlisync.Tx, in *proposal, req, off *linliv1.Post) erro
 	} else {
 		var ok bool
 		if fit, ok = bestFit(r, o, today); !ok {
-			return linlisync.Reject(ReasonItemDoesNotFit, "Nothing left on this offer fits the request any more.")
+			if line := takenFit(req, off, cat, today); line != nil {
+				return linlisync.Reject(ReasonNotEnoughLeft, notEnoughLeft(line, line.GetQuantity()-line.GetReserved()))
+			}
+			return linlisync.Reject(ReasonItemDoesNotFit, "Nothing on this offer fits the request any more.")
 		}
 		in.itemCode = fit.oi.pi.GetItemCode()
 	}
@@ -197,6 +236,22 @@ func fillSuggestion(tx *linlisync.Tx, in *proposal, req, off *linliv1.Post) erro
 		}
 	}
 	return nil
+}
+
+// takenFit returns the line of off that would fit req best if nothing of
+// it were reserved, or nil: when bestFit finds nothing free, it tells a
+// neighbour who lost the race for the last box (not_enough_left) from one
+// whose offer never fitted (item_does_not_fit).
+func takenFit(req, off *linliv1.Post, cat *catalog.Catalog, today int64) *linliv1.PostItem {
+	whole := proto.CloneOf(off)
+	for _, it := range whole.GetItems() {
+		it.Reserved = 0
+	}
+	fit, ok := bestFit(prepareScoring(req, cat), prepareScoring(whole, cat), today)
+	if !ok {
+		return nil
+	}
+	return offerLine(off, fit.oi.pi.GetItemCode())
 }
 
 // handoffPost loads a post for a proposal, rejecting post_not_found, or

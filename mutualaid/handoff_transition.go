@@ -40,16 +40,24 @@ func acceptHandoff(member Member) func(*linlisync.Tx, *linliv1.Handoff) error {
 		if err != nil {
 			return err
 		}
-		c := h.GetCommunityId()
-		if h.GiverUnit, h.GiverPhone, err = contact(tx, c, h.GetOfferPostId(), h.GetGiverId()); err != nil {
-			return err
-		}
-		if h.ReceiverUnit, h.ReceiverPhone, err = contact(tx, c, h.GetRequestPostId(), h.GetReceiverId()); err != nil {
-			return err
-		}
-		record(tx, h, to, actAccept, u, "")
-		return nil
+		return accept(tx, h, to, u, "")
 	}
+}
+
+// accept moves h to state to (ACCEPTED) by user by, with note: each side's
+// unit and phone are copied into the handoff, where the counterpart sees
+// them.
+func accept(tx *linlisync.Tx, h *linliv1.Handoff, to linliv1.HandoffState, by, note string) error {
+	var err error
+	c := h.GetCommunityId()
+	if h.GiverUnit, h.GiverPhone, err = contact(tx, c, h.GetOfferPostId(), h.GetGiverId()); err != nil {
+		return err
+	}
+	if h.ReceiverUnit, h.ReceiverPhone, err = contact(tx, c, h.GetRequestPostId(), h.GetReceiverId()); err != nil {
+		return err
+	}
+	record(tx, h, to, actAccept, by, note)
+	return nil
 }
 
 // contact returns the unit and phone of a post's author: the post's own,

@@ -282,6 +282,10 @@ func setDraft(p *linliv1.Post, d *linliv1.PostDraft) error {
 	p.ForWhom = d.GetForWhom()
 	p.OnBehalf = d.GetOnBehalf()
 	p.SharePhoneWithHotline = d.GetSharePhoneWithHotline()
+	p.PreAgreed = linliv1.PreAgreement_PRE_AGREEMENT_UNSPECIFIED
+	if p.GetKind() == linliv1.PostKind_POST_KIND_OFFER {
+		p.PreAgreed = d.GetPreAgreed()
+	}
 	return nil
 }
 
@@ -292,7 +296,7 @@ func copyDraft(d *linliv1.PostDraft) *linliv1.PostDraft {
 	c := &linliv1.PostDraft{
 		Urgency: d.GetUrgency(), Note: d.GetNote(), BuildingId: d.GetBuildingId(), Floor: d.GetFloor(),
 		Unit: d.GetUnit(), Phone: d.GetPhone(), DisplayName: d.GetDisplayName(),
-		SharePhoneWithHotline: d.GetSharePhoneWithHotline(),
+		SharePhoneWithHotline: d.GetSharePhoneWithHotline(), PreAgreed: d.GetPreAgreed(),
 	}
 	if f := d.GetForWhom(); f != nil {
 		c.ForWhom = &linliv1.ForWhom{Recipient: f.GetRecipient(), AgeMonths: f.GetAgeMonths(), LivesAlone: f.GetLivesAlone()}

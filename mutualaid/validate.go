@@ -44,6 +44,7 @@ const (
 //	expiry_date_invalid                            empty or a real YYYY-MM-DD date
 //	urgency_required                               requests state their urgency
 //	urgency_invalid                                not a defined urgency
+//	pre_agreed_invalid                             not a defined pre-agreement
 //	note_too_long, note_invalid                    ≤ 1000 characters; newlines allowed
 //	building_id_required, _too_long, _invalid      1–64 of [A-Za-z0-9_-]
 //	floor_out_of_range                             −5–200
@@ -99,6 +100,9 @@ func (v *validator) draft(at string, d *linliv1.PostDraft, request bool) {
 	v.displayName(at+".display_name", d.GetDisplayName())
 	v.forWhom(at+".for_whom", d.GetForWhom())
 	v.onBehalf(at+".on_behalf", d.GetOnBehalf())
+	if _, defined := linliv1.PreAgreement_name[int32(d.GetPreAgreed())]; !defined {
+		v.fail(at+".pre_agreed", "pre_agreed_invalid", "Choose who may take this offer without asking.")
+	}
 }
 
 func (v *validator) items(at string, items []*linliv1.PostItem) {
