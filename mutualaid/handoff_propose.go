@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/linli/linli/mutualaid/catalog"
+	"github.com/linli/linli/mutualaid/notify"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -50,7 +51,8 @@ type proposal struct {
 // lines with the same code are not used by handoffs. If the offer is
 // pre-agreed for the request (preAgreed), the handoff starts ACCEPTED, as
 // if its giver had accepted it at once: the reservation above still keeps
-// two takers from the last box.
+// two takers from the last box. Else the side that must accept is told
+// (a notification, notify_events.go).
 func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 	return func(tx *linlisync.Tx) error {
 		c := member.CommunityID
@@ -146,6 +148,8 @@ func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 			if err := accept(tx, h, to, off.GetAuthorId(), noteTakenWithoutAsking); err != nil {
 				return err
 			}
+		} else if err := notifyHandoff(tx, h, notify.TypeHandoffProposed, h.GetGiverId(), h.GetReceiverId()); err != nil {
+			return err
 		}
 		return putHandoff(tx, h)
 	}

@@ -383,7 +383,9 @@ func (cm *communityMatches) refreshDue(limit int) []string {
 // publish writes what changed in the graph: Match entities that appeared
 // or changed (every suggestion of the touched posts is rebuilt, since
 // their reasons may have changed with them), and deletes those that went.
+// New suggestions for urgent requests are notified (notify_events.go).
 func (cm *communityMatches) publish(tx *linlisync.Tx, touched []string) error {
+	var news suggestionNews
 	pairs := map[matching.Pair]bool{}
 	for _, ch := range cm.graph.TakeChanges() {
 		pairs[ch.Pair] = true
@@ -402,15 +404,16 @@ func (cm *communityMatches) publish(tx *linlisync.Tx, touched []string) error {
 	}, func(a, b matching.Pair) int {
 		return cmp.Or(cmp.Compare(a.Request, b.Request), cmp.Compare(a.Offer, b.Offer))
 	}) {
-		if err := cm.publishPair(tx, pair); err != nil {
+		if err := cm.publishPair(tx, pair, &news); err != nil {
 			return err
 		}
 	}
-	return nil
+	return news.record(tx, cm.c)
 }
 
-// publishPair makes the Match entity of pair say what the graph holds.
-func (cm *communityMatches) publishPair(tx *linlisync.Tx, pair matching.Pair) error {
+// publishPair makes the Match entity of pair say what the graph holds,
+// noting in news a suggestion that is new.
+func (cm *communityMatches) publishPair(tx *linlisync.Tx, pair matching.Pair, news *suggestionNews) error {
 	id := MatchEntityID(cm.c, pair.Request, pair.Offer)
 	old, stored := cm.stored[pair]
 	var mt *linliv1.Match
@@ -440,6 +443,9 @@ func (cm *communityMatches) publishPair(tx *linlisync.Tx, pair matching.Pair) er
 		return nil
 	}
 	cm.stored[pair] = match{raw: canonical, created: mt.GetCreatedAt()}
+	if !stored {
+		news.add(cm.active[pair.Request].post, mt)
+	}
 	return tx.Put(id, canonical, views)
 }
 

@@ -156,16 +156,25 @@ func assessDraft(d *linliv1.PostDraft) triage.Verdict {
 }
 
 // applyTriage records the verdict on the post. An emergency makes the post
-// critical, records the verdict (staff see it at once in their scope) and
-// tells the author to call 120 in the push result.
-func applyTriage(tx *linlisync.Tx, p *linliv1.Post, t triage.Verdict) {
+// critical, records the verdict (staff see it at once in their scope),
+// tells the author to call 120 in the push result and, when the post was
+// no emergency before, alerts the building's volunteers and the staff on
+// their phones.
+//
+// REQUIRES: p's community and building are set.
+func applyTriage(tx *linlisync.Tx, p *linliv1.Post, t triage.Verdict) error {
 	if !t.Emergency {
 		p.Triage = nil
-		return
+		return nil
 	}
+	was := p.GetTriage().GetEmergency()
 	p.Urgency = linliv1.Urgency_URGENCY_CRITICAL
 	p.Triage = &linliv1.TriageVerdict{Emergency: true, Signs: t.Signs, AdviceZh: t.AdviceZH, AdviceEn: t.AdviceEN}
 	tx.Notify(reasonEmergency, t.AdviceZH+"\n"+t.AdviceEN)
+	if was {
+		return nil
+	}
+	return notifyEmergency(tx, p)
 }
 
 // resolveNeeds replaces every need of d, named by its code or one of its

@@ -106,7 +106,9 @@ func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.
 		if err := setDraft(p, d); err != nil {
 			return err
 		}
-		applyTriage(tx, p, verdict)
+		if err := applyTriage(tx, p, verdict); err != nil {
+			return err
+		}
 		return putPost(tx, id, p)
 	}
 }
@@ -135,7 +137,9 @@ func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisyn
 		if err := setDraft(p, d); err != nil {
 			return err
 		}
-		applyTriage(tx, p, verdict)
+		if err := applyTriage(tx, p, verdict); err != nil {
+			return err
+		}
 		rescheduleOnEdit(p)
 		p.UpdatedAt = timestamppb.New(tx.Now())
 		if forwarded, err := autoForward(tx, p, nil); err != nil || forwarded {
