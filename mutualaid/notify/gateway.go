@@ -142,7 +142,10 @@ type SendError struct {
 	Err       error
 }
 
+// Error returns the underlying error's text.
 func (e *SendError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
 func (e *SendError) Unwrap() error { return e.Err }
 
 // statusError classifies a non-2xx answer: 408, 429 and 5xx are retried,
