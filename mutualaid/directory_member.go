@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/linli/linli/mutualaid/notify"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -116,8 +117,9 @@ func (s *Service) SetRole(ctx context.Context, actor Member, communityID, userID
 
 // RemoveMember ends a membership: the record stays (Removed true, visible
 // to staff only; the member's own scope gets a tombstone), every device of
-// the user is revoked so that no refresh token of theirs works again, and
-// MemberScopes of the record is nil. Removing a removed member again
+// the user is revoked so that no refresh token of theirs works again, their
+// pushers are removed (nothing more is sent to their phones, not even what
+// was waiting), and MemberScopes of the record is nil. Removing a removed member again
 // succeeds and changes nothing.
 //
 // REQUIRES: actor is the caller's membership as currently stored.
@@ -139,6 +141,9 @@ func (s *Service) RemoveMember(ctx context.Context, actor Member, communityID, u
 			if err := putMember(tx, m); err != nil {
 				return err
 			}
+		}
+		if err := notify.DeleteUserPushersTx(tx, userID); err != nil {
+			return err
 		}
 		return revokeAllDevices(tx, userID)
 	})

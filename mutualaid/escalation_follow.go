@@ -251,6 +251,9 @@ func applyCase(tx *linlisync.Tx, v *caseView) (bool, error) {
 	if err := putPost(tx, id, p); err != nil {
 		return false, err
 	}
+	if err := notifyCase(tx, p, old, hc); err != nil {
+		return false, err
+	}
 	item, ok, err := loadQueueItem(tx.Get, c, postID)
 	if err != nil || !ok {
 		return true, err

@@ -48,14 +48,16 @@ func itemsSummary(p *linliv1.Post) string {
 	parts := make([]string, 0, len(p.GetItems()))
 	for _, it := range p.GetItems() {
 		name, unit := it.GetName(), it.GetUnit()
-		if ci, ok := catalog.Default().Item(it.GetItemCode()); ok {
+		if n, ok := catalog.Default().Need(it.GetNeed()); ok {
+			name = n.NameZH
+		} else if ci, ok := catalog.Default().Item(it.GetItemCode()); ok {
 			name = ci.NameZH
 			if unit == "" {
 				unit = ci.UnitZH
 			}
 		}
 		if name == "" {
-			name = it.GetItemCode()
+			name = cmp.Or(it.GetItemCode(), it.GetNeed())
 		}
 		parts = append(parts, strings.TrimSpace(fmt.Sprintf("%s ×%d %s", name, it.GetQuantity(), unit)))
 	}

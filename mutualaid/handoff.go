@@ -53,6 +53,7 @@ const (
 	ReasonCourierTaken      = "courier_taken"        // claim_courier: another volunteer has it
 	ReasonNotAVolunteerHere = "not_a_volunteer_here" // claim_courier: not a volunteer of the building
 	ReasonWrongPickupCode   = "wrong_pickup_code"    // pick_up by the courier with a wrong code
+	ReasonItemDoesNotFit    = "item_does_not_fit"    // accept_suggestion: nothing (or not the item named) on the offer fits the request
 )
 
 // Limits of handoff input.
@@ -65,15 +66,17 @@ const (
 
 // handoffMutation turns a client's handoff mutation, pushed by member, into
 // an engine mutation named after its kind ("propose_handoff",
-// "accept_handoff", "claim_courier", "pick_up", "drop_off",
-// "confirm_received", "cancel_handoff") with the client's mutation id.
+// "accept_suggestion", "accept_handoff", "claim_courier", "pick_up",
+// "drop_off", "confirm_received", "cancel_handoff") with the client's
+// mutation id.
 // ok is false, and nothing else is set, when m is not a handoff mutation.
 //
 // It validates m first: bad input returns an *Error with Code Invalid whose
 // Field is relative to m (e.g. "propose_handoff.quantity") and whose Reason
 // is one of handoff_id_*, request_post_id_*, offer_post_id_* (1–64 of
 // [A-Za-z0-9_-]: _required, _too_long, _invalid), item_code_* (1–64 of
-// [a-z0-9-]), quantity_out_of_range (1–1000), drop_point_too_long /
+// [a-z0-9-]; optional for accept_suggestion), quantity_out_of_range (1–1000;
+// 0 too for accept_suggestion), drop_point_too_long /
 // drop_point_invalid (at most 80 characters), pickup_code_invalid (empty or
 // 6 digits), cancel_reason_too_long / cancel_reason_invalid (at most 200
 // characters). Nothing is to be queued then.
@@ -106,6 +109,31 @@ func handoffMutation(member Member, m *linliv1.Mutation) (mut linlisync.Mutation
 				handoffID: p.GetHandoffId(), requestID: p.GetRequestPostId(), offerID: p.GetOfferPostId(),
 				itemCode: p.GetItemCode(), quantity: p.GetQuantity(), needsCourier: p.GetNeedsCourier(),
 				dropPoint: p.GetDropPoint(), pickupCode: code,
+			})
+		}
+	case *linliv1.Mutation_AcceptSuggestion:
+		p := k.AcceptSuggestion
+		const at = "accept_suggestion."
+		v.ident(at+"handoff_id", "handoff_id", p.GetHandoffId(), isIDByte)
+		v.ident(at+"request_post_id", "request_post_id", p.GetRequestPostId(), isIDByte)
+		v.ident(at+"offer_post_id", "offer_post_id", p.GetOfferPostId(), isIDByte)
+		if p.GetItemCode() != "" {
+			v.ident(at+"item_code", "item_code", p.GetItemCode(), isItemCodeByte)
+		}
+		if p.GetQuantity() != 0 {
+			v.intRange(at+"quantity", "quantity", p.GetQuantity(), 1, maxHandoffQuantity)
+		}
+		v.text(at+"drop_point", "drop_point", p.GetDropPoint(), maxDropPointLen, false)
+		if v.err == nil {
+			code, err := newPickupCode()
+			if err != nil {
+				return linlisync.Mutation{}, true, err
+			}
+			mut.Name, mut.Apply = "accept_suggestion", proposeHandoff(member, proposal{
+				handoffID: p.GetHandoffId(), requestID: p.GetRequestPostId(), offerID: p.GetOfferPostId(),
+				itemCode: p.GetItemCode(), quantity: p.GetQuantity(), needsCourier: p.GetNeedsCourier(),
+				dropPoint: p.GetDropPoint(), pickupCode: code,
+				suggested: true, courierGiven: p.NeedsCourier != nil,
 			})
 		}
 	case *linliv1.Mutation_AcceptHandoff:

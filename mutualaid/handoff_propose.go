@@ -4,19 +4,27 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/catalog"
+	"github.com/linli/linli/mutualaid/notify"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
 
-// proposal is a validated propose_handoff, copied out of the client's message.
+// proposal is a validated propose_handoff or accept_suggestion, copied out
+// of the client's message.
 type proposal struct {
 	handoffID, requestID, offerID, itemCode string
 	quantity                                int32
 	needsCourier                            bool
 	dropPoint                               string
 	pickupCode                              string // drawn when the mutation was built
+	// suggested: an accept_suggestion, whose item, quantity, courier wish
+	// (unless courierGiven) and drop point the server fills when not given
+	// (see fillSuggestion).
+	suggested, courierGiven bool
 }
 
 // proposeHandoff reserves in.quantity of the offer's item for the request
@@ -34,8 +42,17 @@ type proposal struct {
 // point, if given, is one of the request's building's (drop_point_unknown);
 // neither post has maxLiveHandoffs live handoffs (too_many_handoffs).
 //
+// For an accept_suggestion, what is not given is filled in once the posts
+// are known to be open (fillSuggestion), before the item, quantity and drop
+// point are checked as above; a given item must fit the request
+// (item_does_not_fit).
+//
 // The handoff draws on the first line of the offer with in.itemCode; later
-// lines with the same code are not used by handoffs.
+// lines with the same code are not used by handoffs. If the offer is
+// pre-agreed for the request (preAgreed), the handoff starts ACCEPTED, as
+// if its giver had accepted it at once: the reservation above still keeps
+// two takers from the last box. Else the side that must accept is told
+// (a notification, notify_events.go).
 func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 	return func(tx *linlisync.Tx) error {
 		c := member.CommunityID
@@ -68,6 +85,11 @@ func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 		}
 		if !openForHandoff(off) {
 			return linlisync.Reject(ReasonPostNotOpen, "This offer is no longer open.")
+		}
+		if in.suggested {
+			if err := fillSuggestion(tx, &in, req, off); err != nil {
+				return err
+			}
 		}
 		item := offerLine(off, in.itemCode)
 		if item == nil {
@@ -118,8 +140,122 @@ func proposeHandoff(member Member, in proposal) func(*linlisync.Tx) error {
 			PickupCode: in.pickupCode,
 		}
 		record(tx, h, linliv1.HandoffState_HANDOFF_STATE_PROPOSED, linliv1.HandoffAction_HANDOFF_ACTION_PROPOSE, member.UserID, "")
+		if preAgreed(member, req, off) {
+			to, err := nextState(h, actAccept, "This handoff cannot be accepted.")
+			if err != nil {
+				return err
+			}
+			if err := accept(tx, h, to, off.GetAuthorId(), noteTakenWithoutAsking); err != nil {
+				return err
+			}
+		} else if err := notifyHandoff(tx, h, notify.TypeHandoffProposed, h.GetGiverId(), h.GetReceiverId()); err != nil {
+			return err
+		}
 		return putHandoff(tx, h)
 	}
+}
+
+// noteTakenWithoutAsking marks the acceptance of a handoff from a
+// pre-agreed offer, recorded in the giver's name.
+const noteTakenWithoutAsking = "pre-agreed: taken without asking"
+
+// preAgreed reports whether the giver of off agreed in advance to the
+// handoff member proposes for req: the offer is pre-agreed for the
+// community, or for its building and the request is in the same building,
+// and the giver is not the one proposing (whose handoff the receiver
+// accepts, as always).
+func preAgreed(member Member, req, off *linliv1.Post) bool {
+	if member.UserID == off.GetAuthorId() {
+		return false
+	}
+	switch off.GetPreAgreed() {
+	case linliv1.PreAgreement_PRE_AGREEMENT_COMMUNITY:
+		return true
+	case linliv1.PreAgreement_PRE_AGREEMENT_BUILDING:
+		return off.GetBuildingId() != "" && off.GetBuildingId() == req.GetBuildingId()
+	}
+	return false
+}
+
+// fillSuggestion completes an accept_suggestion from the two open posts:
+//
+//   - item: the given one, which must be on the offer (item_not_offered),
+//     have some left (not_enough_left) and fit the request
+//     (item_does_not_fit); else the offered item that fits the request best,
+//     as the suggestion scored it: not_enough_left if the fitting items are
+//     all reserved (another neighbour took the last one), item_does_not_fit
+//     if none fits now (expired, or the posts changed since).
+//   - quantity: the given one; else what the fitting requested line asks
+//     for, at most what is free.
+//   - courier: the given wish; else wanted when the offer is in another
+//     building than the request.
+//   - drop point: the given one; else the first of the request's
+//     building's drop points, its default (none if it has none).
+func fillSuggestion(tx *linlisync.Tx, in *proposal, req, off *linliv1.Post) error {
+	cat := catalog.Default()
+	r, o := prepareScoring(req, cat), prepareScoring(off, cat)
+	today := civilDay(tx.Now())
+	var fit itemFit
+	if in.itemCode != "" {
+		j := slices.IndexFunc(o.items, func(it scoringItem) bool { return it.pi.GetItemCode() == in.itemCode })
+		if j < 0 {
+			return linlisync.Reject(ReasonItemNotOffered, "This offer does not include that item.")
+		}
+		oi := &o.items[j]
+		if free := oi.pi.GetQuantity() - oi.pi.GetReserved(); free <= 0 {
+			return linlisync.Reject(ReasonNotEnoughLeft, notEnoughLeft(oi.pi, free))
+		}
+		found := false
+		for i := range r.items {
+			if f, ok := fitItems(&r.items[i], oi, r.age, today); ok && (!found || f.score() > fit.score()) {
+				fit, found = f, true
+			}
+		}
+		if !found {
+			return linlisync.Reject(ReasonItemDoesNotFit, "This item does not fit the request.")
+		}
+	} else {
+		var ok bool
+		if fit, ok = bestFit(r, o, today); !ok {
+			if line := takenFit(req, off, cat, today); line != nil {
+				return linlisync.Reject(ReasonNotEnoughLeft, notEnoughLeft(line, line.GetQuantity()-line.GetReserved()))
+			}
+			return linlisync.Reject(ReasonItemDoesNotFit, "Nothing on this offer fits the request any more.")
+		}
+		in.itemCode = fit.oi.pi.GetItemCode()
+	}
+	if in.quantity == 0 {
+		in.quantity = min(fit.ri.pi.GetQuantity(), fit.free)
+	}
+	if !in.courierGiven {
+		in.needsCourier = off.GetBuildingId() != req.GetBuildingId()
+	}
+	if in.dropPoint == "" && validID(req.GetBuildingId()) {
+		b, ok, err := loadBuilding(tx.Get, req.GetCommunityId(), req.GetBuildingId())
+		if err != nil {
+			return err
+		}
+		if ok && len(b.GetDropPoints()) > 0 {
+			in.dropPoint = b.GetDropPoints()[0]
+		}
+	}
+	return nil
+}
+
+// takenFit returns the line of off that would fit req best if nothing of
+// it were reserved, or nil: when bestFit finds nothing free, it tells a
+// neighbour who lost the race for the last box (not_enough_left) from one
+// whose offer never fitted (item_does_not_fit).
+func takenFit(req, off *linliv1.Post, cat *catalog.Catalog, today int64) *linliv1.PostItem {
+	whole := proto.CloneOf(off)
+	for _, it := range whole.GetItems() {
+		it.Reserved = 0
+	}
+	fit, ok := bestFit(prepareScoring(req, cat), prepareScoring(whole, cat), today)
+	if !ok {
+		return nil
+	}
+	return offerLine(off, fit.oi.pi.GetItemCode())
 }
 
 // handoffPost loads a post for a proposal, rejecting post_not_found, or

@@ -571,6 +571,7 @@ func FuzzHandoffMutation(f *testing.F) {
 		for _, m := range []*linliv1.Mutation{
 			proposeH(hid, req, off, code, q, true, point), acceptH(hid), claimH(hid), pickUpH(hid, pickup),
 			dropOffH(hid, point), confirmH(hid), cancelH(hid, reason),
+			acceptSM(&linliv1.AcceptSuggestionMutation{HandoffId: hid, RequestPostId: req, OfferPostId: off, ItemCode: code, Quantity: q, DropPoint: point}),
 		} {
 			m.Id = 1
 			mut, handled, err := mutualaid.HandoffMutation(wang, m)

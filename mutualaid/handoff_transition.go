@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/notify"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -40,16 +41,25 @@ func acceptHandoff(member Member) func(*linlisync.Tx, *linliv1.Handoff) error {
 		if err != nil {
 			return err
 		}
-		c := h.GetCommunityId()
-		if h.GiverUnit, h.GiverPhone, err = contact(tx, c, h.GetOfferPostId(), h.GetGiverId()); err != nil {
-			return err
-		}
-		if h.ReceiverUnit, h.ReceiverPhone, err = contact(tx, c, h.GetRequestPostId(), h.GetReceiverId()); err != nil {
-			return err
-		}
-		record(tx, h, to, actAccept, u, "")
-		return nil
+		return accept(tx, h, to, u, "")
 	}
+}
+
+// accept moves h to state to (ACCEPTED) by user by: each side's unit and
+// phone are copied into the handoff, where the counterpart sees them, and
+// both sides (and, if it needs a courier, the building's volunteers) are
+// told.
+func accept(tx *linlisync.Tx, h *linliv1.Handoff, to linliv1.HandoffState, by, note string) error {
+	var err error
+	c := h.GetCommunityId()
+	if h.GiverUnit, h.GiverPhone, err = contact(tx, c, h.GetOfferPostId(), h.GetGiverId()); err != nil {
+		return err
+	}
+	if h.ReceiverUnit, h.ReceiverPhone, err = contact(tx, c, h.GetRequestPostId(), h.GetReceiverId()); err != nil {
+		return err
+	}
+	record(tx, h, to, actAccept, by, note)
+	return notifyAccepted(tx, h)
 }
 
 // contact returns the unit and phone of a post's author: the post's own,
@@ -126,7 +136,7 @@ func pickUp(member Member, code string) func(*linlisync.Tx, *linliv1.Handoff) er
 			return linlisync.Reject(ReasonWrongPickupCode, "That pickup code is not right; check it with the giver.")
 		}
 		record(tx, h, to, actPickUp, u, "")
-		return nil
+		return notifyHandoff(tx, h, notify.TypeHandoffPickedUp, h.GetReceiverId(), h.GetGiverId())
 	}
 }
 
@@ -161,7 +171,7 @@ func dropOff(member Member, point string) func(*linlisync.Tx, *linliv1.Handoff) 
 		}
 		h.DropPoint = point
 		record(tx, h, to, actDropOff, u, "")
-		return nil
+		return notifyHandoff(tx, h, notify.TypeHandoffDroppedOff, h.GetReceiverId(), h.GetGiverId())
 	}
 }
 
@@ -182,6 +192,9 @@ func confirmReceived(member Member) func(*linlisync.Tx, *linliv1.Handoff) error 
 			return err
 		}
 		record(tx, h, to, actConfirm, member.UserID, "")
+		if err := notifyHandoff(tx, h, notify.TypeHandoffReceived, h.GetGiverId(), h.GetCourierId()); err != nil {
+			return err
+		}
 		return settle(tx, h, true)
 	}
 }
@@ -200,6 +213,9 @@ func cancelHandoff(member Member, reason string) func(*linlisync.Tx, *linliv1.Ha
 		}
 		h.CancelReason = reason
 		record(tx, h, to, actCancel, u, reason)
+		if err := notifyHandoff(tx, h, notify.TypeHandoffCancelled, h.GetGiverId(), h.GetReceiverId(), h.GetCourierId()); err != nil {
+			return err
+		}
 		return settle(tx, h, false)
 	}
 }

@@ -23,7 +23,14 @@ const (
 	// JobRefresh expires offers whose medicine expired and re-ranks
 	// suggestions (RefreshMatches).
 	JobRefresh Job = "refresh"
+	// JobNotify sends the notifications waiting (RunNotifications).
+	JobNotify Job = "notify"
 )
+
+// notifyGap is the least time between two notify passes woken by commits:
+// a busy store commits hundreds of times a second, and notifications need
+// not leave faster than this.
+const notifyGap = 50 * time.Millisecond
 
 // runDeadlines runs the deadlines pass at once, so that deadlines passed
 // while the service was down are handled, then every Hotline.Every. It
@@ -89,6 +96,40 @@ func (s *Service) runRefresh(ctx context.Context) {
 		}
 		s.afterPass(JobRefresh, n, err)
 	})
+}
+
+// runNotify sends waiting notifications at once (those left by a
+// previous run), soon after any commit (which may have left some), and
+// every Push.Every (retries whose backoff ended, quiet hours that ended).
+func (s *Service) runNotify(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Push.Every)
+	defer t.Stop()
+	for {
+		n, err := s.RunNotifications(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("notifications", "sent", n, "err", err)
+		}
+		s.afterPass(JobNotify, n, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.notifyc:
+			select { // let a burst of commits settle
+			case <-ctx.Done():
+				return
+			case <-time.After(notifyGap):
+			}
+		}
+	}
+}
+
+// kickNotify asks the notify job to run soon (after a commit).
+func (s *Service) kickNotify() {
+	select {
+	case s.notifyc <- struct{}{}:
+	default:
+	}
 }
 
 // afterPass tells Config.AfterPass, if set, that a pass of job ended.

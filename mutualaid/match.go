@@ -131,6 +131,11 @@ func rankOffers(req *linliv1.Post, offers []*linliv1.Post, cat *catalog.Catalog,
 //     and Fits(requested, offered, child's age in months) says so: a
 //     child's fever reducer fits ibuprofen suspension or acetaminophen
 //     drops, not adult tablets. Unknown codes fit only the same code.
+//   - by need, when the requested line names a need instead of an item and
+//     FitsNeed(need, offered, child's age in months) says so: the
+//     children's fever reducer need fits 美林 and 泰诺林, never adult
+//     tablets or a prescription drug. It scores as a category fit, with
+//     the reason "children's fever reducer: 美林".
 //
 // A prescription medicine never fits.
 //
@@ -172,6 +177,10 @@ type scoringItem struct {
 	cat    catalog.Item
 	known  bool
 	expiry int64 // civil day of the expiry date; noExpiry, or badExpiry if it does not parse
+	// need is the catalog's need a requested line names instead of an
+	// item (isNeed), which any item of its category fits (catalog.FitsNeed).
+	need   catalog.Need
+	isNeed bool
 }
 
 const (
@@ -187,7 +196,11 @@ func prepareScoring(p *linliv1.Post, cat *catalog.Catalog) *scoring {
 	}
 	for i, it := range p.GetItems() {
 		si := scoringItem{pi: it, expiry: noExpiry}
-		si.cat, si.known = cat.Item(it.GetItemCode())
+		if n := it.GetNeed(); n != "" {
+			si.need, si.isNeed = cat.Need(n)
+		} else {
+			si.cat, si.known = cat.Item(it.GetItemCode())
+		}
 		if exp := it.GetExpiryDate(); exp != "" {
 			si.expiry = badExpiry
 			if d, err := time.Parse(dateLayout, exp); err == nil {
@@ -305,9 +318,12 @@ type itemFit struct {
 func (f itemFit) score() int { return f.fit + f.quantity + f.expiry }
 
 // fitReason names the fit: "same item: 美林", "child-safe fever reducer",
-// "same category: pulse oximeter".
+// "same category: pulse oximeter", or for a need the need and the offered
+// item, "children's fever reducer: 美林".
 func (f itemFit) fitReason(age int) string {
 	switch {
+	case f.ri.isNeed:
+		return f.ri.need.NameEN + ": " + itemName(f.oi.pi, f.oi.cat, f.oi.known)
 	case f.fit == scoreExactItem:
 		return "same item: " + itemName(f.oi.pi, f.oi.cat, f.oi.known)
 	case age > 0:
@@ -344,6 +360,14 @@ func fitItems(ri, oi *scoringItem, age int, today int64) (itemFit, bool) {
 	switch {
 	case oi.known && oi.cat.Prescription:
 		return itemFit{}, false
+	case ri.pi.GetNeed() != "":
+		if !ri.isNeed || !oi.known {
+			return itemFit{}, false
+		}
+		if ok, _ := catalog.FitsNeed(ri.need, oi.cat, age); !ok {
+			return itemFit{}, false
+		}
+		f.fit = scoreCategoryFit
 	case ri.pi.GetItemCode() == oi.pi.GetItemCode():
 		if oi.known && age > 0 && (!oi.cat.ChildSafe || oi.cat.MinAgeMonths > age) {
 			return itemFit{}, false

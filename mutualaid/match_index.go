@@ -273,12 +273,19 @@ func (cm *communityMatches) node(s *scoring) matching.Node {
 // keys returns the item keys of p, sorted: of every item of a request, of
 // the items an offer has free. Two posts can meet only if they share one:
 // "cat:<category>/<group>" for a catalog item outside catalog.CategoryOther (it
-// fits only itself or, by Fits, an item of its category and group), else
-// "code:<item code>".
+// fits only itself or, by Fits, an item of its category and group) and for
+// a need (which only items of its category and group fit, by FitsNeed),
+// else "code:<item code>".
 func (cm *communityMatches) keys(p *linliv1.Post) []string {
 	var keys []string
 	for _, it := range p.GetItems() {
 		if p.GetKind() == linliv1.PostKind_POST_KIND_OFFER && it.GetQuantity()-it.GetReserved() <= 0 {
+			continue
+		}
+		if n := it.GetNeed(); n != "" {
+			if need, ok := cm.cat.Need(n); ok {
+				keys = append(keys, "cat:"+string(need.Category)+"/"+need.Group)
+			}
 			continue
 		}
 		code := it.GetItemCode()
@@ -376,7 +383,9 @@ func (cm *communityMatches) refreshDue(limit int) []string {
 // publish writes what changed in the graph: Match entities that appeared
 // or changed (every suggestion of the touched posts is rebuilt, since
 // their reasons may have changed with them), and deletes those that went.
+// New suggestions for urgent requests are notified (notify_events.go).
 func (cm *communityMatches) publish(tx *linlisync.Tx, touched []string) error {
+	var news suggestionNews
 	pairs := map[matching.Pair]bool{}
 	for _, ch := range cm.graph.TakeChanges() {
 		pairs[ch.Pair] = true
@@ -395,15 +404,16 @@ func (cm *communityMatches) publish(tx *linlisync.Tx, touched []string) error {
 	}, func(a, b matching.Pair) int {
 		return cmp.Or(cmp.Compare(a.Request, b.Request), cmp.Compare(a.Offer, b.Offer))
 	}) {
-		if err := cm.publishPair(tx, pair); err != nil {
+		if err := cm.publishPair(tx, pair, &news); err != nil {
 			return err
 		}
 	}
-	return nil
+	return news.record(tx, cm.c)
 }
 
-// publishPair makes the Match entity of pair say what the graph holds.
-func (cm *communityMatches) publishPair(tx *linlisync.Tx, pair matching.Pair) error {
+// publishPair makes the Match entity of pair say what the graph holds,
+// noting in news a suggestion that is new.
+func (cm *communityMatches) publishPair(tx *linlisync.Tx, pair matching.Pair, news *suggestionNews) error {
 	id := MatchEntityID(cm.c, pair.Request, pair.Offer)
 	old, stored := cm.stored[pair]
 	var mt *linliv1.Match
@@ -433,6 +443,9 @@ func (cm *communityMatches) publishPair(tx *linlisync.Tx, pair matching.Pair) er
 		return nil
 	}
 	cm.stored[pair] = match{raw: canonical, created: mt.GetCreatedAt()}
+	if !stored {
+		news.add(cm.active[pair.Request].post, mt)
+	}
 	return tx.Put(id, canonical, views)
 }
 

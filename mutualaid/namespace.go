@@ -20,7 +20,9 @@ import (
 // [A-Za-z0-9_-], so that "/" separates them); <sha256> the hex SHA-256 of a
 // secret (a join code, a refresh token: the store never holds one); <due>
 // 16 lower-case hex digits of unix milliseconds (so ids sort by time);
-// <key> url.PathEscape("<c>/<post>"), the outbox's post key.
+// <key> url.PathEscape("<c>/<post>"), the outbox's post key; <event> a
+// notification event id (16 hex digits of unix milliseconds, "-", 8 random
+// hex digits).
 //
 // Entities: canonical value; where it is published (a view per scope, see
 // projection.go and handoff_views.go); "nowhere" means private.
@@ -45,6 +47,11 @@ import (
 //	outbox/<key>                     hotline.OutboxEntry (JSON)    nowhere (a case to forward; written by package hotline)
 //	outbox-active/<key>              0x01                          nowhere (the entry is pending or posting)
 //	outbox-stuck/<key>               0x01                          nowhere (staff must look at the entry)
+//	pushers/<u>                      notify.PusherSet (JSON)       nowhere (the pushers of the user's devices; written by package notify)
+//	pushkey/<sha256>                 JSON {user, client}           nowhere (the device a push key is registered to; package notify)
+//	notify/todo/<event>              JSON group event              nowhere (an event for volunteers or staff, until expanded; package notify)
+//	notify/q/<u>/<client>/<event>    JSON queued event             nowhere (an event waiting for one device; package notify)
+//	notify/dev/<u>/<client>          JSON device state             nowhere (a device with events waiting, the notification in flight; package notify)
 //	match/<c>/<post>/<post>          Entity{Match}                 see MatchViews (request, then offer)
 //
 // Matching's private index (idx/post/, idx/open/, idx/refresh/,

@@ -73,8 +73,18 @@ func draftOf(m *linliv1.Mutation) (string, *linliv1.PostDraft, bool) {
 }
 
 // catalogItem checks an item against the catalog: known code, medicines
-// with an expiry date that has not passed, prescription drugs never offered.
+// with an expiry date that has not passed, prescription drugs never
+// offered; a need, named by its code or one of its names, only on requests
+// and known to the catalog.
 func (v *validator) catalogItem(at string, it *linliv1.PostItem, offer bool, now time.Time) {
+	if it.GetNeed() != "" {
+		if offer {
+			v.fail(at+".need", "need_not_offerable", "An offer names the item it gives, not a need.")
+		} else if _, ok := catalog.Default().LookupNeed(it.GetNeed()); !ok {
+			v.fail(at+".need", "need_unknown", "This need is not in the catalog; pick it from the list.")
+		}
+		return
+	}
 	item, ok := catalog.Default().Item(it.GetItemCode())
 	if !ok {
 		v.fail(at+".item_code", "item_unknown", "This item is not in the catalog; pick it from the list.")
@@ -146,16 +156,39 @@ func assessDraft(d *linliv1.PostDraft) triage.Verdict {
 }
 
 // applyTriage records the verdict on the post. An emergency makes the post
-// critical, records the verdict (staff see it at once in their scope) and
-// tells the author to call 120 in the push result.
-func applyTriage(tx *linlisync.Tx, p *linliv1.Post, t triage.Verdict) {
+// critical, records the verdict (staff see it at once in their scope),
+// tells the author to call 120 in the push result and, when the post was
+// no emergency before, alerts the building's volunteers and the staff on
+// their phones.
+//
+// REQUIRES: p's community and building are set.
+func applyTriage(tx *linlisync.Tx, p *linliv1.Post, t triage.Verdict) error {
 	if !t.Emergency {
 		p.Triage = nil
-		return
+		return nil
 	}
+	was := p.GetTriage().GetEmergency()
 	p.Urgency = linliv1.Urgency_URGENCY_CRITICAL
 	p.Triage = &linliv1.TriageVerdict{Emergency: true, Signs: t.Signs, AdviceZh: t.AdviceZH, AdviceEn: t.AdviceEN}
 	tx.Notify(reasonEmergency, t.AdviceZH+"\n"+t.AdviceEN)
+	if was {
+		return nil
+	}
+	return notifyEmergency(tx, p)
+}
+
+// resolveNeeds replaces every need of d, named by its code or one of its
+// names in Chinese or English, by its code in the catalog. A need the
+// catalog does not know is left as it is (checkPostRules has refused it).
+func resolveNeeds(d *linliv1.PostDraft) {
+	for _, it := range d.GetItems() {
+		if it.GetNeed() == "" {
+			continue
+		}
+		if n, ok := catalog.Default().LookupNeed(it.GetNeed()); ok {
+			it.Need = n.Code
+		}
+	}
 }
 
 // ageMonths is the age of a child or infant recipient, 0 otherwise.

@@ -105,7 +105,9 @@ func createPost(member Member, kind linliv1.PostKind, postID string, d *linliv1.
 		if err := setDraft(p, d); err != nil {
 			return err
 		}
-		applyTriage(tx, p, verdict)
+		if err := applyTriage(tx, p, verdict); err != nil {
+			return err
+		}
 		return writePost(tx, id, p, true)
 	}
 }
@@ -134,7 +136,9 @@ func editPost(member Member, postID string, d *linliv1.PostDraft) func(*linlisyn
 		if err := setDraft(p, d); err != nil {
 			return err
 		}
-		applyTriage(tx, p, verdict)
+		if err := applyTriage(tx, p, verdict); err != nil {
+			return err
+		}
 		rescheduleOnEdit(p)
 		p.UpdatedAt = timestamppb.New(tx.Now())
 		if forwarded, err := autoForward(tx, p, nil); err != nil || forwarded {
@@ -283,17 +287,21 @@ func setDraft(p *linliv1.Post, d *linliv1.PostDraft) error {
 	p.ForWhom = d.GetForWhom()
 	p.OnBehalf = d.GetOnBehalf()
 	p.SharePhoneWithHotline = d.GetSharePhoneWithHotline()
+	p.PreAgreed = linliv1.PreAgreement_PRE_AGREEMENT_UNSPECIFIED
+	if p.GetKind() == linliv1.PostKind_POST_KIND_OFFER {
+		p.PreAgreed = d.GetPreAgreed()
+	}
 	return nil
 }
 
 // copyDraft copies the known fields of d, so that the queued mutation does
 // not alias the caller's message and unknown fields a client sent are never
-// stored or shown to others.
+// stored or shown to others. Needs are resolved to their catalog codes.
 func copyDraft(d *linliv1.PostDraft) *linliv1.PostDraft {
 	c := &linliv1.PostDraft{
 		Urgency: d.GetUrgency(), Note: d.GetNote(), BuildingId: d.GetBuildingId(), Floor: d.GetFloor(),
 		Unit: d.GetUnit(), Phone: d.GetPhone(), DisplayName: d.GetDisplayName(),
-		SharePhoneWithHotline: d.GetSharePhoneWithHotline(),
+		SharePhoneWithHotline: d.GetSharePhoneWithHotline(), PreAgreed: d.GetPreAgreed(),
 	}
 	if f := d.GetForWhom(); f != nil {
 		c.ForWhom = &linliv1.ForWhom{Recipient: f.GetRecipient(), AgeMonths: f.GetAgeMonths(), LivesAlone: f.GetLivesAlone()}
@@ -304,9 +312,10 @@ func copyDraft(d *linliv1.PostDraft) *linliv1.PostDraft {
 	for _, it := range d.GetItems() {
 		c.Items = append(c.Items, &linliv1.PostItem{
 			ItemCode: it.GetItemCode(), Name: it.GetName(), Quantity: it.GetQuantity(),
-			Unit: it.GetUnit(), ExpiryDate: it.GetExpiryDate(),
+			Unit: it.GetUnit(), ExpiryDate: it.GetExpiryDate(), Need: it.GetNeed(),
 		})
 	}
+	resolveNeeds(c)
 	return c
 }
 

@@ -126,14 +126,26 @@ func (t *tally) add(p *linliv1.Post) {
 func categories(p *linliv1.Post) []catalog.Category {
 	var out []catalog.Category
 	for _, it := range p.GetItems() {
-		if ci, ok := catalog.Default().Item(it.GetItemCode()); ok && !slices.Contains(out, ci.Category) {
-			out = append(out, ci.Category)
+		c, ok := itemCategory(it)
+		if ok && !slices.Contains(out, c) {
+			out = append(out, c)
 		}
 	}
 	if len(out) == 0 {
 		out = append(out, catalog.CategoryOther)
 	}
 	return out
+}
+
+// itemCategory is the catalog category of a post's line: its item's, or
+// its need's. ok is false if the catalog knows neither.
+func itemCategory(it *linliv1.PostItem) (catalog.Category, bool) {
+	if n := it.GetNeed(); n != "" {
+		need, ok := catalog.Default().Need(n)
+		return need.Category, ok
+	}
+	ci, ok := catalog.Default().Item(it.GetItemCode())
+	return ci.Category, ok
 }
 
 func boolCount(b bool) uint32 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/linli/linli/mutualaid/hotline"
+	"github.com/linli/linli/mutualaid/notify"
 	linlisync "github.com/linli/linli/sync"
 )
 
@@ -33,6 +34,9 @@ type Config struct {
 	// Hotline is where cases are forwarded; without a URL they wait in the
 	// outbox, and residents and staff are told so.
 	Hotline HotlineConfig
+	// Push is where notifications go: the operator's push gateway and Web
+	// Push keys.
+	Push PushConfig
 	// RefreshEvery is how often offers whose medicine expired are expired
 	// and suggestions re-ranked (RefreshMatches). Default: 1 hour.
 	RefreshEvery time.Duration
@@ -78,6 +82,12 @@ func (c *Config) setDefaults() {
 	if c.Hotline.HTTPClient == nil {
 		c.Hotline.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	if c.Push.Every <= 0 {
+		c.Push.Every = 10 * time.Second
+	}
+	if c.Push.HTTPClient == nil {
+		c.Push.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
 }
 
 // Service is linli's domain behind one front door: communities, buildings
@@ -86,7 +96,8 @@ func (c *Config) setDefaults() {
 // and the reports staff are judged by. It opens and owns its store (the
 // sync engine, with the hooks the domain needs), and its background jobs
 // (deadlines, the hotline's outbox and case following, the refresh of
-// matches) once started. It is safe for concurrent use.
+// matches, the notifications' outbox) once started. It is safe for
+// concurrent use.
 //
 // Every change is one durable transaction run by the store's single
 // writer, whose reads and checks happen inside it, so that concurrent
@@ -107,6 +118,10 @@ type Service struct {
 	follower *caseFollower
 	kickc    chan struct{} // wakes the hotline job
 
+	notifier    *notify.Outbox
+	notifyc     chan struct{} // wakes the notify job (after every commit)
+	vapidPublic string        // the Web Push public key, if configured
+
 	mu      gosync.Mutex // guards started and cancel
 	started bool
 	cancel  context.CancelFunc
@@ -117,24 +132,39 @@ type Service struct {
 // Open opens (creating if needed) the store in cfg.Dir and returns the
 // service over it. Background jobs do not run until Start.
 //
-// Errors: cfg.Dir empty, or the store cannot be opened (another process
-// holds it, corruption, the file system).
+// Errors: cfg.Dir empty, cfg.Push invalid (see PushConfig.Check), or the
+// store cannot be opened (another process holds it, corruption, the file
+// system).
 func Open(cfg Config) (*Service, error) {
 	cfg.setDefaults()
 	if cfg.Dir == "" {
 		return nil, errors.New("mutualaid: store folder not set")
 	}
+	if err := cfg.Push.Check(); err != nil {
+		return nil, fmt.Errorf("mutualaid: %w", err)
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "mutualaid"),
+		kickc: make(chan struct{}, 1), notifyc: make(chan struct{}, 1)}
+	if cfg.Push.VAPIDPrivateKey != "" {
+		s.vapidPublic, _ = vapidPublicKey(cfg.Push.VAPIDPrivateKey) // checked above
+	}
 	so := cfg.Store
 	so.Logger, so.Now = cfg.Logger, cfg.Now
 	so.ClientScope = UserScope
 	so.EncodeClientState = encodeClientState
-	so.OnCommit = cfg.OnCommit
+	so.OnCommit = func(mutations, pushes int, latency time.Duration) {
+		s.kickNotify() // a change may have left notifications to send
+		if cfg.OnCommit != nil {
+			cfg.OnCommit(mutations, pushes, latency)
+		}
+	}
 	store, err := linlisync.Open(cfg.Dir, so)
 	if err != nil {
 		return nil, fmt.Errorf("mutualaid: open store: %w", err)
 	}
-	s := &Service{cfg: cfg, store: store, log: cfg.Logger.With("component", "mutualaid"), kickc: make(chan struct{}, 1)}
+	s.store = store
 	s.outbox, s.follower = s.newHotline()
+	s.notifier = s.newNotifier()
 	return s, nil
 }
 
@@ -145,7 +175,9 @@ func (s *Service) now() time.Time { return s.cfg.Now() }
 // deadlines pass (at once, so that deadlines passed while the service was
 // down are handled, then every Hotline.Every), the hotline pass (forwarding
 // due cases and following open ones: at once, every Hotline.Every, and
-// right after a forward) and the refresh of matches (every RefreshEvery).
+// right after a forward), the refresh of matches (every RefreshEvery) and
+// the notify pass (sending notifications: at once, soon after commits, and
+// every Push.Every).
 // Each logs its failures and carries on. Calling Start again does nothing.
 func (s *Service) Start(ctx context.Context) {
 	s.mu.Lock()
@@ -158,6 +190,7 @@ func (s *Service) Start(ctx context.Context) {
 	s.wg.Go(func() { s.runDeadlines(ctx) })
 	s.wg.Go(func() { s.runHotline(ctx) })
 	s.wg.Go(func() { s.runRefresh(ctx) })
+	s.wg.Go(func() { s.runNotify(ctx) })
 }
 
 // Close stops the background jobs, waits for them, and closes the store

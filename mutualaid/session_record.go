@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/linli/linli/mutualaid/notify"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	linlisync "github.com/linli/linli/sync"
 )
@@ -107,8 +108,12 @@ func revokeAllDevices(tx *linlisync.Tx, user string) error {
 	return nil
 }
 
-// revokeDevice marks a device revoked, if there is one and it is not yet.
+// revokeDevice marks a device revoked, if there is one and it is not yet,
+// and removes its pusher: nothing more is sent to it.
 func revokeDevice(tx *linlisync.Tx, user, client string) error {
+	if err := notify.DeletePusherTx(tx, user, client); err != nil {
+		return err
+	}
 	r, ok, err := loadDevice(tx.Get, user, client)
 	if err != nil || !ok || r.Revoked {
 		return err

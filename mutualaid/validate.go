@@ -35,13 +35,16 @@ const (
 //	post_id_required, _too_long, _invalid          1–64 of [A-Za-z0-9_-]
 //	draft_required                                 offers, requests and edits carry a draft
 //	items_required, too_many_items                 1–20 items
-//	item_code_required, _too_long, _invalid        1–64 of [a-z0-9-]
+//	item_code_required, _too_long, _invalid        1–64 of [a-z0-9-], unless the item names a need
+//	need_too_long, need_invalid                    a need's code or name ≤ 80 characters
+//	need_with_item_code                            an item names an item code or a need, not both
 //	name_too_long, name_invalid                    item name ≤ 80 characters
 //	quantity_out_of_range                          1–1000
 //	unit_too_long, unit_invalid                    item or flat unit ≤ 16 characters
 //	expiry_date_invalid                            empty or a real YYYY-MM-DD date
 //	urgency_required                               requests state their urgency
 //	urgency_invalid                                not a defined urgency
+//	pre_agreed_invalid                             not a defined pre-agreement
 //	note_too_long, note_invalid                    ≤ 1000 characters; newlines allowed
 //	building_id_required, _too_long, _invalid      1–64 of [A-Za-z0-9_-]
 //	floor_out_of_range                             −5–200
@@ -97,6 +100,9 @@ func (v *validator) draft(at string, d *linliv1.PostDraft, request bool) {
 	v.displayName(at+".display_name", d.GetDisplayName())
 	v.forWhom(at+".for_whom", d.GetForWhom())
 	v.onBehalf(at+".on_behalf", d.GetOnBehalf())
+	if _, defined := linliv1.PreAgreement_name[int32(d.GetPreAgreed())]; !defined {
+		v.fail(at+".pre_agreed", "pre_agreed_invalid", "Choose who may take this offer without asking.")
+	}
 }
 
 func (v *validator) items(at string, items []*linliv1.PostItem) {
@@ -112,7 +118,14 @@ func (v *validator) items(at string, items []*linliv1.PostItem) {
 }
 
 func (v *validator) item(at string, it *linliv1.PostItem) {
-	v.ident(at+".item_code", "item_code", it.GetItemCode(), isItemCodeByte)
+	switch {
+	case it.GetNeed() == "":
+		v.ident(at+".item_code", "item_code", it.GetItemCode(), isItemCodeByte)
+	case it.GetItemCode() != "":
+		v.fail(at+".need", "need_with_item_code", "Name either an item or a need, not both.")
+	default:
+		v.text(at+".need", "need", it.GetNeed(), maxItemNameLen, false)
+	}
 	v.text(at+".name", "name", it.GetName(), maxItemNameLen, false)
 	v.intRange(at+".quantity", "quantity", it.GetQuantity(), minQuantity, maxQuantity)
 	v.text(at+".unit", "unit", it.GetUnit(), maxUnitLen, false)

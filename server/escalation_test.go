@@ -37,7 +37,7 @@ func newHotlineWorld(t *testing.T, dataDir string, clk *linlitest.Clock, sim *ho
 	hot := httptest.NewServer(http.StripPrefix("/open311/v2", sim))
 	t.Cleanup(hot.Close)
 	passes := map[mutualaid.Job]*atomic.Int64{}
-	for _, j := range []mutualaid.Job{mutualaid.JobDeadlines, mutualaid.JobHotline, mutualaid.JobRefresh} {
+	for _, j := range []mutualaid.Job{mutualaid.JobDeadlines, mutualaid.JobHotline, mutualaid.JobRefresh, mutualaid.JobNotify} {
 		passes[j] = new(atomic.Int64)
 	}
 	h := linlitest.NewServer(t, server.Config{DataDir: dataDir, Now: clk.Now, Domain: mutualaid.Config{

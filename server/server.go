@@ -236,6 +236,7 @@ func (s *Server) routes() (http.Handler, error) {
 	}, public...))
 	mux.Handle(linliv1connect.NewCommunityServiceHandler(&communityHandler{svc: s.svc, members: ms, log: s.log}, opts...))
 	mux.Handle(linliv1connect.NewStaffServiceHandler(&staffHandler{svc: s.svc, members: ms, log: s.log, now: s.cfg.Now}, opts...))
+	mux.Handle(linliv1connect.NewCatalogServiceHandler(&catalogHandler{svc: s.svc, members: ms, log: s.log}, opts...))
 	healthPath, health := grpchealth.NewHandler(readiness{grpchealth.NewStaticChecker(serviceNames...), s}, public...)
 	mux.Handle(healthPath, s.endOnStop(health))
 	reflector := grpcreflect.NewStaticReflector(serviceNames...)
@@ -286,6 +287,7 @@ var serviceNames = []string{
 	linliv1connect.AuthServiceName,
 	linliv1connect.CommunityServiceName,
 	linliv1connect.StaffServiceName,
+	linliv1connect.CatalogServiceName,
 }
 
 // Handler is the server's HTTP handler: every RPC, health and reflection.

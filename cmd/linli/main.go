@@ -1,5 +1,5 @@
 // Command linli is the linli server and its tools: serve, admin, bench,
-// demo, sim and hotline-sim.
+// demo, sim, hotline-sim and push-sim.
 package main
 
 import (
@@ -29,6 +29,7 @@ Usage:
   linli sim [flags]            convergence simulation: residents, bad networks, server kills
   linli sim surge [flags]      72 hours of a surge through linli and through chat groups: does it help?
   linli hotline-sim [flags]    Open311 GeoReport v2 hotline simulator (12345) for demos and tests
+  linli push-sim [flags]       Matrix push gateway simulator: prints the notifications phones would get
 
 Run "linli <command> -h" for a command's flags. Every flag can also be set
 through the environment as LINLI_<FLAG> (e.g. LINLI_LISTEN); the flag wins.
@@ -54,6 +55,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runSim(ctx, args[1:], stdout, stderr)
 	case "hotline-sim":
 		err = runHotlineSim(ctx, args[1:], stdout, stderr)
+	case "push-sim":
+		err = runPushSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -33,6 +33,7 @@ type serveFlags struct {
 	limits       server.RateLimits
 	metricsToken string
 	hotline      mutualaid.HotlineConfig
+	push         mutualaid.PushConfig
 	proxies      string
 	web          webFlags
 	cluster      clusterFlags
@@ -189,6 +190,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.hotline.APIKey, "hotline-api-key", "", "the hotline's api_key")
 	fs.StringVar(&f.hotline.JurisdictionID, "hotline-jurisdiction", "", "the hotline's jurisdiction_id (the hotline dispatches each case by its address)")
 	fs.DurationVar(&f.hotline.Every, "hotline-every", 10*time.Second, "how often overdue requests are queued, cases forwarded and their status followed")
+	fs.StringVar(&f.push.GatewayURL, "push-gateway", "", "push gateway speaking the Matrix Push Gateway API (its base URL, e.g. http://127.0.0.1:8390 for linli push-sim; empty: phones' pushers cannot be registered)")
+	fs.StringVar(&f.push.VAPIDPrivateKey, "vapid-private-key", "", "Web Push: the server's VAPID private key, base64url (empty: browsers cannot register pushers)")
+	fs.StringVar(&f.push.VAPIDSubject, "vapid-subject", "", "Web Push: the operator's contact the push services see (mailto:… or https://…)")
 	fs.StringVar(&f.proxies, "trusted-proxies", "", "reverse proxies in front of linli (addresses or CIDR prefixes, comma-separated): per-address limits use the client address they report in X-Forwarded-For")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, GET /metrics requires this bearer token")
 	f.web.register(fs)
@@ -238,7 +242,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return node.Close()
 	}
 	srv, err := server.New(server.Config{DataDir: f.data, Logger: log, RateLimits: f.limits, MetricsToken: f.metricsToken,
-		Domain: mutualaid.Config{Hotline: f.hotline, Store: linlisync.Options{DiskBallast: 16 << 20}}, TrustedProxies: proxies,
+		Domain: mutualaid.Config{Hotline: f.hotline, Push: f.push, Store: linlisync.Options{DiskBallast: 16 << 20}}, TrustedProxies: proxies,
 		TLS: tlsConfig, CORSOrigins: web.corsOrigins, Cluster: node})
 	if err != nil {
 		return errors.Join(explainEpoch(err, f.data), closeNode())

@@ -18,6 +18,7 @@ import (
 	"github.com/linli/linli/client"
 	"github.com/linli/linli/internal/bearer"
 	"github.com/linli/linli/internal/hotlinesim"
+	"github.com/linli/linli/internal/pushsim"
 	"github.com/linli/linli/mutualaid"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
@@ -50,48 +51,68 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
-	base, adminCode, stop, err := demoServer(ctx, cfg.Addr, cfg.AdminCode, filepath.Join(dir, "server"))
+	base, adminCode, gateway, stop, err := demoServer(ctx, cfg.Addr, cfg.AdminCode, filepath.Join(dir, "server"))
 	if err != nil {
 		return err
 	}
 	defer stop()
-	d := &demo{ctx: ctx, out: out, base: base, dir: filepath.Join(dir, "clients"), http: &http.Client{Timeout: 30 * time.Second}}
+	d := &demo{ctx: ctx, out: out, base: base, dir: filepath.Join(dir, "clients"), http: &http.Client{Timeout: 30 * time.Second}, gateway: gateway}
 	defer func() { err = errors.Join(err, d.close()) }()
 	return d.run(adminCode)
 }
 
 // demoServer returns the base URL and admin code to use, starting an
-// in-process server with its data in dir when addr is empty. The caller
-// removes dir after calling stop.
-func demoServer(ctx context.Context, addr, code, dir string) (base, adminCode string, stop func(), err error) {
+// in-process server with its data in dir when addr is empty, with a
+// hotline simulator and a push gateway simulator (returned; nil for a
+// server at addr). The caller removes dir after calling stop.
+func demoServer(ctx context.Context, addr, code, dir string) (base, adminCode string, gateway *pushsim.Sim, stop func(), err error) {
 	if addr != "" {
 		if code == "" {
-			return "", "", nil, errors.New("--addr needs --admin-code (printed by the server's first start)")
+			return "", "", nil, nil, errors.New("--addr needs --admin-code (printed by the server's first start)")
 		}
-		return "http://" + addr, code, func() {}, nil
+		return "http://" + addr, code, nil, func() {}, nil
 	}
 	hotURL, stopHotline, err := demoHotline()
 	if err != nil {
-		return "", "", nil, err
+		return "", "", nil, nil, err
 	}
-	srv, err := server.New(server.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler), Domain: mutualaid.Config{Hotline: mutualaid.HotlineConfig{
-		URL: hotURL, APIKey: "demo", JurisdictionID: "yuqiao", Every: 200 * time.Millisecond,
-	}}})
+	gateway = &pushsim.Sim{}
+	pushURL, stopPush, err := serveLocal(gateway)
 	if err != nil {
 		stopHotline()
-		return "", "", nil, err
+		return "", "", nil, nil, err
+	}
+	stopSims := func() { stopHotline(); stopPush() }
+	srv, err := server.New(server.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler), Domain: mutualaid.Config{
+		Hotline: mutualaid.HotlineConfig{URL: hotURL, APIKey: "demo", JurisdictionID: "yuqiao", Every: 200 * time.Millisecond},
+		Push:    mutualaid.PushConfig{GatewayURL: pushURL, Every: 200 * time.Millisecond},
+	}})
+	if err != nil {
+		stopSims()
+		return "", "", nil, nil, err
 	}
 	code, err = srv.Service().Bootstrap(ctx, &linliv1.Community{Id: "yuqiao", Name: "玉桥社区", District: "通州区", StreetOffice: "玉桥街道"})
 	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
 	if err = errors.Join(err, lerr); err != nil {
-		stopHotline()
-		return "", "", nil, errors.Join(err, srv.Close())
+		stopSims()
+		return "", "", nil, nil, errors.Join(err, srv.Close())
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(sctx, ln) }()
-	stop = func() { cancel(); <-done; srv.Close(); stopHotline() }
-	return "http://" + ln.Addr().String(), code, stop, nil
+	stop = func() { cancel(); <-done; srv.Close(); stopSims() }
+	return "http://" + ln.Addr().String(), code, gateway, stop, nil
+}
+
+// serveLocal serves h on a loopback port and returns its base URL.
+func serveLocal(h http.Handler) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = hs.Close() }, nil
 }
 
 // demoHotline serves a hotline simulator that resolves cases after two
@@ -118,6 +139,9 @@ type demo struct {
 	step   int
 	people []*person
 	staff  linliv1connect.StaffServiceClient // as the community's admin
+	// gateway is the push gateway simulator phones are reached through;
+	// nil when the demo runs against a server of its own.
+	gateway *pushsim.Sim
 }
 
 // person is a demo character signed in on their own device, which syncs
@@ -125,6 +149,7 @@ type demo struct {
 type person struct {
 	name, user, device string
 	c                  *client.Client
+	token              string
 }
 
 // close closes every character's client.
@@ -213,7 +238,7 @@ func (d *demo) person(code, name, device, unit string) (*person, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s's client: %w", name, err)
 	}
-	p := &person{name: name, user: s.user, device: device, c: c}
+	p := &person{name: name, user: s.user, device: device, c: c, token: s.token}
 	d.people = append(d.people, p)
 	return p, nil
 }

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -9,7 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/linli/linli/client"
+	"github.com/linli/linli/internal/bearer"
+	"github.com/linli/linli/internal/pushsim"
 	linliv1 "github.com/linli/linli/proto/gen/linli/v1"
 	"github.com/linli/linli/proto/gen/linli/v1/linliv1connect"
 )
@@ -34,8 +39,10 @@ func (d *demo) story(_ linliv1connect.CommunityServiceClient, _ string, codes ma
 		return err
 	}
 	steps := []func() error{
+		func() error { return d.registerPusher(li) },
 		func() error { return d.offer(li) },
 		func() error { return d.request(wang) },
+		func() error { return d.woken(li) },
 		func() error { return d.propose(wang, li) },
 		func() error { return d.accept(li) },
 		func() error { return d.carry(zhang) },
@@ -235,4 +242,49 @@ func (d *demo) handoff(p *person) (*linliv1.Handoff, error) {
 		return nil, fmt.Errorf("%s does not see the handoff", p.name)
 	}
 	return h, nil
+}
+
+// phoneKey is the push key of a character's phone at the demo's gateway.
+func phoneKey(p *person) string { return "demo-token-" + p.device }
+
+// registerPusher registers p's phone for notifications, if the demo has a
+// push gateway.
+func (d *demo) registerPusher(p *person) error {
+	if d.gateway == nil {
+		return nil
+	}
+	auth := linliv1connect.NewAuthServiceClient(d.http, d.base, connect.WithInterceptors(bearer.Token(p.token)))
+	_, err := auth.SetPusher(d.ctx, &linliv1.SetPusherRequest{ProtocolVersion: 1, Pusher: &linliv1.Pusher{
+		Kind: linliv1.PusherKind_PUSHER_KIND_HTTP, AppId: "org.linli.app.android", Pushkey: phoneKey(p), Lang: "zh-CN"}})
+	if err != nil {
+		return fmt.Errorf("%s's pusher: %w", p.name, err)
+	}
+	return nil
+}
+
+// woken waits for the push gateway to take a notification for p's phone
+// and shows it: what reaches a phone whose app is closed.
+func (d *demo) woken(p *person) error {
+	if d.gateway == nil {
+		d.show("(this server's push gateway is not the demo's: no notification shown)")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
+	defer cancel()
+	var got pushsim.Received
+	err := d.gateway.Wait(ctx, func(rs []pushsim.Received) bool {
+		for _, r := range rs {
+			if r.Pushkey == phoneKey(p) {
+				got = r
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return fmt.Errorf("no notification reached %s's phone: %w", p.name, err)
+	}
+	d.show("%s's phone, app closed, is woken: %s ×%d (id %s…) — no name, unit or medicine in it; the app pulls for the rest",
+		p.name, got.Type, got.Count, got.EventID[:8])
+	return nil
 }

@@ -142,6 +142,12 @@ type Catalog struct {
 	keys   [][]string       // per item: its normalized code, names and synonyms, deduplicated
 	byCode map[string]int   // code → index into items
 	exact  map[string][]int // normalized name → indexes into items, ascending
+
+	needs      []Need
+	needByCode map[string]int // code → index into needs
+	needByName map[string]int // normalized code, name or synonym → index into needs
+
+	version string
 }
 
 // ErrInvalid is wrapped by every error Parse returns.
@@ -176,13 +182,17 @@ func Default() *Catalog {
 //	{"items": [{"code": "…", "name_zh": "…", "name_en": "…", "category": "…",
 //	            "unit": "…", "unit_zh": "…", "medicine": bool, "child_safe": bool,
 //	            "prescription": bool, "min_age_months": n, "group": "…",
-//	            "synonyms": ["…", …]}, …]}
+//	            "synonyms": ["…", …]}, …],
+//	 "needs": [{"code": "…", "name_zh": "…", "name_en": "…", "category": "…",
+//	            "group": "…", "child": bool, "synonyms": ["…", …]}, …]}
 //
-// medicine, child_safe and prescription are required, so that a forgotten
-// flag is an error rather than a silent false; min_age_months, group and
-// synonyms are optional. Unknown fields are errors.
+// medicine, child_safe, prescription and child are required, so that a
+// forgotten flag is an error rather than a silent false; min_age_months,
+// group and synonyms are optional, and so are needs. Unknown fields are
+// errors.
 type catalogFile struct {
 	Items []catalogEntry `json:"items"`
+	Needs []needEntry    `json:"needs"`
 }
 
 type catalogEntry struct {
@@ -201,7 +211,8 @@ type catalogEntry struct {
 }
 
 // Parse decodes and validates a catalog file (format on catalogFile:
-// a JSON object with an "items" array). It checks that there is at least
+// a JSON object with an "items" array and an optional "needs" array; see
+// Need for what a need must be). It checks that there is at least
 // one item; that codes are unique and 1–64 of [a-z0-9-]; that every
 // category is known; that names, units and synonyms are non-empty and short
 // (names and synonyms ≤ 80 characters, units ≤ 16); that the medicine,
@@ -269,6 +280,12 @@ func Parse(data []byte) (*Catalog, error) {
 			c.exact[k] = append(c.exact[k], i)
 		}
 	}
+
+	needFail := func(i int, code, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("needs[%d] %q: %s", i, code, fmt.Sprintf(format, args...)))
+	}
+	c.parseNeeds(f.Needs, needFail)
+	c.version = versionOf(data)
 
 	if len(problems) > 0 {
 		n := len(problems)

@@ -665,6 +665,115 @@ func (x *ProposeHandoffMutation) GetDropPoint() string {
 	return ""
 }
 
+// AcceptSuggestionMutation takes a suggestion (the Match of request and
+// offer) in one step: it proposes a handoff as ProposeHandoffMutation does,
+// with the same checks, reservation and privacy, the server filling in what
+// is not given. Whoever may propose may take a suggestion (in the app: the
+// request's author). If the offer is pre-agreed for the request's building
+// or community, the handoff starts ACCEPTED.
+type AcceptSuggestionMutation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the client: 1 to 64 of [A-Za-z0-9_-].
+	HandoffId string `protobuf:"bytes,1,opt,name=handoff_id,json=handoffId,proto3" json:"handoff_id,omitempty"`
+	// The suggestion: Match.request_post_id and Match.offer_post_id.
+	RequestPostId string `protobuf:"bytes,2,opt,name=request_post_id,json=requestPostId,proto3" json:"request_post_id,omitempty"`
+	OfferPostId   string `protobuf:"bytes,3,opt,name=offer_post_id,json=offerPostId,proto3" json:"offer_post_id,omitempty"`
+	// Optional: the offered item to take. Default: the offered item that best
+	// fits the request (Match.offer_item_code). It must fit the request.
+	ItemCode string `protobuf:"bytes,4,opt,name=item_code,json=itemCode,proto3" json:"item_code,omitempty"`
+	// Optional, 0 or 1 to 1000: how many. Default: what the fitting requested
+	// line asks for, at most what is free.
+	Quantity int32 `protobuf:"varint,5,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// Optional: whether a building volunteer should carry it. Default: true
+	// when the giver's post is in another building than the request, false
+	// when they share one.
+	NeedsCourier *bool `protobuf:"varint,6,opt,name=needs_courier,json=needsCourier,proto3,oneof" json:"needs_courier,omitempty"`
+	// Optional: one of the request's building's drop points. Default: the
+	// building's first drop point (its default), if it has one.
+	DropPoint     string `protobuf:"bytes,7,opt,name=drop_point,json=dropPoint,proto3" json:"drop_point,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptSuggestionMutation) Reset() {
+	*x = AcceptSuggestionMutation{}
+	mi := &file_linli_v1_handoff_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptSuggestionMutation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptSuggestionMutation) ProtoMessage() {}
+
+func (x *AcceptSuggestionMutation) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_handoff_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptSuggestionMutation.ProtoReflect.Descriptor instead.
+func (*AcceptSuggestionMutation) Descriptor() ([]byte, []int) {
+	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AcceptSuggestionMutation) GetHandoffId() string {
+	if x != nil {
+		return x.HandoffId
+	}
+	return ""
+}
+
+func (x *AcceptSuggestionMutation) GetRequestPostId() string {
+	if x != nil {
+		return x.RequestPostId
+	}
+	return ""
+}
+
+func (x *AcceptSuggestionMutation) GetOfferPostId() string {
+	if x != nil {
+		return x.OfferPostId
+	}
+	return ""
+}
+
+func (x *AcceptSuggestionMutation) GetItemCode() string {
+	if x != nil {
+		return x.ItemCode
+	}
+	return ""
+}
+
+func (x *AcceptSuggestionMutation) GetQuantity() int32 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *AcceptSuggestionMutation) GetNeedsCourier() bool {
+	if x != nil && x.NeedsCourier != nil {
+		return *x.NeedsCourier
+	}
+	return false
+}
+
+func (x *AcceptSuggestionMutation) GetDropPoint() string {
+	if x != nil {
+		return x.DropPoint
+	}
+	return ""
+}
+
 // AcceptHandoffMutation is the other side's agreement.
 type AcceptHandoffMutation struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -675,7 +784,7 @@ type AcceptHandoffMutation struct {
 
 func (x *AcceptHandoffMutation) Reset() {
 	*x = AcceptHandoffMutation{}
-	mi := &file_linli_v1_handoff_proto_msgTypes[4]
+	mi := &file_linli_v1_handoff_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +796,7 @@ func (x *AcceptHandoffMutation) String() string {
 func (*AcceptHandoffMutation) ProtoMessage() {}
 
 func (x *AcceptHandoffMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_handoff_proto_msgTypes[4]
+	mi := &file_linli_v1_handoff_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +809,7 @@ func (x *AcceptHandoffMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptHandoffMutation.ProtoReflect.Descriptor instead.
 func (*AcceptHandoffMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{4}
+	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AcceptHandoffMutation) GetHandoffId() string {
@@ -720,7 +829,7 @@ type ClaimCourierMutation struct {
 
 func (x *ClaimCourierMutation) Reset() {
 	*x = ClaimCourierMutation{}
-	mi := &file_linli_v1_handoff_proto_msgTypes[5]
+	mi := &file_linli_v1_handoff_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +841,7 @@ func (x *ClaimCourierMutation) String() string {
 func (*ClaimCourierMutation) ProtoMessage() {}
 
 func (x *ClaimCourierMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_handoff_proto_msgTypes[5]
+	mi := &file_linli_v1_handoff_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +854,7 @@ func (x *ClaimCourierMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimCourierMutation.ProtoReflect.Descriptor instead.
 func (*ClaimCourierMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{5}
+	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ClaimCourierMutation) GetHandoffId() string {
@@ -766,7 +875,7 @@ type PickUpMutation struct {
 
 func (x *PickUpMutation) Reset() {
 	*x = PickUpMutation{}
-	mi := &file_linli_v1_handoff_proto_msgTypes[6]
+	mi := &file_linli_v1_handoff_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +887,7 @@ func (x *PickUpMutation) String() string {
 func (*PickUpMutation) ProtoMessage() {}
 
 func (x *PickUpMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_handoff_proto_msgTypes[6]
+	mi := &file_linli_v1_handoff_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +900,7 @@ func (x *PickUpMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PickUpMutation.ProtoReflect.Descriptor instead.
 func (*PickUpMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{6}
+	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PickUpMutation) GetHandoffId() string {
@@ -819,7 +928,7 @@ type DropOffMutation struct {
 
 func (x *DropOffMutation) Reset() {
 	*x = DropOffMutation{}
-	mi := &file_linli_v1_handoff_proto_msgTypes[7]
+	mi := &file_linli_v1_handoff_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +940,7 @@ func (x *DropOffMutation) String() string {
 func (*DropOffMutation) ProtoMessage() {}
 
 func (x *DropOffMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_handoff_proto_msgTypes[7]
+	mi := &file_linli_v1_handoff_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +953,7 @@ func (x *DropOffMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropOffMutation.ProtoReflect.Descriptor instead.
 func (*DropOffMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{7}
+	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DropOffMutation) GetHandoffId() string {
@@ -871,7 +980,7 @@ type ConfirmReceivedMutation struct {
 
 func (x *ConfirmReceivedMutation) Reset() {
 	*x = ConfirmReceivedMutation{}
-	mi := &file_linli_v1_handoff_proto_msgTypes[8]
+	mi := &file_linli_v1_handoff_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +992,7 @@ func (x *ConfirmReceivedMutation) String() string {
 func (*ConfirmReceivedMutation) ProtoMessage() {}
 
 func (x *ConfirmReceivedMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_handoff_proto_msgTypes[8]
+	mi := &file_linli_v1_handoff_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1005,7 @@ func (x *ConfirmReceivedMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmReceivedMutation.ProtoReflect.Descriptor instead.
 func (*ConfirmReceivedMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{8}
+	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfirmReceivedMutation) GetHandoffId() string {
@@ -918,7 +1027,7 @@ type CancelHandoffMutation struct {
 
 func (x *CancelHandoffMutation) Reset() {
 	*x = CancelHandoffMutation{}
-	mi := &file_linli_v1_handoff_proto_msgTypes[9]
+	mi := &file_linli_v1_handoff_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1039,7 @@ func (x *CancelHandoffMutation) String() string {
 func (*CancelHandoffMutation) ProtoMessage() {}
 
 func (x *CancelHandoffMutation) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_handoff_proto_msgTypes[9]
+	mi := &file_linli_v1_handoff_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1052,7 @@ func (x *CancelHandoffMutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelHandoffMutation.ProtoReflect.Descriptor instead.
 func (*CancelHandoffMutation) Descriptor() ([]byte, []int) {
-	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{9}
+	return file_linli_v1_handoff_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelHandoffMutation) GetHandoffId() string {
@@ -1024,7 +1133,18 @@ const file_linli_v1_handoff_proto_rawDesc = "" +
 	"\bquantity\x18\x05 \x01(\x05R\bquantity\x12#\n" +
 	"\rneeds_courier\x18\x06 \x01(\bR\fneedsCourier\x12\x1d\n" +
 	"\n" +
-	"drop_point\x18\a \x01(\tR\tdropPoint\"6\n" +
+	"drop_point\x18\a \x01(\tR\tdropPoint\"\x99\x02\n" +
+	"\x18AcceptSuggestionMutation\x12\x1d\n" +
+	"\n" +
+	"handoff_id\x18\x01 \x01(\tR\thandoffId\x12&\n" +
+	"\x0frequest_post_id\x18\x02 \x01(\tR\rrequestPostId\x12\"\n" +
+	"\roffer_post_id\x18\x03 \x01(\tR\vofferPostId\x12\x1b\n" +
+	"\titem_code\x18\x04 \x01(\tR\bitemCode\x12\x1a\n" +
+	"\bquantity\x18\x05 \x01(\x05R\bquantity\x12(\n" +
+	"\rneeds_courier\x18\x06 \x01(\bH\x00R\fneedsCourier\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"drop_point\x18\a \x01(\tR\tdropPointB\x10\n" +
+	"\x0e_needs_courier\"6\n" +
 	"\x15AcceptHandoffMutation\x12\x1d\n" +
 	"\n" +
 	"handoff_id\x18\x01 \x01(\tR\thandoffId\"5\n" +
@@ -1079,26 +1199,27 @@ func file_linli_v1_handoff_proto_rawDescGZIP() []byte {
 }
 
 var file_linli_v1_handoff_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_linli_v1_handoff_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_linli_v1_handoff_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_linli_v1_handoff_proto_goTypes = []any{
-	(HandoffState)(0),               // 0: linli.v1.HandoffState
-	(HandoffAction)(0),              // 1: linli.v1.HandoffAction
-	(*Match)(nil),                   // 2: linli.v1.Match
-	(*HandoffEvent)(nil),            // 3: linli.v1.HandoffEvent
-	(*Handoff)(nil),                 // 4: linli.v1.Handoff
-	(*ProposeHandoffMutation)(nil),  // 5: linli.v1.ProposeHandoffMutation
-	(*AcceptHandoffMutation)(nil),   // 6: linli.v1.AcceptHandoffMutation
-	(*ClaimCourierMutation)(nil),    // 7: linli.v1.ClaimCourierMutation
-	(*PickUpMutation)(nil),          // 8: linli.v1.PickUpMutation
-	(*DropOffMutation)(nil),         // 9: linli.v1.DropOffMutation
-	(*ConfirmReceivedMutation)(nil), // 10: linli.v1.ConfirmReceivedMutation
-	(*CancelHandoffMutation)(nil),   // 11: linli.v1.CancelHandoffMutation
-	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
+	(HandoffState)(0),                // 0: linli.v1.HandoffState
+	(HandoffAction)(0),               // 1: linli.v1.HandoffAction
+	(*Match)(nil),                    // 2: linli.v1.Match
+	(*HandoffEvent)(nil),             // 3: linli.v1.HandoffEvent
+	(*Handoff)(nil),                  // 4: linli.v1.Handoff
+	(*ProposeHandoffMutation)(nil),   // 5: linli.v1.ProposeHandoffMutation
+	(*AcceptSuggestionMutation)(nil), // 6: linli.v1.AcceptSuggestionMutation
+	(*AcceptHandoffMutation)(nil),    // 7: linli.v1.AcceptHandoffMutation
+	(*ClaimCourierMutation)(nil),     // 8: linli.v1.ClaimCourierMutation
+	(*PickUpMutation)(nil),           // 9: linli.v1.PickUpMutation
+	(*DropOffMutation)(nil),          // 10: linli.v1.DropOffMutation
+	(*ConfirmReceivedMutation)(nil),  // 11: linli.v1.ConfirmReceivedMutation
+	(*CancelHandoffMutation)(nil),    // 12: linli.v1.CancelHandoffMutation
+	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
 }
 var file_linli_v1_handoff_proto_depIdxs = []int32{
-	12, // 0: linli.v1.Match.created_at:type_name -> google.protobuf.Timestamp
+	13, // 0: linli.v1.Match.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: linli.v1.HandoffEvent.state:type_name -> linli.v1.HandoffState
-	12, // 2: linli.v1.HandoffEvent.at:type_name -> google.protobuf.Timestamp
+	13, // 2: linli.v1.HandoffEvent.at:type_name -> google.protobuf.Timestamp
 	1,  // 3: linli.v1.HandoffEvent.action:type_name -> linli.v1.HandoffAction
 	0,  // 4: linli.v1.Handoff.state:type_name -> linli.v1.HandoffState
 	3,  // 5: linli.v1.Handoff.history:type_name -> linli.v1.HandoffEvent
@@ -1114,13 +1235,14 @@ func file_linli_v1_handoff_proto_init() {
 	if File_linli_v1_handoff_proto != nil {
 		return
 	}
+	file_linli_v1_handoff_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linli_v1_handoff_proto_rawDesc), len(file_linli_v1_handoff_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -82,6 +82,61 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_linli_v1_identity_proto_rawDescGZIP(), []int{0}
 }
 
+// PusherKind is how notifications reach a device.
+type PusherKind int32
+
+const (
+	PusherKind_PUSHER_KIND_UNSPECIFIED PusherKind = 0
+	// Through the operator's push gateway (the Matrix Push Gateway API),
+	// which speaks to APNs, FCM or a phone maker's push service: pushkey is
+	// the token that service gave the app.
+	PusherKind_PUSHER_KIND_HTTP PusherKind = 1
+	// Web Push (RFC 8030, with VAPID and RFC 8291 encryption), for browsers:
+	// pushkey is the subscription's endpoint, with its p256dh and auth keys.
+	PusherKind_PUSHER_KIND_WEBPUSH PusherKind = 2
+)
+
+// Enum value maps for PusherKind.
+var (
+	PusherKind_name = map[int32]string{
+		0: "PUSHER_KIND_UNSPECIFIED",
+		1: "PUSHER_KIND_HTTP",
+		2: "PUSHER_KIND_WEBPUSH",
+	}
+	PusherKind_value = map[string]int32{
+		"PUSHER_KIND_UNSPECIFIED": 0,
+		"PUSHER_KIND_HTTP":        1,
+		"PUSHER_KIND_WEBPUSH":     2,
+	}
+)
+
+func (x PusherKind) Enum() *PusherKind {
+	p := new(PusherKind)
+	*p = x
+	return p
+}
+
+func (x PusherKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PusherKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_linli_v1_identity_proto_enumTypes[1].Descriptor()
+}
+
+func (PusherKind) Type() protoreflect.EnumType {
+	return &file_linli_v1_identity_proto_enumTypes[1]
+}
+
+func (x PusherKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PusherKind.Descriptor instead.
+func (PusherKind) EnumDescriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{1}
+}
+
 // Community is a neighbourhood served by one street office.
 type Community struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -524,6 +579,481 @@ func (x *JoinCodeInfo) GetUses() uint32 {
 	return 0
 }
 
+// QuietHours hold back notifications that are not critical (emergencies
+// and critical requests always go out).
+type QuietHours struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "HH:MM", 24-hour clock, e.g. "22:30". Start after end spans midnight.
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End   string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// IANA time zone, e.g. "Asia/Shanghai"; empty: the server's.
+	TimeZone      string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuietHours) Reset() {
+	*x = QuietHours{}
+	mi := &file_linli_v1_identity_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuietHours) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuietHours) ProtoMessage() {}
+
+func (x *QuietHours) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuietHours.ProtoReflect.Descriptor instead.
+func (*QuietHours) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *QuietHours) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *QuietHours) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *QuietHours) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+// Pusher is one device's registration for notifications.
+type Pusher struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  PusherKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=linli.v1.PusherKind" json:"kind,omitempty"`
+	// HTTP: the app's id at the push gateway, e.g. "org.linli.app.ios": 1 to
+	// 64 of [A-Za-z0-9._-]. Web Push: leave empty.
+	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	// HTTP: the push service's token for this device (1 to 512 printable
+	// ASCII characters). Web Push: PushSubscription.endpoint, an https URL of
+	// a push service the server allows.
+	Pushkey string `protobuf:"bytes,3,opt,name=pushkey,proto3" json:"pushkey,omitempty"`
+	// Web Push only: PushSubscription.getKey("p256dh") and getKey("auth"),
+	// base64url.
+	P256Dh string `protobuf:"bytes,4,opt,name=p256dh,proto3" json:"p256dh,omitempty"`
+	Auth   string `protobuf:"bytes,5,opt,name=auth,proto3" json:"auth,omitempty"`
+	// The language the gateway should show notifications in, e.g. "zh-CN"
+	// (default) or "en": 1 to 16 of [A-Za-z0-9-].
+	Lang string `protobuf:"bytes,6,opt,name=lang,proto3" json:"lang,omitempty"`
+	// Optional.
+	QuietHours *QuietHours `protobuf:"bytes,7,opt,name=quiet_hours,json=quietHours,proto3" json:"quiet_hours,omitempty"`
+	// Set by the server.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Pusher) Reset() {
+	*x = Pusher{}
+	mi := &file_linli_v1_identity_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pusher) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pusher) ProtoMessage() {}
+
+func (x *Pusher) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pusher.ProtoReflect.Descriptor instead.
+func (*Pusher) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Pusher) GetKind() PusherKind {
+	if x != nil {
+		return x.Kind
+	}
+	return PusherKind_PUSHER_KIND_UNSPECIFIED
+}
+
+func (x *Pusher) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *Pusher) GetPushkey() string {
+	if x != nil {
+		return x.Pushkey
+	}
+	return ""
+}
+
+func (x *Pusher) GetP256Dh() string {
+	if x != nil {
+		return x.P256Dh
+	}
+	return ""
+}
+
+func (x *Pusher) GetAuth() string {
+	if x != nil {
+		return x.Auth
+	}
+	return ""
+}
+
+func (x *Pusher) GetLang() string {
+	if x != nil {
+		return x.Lang
+	}
+	return ""
+}
+
+func (x *Pusher) GetQuietHours() *QuietHours {
+	if x != nil {
+		return x.QuietHours
+	}
+	return nil
+}
+
+func (x *Pusher) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// SetPusherRequest registers the calling device's pusher.
+type SetPusherRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	Pusher          *Pusher                `protobuf:"bytes,2,opt,name=pusher,proto3" json:"pusher,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SetPusherRequest) Reset() {
+	*x = SetPusherRequest{}
+	mi := &file_linli_v1_identity_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPusherRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPusherRequest) ProtoMessage() {}
+
+func (x *SetPusherRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPusherRequest.ProtoReflect.Descriptor instead.
+func (*SetPusherRequest) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetPusherRequest) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *SetPusherRequest) GetPusher() *Pusher {
+	if x != nil {
+		return x.Pusher
+	}
+	return nil
+}
+
+// SetPusherResponse is the pusher as stored.
+type SetPusherResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pusher        *Pusher                `protobuf:"bytes,1,opt,name=pusher,proto3" json:"pusher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPusherResponse) Reset() {
+	*x = SetPusherResponse{}
+	mi := &file_linli_v1_identity_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPusherResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPusherResponse) ProtoMessage() {}
+
+func (x *SetPusherResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPusherResponse.ProtoReflect.Descriptor instead.
+func (*SetPusherResponse) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetPusherResponse) GetPusher() *Pusher {
+	if x != nil {
+		return x.Pusher
+	}
+	return nil
+}
+
+// DeletePusherRequest removes the calling device's pusher.
+type DeletePusherRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeletePusherRequest) Reset() {
+	*x = DeletePusherRequest{}
+	mi := &file_linli_v1_identity_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePusherRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePusherRequest) ProtoMessage() {}
+
+func (x *DeletePusherRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePusherRequest.ProtoReflect.Descriptor instead.
+func (*DeletePusherRequest) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeletePusherRequest) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+// DeletePusherResponse is empty.
+type DeletePusherResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePusherResponse) Reset() {
+	*x = DeletePusherResponse{}
+	mi := &file_linli_v1_identity_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePusherResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePusherResponse) ProtoMessage() {}
+
+func (x *DeletePusherResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePusherResponse.ProtoReflect.Descriptor instead.
+func (*DeletePusherResponse) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{10}
+}
+
+// GetPushSettingsRequest asks what the server can push to.
+type GetPushSettingsRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetPushSettingsRequest) Reset() {
+	*x = GetPushSettingsRequest{}
+	mi := &file_linli_v1_identity_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPushSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPushSettingsRequest) ProtoMessage() {}
+
+func (x *GetPushSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPushSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetPushSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetPushSettingsRequest) GetProtocolVersion() uint32 {
+	if x != nil {
+		return x.ProtocolVersion
+	}
+	return 0
+}
+
+// GetPushSettingsResponse says what the server can push to.
+type GetPushSettingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A push gateway is configured: PUSHER_KIND_HTTP pushers work.
+	Gateway bool `protobuf:"varint,1,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// Web Push is configured: PUSHER_KIND_WEBPUSH pushers work. Subscribe in
+	// the browser with vapid_public_key as applicationServerKey.
+	WebPush bool `protobuf:"varint,2,opt,name=web_push,json=webPush,proto3" json:"web_push,omitempty"`
+	// The server's VAPID public key, base64url (uncompressed P-256 point).
+	VapidPublicKey string `protobuf:"bytes,3,opt,name=vapid_public_key,json=vapidPublicKey,proto3" json:"vapid_public_key,omitempty"`
+	// The calling device's pusher, if it has one.
+	Pusher        *Pusher `protobuf:"bytes,4,opt,name=pusher,proto3" json:"pusher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPushSettingsResponse) Reset() {
+	*x = GetPushSettingsResponse{}
+	mi := &file_linli_v1_identity_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPushSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPushSettingsResponse) ProtoMessage() {}
+
+func (x *GetPushSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_linli_v1_identity_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPushSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetPushSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetPushSettingsResponse) GetGateway() bool {
+	if x != nil {
+		return x.Gateway
+	}
+	return false
+}
+
+func (x *GetPushSettingsResponse) GetWebPush() bool {
+	if x != nil {
+		return x.WebPush
+	}
+	return false
+}
+
+func (x *GetPushSettingsResponse) GetVapidPublicKey() string {
+	if x != nil {
+		return x.VapidPublicKey
+	}
+	return ""
+}
+
+func (x *GetPushSettingsResponse) GetPusher() *Pusher {
+	if x != nil {
+		return x.Pusher
+	}
+	return nil
+}
+
 // Tokens are what a sign-in yields.
 type Tokens struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -539,7 +1069,7 @@ type Tokens struct {
 
 func (x *Tokens) Reset() {
 	*x = Tokens{}
-	mi := &file_linli_v1_identity_proto_msgTypes[5]
+	mi := &file_linli_v1_identity_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +1081,7 @@ func (x *Tokens) String() string {
 func (*Tokens) ProtoMessage() {}
 
 func (x *Tokens) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[5]
+	mi := &file_linli_v1_identity_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +1094,7 @@ func (x *Tokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tokens.ProtoReflect.Descriptor instead.
 func (*Tokens) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{5}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Tokens) GetAccessToken() string {
@@ -617,7 +1147,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[6]
+	mi := &file_linli_v1_identity_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +1159,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[6]
+	mi := &file_linli_v1_identity_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +1172,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{6}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *JoinRequest) GetProtocolVersion() uint32 {
@@ -705,7 +1235,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[7]
+	mi := &file_linli_v1_identity_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +1247,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[7]
+	mi := &file_linli_v1_identity_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +1260,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{7}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *JoinResponse) GetMember() *Member {
@@ -758,7 +1288,7 @@ type RefreshRequest struct {
 
 func (x *RefreshRequest) Reset() {
 	*x = RefreshRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[8]
+	mi := &file_linli_v1_identity_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +1300,7 @@ func (x *RefreshRequest) String() string {
 func (*RefreshRequest) ProtoMessage() {}
 
 func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[8]
+	mi := &file_linli_v1_identity_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +1313,7 @@ func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
 func (*RefreshRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{8}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RefreshRequest) GetProtocolVersion() uint32 {
@@ -810,7 +1340,7 @@ type RefreshResponse struct {
 
 func (x *RefreshResponse) Reset() {
 	*x = RefreshResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[9]
+	mi := &file_linli_v1_identity_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1352,7 @@ func (x *RefreshResponse) String() string {
 func (*RefreshResponse) ProtoMessage() {}
 
 func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[9]
+	mi := &file_linli_v1_identity_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1365,7 @@ func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResponse.ProtoReflect.Descriptor instead.
 func (*RefreshResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{9}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RefreshResponse) GetTokens() *Tokens {
@@ -855,7 +1385,7 @@ type SignOutRequest struct {
 
 func (x *SignOutRequest) Reset() {
 	*x = SignOutRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[10]
+	mi := &file_linli_v1_identity_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +1397,7 @@ func (x *SignOutRequest) String() string {
 func (*SignOutRequest) ProtoMessage() {}
 
 func (x *SignOutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[10]
+	mi := &file_linli_v1_identity_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1410,7 @@ func (x *SignOutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOutRequest.ProtoReflect.Descriptor instead.
 func (*SignOutRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{10}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SignOutRequest) GetProtocolVersion() uint32 {
@@ -899,7 +1429,7 @@ type SignOutResponse struct {
 
 func (x *SignOutResponse) Reset() {
 	*x = SignOutResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[11]
+	mi := &file_linli_v1_identity_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1441,7 @@ func (x *SignOutResponse) String() string {
 func (*SignOutResponse) ProtoMessage() {}
 
 func (x *SignOutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[11]
+	mi := &file_linli_v1_identity_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1454,7 @@ func (x *SignOutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignOutResponse.ProtoReflect.Descriptor instead.
 func (*SignOutResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{11}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{19}
 }
 
 // ListDevicesRequest asks for the caller's devices.
@@ -937,7 +1467,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[12]
+	mi := &file_linli_v1_identity_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1479,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[12]
+	mi := &file_linli_v1_identity_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1492,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{12}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListDevicesRequest) GetProtocolVersion() uint32 {
@@ -982,7 +1512,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[13]
+	mi := &file_linli_v1_identity_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1524,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[13]
+	mi := &file_linli_v1_identity_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1537,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{13}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -1028,7 +1558,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[14]
+	mi := &file_linli_v1_identity_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1570,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[14]
+	mi := &file_linli_v1_identity_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1583,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{14}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeDeviceRequest) GetProtocolVersion() uint32 {
@@ -1079,7 +1609,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[15]
+	mi := &file_linli_v1_identity_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1621,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[15]
+	mi := &file_linli_v1_identity_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1634,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{15}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{23}
 }
 
 // CreateDeviceCodeRequest asks for a code for the caller's next device.
@@ -1117,7 +1647,7 @@ type CreateDeviceCodeRequest struct {
 
 func (x *CreateDeviceCodeRequest) Reset() {
 	*x = CreateDeviceCodeRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[16]
+	mi := &file_linli_v1_identity_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1659,7 @@ func (x *CreateDeviceCodeRequest) String() string {
 func (*CreateDeviceCodeRequest) ProtoMessage() {}
 
 func (x *CreateDeviceCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[16]
+	mi := &file_linli_v1_identity_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1672,7 @@ func (x *CreateDeviceCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeviceCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreateDeviceCodeRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{16}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateDeviceCodeRequest) GetProtocolVersion() uint32 {
@@ -1163,7 +1693,7 @@ type CreateDeviceCodeResponse struct {
 
 func (x *CreateDeviceCodeResponse) Reset() {
 	*x = CreateDeviceCodeResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[17]
+	mi := &file_linli_v1_identity_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1705,7 @@ func (x *CreateDeviceCodeResponse) String() string {
 func (*CreateDeviceCodeResponse) ProtoMessage() {}
 
 func (x *CreateDeviceCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[17]
+	mi := &file_linli_v1_identity_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1718,7 @@ func (x *CreateDeviceCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDeviceCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreateDeviceCodeResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{17}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateDeviceCodeResponse) GetCode() string {
@@ -1220,7 +1750,7 @@ type CreateCommunityRequest struct {
 
 func (x *CreateCommunityRequest) Reset() {
 	*x = CreateCommunityRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[18]
+	mi := &file_linli_v1_identity_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1762,7 @@ func (x *CreateCommunityRequest) String() string {
 func (*CreateCommunityRequest) ProtoMessage() {}
 
 func (x *CreateCommunityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[18]
+	mi := &file_linli_v1_identity_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1775,7 @@ func (x *CreateCommunityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCommunityRequest.ProtoReflect.Descriptor instead.
 func (*CreateCommunityRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{18}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateCommunityRequest) GetProtocolVersion() uint32 {
@@ -1293,7 +1823,7 @@ type CreateCommunityResponse struct {
 
 func (x *CreateCommunityResponse) Reset() {
 	*x = CreateCommunityResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[19]
+	mi := &file_linli_v1_identity_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1835,7 @@ func (x *CreateCommunityResponse) String() string {
 func (*CreateCommunityResponse) ProtoMessage() {}
 
 func (x *CreateCommunityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[19]
+	mi := &file_linli_v1_identity_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1848,7 @@ func (x *CreateCommunityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCommunityResponse.ProtoReflect.Descriptor instead.
 func (*CreateCommunityResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{19}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateCommunityResponse) GetCommunity() *Community {
@@ -1340,7 +1870,7 @@ type CreateBuildingRequest struct {
 
 func (x *CreateBuildingRequest) Reset() {
 	*x = CreateBuildingRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[20]
+	mi := &file_linli_v1_identity_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1882,7 @@ func (x *CreateBuildingRequest) String() string {
 func (*CreateBuildingRequest) ProtoMessage() {}
 
 func (x *CreateBuildingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[20]
+	mi := &file_linli_v1_identity_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1895,7 @@ func (x *CreateBuildingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBuildingRequest.ProtoReflect.Descriptor instead.
 func (*CreateBuildingRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{20}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateBuildingRequest) GetProtocolVersion() uint32 {
@@ -1399,7 +1929,7 @@ type CreateBuildingResponse struct {
 
 func (x *CreateBuildingResponse) Reset() {
 	*x = CreateBuildingResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[21]
+	mi := &file_linli_v1_identity_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1941,7 @@ func (x *CreateBuildingResponse) String() string {
 func (*CreateBuildingResponse) ProtoMessage() {}
 
 func (x *CreateBuildingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[21]
+	mi := &file_linli_v1_identity_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1954,7 @@ func (x *CreateBuildingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateBuildingResponse.ProtoReflect.Descriptor instead.
 func (*CreateBuildingResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{21}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateBuildingResponse) GetBuilding() *Building {
@@ -1453,7 +1983,7 @@ type CreateJoinCodeRequest struct {
 
 func (x *CreateJoinCodeRequest) Reset() {
 	*x = CreateJoinCodeRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[22]
+	mi := &file_linli_v1_identity_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1995,7 @@ func (x *CreateJoinCodeRequest) String() string {
 func (*CreateJoinCodeRequest) ProtoMessage() {}
 
 func (x *CreateJoinCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[22]
+	mi := &file_linli_v1_identity_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +2008,7 @@ func (x *CreateJoinCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreateJoinCodeRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{22}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateJoinCodeRequest) GetProtocolVersion() uint32 {
@@ -1534,7 +2064,7 @@ type CreateJoinCodeResponse struct {
 
 func (x *CreateJoinCodeResponse) Reset() {
 	*x = CreateJoinCodeResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[23]
+	mi := &file_linli_v1_identity_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +2076,7 @@ func (x *CreateJoinCodeResponse) String() string {
 func (*CreateJoinCodeResponse) ProtoMessage() {}
 
 func (x *CreateJoinCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[23]
+	mi := &file_linli_v1_identity_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +2089,7 @@ func (x *CreateJoinCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJoinCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreateJoinCodeResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{23}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateJoinCodeResponse) GetCode() string {
@@ -1591,7 +2121,7 @@ type SetRoleRequest struct {
 
 func (x *SetRoleRequest) Reset() {
 	*x = SetRoleRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[24]
+	mi := &file_linli_v1_identity_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +2133,7 @@ func (x *SetRoleRequest) String() string {
 func (*SetRoleRequest) ProtoMessage() {}
 
 func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[24]
+	mi := &file_linli_v1_identity_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +2146,7 @@ func (x *SetRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRoleRequest.ProtoReflect.Descriptor instead.
 func (*SetRoleRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{24}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetRoleRequest) GetProtocolVersion() uint32 {
@@ -1664,7 +2194,7 @@ type SetRoleResponse struct {
 
 func (x *SetRoleResponse) Reset() {
 	*x = SetRoleResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[25]
+	mi := &file_linli_v1_identity_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +2206,7 @@ func (x *SetRoleResponse) String() string {
 func (*SetRoleResponse) ProtoMessage() {}
 
 func (x *SetRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[25]
+	mi := &file_linli_v1_identity_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +2219,7 @@ func (x *SetRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRoleResponse.ProtoReflect.Descriptor instead.
 func (*SetRoleResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{25}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetRoleResponse) GetMember() *Member {
@@ -1711,7 +2241,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_linli_v1_identity_proto_msgTypes[26]
+	mi := &file_linli_v1_identity_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +2253,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[26]
+	mi := &file_linli_v1_identity_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +2266,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{26}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RemoveMemberRequest) GetProtocolVersion() uint32 {
@@ -1769,7 +2299,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_linli_v1_identity_proto_msgTypes[27]
+	mi := &file_linli_v1_identity_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +2311,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_linli_v1_identity_proto_msgTypes[27]
+	mi := &file_linli_v1_identity_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +2324,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_linli_v1_identity_proto_rawDescGZIP(), []int{27}
+	return file_linli_v1_identity_proto_rawDescGZIP(), []int{35}
 }
 
 var File_linli_v1_identity_proto protoreflect.FileDescriptor
@@ -1846,7 +2376,38 @@ const file_linli_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x19\n" +
 	"\bmax_uses\x18\x06 \x01(\rR\amaxUses\x12\x12\n" +
-	"\x04uses\x18\a \x01(\rR\x04uses\"\xe2\x01\n" +
+	"\x04uses\x18\a \x01(\rR\x04uses\"Q\n" +
+	"\n" +
+	"QuietHours\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\"\x95\x02\n" +
+	"\x06Pusher\x12(\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x14.linli.v1.PusherKindR\x04kind\x12\x15\n" +
+	"\x06app_id\x18\x02 \x01(\tR\x05appId\x12\x18\n" +
+	"\apushkey\x18\x03 \x01(\tR\apushkey\x12\x16\n" +
+	"\x06p256dh\x18\x04 \x01(\tR\x06p256dh\x12\x12\n" +
+	"\x04auth\x18\x05 \x01(\tR\x04auth\x12\x12\n" +
+	"\x04lang\x18\x06 \x01(\tR\x04lang\x125\n" +
+	"\vquiet_hours\x18\a \x01(\v2\x14.linli.v1.QuietHoursR\n" +
+	"quietHours\x129\n" +
+	"\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"g\n" +
+	"\x10SetPusherRequest\x12)\n" +
+	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12(\n" +
+	"\x06pusher\x18\x02 \x01(\v2\x10.linli.v1.PusherR\x06pusher\"=\n" +
+	"\x11SetPusherResponse\x12(\n" +
+	"\x06pusher\x18\x01 \x01(\v2\x10.linli.v1.PusherR\x06pusher\"@\n" +
+	"\x13DeletePusherRequest\x12)\n" +
+	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\"\x16\n" +
+	"\x14DeletePusherResponse\"C\n" +
+	"\x16GetPushSettingsRequest\x12)\n" +
+	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\"\xa2\x01\n" +
+	"\x17GetPushSettingsResponse\x12\x18\n" +
+	"\agateway\x18\x01 \x01(\bR\agateway\x12\x19\n" +
+	"\bweb_push\x18\x02 \x01(\bR\awebPush\x12(\n" +
+	"\x10vapid_public_key\x18\x03 \x01(\tR\x0evapidPublicKey\x12(\n" +
+	"\x06pusher\x18\x04 \x01(\v2\x10.linli.v1.PusherR\x06pusher\"\xe2\x01\n" +
 	"\x06Tokens\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12F\n" +
 	"\x11access_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0faccessExpiresAt\x12#\n" +
@@ -1931,14 +2492,22 @@ const file_linli_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_STAFF\x10\x03\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x042\xbf\x03\n" +
+	"ROLE_ADMIN\x10\x04*X\n" +
+	"\n" +
+	"PusherKind\x12\x1b\n" +
+	"\x17PUSHER_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10PUSHER_KIND_HTTP\x10\x01\x12\x17\n" +
+	"\x13PUSHER_KIND_WEBPUSH\x10\x022\xb1\x05\n" +
 	"\vAuthService\x125\n" +
 	"\x04Join\x12\x15.linli.v1.JoinRequest\x1a\x16.linli.v1.JoinResponse\x12>\n" +
 	"\aRefresh\x12\x18.linli.v1.RefreshRequest\x1a\x19.linli.v1.RefreshResponse\x12>\n" +
 	"\aSignOut\x12\x18.linli.v1.SignOutRequest\x1a\x19.linli.v1.SignOutResponse\x12O\n" +
 	"\vListDevices\x12\x1c.linli.v1.ListDevicesRequest\x1a\x1d.linli.v1.ListDevicesResponse\"\x03\x90\x02\x01\x12M\n" +
 	"\fRevokeDevice\x12\x1d.linli.v1.RevokeDeviceRequest\x1a\x1e.linli.v1.RevokeDeviceResponse\x12Y\n" +
-	"\x10CreateDeviceCode\x12!.linli.v1.CreateDeviceCodeRequest\x1a\".linli.v1.CreateDeviceCodeResponse2\xa3\x03\n" +
+	"\x10CreateDeviceCode\x12!.linli.v1.CreateDeviceCodeRequest\x1a\".linli.v1.CreateDeviceCodeResponse\x12D\n" +
+	"\tSetPusher\x12\x1a.linli.v1.SetPusherRequest\x1a\x1b.linli.v1.SetPusherResponse\x12M\n" +
+	"\fDeletePusher\x12\x1d.linli.v1.DeletePusherRequest\x1a\x1e.linli.v1.DeletePusherResponse\x12[\n" +
+	"\x0fGetPushSettings\x12 .linli.v1.GetPushSettingsRequest\x1a!.linli.v1.GetPushSettingsResponse\"\x03\x90\x02\x012\xa3\x03\n" +
 	"\x10CommunityService\x12V\n" +
 	"\x0fCreateCommunity\x12 .linli.v1.CreateCommunityRequest\x1a!.linli.v1.CreateCommunityResponse\x12S\n" +
 	"\x0eCreateBuilding\x12\x1f.linli.v1.CreateBuildingRequest\x1a .linli.v1.CreateBuildingResponse\x12S\n" +
@@ -1958,91 +2527,112 @@ func file_linli_v1_identity_proto_rawDescGZIP() []byte {
 	return file_linli_v1_identity_proto_rawDescData
 }
 
-var file_linli_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_linli_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_linli_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_linli_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_linli_v1_identity_proto_goTypes = []any{
 	(Role)(0),                        // 0: linli.v1.Role
-	(*Community)(nil),                // 1: linli.v1.Community
-	(*Building)(nil),                 // 2: linli.v1.Building
-	(*Member)(nil),                   // 3: linli.v1.Member
-	(*Device)(nil),                   // 4: linli.v1.Device
-	(*JoinCodeInfo)(nil),             // 5: linli.v1.JoinCodeInfo
-	(*Tokens)(nil),                   // 6: linli.v1.Tokens
-	(*JoinRequest)(nil),              // 7: linli.v1.JoinRequest
-	(*JoinResponse)(nil),             // 8: linli.v1.JoinResponse
-	(*RefreshRequest)(nil),           // 9: linli.v1.RefreshRequest
-	(*RefreshResponse)(nil),          // 10: linli.v1.RefreshResponse
-	(*SignOutRequest)(nil),           // 11: linli.v1.SignOutRequest
-	(*SignOutResponse)(nil),          // 12: linli.v1.SignOutResponse
-	(*ListDevicesRequest)(nil),       // 13: linli.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),      // 14: linli.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),      // 15: linli.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),     // 16: linli.v1.RevokeDeviceResponse
-	(*CreateDeviceCodeRequest)(nil),  // 17: linli.v1.CreateDeviceCodeRequest
-	(*CreateDeviceCodeResponse)(nil), // 18: linli.v1.CreateDeviceCodeResponse
-	(*CreateCommunityRequest)(nil),   // 19: linli.v1.CreateCommunityRequest
-	(*CreateCommunityResponse)(nil),  // 20: linli.v1.CreateCommunityResponse
-	(*CreateBuildingRequest)(nil),    // 21: linli.v1.CreateBuildingRequest
-	(*CreateBuildingResponse)(nil),   // 22: linli.v1.CreateBuildingResponse
-	(*CreateJoinCodeRequest)(nil),    // 23: linli.v1.CreateJoinCodeRequest
-	(*CreateJoinCodeResponse)(nil),   // 24: linli.v1.CreateJoinCodeResponse
-	(*SetRoleRequest)(nil),           // 25: linli.v1.SetRoleRequest
-	(*SetRoleResponse)(nil),          // 26: linli.v1.SetRoleResponse
-	(*RemoveMemberRequest)(nil),      // 27: linli.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),     // 28: linli.v1.RemoveMemberResponse
-	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
-	(*EscalationPolicy)(nil),         // 30: linli.v1.EscalationPolicy
+	(PusherKind)(0),                  // 1: linli.v1.PusherKind
+	(*Community)(nil),                // 2: linli.v1.Community
+	(*Building)(nil),                 // 3: linli.v1.Building
+	(*Member)(nil),                   // 4: linli.v1.Member
+	(*Device)(nil),                   // 5: linli.v1.Device
+	(*JoinCodeInfo)(nil),             // 6: linli.v1.JoinCodeInfo
+	(*QuietHours)(nil),               // 7: linli.v1.QuietHours
+	(*Pusher)(nil),                   // 8: linli.v1.Pusher
+	(*SetPusherRequest)(nil),         // 9: linli.v1.SetPusherRequest
+	(*SetPusherResponse)(nil),        // 10: linli.v1.SetPusherResponse
+	(*DeletePusherRequest)(nil),      // 11: linli.v1.DeletePusherRequest
+	(*DeletePusherResponse)(nil),     // 12: linli.v1.DeletePusherResponse
+	(*GetPushSettingsRequest)(nil),   // 13: linli.v1.GetPushSettingsRequest
+	(*GetPushSettingsResponse)(nil),  // 14: linli.v1.GetPushSettingsResponse
+	(*Tokens)(nil),                   // 15: linli.v1.Tokens
+	(*JoinRequest)(nil),              // 16: linli.v1.JoinRequest
+	(*JoinResponse)(nil),             // 17: linli.v1.JoinResponse
+	(*RefreshRequest)(nil),           // 18: linli.v1.RefreshRequest
+	(*RefreshResponse)(nil),          // 19: linli.v1.RefreshResponse
+	(*SignOutRequest)(nil),           // 20: linli.v1.SignOutRequest
+	(*SignOutResponse)(nil),          // 21: linli.v1.SignOutResponse
+	(*ListDevicesRequest)(nil),       // 22: linli.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),      // 23: linli.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),      // 24: linli.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),     // 25: linli.v1.RevokeDeviceResponse
+	(*CreateDeviceCodeRequest)(nil),  // 26: linli.v1.CreateDeviceCodeRequest
+	(*CreateDeviceCodeResponse)(nil), // 27: linli.v1.CreateDeviceCodeResponse
+	(*CreateCommunityRequest)(nil),   // 28: linli.v1.CreateCommunityRequest
+	(*CreateCommunityResponse)(nil),  // 29: linli.v1.CreateCommunityResponse
+	(*CreateBuildingRequest)(nil),    // 30: linli.v1.CreateBuildingRequest
+	(*CreateBuildingResponse)(nil),   // 31: linli.v1.CreateBuildingResponse
+	(*CreateJoinCodeRequest)(nil),    // 32: linli.v1.CreateJoinCodeRequest
+	(*CreateJoinCodeResponse)(nil),   // 33: linli.v1.CreateJoinCodeResponse
+	(*SetRoleRequest)(nil),           // 34: linli.v1.SetRoleRequest
+	(*SetRoleResponse)(nil),          // 35: linli.v1.SetRoleResponse
+	(*RemoveMemberRequest)(nil),      // 36: linli.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),     // 37: linli.v1.RemoveMemberResponse
+	(*timestamppb.Timestamp)(nil),    // 38: google.protobuf.Timestamp
+	(*EscalationPolicy)(nil),         // 39: linli.v1.EscalationPolicy
 }
 var file_linli_v1_identity_proto_depIdxs = []int32{
-	29, // 0: linli.v1.Community.created_at:type_name -> google.protobuf.Timestamp
-	30, // 1: linli.v1.Community.escalation:type_name -> linli.v1.EscalationPolicy
+	38, // 0: linli.v1.Community.created_at:type_name -> google.protobuf.Timestamp
+	39, // 1: linli.v1.Community.escalation:type_name -> linli.v1.EscalationPolicy
 	0,  // 2: linli.v1.Member.role:type_name -> linli.v1.Role
-	29, // 3: linli.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
-	29, // 4: linli.v1.Device.signed_in_at:type_name -> google.protobuf.Timestamp
-	29, // 5: linli.v1.Device.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	38, // 3: linli.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	38, // 4: linli.v1.Device.signed_in_at:type_name -> google.protobuf.Timestamp
+	38, // 5: linli.v1.Device.last_refreshed_at:type_name -> google.protobuf.Timestamp
 	0,  // 6: linli.v1.JoinCodeInfo.role:type_name -> linli.v1.Role
-	29, // 7: linli.v1.JoinCodeInfo.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 8: linli.v1.Tokens.access_expires_at:type_name -> google.protobuf.Timestamp
-	29, // 9: linli.v1.Tokens.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	3,  // 10: linli.v1.JoinResponse.member:type_name -> linli.v1.Member
-	6,  // 11: linli.v1.JoinResponse.tokens:type_name -> linli.v1.Tokens
-	6,  // 12: linli.v1.RefreshResponse.tokens:type_name -> linli.v1.Tokens
-	4,  // 13: linli.v1.ListDevicesResponse.devices:type_name -> linli.v1.Device
-	29, // 14: linli.v1.CreateDeviceCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 15: linli.v1.CreateCommunityResponse.community:type_name -> linli.v1.Community
-	2,  // 16: linli.v1.CreateBuildingRequest.building:type_name -> linli.v1.Building
-	2,  // 17: linli.v1.CreateBuildingResponse.building:type_name -> linli.v1.Building
-	0,  // 18: linli.v1.CreateJoinCodeRequest.role:type_name -> linli.v1.Role
-	5,  // 19: linli.v1.CreateJoinCodeResponse.info:type_name -> linli.v1.JoinCodeInfo
-	0,  // 20: linli.v1.SetRoleRequest.role:type_name -> linli.v1.Role
-	3,  // 21: linli.v1.SetRoleResponse.member:type_name -> linli.v1.Member
-	7,  // 22: linli.v1.AuthService.Join:input_type -> linli.v1.JoinRequest
-	9,  // 23: linli.v1.AuthService.Refresh:input_type -> linli.v1.RefreshRequest
-	11, // 24: linli.v1.AuthService.SignOut:input_type -> linli.v1.SignOutRequest
-	13, // 25: linli.v1.AuthService.ListDevices:input_type -> linli.v1.ListDevicesRequest
-	15, // 26: linli.v1.AuthService.RevokeDevice:input_type -> linli.v1.RevokeDeviceRequest
-	17, // 27: linli.v1.AuthService.CreateDeviceCode:input_type -> linli.v1.CreateDeviceCodeRequest
-	19, // 28: linli.v1.CommunityService.CreateCommunity:input_type -> linli.v1.CreateCommunityRequest
-	21, // 29: linli.v1.CommunityService.CreateBuilding:input_type -> linli.v1.CreateBuildingRequest
-	23, // 30: linli.v1.CommunityService.CreateJoinCode:input_type -> linli.v1.CreateJoinCodeRequest
-	25, // 31: linli.v1.CommunityService.SetRole:input_type -> linli.v1.SetRoleRequest
-	27, // 32: linli.v1.CommunityService.RemoveMember:input_type -> linli.v1.RemoveMemberRequest
-	8,  // 33: linli.v1.AuthService.Join:output_type -> linli.v1.JoinResponse
-	10, // 34: linli.v1.AuthService.Refresh:output_type -> linli.v1.RefreshResponse
-	12, // 35: linli.v1.AuthService.SignOut:output_type -> linli.v1.SignOutResponse
-	14, // 36: linli.v1.AuthService.ListDevices:output_type -> linli.v1.ListDevicesResponse
-	16, // 37: linli.v1.AuthService.RevokeDevice:output_type -> linli.v1.RevokeDeviceResponse
-	18, // 38: linli.v1.AuthService.CreateDeviceCode:output_type -> linli.v1.CreateDeviceCodeResponse
-	20, // 39: linli.v1.CommunityService.CreateCommunity:output_type -> linli.v1.CreateCommunityResponse
-	22, // 40: linli.v1.CommunityService.CreateBuilding:output_type -> linli.v1.CreateBuildingResponse
-	24, // 41: linli.v1.CommunityService.CreateJoinCode:output_type -> linli.v1.CreateJoinCodeResponse
-	26, // 42: linli.v1.CommunityService.SetRole:output_type -> linli.v1.SetRoleResponse
-	28, // 43: linli.v1.CommunityService.RemoveMember:output_type -> linli.v1.RemoveMemberResponse
-	33, // [33:44] is the sub-list for method output_type
-	22, // [22:33] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	38, // 7: linli.v1.JoinCodeInfo.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 8: linli.v1.Pusher.kind:type_name -> linli.v1.PusherKind
+	7,  // 9: linli.v1.Pusher.quiet_hours:type_name -> linli.v1.QuietHours
+	38, // 10: linli.v1.Pusher.updated_at:type_name -> google.protobuf.Timestamp
+	8,  // 11: linli.v1.SetPusherRequest.pusher:type_name -> linli.v1.Pusher
+	8,  // 12: linli.v1.SetPusherResponse.pusher:type_name -> linli.v1.Pusher
+	8,  // 13: linli.v1.GetPushSettingsResponse.pusher:type_name -> linli.v1.Pusher
+	38, // 14: linli.v1.Tokens.access_expires_at:type_name -> google.protobuf.Timestamp
+	38, // 15: linli.v1.Tokens.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	4,  // 16: linli.v1.JoinResponse.member:type_name -> linli.v1.Member
+	15, // 17: linli.v1.JoinResponse.tokens:type_name -> linli.v1.Tokens
+	15, // 18: linli.v1.RefreshResponse.tokens:type_name -> linli.v1.Tokens
+	5,  // 19: linli.v1.ListDevicesResponse.devices:type_name -> linli.v1.Device
+	38, // 20: linli.v1.CreateDeviceCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 21: linli.v1.CreateCommunityResponse.community:type_name -> linli.v1.Community
+	3,  // 22: linli.v1.CreateBuildingRequest.building:type_name -> linli.v1.Building
+	3,  // 23: linli.v1.CreateBuildingResponse.building:type_name -> linli.v1.Building
+	0,  // 24: linli.v1.CreateJoinCodeRequest.role:type_name -> linli.v1.Role
+	6,  // 25: linli.v1.CreateJoinCodeResponse.info:type_name -> linli.v1.JoinCodeInfo
+	0,  // 26: linli.v1.SetRoleRequest.role:type_name -> linli.v1.Role
+	4,  // 27: linli.v1.SetRoleResponse.member:type_name -> linli.v1.Member
+	16, // 28: linli.v1.AuthService.Join:input_type -> linli.v1.JoinRequest
+	18, // 29: linli.v1.AuthService.Refresh:input_type -> linli.v1.RefreshRequest
+	20, // 30: linli.v1.AuthService.SignOut:input_type -> linli.v1.SignOutRequest
+	22, // 31: linli.v1.AuthService.ListDevices:input_type -> linli.v1.ListDevicesRequest
+	24, // 32: linli.v1.AuthService.RevokeDevice:input_type -> linli.v1.RevokeDeviceRequest
+	26, // 33: linli.v1.AuthService.CreateDeviceCode:input_type -> linli.v1.CreateDeviceCodeRequest
+	9,  // 34: linli.v1.AuthService.SetPusher:input_type -> linli.v1.SetPusherRequest
+	11, // 35: linli.v1.AuthService.DeletePusher:input_type -> linli.v1.DeletePusherRequest
+	13, // 36: linli.v1.AuthService.GetPushSettings:input_type -> linli.v1.GetPushSettingsRequest
+	28, // 37: linli.v1.CommunityService.CreateCommunity:input_type -> linli.v1.CreateCommunityRequest
+	30, // 38: linli.v1.CommunityService.CreateBuilding:input_type -> linli.v1.CreateBuildingRequest
+	32, // 39: linli.v1.CommunityService.CreateJoinCode:input_type -> linli.v1.CreateJoinCodeRequest
+	34, // 40: linli.v1.CommunityService.SetRole:input_type -> linli.v1.SetRoleRequest
+	36, // 41: linli.v1.CommunityService.RemoveMember:input_type -> linli.v1.RemoveMemberRequest
+	17, // 42: linli.v1.AuthService.Join:output_type -> linli.v1.JoinResponse
+	19, // 43: linli.v1.AuthService.Refresh:output_type -> linli.v1.RefreshResponse
+	21, // 44: linli.v1.AuthService.SignOut:output_type -> linli.v1.SignOutResponse
+	23, // 45: linli.v1.AuthService.ListDevices:output_type -> linli.v1.ListDevicesResponse
+	25, // 46: linli.v1.AuthService.RevokeDevice:output_type -> linli.v1.RevokeDeviceResponse
+	27, // 47: linli.v1.AuthService.CreateDeviceCode:output_type -> linli.v1.CreateDeviceCodeResponse
+	10, // 48: linli.v1.AuthService.SetPusher:output_type -> linli.v1.SetPusherResponse
+	12, // 49: linli.v1.AuthService.DeletePusher:output_type -> linli.v1.DeletePusherResponse
+	14, // 50: linli.v1.AuthService.GetPushSettings:output_type -> linli.v1.GetPushSettingsResponse
+	29, // 51: linli.v1.CommunityService.CreateCommunity:output_type -> linli.v1.CreateCommunityResponse
+	31, // 52: linli.v1.CommunityService.CreateBuilding:output_type -> linli.v1.CreateBuildingResponse
+	33, // 53: linli.v1.CommunityService.CreateJoinCode:output_type -> linli.v1.CreateJoinCodeResponse
+	35, // 54: linli.v1.CommunityService.SetRole:output_type -> linli.v1.SetRoleResponse
+	37, // 55: linli.v1.CommunityService.RemoveMember:output_type -> linli.v1.RemoveMemberResponse
+	42, // [42:56] is the sub-list for method output_type
+	28, // [28:42] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_identity_proto_init() }
@@ -2056,8 +2646,8 @@ func file_linli_v1_identity_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linli_v1_identity_proto_rawDesc), len(file_linli_v1_identity_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   28,
+			NumEnums:      2,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

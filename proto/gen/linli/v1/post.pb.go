@@ -187,6 +187,60 @@ func (PostStatus) EnumDescriptor() ([]byte, []int) {
 	return file_linli_v1_post_proto_rawDescGZIP(), []int{2}
 }
 
+// PreAgreement lets neighbours take an offer without asking its giver
+// first: a handoff proposed by someone it admits starts ACCEPTED.
+type PreAgreement int32
+
+const (
+	// Ask me: every handoff waits for the giver to accept it.
+	PreAgreement_PRE_AGREEMENT_UNSPECIFIED PreAgreement = 0
+	// Requests from the offer's building may take it without asking.
+	PreAgreement_PRE_AGREEMENT_BUILDING PreAgreement = 1
+	// Requests from anywhere in the community may take it without asking.
+	PreAgreement_PRE_AGREEMENT_COMMUNITY PreAgreement = 2
+)
+
+// Enum value maps for PreAgreement.
+var (
+	PreAgreement_name = map[int32]string{
+		0: "PRE_AGREEMENT_UNSPECIFIED",
+		1: "PRE_AGREEMENT_BUILDING",
+		2: "PRE_AGREEMENT_COMMUNITY",
+	}
+	PreAgreement_value = map[string]int32{
+		"PRE_AGREEMENT_UNSPECIFIED": 0,
+		"PRE_AGREEMENT_BUILDING":    1,
+		"PRE_AGREEMENT_COMMUNITY":   2,
+	}
+)
+
+func (x PreAgreement) Enum() *PreAgreement {
+	p := new(PreAgreement)
+	*p = x
+	return p
+}
+
+func (x PreAgreement) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PreAgreement) Descriptor() protoreflect.EnumDescriptor {
+	return file_linli_v1_post_proto_enumTypes[3].Descriptor()
+}
+
+func (PreAgreement) Type() protoreflect.EnumType {
+	return &file_linli_v1_post_proto_enumTypes[3]
+}
+
+func (x PreAgreement) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PreAgreement.Descriptor instead.
+func (PreAgreement) EnumDescriptor() ([]byte, []int) {
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{3}
+}
+
 // Recipient says whom a request is for; vulnerable people rank first.
 type Recipient int32
 
@@ -233,11 +287,11 @@ func (x Recipient) String() string {
 }
 
 func (Recipient) Descriptor() protoreflect.EnumDescriptor {
-	return file_linli_v1_post_proto_enumTypes[3].Descriptor()
+	return file_linli_v1_post_proto_enumTypes[4].Descriptor()
 }
 
 func (Recipient) Type() protoreflect.EnumType {
-	return &file_linli_v1_post_proto_enumTypes[3]
+	return &file_linli_v1_post_proto_enumTypes[4]
 }
 
 func (x Recipient) Number() protoreflect.EnumNumber {
@@ -246,13 +300,16 @@ func (x Recipient) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Recipient.Descriptor instead.
 func (Recipient) EnumDescriptor() ([]byte, []int) {
-	return file_linli_v1_post_proto_rawDescGZIP(), []int{3}
+	return file_linli_v1_post_proto_rawDescGZIP(), []int{4}
 }
 
-// PostItem is one line of a post: what, how many, until when.
+// PostItem is one line of a post: what, how many, until when. A line names
+// a catalog item (item_code) or, on requests only, a need (need) that any
+// fitting catalog item meets: exactly one of the two.
 type PostItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Catalog code, e.g. "ibuprofen-suspension-child": 1 to 64 of [a-z0-9-].
+	// Empty when the line names a need.
 	ItemCode string `protobuf:"bytes,1,opt,name=item_code,json=itemCode,proto3" json:"item_code,omitempty"`
 	// Free-text name as the resident wrote it, e.g. "美林": at most 80 characters.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
@@ -263,7 +320,15 @@ type PostItem struct {
 	// Expiry date of medicine, "YYYY-MM-DD"; empty for non-medicines.
 	ExpiryDate string `protobuf:"bytes,5,opt,name=expiry_date,json=expiryDate,proto3" json:"expiry_date,omitempty"`
 	// Set by the server on offers: how many are reserved by open handoffs.
-	Reserved      int32 `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	Reserved int32 `protobuf:"varint,6,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	// Requests only: a need from the catalog (CatalogService.GetCatalog)
+	// instead of an item code, e.g. "child-fever-reducer". The client may send
+	// the need's code or one of its names in Chinese or English ("儿童退烧药",
+	// "children's fever reducer"), at most 80 characters; the server stores
+	// the need's code. Any catalog item of the need's category fits it, never
+	// a prescription drug, and for a child's need (or a request for a child)
+	// only child-safe items fit.
+	Need          string `protobuf:"bytes,7,opt,name=need,proto3" json:"need,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -338,6 +403,13 @@ func (x *PostItem) GetReserved() int32 {
 		return x.Reserved
 	}
 	return 0
+}
+
+func (x *PostItem) GetNeed() string {
+	if x != nil {
+		return x.Need
+	}
+	return ""
 }
 
 // ForWhom is the person a request is for.
@@ -565,8 +637,11 @@ type PostDraft struct {
 	// The resident agrees that staff may give their phone number to the
 	// hotline with a case.
 	SharePhoneWithHotline bool `protobuf:"varint,11,opt,name=share_phone_with_hotline,json=sharePhoneWithHotline,proto3" json:"share_phone_with_hotline,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Offers only (ignored on requests): who may take the offer without
+	// asking the giver first.
+	PreAgreed     PreAgreement `protobuf:"varint,12,opt,name=pre_agreed,json=preAgreed,proto3,enum=linli.v1.PreAgreement" json:"pre_agreed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PostDraft) Reset() {
@@ -674,6 +749,13 @@ func (x *PostDraft) GetSharePhoneWithHotline() bool {
 		return x.SharePhoneWithHotline
 	}
 	return false
+}
+
+func (x *PostDraft) GetPreAgreed() PreAgreement {
+	if x != nil {
+		return x.PreAgreed
+	}
+	return PreAgreement_PRE_AGREEMENT_UNSPECIFIED
 }
 
 // PostOfferMutation offers items to neighbours.
@@ -923,7 +1005,9 @@ type Post struct {
 	Triage                *TriageVerdict `protobuf:"bytes,19,opt,name=triage,proto3" json:"triage,omitempty"`
 	SharePhoneWithHotline bool           `protobuf:"varint,20,opt,name=share_phone_with_hotline,json=sharePhoneWithHotline,proto3" json:"share_phone_with_hotline,omitempty"`
 	// For requests: the deadline, the staff queue and the hotline case.
-	Escalation    *Escalation `protobuf:"bytes,21,opt,name=escalation,proto3" json:"escalation,omitempty"`
+	Escalation *Escalation `protobuf:"bytes,21,opt,name=escalation,proto3" json:"escalation,omitempty"`
+	// Offers: who may take it without asking the giver first.
+	PreAgreed     PreAgreement `protobuf:"varint,22,opt,name=pre_agreed,json=preAgreed,proto3,enum=linli.v1.PreAgreement" json:"pre_agreed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1105,11 +1189,18 @@ func (x *Post) GetEscalation() *Escalation {
 	return nil
 }
 
+func (x *Post) GetPreAgreed() PreAgreement {
+	if x != nil {
+		return x.PreAgreed
+	}
+	return PreAgreement_PRE_AGREEMENT_UNSPECIFIED
+}
+
 var File_linli_v1_post_proto protoreflect.FileDescriptor
 
 const file_linli_v1_post_proto_rawDesc = "" +
 	"\n" +
-	"\x13linli/v1/post.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19linli/v1/escalation.proto\"\xa8\x01\n" +
+	"\x13linli/v1/post.proto\x12\blinli.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19linli/v1/escalation.proto\"\xbc\x01\n" +
 	"\bPostItem\x12\x1b\n" +
 	"\titem_code\x18\x01 \x01(\tR\bitemCode\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -1117,7 +1208,8 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\x04unit\x18\x04 \x01(\tR\x04unit\x12\x1f\n" +
 	"\vexpiry_date\x18\x05 \x01(\tR\n" +
 	"expiryDate\x12\x1a\n" +
-	"\breserved\x18\x06 \x01(\x05R\breserved\"|\n" +
+	"\breserved\x18\x06 \x01(\x05R\breserved\x12\x12\n" +
+	"\x04need\x18\a \x01(\tR\x04need\"|\n" +
 	"\aForWhom\x121\n" +
 	"\trecipient\x18\x01 \x01(\x0e2\x13.linli.v1.RecipientR\trecipient\x12\x1d\n" +
 	"\n" +
@@ -1132,7 +1224,7 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\temergency\x18\x01 \x01(\bR\temergency\x12\x14\n" +
 	"\x05signs\x18\x02 \x03(\tR\x05signs\x12\x1b\n" +
 	"\tadvice_zh\x18\x03 \x01(\tR\badviceZh\x12\x1b\n" +
-	"\tadvice_en\x18\x04 \x01(\tR\badviceEn\"\x92\x03\n" +
+	"\tadvice_en\x18\x04 \x01(\tR\badviceEn\"\xc9\x03\n" +
 	"\tPostDraft\x12(\n" +
 	"\x05items\x18\x01 \x03(\v2\x12.linli.v1.PostItemR\x05items\x12+\n" +
 	"\aurgency\x18\x02 \x01(\x0e2\x11.linli.v1.UrgencyR\aurgency\x12\x12\n" +
@@ -1146,7 +1238,9 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\bfor_whom\x18\t \x01(\v2\x11.linli.v1.ForWhomR\aforWhom\x12/\n" +
 	"\ton_behalf\x18\n" +
 	" \x01(\v2\x12.linli.v1.OnBehalfR\bonBehalf\x127\n" +
-	"\x18share_phone_with_hotline\x18\v \x01(\bR\x15sharePhoneWithHotline\"W\n" +
+	"\x18share_phone_with_hotline\x18\v \x01(\bR\x15sharePhoneWithHotline\x125\n" +
+	"\n" +
+	"pre_agreed\x18\f \x01(\x0e2\x16.linli.v1.PreAgreementR\tpreAgreed\"W\n" +
 	"\x11PostOfferMutation\x12\x17\n" +
 	"\apost_id\x18\x01 \x01(\tR\x06postId\x12)\n" +
 	"\x05draft\x18\x02 \x01(\v2\x13.linli.v1.PostDraftR\x05draft\"Y\n" +
@@ -1158,7 +1252,7 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\x05draft\x18\x02 \x01(\v2\x13.linli.v1.PostDraftR\x05draft\"E\n" +
 	"\x12CancelPostMutation\x12\x17\n" +
 	"\apost_id\x18\x01 \x01(\tR\x06postId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb3\x06\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xea\x06\n" +
 	"\x04Post\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.linli.v1.PostKindR\x04kind\x12!\n" +
@@ -1187,7 +1281,9 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\x18share_phone_with_hotline\x18\x14 \x01(\bR\x15sharePhoneWithHotline\x124\n" +
 	"\n" +
 	"escalation\x18\x15 \x01(\v2\x14.linli.v1.EscalationR\n" +
-	"escalation*Q\n" +
+	"escalation\x125\n" +
+	"\n" +
+	"pre_agreed\x18\x16 \x01(\x0e2\x16.linli.v1.PreAgreementR\tpreAgreed*Q\n" +
 	"\bPostKind\x12\x19\n" +
 	"\x15POST_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPOST_KIND_OFFER\x10\x01\x12\x15\n" +
@@ -1205,7 +1301,11 @@ const file_linli_v1_post_proto_rawDesc = "" +
 	"\x15POST_STATUS_FULFILLED\x10\x03\x12\x19\n" +
 	"\x15POST_STATUS_CANCELLED\x10\x04\x12\x19\n" +
 	"\x15POST_STATUS_ESCALATED\x10\x05\x12\x17\n" +
-	"\x13POST_STATUS_EXPIRED\x10\x06*\xb3\x01\n" +
+	"\x13POST_STATUS_EXPIRED\x10\x06*f\n" +
+	"\fPreAgreement\x12\x1d\n" +
+	"\x19PRE_AGREEMENT_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16PRE_AGREEMENT_BUILDING\x10\x01\x12\x1b\n" +
+	"\x17PRE_AGREEMENT_COMMUNITY\x10\x02*\xb3\x01\n" +
 	"\tRecipient\x12\x19\n" +
 	"\x15RECIPIENT_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eRECIPIENT_SELF\x10\x01\x12\x13\n" +
@@ -1227,50 +1327,53 @@ func file_linli_v1_post_proto_rawDescGZIP() []byte {
 	return file_linli_v1_post_proto_rawDescData
 }
 
-var file_linli_v1_post_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_linli_v1_post_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_linli_v1_post_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_linli_v1_post_proto_goTypes = []any{
 	(PostKind)(0),                 // 0: linli.v1.PostKind
 	(Urgency)(0),                  // 1: linli.v1.Urgency
 	(PostStatus)(0),               // 2: linli.v1.PostStatus
-	(Recipient)(0),                // 3: linli.v1.Recipient
-	(*PostItem)(nil),              // 4: linli.v1.PostItem
-	(*ForWhom)(nil),               // 5: linli.v1.ForWhom
-	(*OnBehalf)(nil),              // 6: linli.v1.OnBehalf
-	(*TriageVerdict)(nil),         // 7: linli.v1.TriageVerdict
-	(*PostDraft)(nil),             // 8: linli.v1.PostDraft
-	(*PostOfferMutation)(nil),     // 9: linli.v1.PostOfferMutation
-	(*PostRequestMutation)(nil),   // 10: linli.v1.PostRequestMutation
-	(*EditPostMutation)(nil),      // 11: linli.v1.EditPostMutation
-	(*CancelPostMutation)(nil),    // 12: linli.v1.CancelPostMutation
-	(*Post)(nil),                  // 13: linli.v1.Post
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*Escalation)(nil),            // 15: linli.v1.Escalation
+	(PreAgreement)(0),             // 3: linli.v1.PreAgreement
+	(Recipient)(0),                // 4: linli.v1.Recipient
+	(*PostItem)(nil),              // 5: linli.v1.PostItem
+	(*ForWhom)(nil),               // 6: linli.v1.ForWhom
+	(*OnBehalf)(nil),              // 7: linli.v1.OnBehalf
+	(*TriageVerdict)(nil),         // 8: linli.v1.TriageVerdict
+	(*PostDraft)(nil),             // 9: linli.v1.PostDraft
+	(*PostOfferMutation)(nil),     // 10: linli.v1.PostOfferMutation
+	(*PostRequestMutation)(nil),   // 11: linli.v1.PostRequestMutation
+	(*EditPostMutation)(nil),      // 12: linli.v1.EditPostMutation
+	(*CancelPostMutation)(nil),    // 13: linli.v1.CancelPostMutation
+	(*Post)(nil),                  // 14: linli.v1.Post
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*Escalation)(nil),            // 16: linli.v1.Escalation
 }
 var file_linli_v1_post_proto_depIdxs = []int32{
-	3,  // 0: linli.v1.ForWhom.recipient:type_name -> linli.v1.Recipient
-	4,  // 1: linli.v1.PostDraft.items:type_name -> linli.v1.PostItem
+	4,  // 0: linli.v1.ForWhom.recipient:type_name -> linli.v1.Recipient
+	5,  // 1: linli.v1.PostDraft.items:type_name -> linli.v1.PostItem
 	1,  // 2: linli.v1.PostDraft.urgency:type_name -> linli.v1.Urgency
-	5,  // 3: linli.v1.PostDraft.for_whom:type_name -> linli.v1.ForWhom
-	6,  // 4: linli.v1.PostDraft.on_behalf:type_name -> linli.v1.OnBehalf
-	8,  // 5: linli.v1.PostOfferMutation.draft:type_name -> linli.v1.PostDraft
-	8,  // 6: linli.v1.PostRequestMutation.draft:type_name -> linli.v1.PostDraft
-	8,  // 7: linli.v1.EditPostMutation.draft:type_name -> linli.v1.PostDraft
-	0,  // 8: linli.v1.Post.kind:type_name -> linli.v1.PostKind
-	4,  // 9: linli.v1.Post.items:type_name -> linli.v1.PostItem
-	1,  // 10: linli.v1.Post.urgency:type_name -> linli.v1.Urgency
-	2,  // 11: linli.v1.Post.status:type_name -> linli.v1.PostStatus
-	14, // 12: linli.v1.Post.created_at:type_name -> google.protobuf.Timestamp
-	14, // 13: linli.v1.Post.updated_at:type_name -> google.protobuf.Timestamp
-	5,  // 14: linli.v1.Post.for_whom:type_name -> linli.v1.ForWhom
-	6,  // 15: linli.v1.Post.on_behalf:type_name -> linli.v1.OnBehalf
-	7,  // 16: linli.v1.Post.triage:type_name -> linli.v1.TriageVerdict
-	15, // 17: linli.v1.Post.escalation:type_name -> linli.v1.Escalation
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	6,  // 3: linli.v1.PostDraft.for_whom:type_name -> linli.v1.ForWhom
+	7,  // 4: linli.v1.PostDraft.on_behalf:type_name -> linli.v1.OnBehalf
+	3,  // 5: linli.v1.PostDraft.pre_agreed:type_name -> linli.v1.PreAgreement
+	9,  // 6: linli.v1.PostOfferMutation.draft:type_name -> linli.v1.PostDraft
+	9,  // 7: linli.v1.PostRequestMutation.draft:type_name -> linli.v1.PostDraft
+	9,  // 8: linli.v1.EditPostMutation.draft:type_name -> linli.v1.PostDraft
+	0,  // 9: linli.v1.Post.kind:type_name -> linli.v1.PostKind
+	5,  // 10: linli.v1.Post.items:type_name -> linli.v1.PostItem
+	1,  // 11: linli.v1.Post.urgency:type_name -> linli.v1.Urgency
+	2,  // 12: linli.v1.Post.status:type_name -> linli.v1.PostStatus
+	15, // 13: linli.v1.Post.created_at:type_name -> google.protobuf.Timestamp
+	15, // 14: linli.v1.Post.updated_at:type_name -> google.protobuf.Timestamp
+	6,  // 15: linli.v1.Post.for_whom:type_name -> linli.v1.ForWhom
+	7,  // 16: linli.v1.Post.on_behalf:type_name -> linli.v1.OnBehalf
+	8,  // 17: linli.v1.Post.triage:type_name -> linli.v1.TriageVerdict
+	16, // 18: linli.v1.Post.escalation:type_name -> linli.v1.Escalation
+	3,  // 19: linli.v1.Post.pre_agreed:type_name -> linli.v1.PreAgreement
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_post_proto_init() }
@@ -1284,7 +1387,7 @@ func file_linli_v1_post_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linli_v1_post_proto_rawDesc), len(file_linli_v1_post_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -276,6 +276,7 @@ type Mutation struct {
 	//	*Mutation_ConfirmReceived
 	//	*Mutation_CancelHandoff
 	//	*Mutation_RateCase
+	//	*Mutation_AcceptSuggestion
 	Kind          isMutation_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -440,6 +441,15 @@ func (x *Mutation) GetRateCase() *RateCaseMutation {
 	return nil
 }
 
+func (x *Mutation) GetAcceptSuggestion() *AcceptSuggestionMutation {
+	if x != nil {
+		if x, ok := x.Kind.(*Mutation_AcceptSuggestion); ok {
+			return x.AcceptSuggestion
+		}
+	}
+	return nil
+}
+
 type isMutation_Kind interface {
 	isMutation_Kind()
 }
@@ -492,6 +502,10 @@ type Mutation_RateCase struct {
 	RateCase *RateCaseMutation `protobuf:"bytes,21,opt,name=rate_case,json=rateCase,proto3,oneof"`
 }
 
+type Mutation_AcceptSuggestion struct {
+	AcceptSuggestion *AcceptSuggestionMutation `protobuf:"bytes,22,opt,name=accept_suggestion,json=acceptSuggestion,proto3,oneof"`
+}
+
 func (*Mutation_PostOffer) isMutation_Kind() {}
 
 func (*Mutation_PostRequest) isMutation_Kind() {}
@@ -515,6 +529,8 @@ func (*Mutation_ConfirmReceived) isMutation_Kind() {}
 func (*Mutation_CancelHandoff) isMutation_Kind() {}
 
 func (*Mutation_RateCase) isMutation_Kind() {}
+
+func (*Mutation_AcceptSuggestion) isMutation_Kind() {}
 
 // MutationResult is the outcome of one mutation.
 type MutationResult struct {
@@ -1599,7 +1615,7 @@ const file_linli_v1_sync_proto_rawDesc = "" +
 	"\tmutations\x18\x03 \x03(\v2\x12.linli.v1.MutationR\tmutations\"l\n" +
 	"\fPushResponse\x12(\n" +
 	"\x10last_mutation_id\x18\x01 \x01(\x04R\x0elastMutationId\x122\n" +
-	"\aresults\x18\x02 \x03(\v2\x18.linli.v1.MutationResultR\aresults\"\xfd\x06\n" +
+	"\aresults\x18\x02 \x03(\v2\x18.linli.v1.MutationResultR\aresults\"\xd0\a\n" +
 	"\bMutation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12;\n" +
 	"\vclient_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -1618,7 +1634,8 @@ const file_linli_v1_sync_proto_rawDesc = "" +
 	"\bdrop_off\x18\x12 \x01(\v2\x19.linli.v1.DropOffMutationH\x00R\adropOff\x12N\n" +
 	"\x10confirm_received\x18\x13 \x01(\v2!.linli.v1.ConfirmReceivedMutationH\x00R\x0fconfirmReceived\x12H\n" +
 	"\x0ecancel_handoff\x18\x14 \x01(\v2\x1f.linli.v1.CancelHandoffMutationH\x00R\rcancelHandoff\x129\n" +
-	"\trate_case\x18\x15 \x01(\v2\x1a.linli.v1.RateCaseMutationH\x00R\brateCaseB\x06\n" +
+	"\trate_case\x18\x15 \x01(\v2\x1a.linli.v1.RateCaseMutationH\x00R\brateCase\x12Q\n" +
+	"\x11accept_suggestion\x18\x16 \x01(\v2\".linli.v1.AcceptSuggestionMutationH\x00R\x10acceptSuggestionB\x06\n" +
 	"\x04kind\"\x84\x01\n" +
 	"\x0eMutationResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x120\n" +
@@ -1719,47 +1736,48 @@ func file_linli_v1_sync_proto_rawDescGZIP() []byte {
 var file_linli_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_linli_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_linli_v1_sync_proto_goTypes = []any{
-	(MutationStatus)(0),             // 0: linli.v1.MutationStatus
-	(ResetReason)(0),                // 1: linli.v1.ResetReason
-	(*PushRequest)(nil),             // 2: linli.v1.PushRequest
-	(*PushResponse)(nil),            // 3: linli.v1.PushResponse
-	(*Mutation)(nil),                // 4: linli.v1.Mutation
-	(*MutationResult)(nil),          // 5: linli.v1.MutationResult
-	(*PullRequest)(nil),             // 6: linli.v1.PullRequest
-	(*PullResponse)(nil),            // 7: linli.v1.PullResponse
-	(*ScopeReset)(nil),              // 8: linli.v1.ScopeReset
-	(*Change)(nil),                  // 9: linli.v1.Change
-	(*Entity)(nil),                  // 10: linli.v1.Entity
-	(*ClientState)(nil),             // 11: linli.v1.ClientState
-	(*SubscribeRequest)(nil),        // 12: linli.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),       // 13: linli.v1.SubscribeResponse
-	(*Poke)(nil),                    // 14: linli.v1.Poke
-	(*ScopeHead)(nil),               // 15: linli.v1.ScopeHead
-	(*Heartbeat)(nil),               // 16: linli.v1.Heartbeat
-	(*TokenExpiring)(nil),           // 17: linli.v1.TokenExpiring
-	(*ErrorDetail)(nil),             // 18: linli.v1.ErrorDetail
-	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
-	(*PostOfferMutation)(nil),       // 20: linli.v1.PostOfferMutation
-	(*PostRequestMutation)(nil),     // 21: linli.v1.PostRequestMutation
-	(*EditPostMutation)(nil),        // 22: linli.v1.EditPostMutation
-	(*CancelPostMutation)(nil),      // 23: linli.v1.CancelPostMutation
-	(*ProposeHandoffMutation)(nil),  // 24: linli.v1.ProposeHandoffMutation
-	(*AcceptHandoffMutation)(nil),   // 25: linli.v1.AcceptHandoffMutation
-	(*ClaimCourierMutation)(nil),    // 26: linli.v1.ClaimCourierMutation
-	(*PickUpMutation)(nil),          // 27: linli.v1.PickUpMutation
-	(*DropOffMutation)(nil),         // 28: linli.v1.DropOffMutation
-	(*ConfirmReceivedMutation)(nil), // 29: linli.v1.ConfirmReceivedMutation
-	(*CancelHandoffMutation)(nil),   // 30: linli.v1.CancelHandoffMutation
-	(*RateCaseMutation)(nil),        // 31: linli.v1.RateCaseMutation
-	(*Post)(nil),                    // 32: linli.v1.Post
-	(*Community)(nil),               // 33: linli.v1.Community
-	(*Building)(nil),                // 34: linli.v1.Building
-	(*Member)(nil),                  // 35: linli.v1.Member
-	(*Device)(nil),                  // 36: linli.v1.Device
-	(*JoinCodeInfo)(nil),            // 37: linli.v1.JoinCodeInfo
-	(*Match)(nil),                   // 38: linli.v1.Match
-	(*Handoff)(nil),                 // 39: linli.v1.Handoff
-	(*StaffQueueItem)(nil),          // 40: linli.v1.StaffQueueItem
+	(MutationStatus)(0),              // 0: linli.v1.MutationStatus
+	(ResetReason)(0),                 // 1: linli.v1.ResetReason
+	(*PushRequest)(nil),              // 2: linli.v1.PushRequest
+	(*PushResponse)(nil),             // 3: linli.v1.PushResponse
+	(*Mutation)(nil),                 // 4: linli.v1.Mutation
+	(*MutationResult)(nil),           // 5: linli.v1.MutationResult
+	(*PullRequest)(nil),              // 6: linli.v1.PullRequest
+	(*PullResponse)(nil),             // 7: linli.v1.PullResponse
+	(*ScopeReset)(nil),               // 8: linli.v1.ScopeReset
+	(*Change)(nil),                   // 9: linli.v1.Change
+	(*Entity)(nil),                   // 10: linli.v1.Entity
+	(*ClientState)(nil),              // 11: linli.v1.ClientState
+	(*SubscribeRequest)(nil),         // 12: linli.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),        // 13: linli.v1.SubscribeResponse
+	(*Poke)(nil),                     // 14: linli.v1.Poke
+	(*ScopeHead)(nil),                // 15: linli.v1.ScopeHead
+	(*Heartbeat)(nil),                // 16: linli.v1.Heartbeat
+	(*TokenExpiring)(nil),            // 17: linli.v1.TokenExpiring
+	(*ErrorDetail)(nil),              // 18: linli.v1.ErrorDetail
+	(*timestamppb.Timestamp)(nil),    // 19: google.protobuf.Timestamp
+	(*PostOfferMutation)(nil),        // 20: linli.v1.PostOfferMutation
+	(*PostRequestMutation)(nil),      // 21: linli.v1.PostRequestMutation
+	(*EditPostMutation)(nil),         // 22: linli.v1.EditPostMutation
+	(*CancelPostMutation)(nil),       // 23: linli.v1.CancelPostMutation
+	(*ProposeHandoffMutation)(nil),   // 24: linli.v1.ProposeHandoffMutation
+	(*AcceptHandoffMutation)(nil),    // 25: linli.v1.AcceptHandoffMutation
+	(*ClaimCourierMutation)(nil),     // 26: linli.v1.ClaimCourierMutation
+	(*PickUpMutation)(nil),           // 27: linli.v1.PickUpMutation
+	(*DropOffMutation)(nil),          // 28: linli.v1.DropOffMutation
+	(*ConfirmReceivedMutation)(nil),  // 29: linli.v1.ConfirmReceivedMutation
+	(*CancelHandoffMutation)(nil),    // 30: linli.v1.CancelHandoffMutation
+	(*RateCaseMutation)(nil),         // 31: linli.v1.RateCaseMutation
+	(*AcceptSuggestionMutation)(nil), // 32: linli.v1.AcceptSuggestionMutation
+	(*Post)(nil),                     // 33: linli.v1.Post
+	(*Community)(nil),                // 34: linli.v1.Community
+	(*Building)(nil),                 // 35: linli.v1.Building
+	(*Member)(nil),                   // 36: linli.v1.Member
+	(*Device)(nil),                   // 37: linli.v1.Device
+	(*JoinCodeInfo)(nil),             // 38: linli.v1.JoinCodeInfo
+	(*Match)(nil),                    // 39: linli.v1.Match
+	(*Handoff)(nil),                  // 40: linli.v1.Handoff
+	(*StaffQueueItem)(nil),           // 41: linli.v1.StaffQueueItem
 }
 var file_linli_v1_sync_proto_depIdxs = []int32{
 	4,  // 0: linli.v1.PushRequest.mutations:type_name -> linli.v1.Mutation
@@ -1777,39 +1795,40 @@ var file_linli_v1_sync_proto_depIdxs = []int32{
 	29, // 12: linli.v1.Mutation.confirm_received:type_name -> linli.v1.ConfirmReceivedMutation
 	30, // 13: linli.v1.Mutation.cancel_handoff:type_name -> linli.v1.CancelHandoffMutation
 	31, // 14: linli.v1.Mutation.rate_case:type_name -> linli.v1.RateCaseMutation
-	0,  // 15: linli.v1.MutationResult.status:type_name -> linli.v1.MutationStatus
-	9,  // 16: linli.v1.PullResponse.changes:type_name -> linli.v1.Change
-	8,  // 17: linli.v1.PullResponse.resets:type_name -> linli.v1.ScopeReset
-	1,  // 18: linli.v1.ScopeReset.reason:type_name -> linli.v1.ResetReason
-	10, // 19: linli.v1.Change.entity:type_name -> linli.v1.Entity
-	32, // 20: linli.v1.Entity.post:type_name -> linli.v1.Post
-	11, // 21: linli.v1.Entity.client_state:type_name -> linli.v1.ClientState
-	33, // 22: linli.v1.Entity.community:type_name -> linli.v1.Community
-	34, // 23: linli.v1.Entity.building:type_name -> linli.v1.Building
-	35, // 24: linli.v1.Entity.member:type_name -> linli.v1.Member
-	36, // 25: linli.v1.Entity.device:type_name -> linli.v1.Device
-	37, // 26: linli.v1.Entity.join_code:type_name -> linli.v1.JoinCodeInfo
-	38, // 27: linli.v1.Entity.match:type_name -> linli.v1.Match
-	39, // 28: linli.v1.Entity.handoff:type_name -> linli.v1.Handoff
-	40, // 29: linli.v1.Entity.staff_queue_item:type_name -> linli.v1.StaffQueueItem
-	5,  // 30: linli.v1.ClientState.recent_results:type_name -> linli.v1.MutationResult
-	14, // 31: linli.v1.SubscribeResponse.poke:type_name -> linli.v1.Poke
-	16, // 32: linli.v1.SubscribeResponse.heartbeat:type_name -> linli.v1.Heartbeat
-	17, // 33: linli.v1.SubscribeResponse.token_expiring:type_name -> linli.v1.TokenExpiring
-	15, // 34: linli.v1.Poke.heads:type_name -> linli.v1.ScopeHead
-	19, // 35: linli.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	19, // 36: linli.v1.TokenExpiring.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 37: linli.v1.SyncService.Push:input_type -> linli.v1.PushRequest
-	6,  // 38: linli.v1.SyncService.Pull:input_type -> linli.v1.PullRequest
-	12, // 39: linli.v1.SyncService.Subscribe:input_type -> linli.v1.SubscribeRequest
-	3,  // 40: linli.v1.SyncService.Push:output_type -> linli.v1.PushResponse
-	7,  // 41: linli.v1.SyncService.Pull:output_type -> linli.v1.PullResponse
-	13, // 42: linli.v1.SyncService.Subscribe:output_type -> linli.v1.SubscribeResponse
-	40, // [40:43] is the sub-list for method output_type
-	37, // [37:40] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	32, // 15: linli.v1.Mutation.accept_suggestion:type_name -> linli.v1.AcceptSuggestionMutation
+	0,  // 16: linli.v1.MutationResult.status:type_name -> linli.v1.MutationStatus
+	9,  // 17: linli.v1.PullResponse.changes:type_name -> linli.v1.Change
+	8,  // 18: linli.v1.PullResponse.resets:type_name -> linli.v1.ScopeReset
+	1,  // 19: linli.v1.ScopeReset.reason:type_name -> linli.v1.ResetReason
+	10, // 20: linli.v1.Change.entity:type_name -> linli.v1.Entity
+	33, // 21: linli.v1.Entity.post:type_name -> linli.v1.Post
+	11, // 22: linli.v1.Entity.client_state:type_name -> linli.v1.ClientState
+	34, // 23: linli.v1.Entity.community:type_name -> linli.v1.Community
+	35, // 24: linli.v1.Entity.building:type_name -> linli.v1.Building
+	36, // 25: linli.v1.Entity.member:type_name -> linli.v1.Member
+	37, // 26: linli.v1.Entity.device:type_name -> linli.v1.Device
+	38, // 27: linli.v1.Entity.join_code:type_name -> linli.v1.JoinCodeInfo
+	39, // 28: linli.v1.Entity.match:type_name -> linli.v1.Match
+	40, // 29: linli.v1.Entity.handoff:type_name -> linli.v1.Handoff
+	41, // 30: linli.v1.Entity.staff_queue_item:type_name -> linli.v1.StaffQueueItem
+	5,  // 31: linli.v1.ClientState.recent_results:type_name -> linli.v1.MutationResult
+	14, // 32: linli.v1.SubscribeResponse.poke:type_name -> linli.v1.Poke
+	16, // 33: linli.v1.SubscribeResponse.heartbeat:type_name -> linli.v1.Heartbeat
+	17, // 34: linli.v1.SubscribeResponse.token_expiring:type_name -> linli.v1.TokenExpiring
+	15, // 35: linli.v1.Poke.heads:type_name -> linli.v1.ScopeHead
+	19, // 36: linli.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	19, // 37: linli.v1.TokenExpiring.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 38: linli.v1.SyncService.Push:input_type -> linli.v1.PushRequest
+	6,  // 39: linli.v1.SyncService.Pull:input_type -> linli.v1.PullRequest
+	12, // 40: linli.v1.SyncService.Subscribe:input_type -> linli.v1.SubscribeRequest
+	3,  // 41: linli.v1.SyncService.Push:output_type -> linli.v1.PushResponse
+	7,  // 42: linli.v1.SyncService.Pull:output_type -> linli.v1.PullResponse
+	13, // 43: linli.v1.SyncService.Subscribe:output_type -> linli.v1.SubscribeResponse
+	41, // [41:44] is the sub-list for method output_type
+	38, // [38:41] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_linli_v1_sync_proto_init() }
@@ -1835,6 +1854,7 @@ func file_linli_v1_sync_proto_init() {
 		(*Mutation_ConfirmReceived)(nil),
 		(*Mutation_CancelHandoff)(nil),
 		(*Mutation_RateCase)(nil),
+		(*Mutation_AcceptSuggestion)(nil),
 	}
 	file_linli_v1_sync_proto_msgTypes[8].OneofWrappers = []any{
 		(*Entity_Post)(nil),

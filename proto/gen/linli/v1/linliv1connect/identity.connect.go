@@ -49,6 +49,14 @@ const (
 	// AuthServiceCreateDeviceCodeProcedure is the fully-qualified name of the AuthService's
 	// CreateDeviceCode RPC.
 	AuthServiceCreateDeviceCodeProcedure = "/linli.v1.AuthService/CreateDeviceCode"
+	// AuthServiceSetPusherProcedure is the fully-qualified name of the AuthService's SetPusher RPC.
+	AuthServiceSetPusherProcedure = "/linli.v1.AuthService/SetPusher"
+	// AuthServiceDeletePusherProcedure is the fully-qualified name of the AuthService's DeletePusher
+	// RPC.
+	AuthServiceDeletePusherProcedure = "/linli.v1.AuthService/DeletePusher"
+	// AuthServiceGetPushSettingsProcedure is the fully-qualified name of the AuthService's
+	// GetPushSettings RPC.
+	AuthServiceGetPushSettingsProcedure = "/linli.v1.AuthService/GetPushSettings"
 	// CommunityServiceCreateCommunityProcedure is the fully-qualified name of the CommunityService's
 	// CreateCommunity RPC.
 	CommunityServiceCreateCommunityProcedure = "/linli.v1.CommunityService/CreateCommunity"
@@ -84,6 +92,15 @@ type AuthServiceClient interface {
 	// caller signs another device into the same membership: Join with it on
 	// the new device creates no new member.
 	CreateDeviceCode(context.Context, *v1.CreateDeviceCodeRequest) (*v1.CreateDeviceCodeResponse, error)
+	// SetPusher registers (or replaces) the calling device's pusher: how
+	// notifications reach it while the app is closed. One per device; it is
+	// removed when the device signs out or is revoked, or the member removed.
+	SetPusher(context.Context, *v1.SetPusherRequest) (*v1.SetPusherResponse, error)
+	// DeletePusher removes the calling device's pusher, if it has one.
+	DeletePusher(context.Context, *v1.DeletePusherRequest) (*v1.DeletePusherResponse, error)
+	// GetPushSettings tells an app which kinds of pusher this server can
+	// send to, and the VAPID public key a browser subscribes with.
+	GetPushSettings(context.Context, *v1.GetPushSettingsRequest) (*v1.GetPushSettingsResponse, error)
 }
 
 // NewAuthServiceClient constructs a client for the linli.v1.AuthService service. By default, it
@@ -134,6 +151,25 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(authServiceMethods.ByName("CreateDeviceCode")),
 			connect.WithClientOptions(opts...),
 		),
+		setPusher: connect.NewClient[v1.SetPusherRequest, v1.SetPusherResponse](
+			httpClient,
+			baseURL+AuthServiceSetPusherProcedure,
+			connect.WithSchema(authServiceMethods.ByName("SetPusher")),
+			connect.WithClientOptions(opts...),
+		),
+		deletePusher: connect.NewClient[v1.DeletePusherRequest, v1.DeletePusherResponse](
+			httpClient,
+			baseURL+AuthServiceDeletePusherProcedure,
+			connect.WithSchema(authServiceMethods.ByName("DeletePusher")),
+			connect.WithClientOptions(opts...),
+		),
+		getPushSettings: connect.NewClient[v1.GetPushSettingsRequest, v1.GetPushSettingsResponse](
+			httpClient,
+			baseURL+AuthServiceGetPushSettingsProcedure,
+			connect.WithSchema(authServiceMethods.ByName("GetPushSettings")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -145,6 +181,9 @@ type authServiceClient struct {
 	listDevices      *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
 	revokeDevice     *connect.Client[v1.RevokeDeviceRequest, v1.RevokeDeviceResponse]
 	createDeviceCode *connect.Client[v1.CreateDeviceCodeRequest, v1.CreateDeviceCodeResponse]
+	setPusher        *connect.Client[v1.SetPusherRequest, v1.SetPusherResponse]
+	deletePusher     *connect.Client[v1.DeletePusherRequest, v1.DeletePusherResponse]
+	getPushSettings  *connect.Client[v1.GetPushSettingsRequest, v1.GetPushSettingsResponse]
 }
 
 // Join calls linli.v1.AuthService.Join.
@@ -201,6 +240,33 @@ func (c *authServiceClient) CreateDeviceCode(ctx context.Context, req *v1.Create
 	return nil, err
 }
 
+// SetPusher calls linli.v1.AuthService.SetPusher.
+func (c *authServiceClient) SetPusher(ctx context.Context, req *v1.SetPusherRequest) (*v1.SetPusherResponse, error) {
+	response, err := c.setPusher.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeletePusher calls linli.v1.AuthService.DeletePusher.
+func (c *authServiceClient) DeletePusher(ctx context.Context, req *v1.DeletePusherRequest) (*v1.DeletePusherResponse, error) {
+	response, err := c.deletePusher.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetPushSettings calls linli.v1.AuthService.GetPushSettings.
+func (c *authServiceClient) GetPushSettings(ctx context.Context, req *v1.GetPushSettingsRequest) (*v1.GetPushSettingsResponse, error) {
+	response, err := c.getPushSettings.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // AuthServiceHandler is an implementation of the linli.v1.AuthService service.
 type AuthServiceHandler interface {
 	// Join redeems a join code: it creates the membership and signs the device in.
@@ -219,6 +285,15 @@ type AuthServiceHandler interface {
 	// caller signs another device into the same membership: Join with it on
 	// the new device creates no new member.
 	CreateDeviceCode(context.Context, *v1.CreateDeviceCodeRequest) (*v1.CreateDeviceCodeResponse, error)
+	// SetPusher registers (or replaces) the calling device's pusher: how
+	// notifications reach it while the app is closed. One per device; it is
+	// removed when the device signs out or is revoked, or the member removed.
+	SetPusher(context.Context, *v1.SetPusherRequest) (*v1.SetPusherResponse, error)
+	// DeletePusher removes the calling device's pusher, if it has one.
+	DeletePusher(context.Context, *v1.DeletePusherRequest) (*v1.DeletePusherResponse, error)
+	// GetPushSettings tells an app which kinds of pusher this server can
+	// send to, and the VAPID public key a browser subscribes with.
+	GetPushSettings(context.Context, *v1.GetPushSettingsRequest) (*v1.GetPushSettingsResponse, error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -265,6 +340,25 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(authServiceMethods.ByName("CreateDeviceCode")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceSetPusherHandler := connect.NewUnaryHandlerSimple(
+		AuthServiceSetPusherProcedure,
+		svc.SetPusher,
+		connect.WithSchema(authServiceMethods.ByName("SetPusher")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceDeletePusherHandler := connect.NewUnaryHandlerSimple(
+		AuthServiceDeletePusherProcedure,
+		svc.DeletePusher,
+		connect.WithSchema(authServiceMethods.ByName("DeletePusher")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authServiceGetPushSettingsHandler := connect.NewUnaryHandlerSimple(
+		AuthServiceGetPushSettingsProcedure,
+		svc.GetPushSettings,
+		connect.WithSchema(authServiceMethods.ByName("GetPushSettings")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/linli.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceJoinProcedure:
@@ -279,6 +373,12 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceRevokeDeviceHandler.ServeHTTP(w, r)
 		case AuthServiceCreateDeviceCodeProcedure:
 			authServiceCreateDeviceCodeHandler.ServeHTTP(w, r)
+		case AuthServiceSetPusherProcedure:
+			authServiceSetPusherHandler.ServeHTTP(w, r)
+		case AuthServiceDeletePusherProcedure:
+			authServiceDeletePusherHandler.ServeHTTP(w, r)
+		case AuthServiceGetPushSettingsProcedure:
+			authServiceGetPushSettingsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -310,6 +410,18 @@ func (UnimplementedAuthServiceHandler) RevokeDevice(context.Context, *v1.RevokeD
 
 func (UnimplementedAuthServiceHandler) CreateDeviceCode(context.Context, *v1.CreateDeviceCodeRequest) (*v1.CreateDeviceCodeResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("linli.v1.AuthService.CreateDeviceCode is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) SetPusher(context.Context, *v1.SetPusherRequest) (*v1.SetPusherResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("linli.v1.AuthService.SetPusher is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) DeletePusher(context.Context, *v1.DeletePusherRequest) (*v1.DeletePusherResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("linli.v1.AuthService.DeletePusher is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) GetPushSettings(context.Context, *v1.GetPushSettingsRequest) (*v1.GetPushSettingsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("linli.v1.AuthService.GetPushSettings is not implemented"))
 }
 
 // CommunityServiceClient is a client for the linli.v1.CommunityService service.
