@@ -178,6 +178,19 @@ func encodeClientState(c ClientState) []byte {
 	return b
 }
 
+// decodeClientLast reads only a client record's last mutation id, for
+// callers that need nothing else (every Push asks): the recent outcomes
+// that follow are neither decoded nor checked.
+func decodeClientLast(b []byte) (uint64, error) {
+	d := decoder{b: b}
+	d.version()
+	last := d.uvarint()
+	if d.err != nil {
+		return 0, fmt.Errorf("decode client: %w", d.err)
+	}
+	return last, nil
+}
+
 func decodeClient(b []byte) (clientRecord, error) {
 	d := decoder{b: b}
 	d.version()

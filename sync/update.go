@@ -71,6 +71,5 @@ func (s *Store) LastMutationID(client ClientID) (uint64, error) {
 		return 0, fmt.Errorf("read client: %w", err)
 	}
 	defer closer.Close()
-	rec, err := decodeClient(v)
-	return rec.last, err
+	return decodeClientLast(v)
 }
