@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/linli/linli/internal/outboxpass"
 	linlisync "github.com/linli/linli/sync"
 )
 
@@ -485,51 +486,13 @@ func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex // guards created, errs, serr
-		created int
-		errs    []error
-		serr    error
-	)
-	// A store error stops the pass: entries not yet started wait for the
-	// next one (their state on disk is safe).
-	passCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	slots := make(chan struct{}, o.opts.Concurrency)
-	for _, e := range due {
-		select {
-		case slots <- struct{}{}:
-		case <-passCtx.Done():
+	return outboxpass.Run(ctx, due, o.opts.Concurrency, func(ctx context.Context, e OutboxEntry) (bool, error, error) {
+		ok, ferr, err := o.forward(ctx, e)
+		if ferr != nil {
+			ferr = fmt.Errorf("hotline: outbox: %s: %w", e.PostKey, ferr)
 		}
-		if passCtx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			ok, ferr, err := o.forward(passCtx, e)
-			mu.Lock()
-			defer mu.Unlock()
-			if ok {
-				created++
-			}
-			if ferr != nil {
-				errs = append(errs, fmt.Errorf("hotline: outbox: %s: %w", e.PostKey, ferr))
-			}
-			if err != nil && serr == nil {
-				serr = err
-				stop()
-			}
-		})
-	}
-	wg.Wait()
-	switch {
-	case serr != nil:
-		return created, serr
-	case ctx.Err() != nil:
-		return created, ctx.Err()
-	}
-	return created, errors.Join(errs...)
+		return ok, ferr, err
+	})
 }
 
 // call bounds one call to the hotline by CallTimeout.

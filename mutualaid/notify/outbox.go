@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linli/linli/internal/outboxpass"
 	linlisync "github.com/linli/linli/sync"
 )
 
@@ -176,49 +177,7 @@ func (o *Outbox) RunOnce(ctx context.Context) (int, error) {
 	if err != nil && !errors.Is(err, errScanFull) {
 		return 0, err
 	}
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		sent     int
-		errs     []error
-		storeErr error
-	)
-	passCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	slots := make(chan struct{}, o.opts.Concurrency)
-	for _, st := range due {
-		select {
-		case slots <- struct{}{}:
-		case <-passCtx.Done():
-		}
-		if passCtx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			ok, serr, err := o.deliver(passCtx, st)
-			mu.Lock()
-			defer mu.Unlock()
-			if ok {
-				sent++
-			}
-			if serr != nil {
-				errs = append(errs, serr)
-			}
-			if err != nil && storeErr == nil {
-				storeErr = err
-				stop()
-			}
-		})
-	}
-	wg.Wait()
-	switch {
-	case storeErr != nil:
-		return sent, storeErr
-	case ctx.Err() != nil:
-		return sent, ctx.Err()
-	}
-	return sent, errors.Join(errs...)
+	return outboxpass.Run(ctx, due, o.opts.Concurrency, o.deliver)
 }
 
 // expand turns each waiting group event into its members' devices' events.
