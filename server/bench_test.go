@@ -84,18 +84,7 @@ func newBenchServer(b *testing.B) (*server.Server, func(user string) string) {
 // reports the process's CPU per pull (callers included).
 func BenchmarkPokedPullRPC(b *testing.B) {
 	srv, token := newBenchServer(b)
-	ts := httptest.NewUnstartedServer(srv.Handler())
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	ts.Config.Protocols = &protocols
-	ts.Start()
-	tr := &http.Transport{MaxIdleConnsPerHost: 1024}
-	b.Cleanup(func() {
-		tr.CloseIdleConnections()
-		ts.Close()
-	})
-	client := linliv1connect.NewSyncServiceClient(&http.Client{Transport: tr}, ts.URL, connect.WithAcceptCompression("gzip", nil, nil))
+	client := benchClient(b, srv.Handler())
 	call := func(tok string) context.Context {
 		ctx, c := connect.NewClientContext(context.Background())
 		c.RequestHeader().Set("Authorization", "Bearer "+tok)
@@ -159,9 +148,10 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// benchPushRPC serves h and pushes b.N single-offer requests to it from
-// benchParallelism × GOMAXPROCS callers.
-func benchPushRPC(b *testing.B, h http.Handler, token func(user string) string) {
+// benchClient serves h over HTTP/1.1 and h2c, as in production, and
+// returns a SyncService client of it (HTTP/1.1, gzip off), both closed
+// when b ends.
+func benchClient(b *testing.B, h http.Handler) linliv1connect.SyncServiceClient {
 	ts := httptest.NewUnstartedServer(h)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -173,8 +163,13 @@ func benchPushRPC(b *testing.B, h http.Handler, token func(user string) string) 
 		tr.CloseIdleConnections()
 		ts.Close()
 	})
-	client := linliv1connect.NewSyncServiceClient(&http.Client{Transport: tr}, ts.URL,
-		connect.WithAcceptCompression("gzip", nil, nil))
+	return linliv1connect.NewSyncServiceClient(&http.Client{Transport: tr}, ts.URL, connect.WithAcceptCompression("gzip", nil, nil))
+}
+
+// benchPushRPC serves h and pushes b.N single-offer requests to it from
+// benchParallelism × GOMAXPROCS callers.
+func benchPushRPC(b *testing.B, h http.Handler, token func(user string) string) {
+	client := benchClient(b, h)
 	callers := benchParallelism * runtime.GOMAXPROCS(0)
 	tokens := make([]string, callers)
 	for i := range tokens {
